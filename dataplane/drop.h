@@ -15,6 +15,7 @@
 /* X(name, description) */
 #define LP_DROP_REASONS(X)                                                    \
 	X(ETH_TRUNCATED, "frame shorter than an Ethernet header")             \
+	X(ETH_OVERSIZED, "frame longer than the MTU allows")                  \
 	X(ETH_NOT_FOR_US, "destination MAC neither ours nor broadcast")       \
 	X(ETH_UNKNOWN_TYPE, "ethertype not handled (not IPv4 or ARP)")        \
 	X(ARP_TRUNCATED, "ARP packet shorter than an Ethernet/IPv4 ARP")      \

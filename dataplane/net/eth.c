@@ -20,6 +20,11 @@ void lp_eth_input(struct lp_worker *w, struct rte_mbuf *m)
 		lp_worker_drop(w, m, LP_DROP_ETH_TRUNCATED);
 		return;
 	}
+	/* A VLAN tag is not expected here; anything beyond MTU + header is bogus. */
+	if (unlikely(rte_pktmbuf_pkt_len(m) > (uint32_t)w->netif->mtu + RTE_ETHER_HDR_LEN)) {
+		lp_worker_drop(w, m, LP_DROP_ETH_OVERSIZED);
+		return;
+	}
 	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 
 	if (!rte_is_same_ether_addr(&eth->dst_addr, &w->netif->mac) &&

@@ -58,7 +58,8 @@ static enum lp_drop_reason ip4_check_header(const struct lp_worker *w, const str
 	if (!(m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_GOOD) && rte_raw_cksum(ip, hlen) != 0xffff)
 		return LP_DROP_IP4_BAD_CHECKSUM;
 	/* No reassembly: any fragment (MF set or offset non-zero) is dropped. */
-	if (rte_ipv4_frag_pkt_is_fragmented(ip))
+	if ((ip->fragment_offset &
+	     rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0)
 		return LP_DROP_IP4_FRAGMENT;
 	if (ip->dst_addr != w->netif->ip)
 		return LP_DROP_IP4_NOT_FOR_US;

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Configuration parsing for lepus-dataplane (see config.h). One table,
+ * `settings`, lists every setting with its setter; both the config file reader
+ * and the command-line parser go through it.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+#define DEFAULT_MBUFS 16383
+#define DEFAULT_CONTROL_SOCKET "/run/lepus/control.sock"
+
+struct setting {
+	const char *name;
+	const char *arg;  /* shown in --help */
+	const char *help;
+	int (*set)(struct lp_config *cfg, const char *value);
+};
+
+static int set_string(char *dst, size_t size, const char *value)
+{
+	if (strlen(value) >= size)
+		return -ENAMETOOLONG;
+	strcpy(dst, value);
+	return 0;
+}
+
+static int parse_u32(const char *value, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(value, &end, 0);
+	if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || v < min || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int set_port(struct lp_config *cfg, const char *v)
+{
+	return set_string(cfg->port, sizeof(cfg->port), v);
+}
+
+static int set_ip(struct lp_config *cfg, const char *v)
+{
+	char addr[INET_ADDRSTRLEN];
+	const char *slash = strchr(v, '/');
+	uint32_t len = 24;
+	struct in_addr in;
+
+	if (slash == NULL || (size_t)(slash - v) >= sizeof(addr))
+		return -EINVAL;
+	memcpy(addr, v, slash - v);
+	addr[slash - v] = '\0';
+	if (inet_pton(AF_INET, addr, &in) != 1 || parse_u32(slash + 1, 1, 32, &len) != 0)
+		return -EINVAL;
+	cfg->ip = in.s_addr;
+	cfg->netmask = htonl(len == 32 ? UINT32_MAX : ~(UINT32_MAX >> len));
+	return 0;
+}
+
+static int set_gateway(struct lp_config *cfg, const char *v)
+{
+	struct in_addr in;
+
+	if (inet_pton(AF_INET, v, &in) != 1)
+		return -EINVAL;
+	cfg->gateway = in.s_addr;
+	return 0;
+}
+
+static int set_mtu(struct lp_config *cfg, const char *v)
+{
+	uint32_t x;
+	int rc = parse_u32(v, 576, 9000, &x);
+
+	if (rc == 0)
+		cfg->mtu = (uint16_t)x;
+	return rc;
+}
+
+static int set_mbufs(struct lp_config *cfg, const char *v)
+{
+	return parse_u32(v, 1023, 1u << 24, &cfg->n_mbufs);
+}
+
+static int set_desc(uint16_t *dst, const char *v)
+{
+	uint32_t x;
+	int rc = parse_u32(v, 64, 32768, &x);
+
+	if (rc == 0)
+		*dst = (uint16_t)x;
+	return rc;
+}
+
+static int set_rx_desc(struct lp_config *cfg, const char *v)
+{
+	return set_desc(&cfg->rx_desc, v);
+}
+
+static int set_tx_desc(struct lp_config *cfg, const char *v)
+{
+	return set_desc(&cfg->tx_desc, v);
+}
+
+static int set_fault(struct lp_config *cfg, const char *v)
+{
+	return lp_fault_parse(v, &cfg->fault);
+}
+
+static int set_control(struct lp_config *cfg, const char *v)
+{
+	return set_string(cfg->control_socket, sizeof(cfg->control_socket), v);
+}
+
+static int set_ready_file(struct lp_config *cfg, const char *v)
+{
+	return set_string(cfg->ready_file, sizeof(cfg->ready_file), v);
+}
+
+static int set_pid_file(struct lp_config *cfg, const char *v)
+{
+	return set_string(cfg->pid_file, sizeof(cfg->pid_file), v);
+}
+
+static const struct setting settings[] = {
+	{"port", "SPEC", "port to own: af_packet:IF, tap:IF, memif:PATH[,server|client], pci:ADDR, ring:NAME, eal:NAME", set_port},
+	{"ip", "A.B.C.D/LEN", "the dataplane's IPv4 address and prefix length", set_ip},
+	{"gateway", "A.B.C.D", "default gateway (for active opens off-link)", set_gateway},
+	{"mtu", "N", "port MTU (default: the port's)", set_mtu},
+	{"mbufs", "N", "packet buffers in the pool (default 16383)", set_mbufs},
+	{"rx-desc", "N", "rx descriptors per queue (default 1024)", set_rx_desc},
+	{"tx-desc", "N", "tx descriptors per queue (default 1024)", set_tx_desc},
+	{"fault", "drop=P,dup=P,reorder=P,seed=N", "inject faults in both directions", set_fault},
+	{"control", "PATH", "lepus-control socket (default " DEFAULT_CONTROL_SOCKET ")", set_control},
+	{"ready-file", "PATH", "file written once the dataplane serves traffic", set_ready_file},
+	{"pidfile", "PATH", "file holding the dataplane's pid", set_pid_file},
+};
+
+#define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static const struct setting *setting_find(const char *name)
+{
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		if (strcmp(settings[i].name, name) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+void lp_config_defaults(struct lp_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->n_mbufs = DEFAULT_MBUFS;
+	strcpy(cfg->control_socket, DEFAULT_CONTROL_SOCKET);
+}
+
+static int apply(struct lp_config *cfg, const char *name, const char *value,
+		 const char *where, char *err, size_t errlen)
+{
+	const struct setting *s = setting_find(name);
+	int rc;
+
+	if (s == NULL) {
+		snprintf(err, errlen, "%sunknown setting '%s'", where, name);
+		return -EINVAL;
+	}
+	rc = s->set(cfg, value);
+	if (rc != 0) {
+		snprintf(err, errlen, "%sbad value for %s: '%s' (expected %s)", where, name, value, s->arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+int lp_config_load_file(struct lp_config *cfg, const char *path, char *err, size_t errlen)
+{
+	char line[512], where[LP_PATH_MAX + 32];
+	unsigned lineno = 0;
+	FILE *f = fopen(path, "r");
+	int rc = 0;
+
+	if (f == NULL) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
+		return rc;
+	}
+	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%u: ", path, lineno);
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(err, errlen, "%sline too long", where);
+			rc = -EINVAL;
+			break;
+		}
+		char *hash = strchr(line, '#');
+
+		if (hash != NULL)
+			*hash = '\0';
+		char *key = trim(line);
+
+		if (*key == '\0')
+			continue;
+		char *eq = strchr(key, '=');
+
+		if (eq == NULL) {
+			snprintf(err, errlen, "%sexpected 'key = value'", where);
+			rc = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		rc = apply(cfg, trim(key), trim(eq + 1), where, err, errlen);
+	}
+	fclose(f);
+	return rc;
+}
+
+void lp_config_usage(const char *prog)
+{
+	printf("usage: %s [EAL options] -- [options]\n\noptions:\n", prog);
+	printf("  --config PATH  read settings from PATH (key = value; keys as below)\n");
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		printf("  --%s %s\n      %s\n", settings[i].name, settings[i].arg, settings[i].help);
+	printf("  --help         this text\n");
+}
+
+int lp_config_parse_args(struct lp_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	struct option longopts[N_SETTINGS + 3];
+	const char *config_file = NULL;
+	int opt, idx, rc;
+
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		longopts[i] = (struct option){settings[i].name, required_argument, NULL, 0};
+	longopts[N_SETTINGS] = (struct option){"config", required_argument, NULL, 'c'};
+	longopts[N_SETTINGS + 1] = (struct option){"help", no_argument, NULL, 'h'};
+	longopts[N_SETTINGS + 2] = (struct option){NULL, 0, NULL, 0};
+
+	/* First pass: only --config and --help, so the file is the base layer. */
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
+		if (opt == 'h') {
+			lp_config_usage(argv[0]);
+			return 1;
+		}
+		if (opt == 'c')
+			config_file = optarg;
+		if (opt == '?') {
+			snprintf(err, errlen, "unknown or incomplete option '%s'", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (config_file != NULL) {
+		rc = lp_config_load_file(cfg, config_file, err, errlen);
+		if (rc != 0)
+			return rc;
+	}
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
+		if (opt != 0)
+			continue;
+		rc = apply(cfg, longopts[idx].name, optarg, "", err, errlen);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int lp_config_validate(const struct lp_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->port[0] == '\0') {
+		snprintf(err, errlen, "no port: give --port SPEC (e.g. --port af_packet:lepus0)");
+		return -EINVAL;
+	}
+	if (cfg->ip == 0) {
+		snprintf(err, errlen, "no address: give --ip A.B.C.D/LEN (e.g. --ip 198.18.0.1/24)");
+		return -EINVAL;
+	}
+	if (cfg->gateway != 0 && ((cfg->gateway ^ cfg->ip) & cfg->netmask) != 0) {
+		snprintf(err, errlen, "gateway is not inside the --ip subnet");
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lepus-dataplane: the DPDK primary process.
+ *
+ * Start-up: EAL, configuration, packet pool, the port (one rx/tx queue pair per
+ * worker), one struct lp_worker per worker lcore, the link to lepus-control,
+ * a gratuitous ARP. Then every worker lcore runs lp_worker_poll() forever and
+ * the main lcore services the control link. With a single lcore (`-l 0`) the
+ * main lcore is the only worker and services the link between bursts, never
+ * blocking. SIGINT/SIGTERM stop every loop; the process then closes the port
+ * and frees everything before it exits.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+#include "config.h"
+#include "ctl_link.h"
+#include "port.h"
+#include "worker.h"
+#include "net/arp.h"
+
+#define MBUF_CACHE 256
+/* How often the control link is serviced, from the main lcore. */
+#define CTL_POLL_INTERVAL_US 2000
+
+static atomic_bool stopping;
+
+struct dataplane {
+	struct lp_config cfg;
+	struct lp_netif netif;
+	struct lp_port_info port_info;
+	struct rte_mempool *pool;
+	struct lp_port *port;
+	unsigned n_workers;
+	struct lp_worker *workers;
+	const struct lp_worker_stats **stats;
+	struct lp_ctl_link *ctl;
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_store_explicit(&stopping, true, memory_order_relaxed);
+}
+
+static uint64_t tsc_to_ns(uint64_t tsc)
+{
+	return (uint64_t)((double)tsc * 1e9 / (double)rte_get_tsc_hz());
+}
+
+static int worker_loop(void *arg)
+{
+	struct lp_worker *w = arg;
+
+	while (!atomic_load_explicit(&stopping, memory_order_relaxed))
+		lp_worker_poll(w);
+	return 0;
+}
+
+/* The main lcore as the only worker: poll, and service the link every 2 ms. */
+static void single_lcore_loop(struct dataplane *dp)
+{
+	uint64_t interval = rte_get_tsc_hz() / 1000000 * CTL_POLL_INTERVAL_US;
+	uint64_t next = 0;
+
+	while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
+		lp_worker_poll(&dp->workers[0]);
+		if (dp->workers[0].now_tsc >= next) {
+			lp_ctl_link_poll(dp->ctl, tsc_to_ns(dp->workers[0].now_tsc));
+			next = dp->workers[0].now_tsc + interval;
+		}
+	}
+}
+
+static void main_lcore_loop(struct dataplane *dp)
+{
+	while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
+		lp_ctl_link_poll(dp->ctl, tsc_to_ns(rte_rdtsc()));
+		usleep(CTL_POLL_INTERVAL_US);
+	}
+}
+
+static int write_small_file(const char *path, const char *text)
+{
+	char tmp[LP_PATH_MAX + 8];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (f == NULL)
+		return -errno;
+	fputs(text, f);
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		return -errno;
+	return 0;
+}
+
+static int setup_workers(struct dataplane *dp)
+{
+	unsigned lcore, i = 0;
+
+	dp->workers = rte_zmalloc("lp_workers", sizeof(*dp->workers) * dp->n_workers,
+				  RTE_CACHE_LINE_SIZE);
+	dp->stats = calloc(dp->n_workers, sizeof(*dp->stats));
+	if (dp->workers == NULL || dp->stats == NULL)
+		return -ENOMEM;
+	if (rte_lcore_count() == 1) {
+		lp_worker_init(&dp->workers[0], 0, rte_get_main_lcore(), &dp->netif, dp->port, dp->pool);
+	} else {
+		RTE_LCORE_FOREACH_WORKER(lcore) {
+			lp_worker_init(&dp->workers[i], i, lcore, &dp->netif, dp->port, dp->pool);
+			i++;
+		}
+	}
+	for (i = 0; i < dp->n_workers; i++)
+		dp->stats[i] = &dp->workers[i].stats;
+	return 0;
+}
+
+static int setup_port(struct dataplane *dp)
+{
+	struct lp_port_config pc = {
+		.n_queues = (uint16_t)dp->n_workers,
+		.rx_desc = dp->cfg.rx_desc,
+		.tx_desc = dp->cfg.tx_desc,
+		.mtu = dp->cfg.mtu,
+		.fault = dp->cfg.fault,
+	};
+
+	memcpy(pc.spec, dp->cfg.port, sizeof(pc.spec));
+	dp->pool = rte_pktmbuf_pool_create("lp_mbufs", dp->cfg.n_mbufs, MBUF_CACHE, 0,
+					   RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+	if (dp->pool == NULL) {
+		fprintf(stderr, "lepus-dataplane: cannot create a pool of %u mbufs: %s\n",
+			dp->cfg.n_mbufs, rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	pc.pool = dp->pool;
+	dp->port = lp_port_open(&pc, &dp->port_info);
+	if (dp->port == NULL) {
+		fprintf(stderr, "lepus-dataplane: cannot open port '%s': %s\n", dp->cfg.port,
+			rte_strerror(rte_errno));
+		return -rte_errno;
+	}
+	dp->netif = (struct lp_netif){
+		.port_id = dp->port_info.port_id,
+		.mac = dp->port_info.mac,
+		.ip = dp->cfg.ip,
+		.netmask = dp->cfg.netmask,
+		.gateway = dp->cfg.gateway,
+		.mtu = dp->port_info.mtu,
+		.tx_ip4_cksum_offload = dp->port_info.tx_ip4_cksum_offload,
+		.tx_tcp_cksum_offload = dp->port_info.tx_tcp_cksum_offload,
+		.rx_cksum_offload = dp->port_info.rx_cksum_offload,
+	};
+	return 0;
+}
+
+static int setup_control_link(struct dataplane *dp)
+{
+	struct lp_ctl_link_info info = {
+		.pid = (uint32_t)getpid(),
+		.n_workers = (uint16_t)dp->n_workers,
+		.ip_be = dp->cfg.ip,
+	};
+
+	memcpy(info.mac, dp->netif.mac.addr_bytes, sizeof(info.mac));
+	snprintf(info.driver, sizeof(info.driver), "%s", dp->port_info.driver);
+	dp->ctl = lp_ctl_link_create(dp->cfg.control_socket, &info, dp->stats, dp->n_workers);
+	if (dp->ctl == NULL) {
+		fprintf(stderr, "lepus-dataplane: control link: %s\n", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static void print_summary(const struct dataplane *dp)
+{
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		const struct lp_worker_stats *s = &dp->workers[i].stats;
+
+		printf("worker %u: rx %" PRIu64 " pkts, tx %" PRIu64 " pkts", i, s->rx_packets,
+		       s->tx_packets);
+		for (unsigned r = 0; r < LP_DROP__COUNT; r++)
+			if (s->drops[r] != 0)
+				printf(", %s %" PRIu64, lp_drop_name(r), s->drops[r]);
+		printf("\n");
+	}
+}
+
+static void teardown(struct dataplane *dp)
+{
+	if (dp->ctl != NULL)
+		lp_ctl_link_destroy(dp->ctl);
+	if (dp->workers != NULL) {
+		for (unsigned i = 0; i < dp->n_workers; i++)
+			lp_worker_tx_flush(&dp->workers[i]);
+		print_summary(dp);
+	}
+	lp_port_close(dp->port);
+	rte_free(dp->workers);
+	free(dp->stats);
+	rte_mempool_free(dp->pool);
+	if (dp->cfg.ready_file[0] != '\0')
+		unlink(dp->cfg.ready_file);
+	if (dp->cfg.pid_file[0] != '\0')
+		unlink(dp->cfg.pid_file);
+}
+
+int main(int argc, char **argv)
+{
+	static struct dataplane dp;
+	char err[256], text[64];
+	int n, rc;
+
+	n = rte_eal_init(argc, argv);
+	if (n < 0) {
+		fprintf(stderr, "lepus-dataplane: EAL init failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	argv[n] = argv[0];
+	lp_config_defaults(&dp.cfg);
+	rc = lp_config_parse_args(&dp.cfg, argc - n, argv + n, err, sizeof(err));
+	if (rc == 0)
+		rc = lp_config_validate(&dp.cfg, err, sizeof(err));
+	if (rc != 0) {
+		if (rc < 0)
+			fprintf(stderr, "lepus-dataplane: %s (see --help)\n", err);
+		rte_eal_cleanup();
+		return rc < 0 ? 2 : 0;
+	}
+	if (!rte_eal_has_hugepages())
+		printf("lepus-dataplane: running WITHOUT hugepages (--no-huge): fine for the demo "
+		       "and tests, slower for benchmarks; see scripts/hugepages\n");
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Every lcore but the main one is a worker; alone, the main lcore is one. */
+	dp.n_workers = rte_lcore_count() > 1 ? rte_lcore_count() - 1 : 1;
+	rc = setup_port(&dp);
+	if (rc == 0)
+		rc = setup_workers(&dp);
+	if (rc == 0)
+		rc = setup_control_link(&dp);
+	if (rc != 0) {
+		teardown(&dp);
+		rte_eal_cleanup();
+		return 1;
+	}
+
+	/* RFC 5227 2.3: announce our address; queue 0 is ours until workers start. */
+	lp_arp_announce(&dp.workers[0]);
+	lp_worker_tx_flush(&dp.workers[0]);
+
+	printf("lepus-dataplane: serving %s on %s (%s, mac " RTE_ETHER_ADDR_PRT_FMT
+	       "), %u worker(s)\n",
+	       inet_ntop(AF_INET, &dp.cfg.ip, text, sizeof(text)), dp.cfg.port, dp.port_info.driver,
+	       RTE_ETHER_ADDR_BYTES(&dp.netif.mac), dp.n_workers);
+	fflush(stdout);
+	if (dp.cfg.pid_file[0] != '\0') {
+		snprintf(text, sizeof(text), "%d\n", (int)getpid());
+		write_small_file(dp.cfg.pid_file, text);
+	}
+	if (dp.cfg.ready_file[0] != '\0')
+		write_small_file(dp.cfg.ready_file, "ready\n");
+
+	if (dp.n_workers == 1 && rte_lcore_count() == 1) {
+		single_lcore_loop(&dp);
+	} else {
+		for (unsigned i = 0; i < dp.n_workers; i++)
+			rte_eal_remote_launch(worker_loop, &dp.workers[i], dp.workers[i].lcore_id);
+		main_lcore_loop(&dp);
+		rte_eal_mp_wait_lcore();
+	}
+	printf("lepus-dataplane: stopping\n");
+	teardown(&dp);
+	rte_eal_cleanup();
+	return 0;
+}
