@@ -43,8 +43,8 @@ void lp_arp_learn(struct lp_worker *w, uint32_t ip, const struct rte_ether_addr 
 
 /*
  * Find the MAC for next hop ip. Returns 0 and fills *mac, or -EAGAIN after
- * sending (at most once per second per entry) an ARP request, or -ENOENT when no
- * entry is free.
+ * sending (at most once per second per entry) an ARP request; when the table is
+ * full the entry closest to expiry is recycled.
  */
 int lp_arp_resolve(struct lp_worker *w, uint32_t ip, struct rte_ether_addr *mac);
 
