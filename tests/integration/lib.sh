@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: MIT
+# Shared by the integration tests (sourced): starts the real lepus-control and
+# lepus-dataplane in a private pair of network namespaces named after this
+# test's pid (so tests never collide with each other or with scripts/run), and
+# removes everything on exit. Only 198.18.0.0/15 addresses are used.
+#
+#   . tests/integration/lib.sh BUILD_DIR
+#   it_start_control
+#   it_start_dataplane [dataplane options...]
+#   it_client CMD...          run CMD in the client namespace
+#   it_fail "message"         print and exit 1
+set -euo pipefail
+IT_BUILD=$(realpath "$1")
+IT_TOP=$(realpath "$(dirname "${BASH_SOURCE[0]}")/../..")
+. "$IT_TOP/scripts/lib/topology.sh"
+
+IT_ID=$$
+IT_NS_DP=lpt${IT_ID}d
+IT_NS_CL=lpt${IT_ID}c
+IT_IF_DP=lp${IT_ID}d
+IT_IF_CL=lp${IT_ID}c
+IT_DP_IP=198.18.0.1
+IT_CLIENT_IP=198.18.0.2
+IT_DIR=$(mktemp -d /tmp/lepus-it.XXXXXX)
+IT_SOCK=$IT_DIR/control.sock
+IT_CONTROL_PID=
+IT_DP_PID=
+IT_FAILED=0
+
+it_log() { printf '[%s] %s\n' "$(basename "$0")" "$*"; }
+
+it_fail() {
+	it_log "FAIL: $*"
+	IT_FAILED=1
+	exit 1
+}
+
+it_cleanup() {
+	local rc=$?
+	lp_stop_pid "$IT_DP_PID" 15
+	lp_stop_pid "$IT_CONTROL_PID" 5
+	if [ "$rc" -ne 0 ] || [ "$IT_FAILED" -ne 0 ]; then
+		for f in "$IT_DIR"/*.log; do
+			[ -f "$f" ] && { echo "---- $f"; tail -n 60 "$f"; }
+		done
+	fi
+	lp_topology_down "$IT_NS_DP" "$IT_NS_CL"
+	rm -rf "$IT_DIR"
+	exit "$rc"
+}
+trap it_cleanup EXIT
+trap 'exit 130' INT TERM
+
+lp_topology_up "$IT_NS_DP" "$IT_NS_CL" "$IT_IF_DP" "$IT_IF_CL" "$IT_CLIENT_IP/24"
+
+it_start_control() {
+	"$IT_BUILD/control/lepus-control" --socket "$IT_SOCK" >>"$IT_DIR/control.log" 2>&1 &
+	IT_CONTROL_PID=$!
+	lp_wait_file "$IT_SOCK" 10 "$IT_CONTROL_PID" || it_fail "lepus-control did not start"
+}
+
+it_start_dataplane() {
+	rm -f "$IT_DIR/dataplane.ready"
+	ip netns exec "$IT_NS_DP" "$IT_BUILD/dataplane/lepus-dataplane" -l 0 --no-huge -m 512 \
+		--no-pci --in-memory --no-telemetry --log-level=lib.*:notice \
+		--file-prefix "lepus-it-$IT_ID" -- \
+		--port "af_packet:$IT_IF_DP" --ip "$IT_DP_IP/24" --control "$IT_SOCK" \
+		--ready-file "$IT_DIR/dataplane.ready" "$@" >>"$IT_DIR/dataplane.log" 2>&1 &
+	IT_DP_PID=$!
+	lp_wait_file "$IT_DIR/dataplane.ready" 60 "$IT_DP_PID" || it_fail "lepus-dataplane did not start"
+}
+
+it_client() {
+	ip netns exec "$IT_NS_CL" "$@"
+}
+
+it_lepusctl() {
+	"$IT_BUILD/control/lepusctl" --socket "$IT_SOCK" "$@"
+}
+
+# Number of replies in the output of ping.
+it_ping_received() {
+	sed -n 's/.* \([0-9]\+\) received.*/\1/p'
+}
