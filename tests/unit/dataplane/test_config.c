@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/* dataplane/config.c: options, config files, precedence and validation. */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char err[256];
+
+static int parse(struct lp_config *cfg, int argc, char **argv)
+{
+	lp_config_defaults(cfg);
+	return lp_config_parse_args(cfg, argc, argv, err, sizeof(err));
+}
+
+static uint32_t ip(const char *s)
+{
+	struct in_addr a;
+
+	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
+	return a.s_addr;
+}
+
+static void options_are_applied(void **state)
+{
+	struct lp_config cfg;
+	char *argv[] = {"dp", "--port", "af_packet:lepus0", "--ip", "198.18.0.1/24",
+			"--gateway", "198.18.0.254", "--mbufs", "4095",
+			"--fault", "drop=0.25,dup=0.5,reorder=0.1,seed=9", "--control", "/tmp/c.sock"};
+	(void)state;
+	assert_int_equal(parse(&cfg, 13, argv), 0);
+	assert_string_equal(cfg.port, "af_packet:lepus0");
+	assert_int_equal(cfg.ip, ip("198.18.0.1"));
+	assert_int_equal(cfg.netmask, ip("255.255.255.0"));
+	assert_int_equal(cfg.gateway, ip("198.18.0.254"));
+	assert_int_equal(cfg.n_mbufs, 4095);
+	assert_true(cfg.fault.drop == 0.25 && cfg.fault.dup == 0.5 && cfg.fault.reorder == 0.1);
+	assert_int_equal(cfg.fault.seed, 9);
+	assert_string_equal(cfg.control_socket, "/tmp/c.sock");
+	assert_int_equal(lp_config_validate(&cfg, err, sizeof(err)), 0);
+}
+
+static void defaults_need_port_and_address(void **state)
+{
+	struct lp_config cfg;
+	char *argv[] = {"dp"};
+	(void)state;
+	assert_int_equal(parse(&cfg, 1, argv), 0);
+	assert_string_equal(cfg.control_socket, "/run/lepus/control.sock");
+	assert_int_equal(lp_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "--port"));
+}
+
+static void bad_values_are_refused_with_the_option_named(void **state)
+{
+	struct lp_config cfg;
+	char *bad[][3] = {
+		{"dp", "--ip", "198.18.0.1"},        /* no prefix length */
+		{"dp", "--ip", "198.18.0.300/24"},
+		{"dp", "--ip", "198.18.0.1/33"},
+		{"dp", "--mbufs", "12x"},
+		{"dp", "--mbufs", "-5"},
+		{"dp", "--mtu", "100"},
+		{"dp", "--fault", "drop=1.5"},
+		{"dp", "--fault", "loss=0.1"},
+		{"dp", "--gateway", "nowhere"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(&cfg, 3, bad[i]), -EINVAL);
+		assert_non_null(strstr(err, bad[i][1] + 2));
+	}
+}
+
+static void unknown_option_is_refused(void **state)
+{
+	struct lp_config cfg;
+	char *argv[] = {"dp", "--frobnicate", "1"};
+	(void)state;
+	assert_int_equal(parse(&cfg, 3, argv), -EINVAL);
+	assert_non_null(strstr(err, "frobnicate"));
+}
+
+static void gateway_must_be_on_link(void **state)
+{
+	struct lp_config cfg;
+	char *argv[] = {"dp", "--port", "ring:x", "--ip", "198.18.0.1/24", "--gateway", "198.19.0.1"};
+	(void)state;
+	assert_int_equal(parse(&cfg, 7, argv), 0);
+	assert_int_equal(lp_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+}
+
+static char *write_file(const char *text)
+{
+	static char path[] = "/tmp/lepus-config-XXXXXX";
+	int fd;
+
+	strcpy(path, "/tmp/lepus-config-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void file_is_read_and_options_override_it(void **state)
+{
+	struct lp_config cfg;
+	char *path = write_file("# demo\n  port = af_packet:veth9  \nip=198.18.1.1/16 # ours\n\nmbufs = 2047\n");
+	char *argv[] = {"dp", "--mbufs", "8191", "--config", path};
+	(void)state;
+	assert_int_equal(parse(&cfg, 5, argv), 0);
+	unlink(path);
+	assert_string_equal(cfg.port, "af_packet:veth9");
+	assert_int_equal(cfg.ip, ip("198.18.1.1"));
+	assert_int_equal(cfg.netmask, ip("255.255.0.0"));
+	assert_int_equal(cfg.n_mbufs, 8191); /* the option wins though it came first */
+}
+
+static void file_errors_name_the_line(void **state)
+{
+	struct lp_config cfg;
+	char *path = write_file("port = ring:a\nthis line has no equals sign\n");
+	char *argv[] = {"dp", "--config", path};
+	(void)state;
+	assert_int_equal(parse(&cfg, 3, argv), -EINVAL);
+	unlink(path);
+	assert_non_null(strstr(err, ":2:"));
+}
+
+static void missing_file_is_an_error(void **state)
+{
+	struct lp_config cfg;
+	char *argv[] = {"dp", "--config", "/nonexistent/lepus.conf"};
+	(void)state;
+	assert_int_equal(parse(&cfg, 3, argv), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(options_are_applied),
+		cmocka_unit_test(defaults_need_port_and_address),
+		cmocka_unit_test(bad_values_are_refused_with_the_option_named),
+		cmocka_unit_test(unknown_option_is_refused),
+		cmocka_unit_test(gateway_must_be_on_link),
+		cmocka_unit_test(file_is_read_and_options_override_it),
+		cmocka_unit_test(file_errors_name_the_line),
+		cmocka_unit_test(missing_file_is_an_error),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
