@@ -62,7 +62,7 @@ it_start_control() {
 it_start_dataplane() {
 	rm -f "$IT_DIR/dataplane.ready"
 	ip netns exec "$IT_NS_DP" "$IT_BUILD/dataplane/lepus-dataplane" -l 0 --no-huge -m 512 \
-		--no-pci --in-memory --no-telemetry --log-level=lib.*:notice \
+		--no-pci --no-telemetry --log-level=lib.*:notice \
 		--file-prefix "lepus-it-$IT_ID" -- \
 		--port "af_packet:$IT_IF_DP" --ip "$IT_DP_IP/24" --control "$IT_SOCK" \
 		--ready-file "$IT_DIR/dataplane.ready" "$@" >>"$IT_DIR/dataplane.log" 2>&1 &

@@ -62,7 +62,7 @@ int net_group_setup(void **state)
 	char prefix[64];
 	(void)state;
 	snprintf(prefix, sizeof(prefix), "--file-prefix=lp-net-%d", (int)getpid());
-	char *argv[] = {"test", "--no-huge", "-m", "256", "--no-pci", "--in-memory",
+	char *argv[] = {"test", "--no-huge", "-m", "256", "--no-pci",
 			"--no-telemetry", "--log-level=error", prefix, "-l", "0", NULL};
 
 	if (rte_eal_init((int)(sizeof(argv) / sizeof(argv[0])) - 1, argv) < 0)

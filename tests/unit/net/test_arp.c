@@ -14,7 +14,9 @@
 struct arp_frame {
 	struct rte_ether_hdr eth;
 	struct rte_arp_hdr arp;
-} __rte_packed;
+};
+
+_Static_assert(sizeof(struct arp_frame) == 42, "no padding between the headers");
 
 static struct arp_frame request_for(uint32_t target_ip_host)
 {

@@ -26,7 +26,7 @@ static void truncated_frame_is_dropped(void **state)
 
 static void empty_frame_is_dropped(void **state)
 {
-	uint8_t frame[1];
+	uint8_t frame[1] = {0};
 	(void)state;
 	net_input(frame, 0);
 	expect_single_drop(LP_DROP_ETH_TRUNCATED);
