@@ -8,7 +8,14 @@
  * STATUS_REQ and collects STATUS_RESP plus the DROP_NAMES and STATS messages
  * that follow, then prints control uptime, the dataplane's identity, per-worker
  * packet and byte counters, non-zero drop counters by name, and totals; as JSON
- * with --json. The whole exchange has a 2 s deadline.
+ * with --json:
+ *   {"control": {"pid", "version", "uptime_s"},
+ *    "dataplane": {"connected", and when connected: "pid", "version", "ip",
+ *      "mac", "driver", "n_workers", "connected_s", "stats_age_s" (null before
+ *      the first stats), "workers": [{"worker", "rx_packets", "rx_bytes",
+ *      "tx_packets", "tx_bytes", "drops": {NAME: count, non-zero only}}],
+ *      "totals": {"rx_packets", ..., "drops": {...}}}}
+ * The whole exchange has a 2 s deadline.
  * Exit status: 0 lepus-control answered (whether or not a dataplane is
  * connected), 1 lepus-control unreachable or its answer unusable, 2 usage.
  */
@@ -326,7 +333,7 @@ static int print_json(const struct status *st)
 		json_object_set_new(dp, "ip", json_string(ip));
 		json_object_set_new(dp, "mac", json_string(mac));
 		json_object_set_new(dp, "driver", json_string(r->dp.driver));
-		json_object_set_new(dp, "workers", json_integer(r->dp.n_workers));
+		json_object_set_new(dp, "n_workers", json_integer(r->dp.n_workers));
 		json_object_set_new(dp, "connected_s", json_real((double)r->dp_connected_ns / 1e9));
 		json_object_set_new(dp, "stats_age_s", r->n_workers
 				    ? json_real((double)r->stats_age_ns / 1e9) : json_null());
@@ -360,7 +367,7 @@ static int print_json(const struct status *st)
 		for (unsigned i = 0; i < LP_CTL_STAT_DROP0; i++)
 			json_object_set_new(tot, keys[i], json_u64(tsum[i]));
 		json_object_set_new(tot, "drops", tot_drops);
-		json_object_set_new(dp, "stats", per);
+		json_object_set_new(dp, "workers", per);
 		json_object_set_new(dp, "totals", tot);
 	}
 	int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));

@@ -301,7 +301,7 @@ static void assert_status_shows(uint64_t g)
 	for (int attempt = 0; attempt < 15; attempt++) {
 		j = status_json();
 		json_t *dp = json_object_get(j, "dataplane");
-		json_t *st = json_object_get(dp, "stats");
+		json_t *st = json_object_get(dp, "workers");
 		json_t *w0 = json_array_get(st, 0);
 		json_t *rx = json_object_get(w0, "rx_packets");
 		if (json_is_true(json_object_get(dp, "connected")) && rx &&
@@ -316,7 +316,7 @@ static void assert_status_shows(uint64_t g)
 
 	assert_true(json_is_true(json_object_get(json_object_get(j, "dataplane"), "connected")));
 	assert_int_equal(jget(j, "pid"), FAKE_PID);
-	assert_int_equal(jget(j, "workers"), N_WORKERS);
+	assert_int_equal(jget(j, "n_workers"), N_WORKERS);
 	json_t *dp = json_object_get(j, "dataplane");
 	assert_string_equal(json_string_value(json_object_get(dp, "ip")), "198.18.0.7");
 	assert_string_equal(json_string_value(json_object_get(dp, "mac")), "02:00:5e:00:01:07");
@@ -325,24 +325,24 @@ static void assert_status_shows(uint64_t g)
 	uint64_t tot_rx = 0, tot_txb = 0;
 	for (unsigned w = 0; w < N_WORKERS; w++) {
 		char k[64];
-		snprintf(k, sizeof(k), "stats.%u.worker", w);
+		snprintf(k, sizeof(k), "workers.%u.worker", w);
 		assert_int_equal(jget(j, k), w);
-		snprintf(k, sizeof(k), "stats.%u.rx_packets", w);
+		snprintf(k, sizeof(k), "workers.%u.rx_packets", w);
 		assert_int_equal(jget(j, k), fx.ws[w].rx_packets);
-		snprintf(k, sizeof(k), "stats.%u.rx_bytes", w);
+		snprintf(k, sizeof(k), "workers.%u.rx_bytes", w);
 		assert_int_equal(jget(j, k), fx.ws[w].rx_bytes);
-		snprintf(k, sizeof(k), "stats.%u.tx_packets", w);
+		snprintf(k, sizeof(k), "workers.%u.tx_packets", w);
 		assert_int_equal(jget(j, k), fx.ws[w].tx_packets);
-		snprintf(k, sizeof(k), "stats.%u.tx_bytes", w);
+		snprintf(k, sizeof(k), "workers.%u.tx_bytes", w);
 		assert_int_equal(jget(j, k), fx.ws[w].tx_bytes);
 		tot_rx += fx.ws[w].rx_packets;
 		tot_txb += fx.ws[w].tx_bytes;
 	}
-	assert_int_equal(jget(j, drop_key("stats.0.drops", LP_DROP_IP4_BAD_CHECKSUM)), 7 * g);
-	assert_int_equal(jget(j, drop_key("stats.0.drops", LP_DROP_TCP_NO_LISTENER)), 3 * g);
-	assert_int_equal(jget(j, drop_key("stats.1.drops", LP_DROP_TCP_NO_LISTENER)), 5 * g);
+	assert_int_equal(jget(j, drop_key("workers.0.drops", LP_DROP_IP4_BAD_CHECKSUM)), 7 * g);
+	assert_int_equal(jget(j, drop_key("workers.0.drops", LP_DROP_TCP_NO_LISTENER)), 3 * g);
+	assert_int_equal(jget(j, drop_key("workers.1.drops", LP_DROP_TCP_NO_LISTENER)), 5 * g);
 	/* only non-zero reasons are listed */
-	json_t *d1 = json_object_get(json_array_get(json_object_get(dp, "stats"), 1), "drops");
+	json_t *d1 = json_object_get(json_array_get(json_object_get(dp, "workers"), 1), "drops");
 	assert_int_equal(json_object_size(d1), 1);
 	assert_int_equal(jget(j, "totals.rx_packets"), tot_rx);
 	assert_int_equal(jget(j, "totals.tx_bytes"), tot_txb);
