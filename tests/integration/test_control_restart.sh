@@ -13,7 +13,7 @@ wait_connected() {
 		if it_lepusctl status --json 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
 s = json.load(sys.stdin)
-sys.exit(0 if s["dataplane"]["connected"] and s["dataplane"]["workers"][0]["rx_packets"] > 0 else 1)'; then
+sys.exit(0 if s["dataplane"]["connected"] and s["dataplane"]["totals"]["rx_packets"] > 0 else 1)'; then
 			return 0
 		fi
 		sleep 0.2

@@ -9,7 +9,7 @@
 it_start_control
 it_start_dataplane --fault drop=0.3,seed=42
 
-out=$(it_client ping -c 200 -i 0.01 -W 1 -w 40 "$IT_DP_IP") || true
+out=$(timeout 60 ip netns exec "$IT_NS_CL" ping -c 200 -i 0.02 -W 1 "$IT_DP_IP") || true
 echo "$out" | tail -n 3
 got=$(echo "$out" | it_ping_received)
 [ -n "$got" ] || it_fail "no ping summary"
