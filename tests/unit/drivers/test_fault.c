@@ -7,6 +7,7 @@
  * order are checked packet by packet. Every test ends with the mbuf pool full.
  */
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <rte_cycles.h>
@@ -505,7 +507,10 @@ int main(void)
 		return 1;
 	}
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	char rundir[PATH_MAX];
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 	rte_mempool_free(pool);
 	rte_eal_cleanup();
+	rmdir(rundir); /* empty with --no-shconf */
 	return rc;
 }

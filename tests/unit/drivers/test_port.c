@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -413,8 +414,11 @@ int main(void)
 		return 1;
 	}
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	char rundir[PATH_MAX];
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 	rte_mempool_free(pool);
 	rte_eal_cleanup();
+	rmdir(rundir); /* empty with --no-shconf */
 	if (geteuid() == 0)
 		netns_cleanup();
 	return rc;
