@@ -214,6 +214,28 @@ static void eal_port_is_found_by_name(void **state)
 	assert_int_equal(rte_vdev_uninit("net_ring_lpeal"), 0);
 }
 
+/* A memif server listens on its socket file until closed; no peer needed. */
+static void memif_server_opens_and_closes(void **state)
+{
+	char path[64];
+	struct lp_port_info info;
+	struct lp_port_config cfg;
+	(void)state;
+
+	snprintf(path, sizeof(path), "/tmp/lpdrv-memif-%d.sock", (int)getpid());
+	(void)unlink(path);
+	char spec[96];
+	snprintf(spec, sizeof(spec), "memif:%s,server", path);
+	cfg = config(spec, 1);
+	port = lp_port_open(&cfg, &info);
+	assert_non_null(port);
+	assert_string_equal(info.driver, "net_memif");
+	assert_int_equal(access(path, F_OK), 0);
+	lp_port_close(port);
+	port = NULL;
+	(void)unlink(path);
+}
+
 /* --- root only: real interfaces in namespaces of our own -------------------- */
 
 static int run(const char *cmd)
@@ -399,6 +421,7 @@ int main(void)
 		cmocka_unit_test_teardown(ring_round_trip, teardown),
 		cmocka_unit_test_teardown(ring_tx_full_leaves_rest_to_caller, teardown),
 		cmocka_unit_test_teardown(eal_port_is_found_by_name, teardown),
+		cmocka_unit_test_teardown(memif_server_opens_and_closes, teardown),
 		cmocka_unit_test_setup_teardown(af_packet_on_veth, setup_veth, teardown_veth),
 		cmocka_unit_test_setup_teardown(tap_in_netns, setup_veth, teardown_veth),
 	};
