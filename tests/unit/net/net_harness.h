@@ -22,8 +22,10 @@
 #define NET_TX_MAX 64
 
 /* Dataplane identity used by every test: 198.18.0.1/24, MAC 02:00:00:00:00:01. */
-#define NET_OUR_IP RTE_IPV4(198, 18, 0, 1)
-#define NET_PEER_IP RTE_IPV4(198, 18, 0, 2)
+/* RTE_IPV4() shifts an int into its sign bit (UB); this does not. */
+#define NET_IP4(a, b, c, d) (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (uint32_t)(d))
+#define NET_OUR_IP NET_IP4(198, 18, 0, 1)
+#define NET_PEER_IP NET_IP4(198, 18, 0, 2)
 
 extern struct lp_worker net_worker;
 extern struct rte_mempool *net_pool;

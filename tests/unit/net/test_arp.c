@@ -78,7 +78,7 @@ static void request_teaches_us_the_sender(void **state)
 
 static void request_for_someone_else_is_dropped(void **state)
 {
-	struct arp_frame f = request_for(RTE_IPV4(198, 18, 0, 9));
+	struct arp_frame f = request_for(NET_IP4(198, 18, 0, 9));
 	(void)state;
 	net_input(&f, sizeof(f));
 	expect_single_drop(LP_DROP_ARP_NOT_FOR_US);
@@ -158,7 +158,7 @@ static void table_survives_many_hosts(void **state)
 	(void)state;
 	/* More hosts than slots: old entries are recycled, the newest always resolves. */
 	for (uint32_t i = 1; i <= 3 * LP_ARP_TABLE_SIZE; i++) {
-		uint32_t ip = rte_cpu_to_be_32(RTE_IPV4(198, 18, 0, 0) + i);
+		uint32_t ip = rte_cpu_to_be_32(NET_IP4(198, 18, 0, 0) + i);
 
 		mac.addr_bytes[4] = (uint8_t)(i >> 8);
 		mac.addr_bytes[5] = (uint8_t)i;

@@ -155,7 +155,7 @@ static void other_destination_is_dropped(void **state)
 	uint8_t f[256];
 	uint16_t len = net_build_echo(f, 1, 1, 32);
 	(void)state;
-	ip_of(f)->dst_addr = rte_cpu_to_be_32(RTE_IPV4(198, 18, 0, 77));
+	ip_of(f)->dst_addr = rte_cpu_to_be_32(NET_IP4(198, 18, 0, 77));
 	recompute_cksum(f);
 	net_input(f, len);
 	expect_single_drop(LP_DROP_IP4_NOT_FOR_US);
@@ -166,7 +166,7 @@ static void broadcast_source_is_dropped(void **state)
 	uint8_t f[256];
 	uint16_t len = net_build_echo(f, 1, 1, 32);
 	(void)state;
-	ip_of(f)->src_addr = rte_cpu_to_be_32(RTE_IPV4(198, 18, 0, 255));
+	ip_of(f)->src_addr = rte_cpu_to_be_32(NET_IP4(198, 18, 0, 255));
 	recompute_cksum(f);
 	net_input(f, len);
 	expect_single_drop(LP_DROP_IP4_BAD_SOURCE);
@@ -230,7 +230,7 @@ static void output_off_link_without_gateway_fails(void **state)
 	struct rte_mbuf *m = rte_pktmbuf_alloc(net_pool);
 	(void)state;
 	rte_pktmbuf_append(m, 8);
-	assert_int_equal(lp_ip4_output(&net_worker, m, rte_cpu_to_be_32(RTE_IPV4(198, 19, 0, 1)),
+	assert_int_equal(lp_ip4_output(&net_worker, m, rte_cpu_to_be_32(NET_IP4(198, 19, 0, 1)),
 				       IPPROTO_UDP, NULL), -ENETUNREACH);
 	assert_int_equal(net_drops(LP_DROP_NO_ARP_ENTRY), 1);
 }
