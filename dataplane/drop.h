@@ -42,6 +42,12 @@
 	X(TCP_OUT_OF_ORDER_FULL, "out-of-order store full")                  \
 	X(TCP_SYN_BACKLOG_FULL, "SYN backlog full and cookies off")           \
 	X(TCP_NO_TCB, "TCB pool exhausted")                                   \
+	X(TCP_BAD_OPTIONS, "TCP option with an illegal length")               \
+	X(TCP_BAD_FLAGS, "TCP flag combination never valid (SYN+FIN, SYN+RST)") \
+	X(TCP_DUPLICATE, "segment holds only bytes already received")        \
+	X(TCP_MEM_PRESSURE, "payload dropped: mbuf pool below the reserve")   \
+	X(TCP_BAD_COOKIE, "ACK to a listener with no valid SYN cookie")       \
+	X(TCP_CHALLENGED, "RST/SYN/ACK answered with a challenge ACK (RFC 5961)") \
 	X(NO_ARP_ENTRY, "next hop unresolved, packet dropped")                \
 	X(NO_MBUF, "mbuf pool empty while building a reply")                  \
 	X(TX_FULL, "transmit queue full")                                     \
@@ -54,7 +60,7 @@ enum lp_drop_reason {
 	LP_DROP__COUNT
 };
 
-/* Name ("ip4_bad_checksum") and description of a drop reason; never NULL. */
+/* Name ("IP4_BAD_CHECKSUM") and description of a drop reason; never NULL. */
 const char *lp_drop_name(enum lp_drop_reason r);
 const char *lp_drop_description(enum lp_drop_reason r);
 

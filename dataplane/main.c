@@ -199,6 +199,11 @@ static void print_summary(const struct dataplane *dp)
 			if (s->drops[r] != 0)
 				printf(", %s %" PRIu64, lp_drop_name(r), s->drops[r]);
 		printf("\n");
+		const struct lp_fault_stats *f = lp_port_fault_stats(dp->port, (uint16_t)i);
+
+		if (f != NULL && lp_fault_enabled(&dp->cfg.fault))
+			printf("worker %u: fault injector dropped %" PRIu64 ", duplicated %" PRIu64
+			       ", reordered %" PRIu64 "\n", i, f->dropped, f->duplicated, f->reordered);
 	}
 }
 

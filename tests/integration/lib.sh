@@ -70,6 +70,13 @@ it_start_dataplane() {
 	lp_wait_file "$IT_DIR/dataplane.ready" 60 "$IT_DP_PID" || it_fail "lepus-dataplane did not start"
 }
 
+# Stop the dataplane cleanly (SIGTERM); its exit summary is then in its log.
+it_stop_dataplane() {
+	lp_stop_pid "$IT_DP_PID" 15
+	wait "$IT_DP_PID" 2>/dev/null || true
+	IT_DP_PID=
+}
+
 it_client() {
 	ip netns exec "$IT_NS_CL" "$@"
 }

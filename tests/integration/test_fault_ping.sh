@@ -18,4 +18,11 @@ if [ "$got" -lt 68 ] || [ "$got" -gt 128 ]; then
 	it_fail "$got of 200 replies, expected about 98 with drop=0.3 each way"
 fi
 it_log "$got of 200 pings answered through drop=0.3 each way"
+
+# The injector's own counters account for the loss: about 30% of what crossed it.
+it_stop_dataplane
+summary=$(grep 'fault injector dropped' "$IT_DIR/dataplane.log") || it_fail "no fault summary"
+it_log "$summary"
+dropped=$(echo "$summary" | sed -n 's/.*dropped \([0-9]*\),.*/\1/p')
+[ "${dropped:-0}" -ge 60 ] && [ "$dropped" -le 150 ] || it_fail "injector dropped $dropped, expected about 100"
 it_log "PASS"
