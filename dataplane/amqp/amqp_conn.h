@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * AMQP 0-9-1 connection state machine, transport-agnostic (spec 2.2.4 and
+ * 4.2, behaving as RabbitMQ does): the TCP glue hands it received bytes in
+ * chunks of any size (lp_amqp_conn_input), drains what it produced from its
+ * send buffer (lp_amqp_conn_output_peek/consume), calls lp_amqp_conn_tick
+ * with the time so that heartbeats are sent and missed ones detected, and
+ * closes the TCP connection once lp_amqp_conn_closed() is true and the send
+ * buffer is empty. It speaks the protocol header, Start/StartOk (PLAIN,
+ * AMQPLAIN), Secure/SecureOk, Tune/TuneOk, Open/OpenOk, heartbeats,
+ * Close/CloseOk both ways, Blocked/Unblocked and UpdateSecret; channel frames
+ * go to amqp_channel.c, whose broker-bound methods go to the callbacks in
+ * struct lp_amqp_conn_ops.
+ *
+ * Memory: one block the caller provides (lp_amqp_conn_memsize), so a worker
+ * can take connections from a pool sized at start-up; nothing is allocated.
+ */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "amqp_auth.h"
+#include "amqp_channel.h"
+#include "amqp_frame.h"
+#include "amqp_spec.h"
+
+#define LP_AMQP_NS_PER_SEC 1000000000ULL
+
+/* Limits and identity. lp_amqp_conn_cfg_default gives RabbitMQ's defaults. */
+struct lp_amqp_conn_cfg {
+	uint16_t channel_max;	  /* Tune channel-max, default 2047 */
+	uint32_t frame_max;	  /* Tune frame-max, default 131072 */
+	uint16_t heartbeat;	  /* Tune heartbeat, seconds, default 60 */
+	uint64_t max_message_size; /* default 128 MiB (406 above it) */
+	uint32_t outbuf_size;	  /* send buffer octets, default 2 * frame_max */
+	uint64_t handshake_timeout_ns; /* protocol header to Open-Ok, default 10 s */
+	uint64_t close_timeout_ns;     /* Close sent to Close-Ok, default 3 s */
+	const char *product;	  /* "Lepus" */
+	const char *version;	  /* project version */
+	const char *platform;	  /* "DPDK" */
+};
+
+enum lp_amqp_conn_state {
+	LP_AMQP_CONN_HEADER,	/* awaiting the protocol header */
+	LP_AMQP_CONN_START_OK,	/* Start sent */
+	LP_AMQP_CONN_SECURE_OK, /* Secure sent */
+	LP_AMQP_CONN_TUNE_OK,	/* Tune sent */
+	LP_AMQP_CONN_OPEN,	/* Tune-Ok received, awaiting Open */
+	LP_AMQP_CONN_RUNNING,	/* Open-Ok sent */
+	LP_AMQP_CONN_CLOSING,	/* Close sent, awaiting Close-Ok */
+	LP_AMQP_CONN_CLOSED,	/* transport: send what is left, then close */
+};
+
+struct lp_amqp_conn;
+
+/* Callbacks into the broker. Every one is optional. 'ctx' is the pointer
+ * given to lp_amqp_conn_init. The int-returning ones return 0 when handled;
+ * -ENOTSUP when the method is not implemented (the channel is closed with
+ * 540 NOT_IMPLEMENTED); any other negative value after the callee raised the
+ * error itself with lp_amqp_channel_error (if it did not, 541 INTERNAL_ERROR).
+ * Views (method arguments, properties, body) are valid during the call only. */
+struct lp_amqp_conn_ops {
+	void (*on_open)(void *ctx, struct lp_amqp_conn *c);
+	void (*on_channel_open)(void *ctx, struct lp_amqp_conn *c, uint16_t ch);
+	void (*on_channel_close)(void *ctx, struct lp_amqp_conn *c, uint16_t ch);
+	/* A method of class exchange, queue, basic, confirm or tx. For a method
+	 * with content (basic.publish) the header and body follow. */
+	int (*on_method)(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
+			 const struct lp_amqp_method *m);
+	int (*on_content_header)(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
+				 const struct lp_amqp_content_header *h);
+	/* Body in pieces as frames arrive; 'last' on the piece that completes it.
+	 * Not called for an empty body (body_size 0 in the header). */
+	int (*on_content_body)(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const uint8_t *p,
+			       size_t len, bool last);
+};
+
+/* Private: use the functions below. Here so that amqp_channel.c and tests
+ * can see it (HAProxy's -t.h habit, in one header while it is small). */
+struct lp_amqp_conn {
+	enum lp_amqp_conn_state state;
+	struct lp_amqp_conn_cfg cfg;
+	const struct lp_amqp_auth *auth;
+	const struct lp_amqp_conn_ops *ops;
+	void *ctx;
+
+	struct lp_amqp_frame_reader rd;
+	struct lp_amqp_outbuf out;
+	uint8_t proto_hdr[8];
+	uint8_t proto_have;
+	bool rx_broken; /* framing lost: discard all further input */
+
+	/* negotiated (Tune-Ok) */
+	uint16_t channel_max;
+	uint32_t frame_max;
+	uint16_t heartbeat;
+
+	/* client */
+	bool cap_auth_failure_close;
+	bool cap_blocked;
+	bool blocked; /* Connection.Blocked sent, Unblocked not yet */
+	uint8_t mechanism;
+	uint8_t user_len, vhost_len;
+	char user[LP_AMQP_NAME_MAX + 1];
+	char vhost[LP_AMQP_NAME_MAX + 1];
+
+	/* time */
+	uint64_t now_ns, created_ns, last_rx_ns, last_tx_ns, closing_since_ns;
+	bool rx_seen, tx_seen;
+
+	/* why it closed */
+	uint16_t close_code;
+	char close_text[256];
+
+	uint16_t channels_open;
+	struct lp_amqp_channel *channels; /* [0 .. cfg.channel_max] */
+};
+
+/* Fills cfg with the defaults above. */
+void lp_amqp_conn_cfg_default(struct lp_amqp_conn_cfg *cfg);
+
+/* Octets of memory one connection with this configuration needs. */
+size_t lp_amqp_conn_memsize(const struct lp_amqp_conn_cfg *cfg);
+
+/* Initializes a connection in 'mem' (memsize octets, from
+ * lp_amqp_conn_memsize; 8-byte aligned). 'auth' must outlive it. Returns the
+ * connection (== mem) awaiting the protocol header, or NULL with errno EINVAL
+ * when mem is too small or cfg out of range (frame_max < 4096, channel_max 0).
+ * Nothing to free: the caller reclaims 'mem' when the transport is done. */
+struct lp_amqp_conn *lp_amqp_conn_init(void *mem, size_t memsize, const struct lp_amqp_conn_cfg *cfg,
+				       const struct lp_amqp_auth *auth,
+				       const struct lp_amqp_conn_ops *ops, void *ctx, uint64_t now_ns);
+
+/* Consumes received octets [p, p+len), any split. Returns the octets
+ * consumed: len, or fewer when the send buffer lacks room for the replies
+ * (drain output and call again with the rest). Once closed, input is
+ * discarded and counted as consumed. */
+size_t lp_amqp_conn_input(struct lp_amqp_conn *c, const uint8_t *p, size_t len);
+
+/* Pending output: returns its length and *p (valid until the next call into
+ * the connection). lp_amqp_conn_output_consume removes n octets once sent. */
+size_t lp_amqp_conn_output_peek(const struct lp_amqp_conn *c, const uint8_t **p);
+void lp_amqp_conn_output_consume(struct lp_amqp_conn *c, size_t n);
+
+/* Time passes: sends heartbeats (when nothing else was sent for half the
+ * negotiated interval), closes after two intervals without input (RabbitMQ:
+ * no Close, the socket is closed), enforces the handshake and close timeouts. */
+void lp_amqp_conn_tick(struct lp_amqp_conn *c, uint64_t now_ns);
+
+static inline enum lp_amqp_conn_state lp_amqp_conn_get_state(const struct lp_amqp_conn *c)
+{
+	return c->state;
+}
+
+/* True when the transport should send what is left and close. */
+static inline bool lp_amqp_conn_closed(const struct lp_amqp_conn *c)
+{
+	return c->state == LP_AMQP_CONN_CLOSED;
+}
+
+/* Reply code and text of the close (0 and "" while open; the code is 0 for
+ * closes without a Close frame, e.g. missed heartbeats; text says why). */
+const char *lp_amqp_conn_close_reason(const struct lp_amqp_conn *c, uint16_t *code);
+
+/* Closes the connection from the server side with Connection.Close (e.g.
+ * 320 CONNECTION_FORCED at shutdown). Returns 0, -ENOTCONN if already closing. */
+int lp_amqp_conn_close(struct lp_amqp_conn *c, uint16_t code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Connection.Blocked (reason) / Unblocked, RabbitMQ's extension, sent only to
+ * clients announcing the connection.blocked capability. Returns 0, -ENOTSUP
+ * (client lacks the capability), -ENOTCONN (not running), -EALREADY (already
+ * in that state), -ENOSPC. */
+int lp_amqp_conn_set_blocked(struct lp_amqp_conn *c, bool blocked, const char *reason);
+
+/* Sends a method on a channel (broker replies: Declare-Ok etc.). Returns
+ * octets appended, -ENOSPC, -EINVAL, -EMSGSIZE, or -ENOTCONN when closing. */
+int lp_amqp_conn_send_method(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m);
+
+/* Authenticated user and vhost (NUL-terminated; "" before Open-Ok). */
+static inline const char *lp_amqp_conn_user(const struct lp_amqp_conn *c)
+{
+	return c->user;
+}
+static inline const char *lp_amqp_conn_vhost(const struct lp_amqp_conn *c)
+{
+	return c->vhost;
+}
+
+/* Internal, for amqp_channel.c: a connection exception (spec 1.3 hard
+ * error): sends Connection.Close and stops reading. */
+void lp_amqp_conn_fail(struct lp_amqp_conn *c, uint16_t code, uint32_t method_id, const char *fmt,
+		       ...) __attribute__((format(printf, 4, 5)));
+void lp_amqp_conn_vfail(struct lp_amqp_conn *c, uint16_t code, uint32_t method_id, const char *fmt,
+			va_list ap);
