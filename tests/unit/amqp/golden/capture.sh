@@ -49,6 +49,9 @@ ch2.confirm_delivery()
 ch2.close()
 c.close()
 PY
-run amqp_tools_publish amqp-publish --url=amqp://guest:guest@198.18.0.1:5672/ \
+# No path in the URL: vhost "/". With a trailing "/" the vhost is "" (AMQP URI spec).
+run amqp_tools_publish amqp-publish --url=amqp://guest:guest@198.18.0.1:5672 \
+  -r lepus.q -b "hello from amqp-tools"
+run amqp_tools_empty_vhost amqp-publish --url=amqp://guest:guest@198.18.0.1:5672/ \
   -r lepus.q -b "hello from amqp-tools"
 ls -l "$here"/*.bin
