@@ -119,6 +119,41 @@ static int set_fault(struct lp_config *cfg, const char *v)
 	return lp_fault_parse(v, &cfg->fault);
 }
 
+static int set_port_number(uint16_t *dst, const char *v)
+{
+	uint32_t x;
+	int rc = parse_u32(v, 0, 65535, &x);
+
+	if (rc == 0)
+		*dst = (uint16_t)x;
+	return rc;
+}
+
+static int set_amqp_port(struct lp_config *cfg, const char *v)
+{
+	return set_port_number(&cfg->amqp_port, v);
+}
+
+static int set_echo_port(struct lp_config *cfg, const char *v)
+{
+	return set_port_number(&cfg->echo_port, v);
+}
+
+static int set_discard_port(struct lp_config *cfg, const char *v)
+{
+	return set_port_number(&cfg->discard_port, v);
+}
+
+static int set_amqp_max_conns(struct lp_config *cfg, const char *v)
+{
+	return parse_u32(v, 1, 1u << 20, &cfg->amqp_max_conns);
+}
+
+static int set_tcp_max_conns(struct lp_config *cfg, const char *v)
+{
+	return parse_u32(v, 16, 1u << 22, &cfg->tcp_max_conns);
+}
+
 static int set_control(struct lp_config *cfg, const char *v)
 {
 	return set_string(cfg->control_socket, sizeof(cfg->control_socket), v);
@@ -143,6 +178,11 @@ static const struct setting settings[] = {
 	{"rx-desc", "N", "rx descriptors per queue (default 1024)", set_rx_desc},
 	{"tx-desc", "N", "tx descriptors per queue (default 1024)", set_tx_desc},
 	{"fault", "drop=P,dup=P,reorder=P,seed=N", "inject faults in both directions", set_fault},
+	{"amqp-port", "N", "AMQP listener port (default 5672, 0 = none)", set_amqp_port},
+	{"amqp-max-conns", "N", "AMQP connections per worker (default 128)", set_amqp_max_conns},
+	{"tcp-max-conns", "N", "TCP connections per worker, all services (default 4096)", set_tcp_max_conns},
+	{"echo-port", "N", "TCP echo service (RFC 862) on port N (default off)", set_echo_port},
+	{"discard-port", "N", "TCP discard service (RFC 863) on port N (default off)", set_discard_port},
 	{"control", "PATH", "lepus-control socket (default " DEFAULT_CONTROL_SOCKET ")", set_control},
 	{"ready-file", "PATH", "file written once the dataplane serves traffic", set_ready_file},
 	{"pidfile", "PATH", "file holding the dataplane's pid", set_pid_file},
@@ -162,6 +202,9 @@ void lp_config_defaults(struct lp_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->n_mbufs = DEFAULT_MBUFS;
+	cfg->amqp_port = 5672;
+	cfg->amqp_max_conns = 128;
+	cfg->tcp_max_conns = 4096;
 	strcpy(cfg->control_socket, DEFAULT_CONTROL_SOCKET);
 }
 

@@ -26,6 +26,11 @@ struct lp_config {
 	uint32_t n_mbufs;            /* --mbufs: packet pool size */
 	uint16_t rx_desc, tx_desc;   /* --rx-desc, --tx-desc */
 	struct lp_fault_config fault; /* --fault drop=P,dup=P,reorder=P,seed=N */
+	uint16_t amqp_port;          /* --amqp-port, default 5672, 0 = off */
+	uint32_t amqp_max_conns;     /* --amqp-max-conns, per worker, default 128 */
+	uint32_t tcp_max_conns;      /* --tcp-max-conns, TCBs per worker, default 4096 */
+	uint16_t echo_port;          /* --echo-port, TCP echo service, 0 = off */
+	uint16_t discard_port;       /* --discard-port, TCP discard service, 0 = off */
 	char control_socket[LP_PATH_MAX]; /* --control PATH */
 	char ready_file[LP_PATH_MAX]; /* --ready-file PATH: written once serving */
 	char pid_file[LP_PATH_MAX];   /* --pidfile PATH */

@@ -27,11 +27,14 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 
+#include "amqp/amqp_auth.h"
+#include "amqp/amqp_server.h"
 #include "config.h"
 #include "ctl_link.h"
 #include "port.h"
 #include "worker.h"
 #include "net/arp.h"
+#include "net/tcp.h"
 
 #define MBUF_CACHE 256
 /* How often the control link is serviced, from the main lcore. */
@@ -49,6 +52,7 @@ struct dataplane {
 	struct lp_worker *workers;
 	const struct lp_worker_stats **stats;
 	struct lp_ctl_link *ctl;
+	struct lp_amqp_auth *auth;
 };
 
 static void on_signal(int sig)
@@ -170,6 +174,42 @@ static int setup_port(struct dataplane *dp)
 	return 0;
 }
 
+/* TCP on every worker, then the services that listen on it. */
+static int setup_services(struct dataplane *dp)
+{
+	struct lp_tcp_config tcfg = {
+		.max_conns = dp->cfg.tcp_max_conns,
+		.echo_port = dp->cfg.echo_port,
+		.discard_port = dp->cfg.discard_port,
+	};
+	struct lp_amqp_server_config acfg;
+	int rc;
+
+	lp_amqp_server_config_default(&acfg);
+	acfg.port = dp->cfg.amqp_port;
+	acfg.max_conns = dp->cfg.amqp_max_conns;
+	/* Until lepus-control pushes users and vhosts: the demo's guest/guest on "/". */
+	dp->auth = lp_amqp_auth_create(256, 64);
+	if (dp->auth == NULL || lp_amqp_auth_add_defaults(dp->auth) != 0)
+		return -ENOMEM;
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		rc = lp_tcp_worker_create(&dp->workers[i], &tcfg);
+		if (rc != 0) {
+			fprintf(stderr, "lepus-dataplane: TCP on worker %u: %s\n", i, strerror(-rc));
+			return rc;
+		}
+		if (acfg.port == 0)
+			continue;
+		rc = lp_amqp_server_create(&dp->workers[i], &acfg, dp->auth);
+		if (rc != 0) {
+			fprintf(stderr, "lepus-dataplane: AMQP listener on worker %u: %s\n", i,
+				strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
 static int setup_control_link(struct dataplane *dp)
 {
 	struct lp_ctl_link_info info = {
@@ -212,10 +252,14 @@ static void teardown(struct dataplane *dp)
 	if (dp->ctl != NULL)
 		lp_ctl_link_destroy(dp->ctl);
 	if (dp->workers != NULL) {
-		for (unsigned i = 0; i < dp->n_workers; i++)
-			lp_worker_tx_flush(&dp->workers[i]);
 		print_summary(dp);
+		for (unsigned i = 0; i < dp->n_workers; i++) {
+			lp_amqp_server_destroy(&dp->workers[i]);
+			lp_tcp_worker_destroy(&dp->workers[i]);
+			lp_worker_tx_flush(&dp->workers[i]);
+		}
 	}
+	lp_amqp_auth_destroy(dp->auth);
 	lp_port_close(dp->port);
 	rte_free(dp->workers);
 	free(dp->stats);
@@ -261,6 +305,8 @@ int main(int argc, char **argv)
 	rc = setup_port(&dp);
 	if (rc == 0)
 		rc = setup_workers(&dp);
+	if (rc == 0)
+		rc = setup_services(&dp);
 	if (rc == 0)
 		rc = setup_control_link(&dp);
 	if (rc != 0) {

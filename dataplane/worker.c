@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The worker lcore's run-to-completion loop: receive a burst from this
- * worker's port queue, run every packet through eth -> arp/ip4 -> icmp/tcp,
- * run due timers, and transmit whatever the stack queued, in one burst.
+ * worker's port queue, run every packet through eth -> arp/ip4 -> icmp/tcp ->
+ * amqp, run due timers, and transmit whatever the stack queued, in one burst.
  *
  * Nothing here blocks, locks, allocates or makes a syscall.
  */
@@ -14,7 +14,9 @@
 
 #include "port.h"
 #include "worker.h"
+#include "amqp/amqp_server.h"
 #include "net/eth.h"
+#include "net/tcp.h"
 
 /* How many times a full tx queue is retried within one flush before dropping. */
 #define TX_FLUSH_RETRIES 8
@@ -67,6 +69,10 @@ unsigned lp_worker_poll(struct lp_worker *w)
 		w->stats.rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
 		lp_eth_input(w, pkts[i]);
 	}
+	/* AMQP output first, so that TCP segments it in this iteration. */
+	lp_amqp_server_poll(w);
+	if (w->tcp != NULL)
+		lp_tcp_worker_poll(w);
 	lp_port_fault_tick(w->port, w->id, w->now_tsc);
 	if (w->tx_count > 0)
 		lp_worker_tx_flush(w);

@@ -26,6 +26,7 @@
 
 struct lp_port;
 struct lp_tcp_worker;
+struct lp_amqp_server;
 
 /* The dataplane's own interface: read-only once workers run. */
 struct lp_netif {
@@ -51,6 +52,7 @@ struct lp_worker {
 
 	struct lp_arp_table arp;
 	struct lp_tcp_worker *tcp; /* NULL until TCP is set up */
+	struct lp_amqp_server *amqp; /* NULL until the AMQP listener is set up */
 
 	uint16_t tx_count;
 	struct rte_mbuf *tx_pending[LP_TX_BURST];

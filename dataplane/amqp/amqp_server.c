@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * AMQP listener on TCP-lite (see amqp_server.h). One session per TCP
+ * connection, from a fixed array; each session owns its lp_amqp_conn block.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+
+#include "amqp_server.h"
+#include "net/tcp.h"
+#include "worker.h"
+
+/* Heartbeats and timeouts need no finer clock than this. */
+#define TICK_INTERVAL_NS 1000000ULL
+
+struct amqp_session {
+	struct lp_amqp_conn *conn; /* NULL when the slot is free */
+	struct lp_tcb *tcb;
+	struct lp_amqp_server *srv;
+	/* Received bytes the connection could not take yet (its send buffer
+	 * was full): the rest of `pending` from `pending_off`. Owned here. */
+	struct rte_mbuf *pending;
+	uint32_t pending_off;
+	bool peer_closed;  /* FIN received */
+	bool tcp_closing;  /* lp_tcp_close() called */
+	uint32_t next_free;
+};
+
+struct lp_amqp_server {
+	struct lp_amqp_server_config cfg;
+	const struct lp_amqp_auth *auth;
+	struct lp_worker *w;
+	size_t conn_size;
+	uint8_t *conn_mem;
+	struct amqp_session *sessions;
+	uint32_t free_head; /* index of the first free session, or max_conns */
+	uint64_t last_tick_ns;
+	struct lp_amqp_server_stats stats;
+};
+
+static uint64_t now_ns(const struct lp_worker *w)
+{
+	static uint64_t hz;
+
+	if (hz == 0)
+		hz = rte_get_tsc_hz();
+	return (uint64_t)((double)w->now_tsc * (1e9 / (double)hz));
+}
+
+void lp_amqp_server_config_default(struct lp_amqp_server_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->port = 5672;
+	cfg->max_conns = 128;
+	lp_amqp_conn_cfg_default(&cfg->conn);
+}
+
+static void session_release(struct amqp_session *s)
+{
+	struct lp_amqp_server *srv = s->srv;
+
+	rte_pktmbuf_free(s->pending);
+	s->pending = NULL;
+	s->conn = NULL;
+	s->tcb = NULL;
+	s->next_free = srv->free_head;
+	srv->free_head = (uint32_t)(s - srv->sessions);
+	srv->stats.conns_in_use--;
+	srv->stats.conns_closed++;
+}
+
+/* Move the connection's output into the TCP send stream, within its space. */
+static void session_flush(struct amqp_session *s)
+{
+	const uint8_t *p;
+	size_t len = lp_amqp_conn_output_peek(s->conn, &p);
+
+	while (len > 0) {
+		uint32_t room = lp_tcp_send_space(s->tcb);
+		uint32_t n = len < room ? (uint32_t)len : room;
+		int sent;
+
+		if (n == 0)
+			break;
+		sent = lp_tcp_write(s->tcb, p, n);
+		if (sent <= 0)
+			break;
+		lp_amqp_conn_output_consume(s->conn, (size_t)sent);
+		s->srv->stats.bytes_out += (uint64_t)sent;
+		len = lp_amqp_conn_output_peek(s->conn, &p);
+	}
+	/* A closed connection ends the TCP connection once its last bytes are queued. */
+	if (lp_amqp_conn_closed(s->conn) && len == 0 && !s->tcp_closing) {
+		s->tcp_closing = true;
+		lp_tcp_close(s->tcb);
+	}
+}
+
+/*
+ * Feed pending input to the connection, segment by segment, draining its
+ * output whenever it is full. Stops when input is exhausted or when neither
+ * the connection nor TCP can take more (resumed from session_sent).
+ */
+static void session_feed(struct amqp_session *s)
+{
+	while (s->pending != NULL) {
+		struct rte_mbuf *seg = s->pending;
+		uint32_t seg_len = rte_pktmbuf_data_len(seg);
+
+		while (s->pending_off < seg_len) {
+			const uint8_t *p = rte_pktmbuf_mtod_offset(seg, const uint8_t *, s->pending_off);
+			size_t n = lp_amqp_conn_input(s->conn, p, seg_len - s->pending_off);
+
+			s->pending_off += (uint32_t)n;
+			s->srv->stats.bytes_in += n;
+			if (n == 0) {
+				size_t before = lp_amqp_conn_output_peek(s->conn, &p);
+
+				session_flush(s);
+				if (lp_amqp_conn_output_peek(s->conn, &p) == before)
+					return; /* TCP is full too: wait for ACKs */
+			}
+		}
+		/* Segment done: unlink and free it, open the window by its size. */
+		s->pending = seg->next;
+		if (s->pending != NULL) {
+			s->pending->nb_segs = (uint16_t)(seg->nb_segs - 1);
+			s->pending->pkt_len = seg->pkt_len - seg_len;
+		}
+		seg->next = NULL;
+		seg->nb_segs = 1;
+		seg->pkt_len = seg_len;
+		rte_pktmbuf_free(seg);
+		s->pending_off = 0;
+		lp_tcp_recved(s->tcb, seg_len);
+	}
+}
+
+static int session_accept(void *listen_arg, struct lp_tcb *t)
+{
+	struct lp_amqp_server *srv = listen_arg;
+
+	if (srv->free_head == srv->cfg.max_conns) {
+		srv->stats.conns_refused++;
+		return -ENOSPC;
+	}
+	struct amqp_session *s = &srv->sessions[srv->free_head];
+	void *mem = srv->conn_mem + (size_t)srv->free_head * srv->conn_size;
+
+	s->conn = lp_amqp_conn_init(mem, srv->conn_size, &srv->cfg.conn, srv->auth, NULL, s,
+				    now_ns(srv->w));
+	if (s->conn == NULL)
+		return -EINVAL;
+	srv->free_head = s->next_free;
+	s->tcb = t;
+	s->srv = srv;
+	s->pending = NULL;
+	s->pending_off = 0;
+	s->peer_closed = false;
+	s->tcp_closing = false;
+	srv->stats.conns_in_use++;
+	srv->stats.conns_accepted++;
+	lp_tcp_set_conn(t, s);
+	return 0;
+}
+
+/* In-order bytes from TCP. Takes ownership of m (NULL: the peer's FIN). */
+static void session_recv(void *conn, struct lp_tcb *t, struct rte_mbuf *m)
+{
+	struct amqp_session *s = conn;
+
+	(void)t;
+	if (m == NULL) {
+		/* The client is gone for writing; RabbitMQ closes the socket too. */
+		s->peer_closed = true;
+		if (!s->tcp_closing) {
+			s->tcp_closing = true;
+			lp_tcp_close(s->tcb);
+		}
+		return;
+	}
+	if (s->pending == NULL) {
+		s->pending = m;
+	} else if (rte_pktmbuf_chain(s->pending, m) != 0) {
+		/* Too many segments held: the peer ignores our window. */
+		lp_tcp_recved(s->tcb, rte_pktmbuf_pkt_len(m));
+		rte_pktmbuf_free(m);
+		lp_amqp_conn_close(s->conn, 541, "INTERNAL_ERROR - receive backlog overflow");
+	}
+	session_feed(s);
+	session_flush(s);
+}
+
+static void session_sent(void *conn, struct lp_tcb *t, uint32_t acked)
+{
+	struct amqp_session *s = conn;
+
+	(void)t;
+	(void)acked;
+	session_flush(s);
+	if (s->pending != NULL) {
+		session_feed(s);
+		session_flush(s);
+	}
+}
+
+static void session_closed(void *conn, struct lp_tcb *t, int reason)
+{
+	(void)t;
+	(void)reason;
+	session_release(conn);
+}
+
+static const struct lp_tcp_ops session_ops = {
+	.accept = session_accept,
+	.recv = session_recv,
+	.sent = session_sent,
+	.closed = session_closed,
+};
+
+int lp_amqp_server_create(struct lp_worker *w, const struct lp_amqp_server_config *cfg,
+			  const struct lp_amqp_auth *auth)
+{
+	struct lp_amqp_server *srv;
+	int rc;
+
+	if (w->tcp == NULL)
+		return -ENODEV;
+	if (cfg->max_conns == 0 || auth == NULL)
+		return -EINVAL;
+	srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		return -ENOMEM;
+	srv->cfg = *cfg;
+	srv->auth = auth;
+	srv->w = w;
+	srv->conn_size = (lp_amqp_conn_memsize(&cfg->conn) + 63) & ~(size_t)63;
+	srv->conn_mem = aligned_alloc(64, srv->conn_size * cfg->max_conns);
+	srv->sessions = calloc(cfg->max_conns, sizeof(*srv->sessions));
+	if (srv->conn_mem == NULL || srv->sessions == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < cfg->max_conns; i++)
+		srv->sessions[i].next_free = i + 1;
+	srv->free_head = 0;
+	rc = lp_tcp_listen(w, cfg->port, &session_ops, srv);
+	if (rc != 0)
+		goto fail;
+	w->amqp = srv;
+	return 0;
+fail:
+	free(srv->conn_mem);
+	free(srv->sessions);
+	free(srv);
+	return rc;
+}
+
+void lp_amqp_server_destroy(struct lp_worker *w)
+{
+	struct lp_amqp_server *srv = w->amqp;
+
+	if (srv == NULL)
+		return;
+	lp_tcp_unlisten(w, srv->cfg.port);
+	for (uint32_t i = 0; i < srv->cfg.max_conns; i++) {
+		struct amqp_session *s = &srv->sessions[i];
+
+		if (s->conn != NULL) {
+			lp_tcp_abort(s->tcb);
+			session_release(s);
+		}
+	}
+	free(srv->conn_mem);
+	free(srv->sessions);
+	free(srv);
+	w->amqp = NULL;
+}
+
+void lp_amqp_server_poll(struct lp_worker *w)
+{
+	struct lp_amqp_server *srv = w->amqp;
+	uint64_t now;
+
+	if (srv == NULL || srv->stats.conns_in_use == 0)
+		return;
+	now = now_ns(w);
+	if (now - srv->last_tick_ns < TICK_INTERVAL_NS)
+		return;
+	srv->last_tick_ns = now;
+	for (uint32_t i = 0; i < srv->cfg.max_conns; i++) {
+		struct amqp_session *s = &srv->sessions[i];
+
+		if (s->conn == NULL)
+			continue;
+		lp_amqp_conn_tick(s->conn, now);
+		session_flush(s);
+	}
+}
+
+const struct lp_amqp_server_stats *lp_amqp_server_stats(const struct lp_worker *w)
+{
+	return w->amqp != NULL ? &((const struct lp_amqp_server *)w->amqp)->stats : NULL;
+}
