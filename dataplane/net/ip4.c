@@ -14,6 +14,7 @@
 #include "eth.h"
 #include "icmp.h"
 #include "ip4.h"
+#include "tcp.h"
 #include "worker.h"
 
 #define IP4_DEFAULT_TTL 64
@@ -92,8 +93,8 @@ void lp_ip4_input(struct lp_worker *w, struct rte_mbuf *m, const struct rte_ethe
 	case IPPROTO_ICMP:
 		lp_icmp_input(w, m, ip->src_addr, eth_src);
 		break;
-	case IPPROTO_TCP: /* TCP hook: lp_tcp_input(w, m, ip, eth_src) once net/tcp.h lands */
-		lp_worker_drop(w, m, LP_DROP_TCP_NO_LISTENER);
+	case IPPROTO_TCP:
+		lp_tcp_input(w, m, ip, eth_src);
 		break;
 	default:
 		lp_worker_drop(w, m, LP_DROP_IP4_UNKNOWN_PROTO);
