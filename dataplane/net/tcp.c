@@ -124,13 +124,13 @@ void lp_tcp_worker_log(const struct lp_worker *w, FILE *f)
 		", retransmits %" PRIu64 ", fast_retransmits %" PRIu64 ", rto_expired %" PRIu64
 		", ooo_segments %" PRIu64 ", rst_sent %" PRIu64 ", rst_received %" PRIu64
 		", challenge_acks %" PRIu64 ", syncookies_sent %" PRIu64 ", syncookies_ok %" PRIu64
-		", syncookies_bad %" PRIu64 ", zero_window_probes %" PRIu64 "\n",
+		", syncookies_bad %" PRIu64 ", zero_window_probes %" PRIu64 ", tail_loss_probes %" PRIu64 "\n",
 		w->id, s->tcbs_in_use, s->tcbs_peak, s->syn_rcvd, s->timers_armed, s->ooo_bytes,
 		rte_mempool_avail_count(w->pool), w->pool->size, s->passive_opens,
 		s->active_opens, s->segs_in, s->segs_out, s->bytes_in, s->bytes_out,
 		s->retransmits, s->fast_retransmits, s->rto_expired, s->ooo_segments, s->rst_sent,
 		s->rst_received, s->challenge_acks, s->syncookies_sent, s->syncookies_ok,
-		s->syncookies_bad, s->zero_window_probes);
+		s->syncookies_bad, s->zero_window_probes, s->tail_loss_probes);
 	fflush(f);
 }
 

@@ -102,6 +102,7 @@ struct lp_tcp_stats {
 	uint64_t fast_retransmits;
 	uint64_t rto_expired;
 	uint64_t zero_window_probes;
+	uint64_t tail_loss_probes;   /* RFC 8985 7 */
 	uint64_t ooo_segments;     /* segments stored out of order */
 	uint64_t dup_acks_sent;
 	uint64_t delayed_acks;

@@ -84,8 +84,21 @@ int lp_tcp_parse_options(const uint8_t *p, unsigned len, struct lp_tcp_opts *o)
 			o->ts_val = (uint32_t)v[0] << 24 | v[1] << 16 | v[2] << 8 | v[3];
 			o->ts_ecr = (uint32_t)v[4] << 24 | v[5] << 16 | v[6] << 8 | v[7];
 			break;
+		case LP_TCP_OPT_SACK:
+			/* RFC 2018 3: 2 + 8n bytes, n >= 1 (at most 4 fit in 40 bytes). */
+			if (olen < 10 || (olen - 2) % 8 != 0)
+				return -EINVAL;
+			o->n_sack = (uint8_t)((olen - 2) / 8);
+			for (unsigned b = 0; b < o->n_sack; b++)
+				for (unsigned e = 0; e < 2; e++) {
+					const uint8_t *x = v + 8 * b + 4 * e;
+
+					o->sack[b][e] = (uint32_t)x[0] << 24 | x[1] << 16 |
+							x[2] << 8 | x[3];
+				}
+			break;
 		default:
-			break; /* SACK blocks and unknown kinds: skipped by length */
+			break; /* unknown kinds: skipped by length */
 		}
 		i += olen;
 	}
@@ -126,7 +139,11 @@ static void syn_options_apply(struct lp_tcb *t, const struct lp_tcp_opts *o)
 		t->snd_wscale = 0;
 		t->rcv_wscale = 0;
 	}
-	/* SACK-permitted and timestamps are declined: not echoed in our SYN-ACK. */
+	/* RFC 2018 2: SACK when the SYN permits it; timestamps are declined (not echoed). */
+	if (o->sack_permitted)
+		t->flags |= TF_SACK;
+	else
+		t->flags &= ~TF_SACK;
 }
 
 /* RFC 5681 3.1 / RFC 6928: initial congestion state once synchronized. */
@@ -135,7 +152,8 @@ static void cc_init(struct lp_tcb *t)
 	t->cwnd = RTE_MIN(LP_TCP_INIT_CWND_SEGS * (uint32_t)t->mss,
 			  RTE_MAX(2u * t->mss, 14600u));
 	t->ssthresh = UINT32_MAX / 2;
-	t->recover = t->snd_una;
+	t->recover = t->snd_una - 1; /* RFC 6582 3.2: recover starts at the ISN */
+	t->sack_high = t->snd_una;
 	t->dupacks = 0;
 }
 
@@ -248,6 +266,23 @@ static bool tcp_ack(struct lp_tcb *t, const struct seginfo *si)
 
 	if (lp_seq_lt(ack, t->snd_una))
 		return true; /* old duplicate ACK: ignore */
+	/* RFC 6675 2: an ACK bringing new SACK information counts as a duplicate,
+	 * even when it carries data (the peer's dupACKs ride on its data). */
+	bool new_sack = false;
+
+	if (t->flags & TF_SACK) {
+		if (lp_seq_lt(t->sack_high, ack))
+			t->sack_high = ack;
+		for (unsigned i = 0; i < si->opts.n_sack; i++) {
+			uint32_t r = si->opts.sack[i][1];
+
+			if (lp_seq_gt(r, t->sack_high) && lp_seq_leq(r, t->snd_max) &&
+			    lp_seq_lt(si->opts.sack[i][0], r)) {
+				t->sack_high = r;
+				new_sack = true;
+			}
+		}
+	}
 	/* Window update (SND.WL1/WL2 rule). */
 	if (lp_seq_lt(t->snd_wl1, si->seq) ||
 	    (t->snd_wl1 == si->seq && lp_seq_leq(t->snd_wl2, ack))) {
@@ -262,12 +297,15 @@ static bool tcp_ack(struct lp_tcb *t, const struct seginfo *si)
 	}
 	if (ack == t->snd_una) {
 		/* RFC 5681 2 "DUPLICATE ACKNOWLEDGMENT": no data, no SYN/FIN, same window. */
-		if (si->len == 0 && !(si->flags & (LP_TCP_SYN | LP_TCP_FIN)) && !wnd_changed &&
-		    t->snd_una != t->snd_max) {
+		if (((si->len == 0 && !(si->flags & (LP_TCP_SYN | LP_TCP_FIN)) && !wnd_changed) ||
+		     new_sack) && t->snd_una != t->snd_max) {
 			t->dupacks++;
 			if (t->flags & TF_IN_RECOVERY) {
 				t->cwnd += t->mss; /* RFC 6582 3.2 step 4 */
-			} else if (t->dupacks == 3 && lp_seq_gt(ack, t->recover)) {
+			} else if ((t->dupacks >= 3 ||
+				    ((t->flags & TF_SACK) && /* RFC 6675 4: IsLost */
+				     lp_seq_gt(t->sack_high, t->snd_una + 3u * t->mss))) &&
+				   lp_seq_gt(ack, t->recover)) {
 				/* RFC 6582 3.2 step 2: fast retransmit, enter recovery. */
 				uint32_t flight = t->snd_max - t->snd_una;
 
@@ -277,6 +315,7 @@ static bool tcp_ack(struct lp_tcb *t, const struct seginfo *si)
 				t->flags |= TF_IN_RECOVERY;
 				tw->stats.fast_retransmits++;
 				lp_tcp_retransmit_una(t);
+				lp_tcp_rtx_arm(t);
 			}
 		} else if (t->snd_una == t->snd_max) {
 			t->dupacks = 0;
@@ -327,7 +366,7 @@ static bool tcp_ack(struct lp_tcb *t, const struct seginfo *si)
 		if (!(t->flags & TF_PERSIST))
 			lp_tcp_timer_cancel(tw, &t->rtx_timer);
 	} else if (!(t->flags & TF_IN_RECOVERY)) {
-		lp_tcp_rtx_arm(t);
+		lp_tcp_rtx_arm_data(t);
 	}
 	if (freed > 0 && (t->flags & (TF_ACCEPTED | TF_APP_GONE)) == TF_ACCEPTED &&
 	    t->ops->sent != NULL) {

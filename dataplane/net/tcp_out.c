@@ -242,7 +242,47 @@ void lp_tcp_sq_free_all(struct lp_tcb *t)
 	t->sq_bytes = 0;
 }
 
-static void tcb_seg_init(struct lp_tcb *t, struct seg *s, uint32_t seq, uint8_t flags)
+#define SACK_MAX_BLOCKS 4 /* 2 + 2 + 4 * 8 = 36 bytes: fits without timestamps */
+
+/* Option bytes the SACK blocks of t take now (0 when none). */
+static uint8_t sack_optlen(const struct lp_tcb *t)
+{
+	if (!(t->flags & TF_SACK) || t->n_ooo == 0)
+		return 0;
+	return (uint8_t)(4 + 8 * RTE_MIN(t->n_ooo, (uint8_t)SACK_MAX_BLOCKS));
+}
+
+/*
+ * SACK option (RFC 2018 3, 4): NOP NOP kind len, then the runs of the
+ * out-of-order store, the one holding the latest segment first. Returns the
+ * bytes written to o (0 when there is nothing to report).
+ */
+static uint8_t sack_options(const struct lp_tcb *t, uint8_t *o)
+{
+	uint8_t len = sack_optlen(t);
+	unsigned first = 0, n = 0;
+
+	if (len == 0)
+		return 0;
+	for (unsigned i = 0; i < t->n_ooo; i++)
+		if (lp_seq_in(t->ooo_last, t->ooo[i].seq, t->ooo[i].end))
+			first = i;
+	o[0] = LP_TCP_OPT_NOP;
+	o[1] = LP_TCP_OPT_NOP;
+	o[2] = LP_TCP_OPT_SACK;
+	o[3] = (uint8_t)(len - 2);
+	for (unsigned k = 0; k < t->n_ooo && n < SACK_MAX_BLOCKS; k++) {
+		unsigned i = k == 0 ? first : (k <= first ? k - 1 : k);
+		uint32_t edges[2] = {rte_cpu_to_be_32(t->ooo[i].seq), rte_cpu_to_be_32(t->ooo[i].end)};
+
+		memcpy(o + 4 + 8 * n, edges, 8);
+		n++;
+	}
+	return len;
+}
+
+static void tcb_seg_init(struct lp_tcb *t, struct seg *s, uint32_t seq, uint8_t flags,
+			 uint8_t *opt_buf)
 {
 	*s = (struct seg){
 		.dst_ip = t->remote_ip,
@@ -252,16 +292,21 @@ static void tcb_seg_init(struct lp_tcb *t, struct seg *s, uint32_t seq, uint8_t 
 		.ack = t->rcv_nxt,
 		.flags = flags,
 	};
+	if (opt_buf != NULL) {
+		s->optlen = sack_options(t, opt_buf);
+		s->opts = opt_buf;
+	}
 }
 
 /* Send one segment of t: [seq, seq+len) of the stream, plus FIN when asked. */
 static int tcp_send_data(struct lp_tcb *t, uint32_t seq, uint32_t len, bool fin, bool psh)
 {
 	struct lp_tcp_worker *tw = t->tw;
+	uint8_t opts[TCP_OPT_SPACE];
 	struct seg s;
 	uint8_t *data;
 
-	tcb_seg_init(t, &s, seq, LP_TCP_ACK | (fin ? LP_TCP_FIN : 0) | (psh ? LP_TCP_PSH : 0));
+	tcb_seg_init(t, &s, seq, LP_TCP_ACK | (fin ? LP_TCP_FIN : 0) | (psh ? LP_TCP_PSH : 0), opts);
 	s.wnd = tcp_wnd_field(t);
 	s.data_len = len;
 	struct rte_mbuf *m = seg_alloc(tw, &s, &data);
@@ -296,19 +341,21 @@ void lp_tcp_output(struct lp_tcb *t)
 		return;
 	}
 	uint32_t wnd = RTE_MIN(t->snd_wnd, t->cwnd);
+	/* Options take room from the payload (RFC 9293 3.7.1: MSS excludes them). */
+	uint32_t seg_mss = t->mss - sack_optlen(t);
 
 	for (unsigned n = 0; n < OUTPUT_BUDGET; n++) {
 		uint32_t data_end = t->snd_una + t->sq_bytes;
 		uint32_t unsent = lp_seq_lt(t->snd_nxt, data_end) ? data_end - t->snd_nxt : 0;
 		uint32_t in_flight = t->snd_nxt - t->snd_una;
 		uint32_t usable = wnd > in_flight ? wnd - in_flight : 0;
-		uint32_t len = RTE_MIN(RTE_MIN(unsent, usable), (uint32_t)t->mss);
+		uint32_t len = RTE_MIN(RTE_MIN(unsent, usable), seg_mss);
 		bool fin = (t->flags & TF_FIN_QUEUED) && t->snd_nxt + len == t->fin_seq;
 
 		if (len == 0 && !fin)
 			break;
 		/* RFC 9293 3.8.6.2.1: no small segment while data waits and some is in flight. */
-		if (len < t->mss && len < unsent && in_flight > 0 && len < t->max_snd_wnd / 2)
+		if (len < seg_mss && len < unsent && in_flight > 0 && len < t->max_snd_wnd / 2)
 			break;
 		if (tcp_send_data(t, t->snd_nxt, len, fin, len > 0 && len == unsent) != 0)
 			break;
@@ -334,7 +381,7 @@ void lp_tcp_output(struct lp_tcb *t)
 		}
 		/* RFC 6298 5.1: the timer runs while data is outstanding. */
 		if (!lp_tcp_timer_armed(&t->rtx_timer))
-			lp_tcp_rtx_arm(t);
+			lp_tcp_rtx_arm_data(t);
 		sent = true;
 		if (fin)
 			break;
@@ -354,7 +401,7 @@ void lp_tcp_retransmit_una(struct lp_tcb *t)
 {
 	uint32_t data_end = t->snd_una + t->sq_bytes;
 	uint32_t avail = lp_seq_lt(t->snd_una, data_end) ? data_end - t->snd_una : 0;
-	uint32_t len = RTE_MIN(avail, (uint32_t)t->mss);
+	uint32_t len = RTE_MIN(avail, (uint32_t)t->mss - sack_optlen(t));
 	bool fin = (t->flags & TF_FIN_SENT) && t->snd_una + len == t->fin_seq;
 
 	if (len == 0 && !fin)
@@ -364,12 +411,28 @@ void lp_tcp_retransmit_una(struct lp_tcb *t)
 	tcp_send_data(t, t->snd_una, len, fin, false);
 }
 
+void lp_tcp_retransmit_last(struct lp_tcb *t)
+{
+	uint32_t data_end = lp_seq_lt(t->snd_una + t->sq_bytes, t->snd_max) ?
+				    t->snd_una + t->sq_bytes : t->snd_max;
+	uint32_t seg = (uint32_t)t->mss - sack_optlen(t);
+	uint32_t len = RTE_MIN(data_end - t->snd_una, seg);
+	bool fin = (t->flags & TF_FIN_SENT) && t->snd_max == t->fin_seq + 1;
+
+	if (len == 0 && !fin)
+		return;
+	t->rtt_tsc = 0; /* Karn */
+	t->tw->stats.retransmits++;
+	tcp_send_data(t, data_end - len, len, fin, false);
+}
+
 void lp_tcp_send_ack(struct lp_tcb *t)
 {
+	uint8_t opts[TCP_OPT_SPACE];
 	struct seg s;
 	uint8_t *data;
 
-	tcb_seg_init(t, &s, t->snd_nxt, LP_TCP_ACK);
+	tcb_seg_init(t, &s, t->snd_nxt, LP_TCP_ACK, opts);
 	s.wnd = tcp_wnd_field(t);
 	struct rte_mbuf *m = seg_alloc(t->tw, &s, &data);
 
@@ -385,7 +448,7 @@ void lp_tcp_send_probe(struct lp_tcb *t)
 	uint8_t *data;
 
 	/* As Linux: an old sequence number makes the peer answer with its window. */
-	tcb_seg_init(t, &s, t->snd_una - 1, LP_TCP_ACK);
+	tcb_seg_init(t, &s, t->snd_una - 1, LP_TCP_ACK, NULL);
 	s.wnd = tcp_wnd_field(t);
 	struct rte_mbuf *m = seg_alloc(t->tw, &s, &data);
 
@@ -396,36 +459,46 @@ void lp_tcp_send_probe(struct lp_tcb *t)
 	seg_send(t->tw, m, t->remote_ip, &t->peer_mac);
 }
 
-/* MSS (RFC 9293 3.7.1) and, when wscale >= 0, window scale (RFC 7323 2.2). */
-static uint8_t syn_options(uint8_t *o, uint16_t mss, int wscale)
+/* MSS (RFC 9293 3.7.1), window scale when wscale >= 0 (RFC 7323 2.2),
+ * SACK-permitted when asked (RFC 2018 2). Returns the length (<= 12). */
+static uint8_t syn_options(uint8_t *o, uint16_t mss, int wscale, bool sack)
 {
+	uint8_t n = 4;
+
 	o[0] = LP_TCP_OPT_MSS;
 	o[1] = 4;
 	o[2] = (uint8_t)(mss >> 8);
 	o[3] = (uint8_t)mss;
-	if (wscale < 0)
-		return 4;
-	o[4] = LP_TCP_OPT_NOP;
-	o[5] = LP_TCP_OPT_WSCALE;
-	o[6] = 3;
-	o[7] = (uint8_t)wscale;
-	return 8;
+	if (wscale >= 0) {
+		o[n++] = LP_TCP_OPT_NOP;
+		o[n++] = LP_TCP_OPT_WSCALE;
+		o[n++] = 3;
+		o[n++] = (uint8_t)wscale;
+	}
+	if (sack) {
+		o[n++] = LP_TCP_OPT_NOP;
+		o[n++] = LP_TCP_OPT_NOP;
+		o[n++] = LP_TCP_OPT_SACK_PERM;
+		o[n++] = 2;
+	}
+	return n;
 }
 
 void lp_tcp_send_syn(struct lp_tcb *t)
 {
 	struct lp_tcp_worker *tw = t->tw;
-	uint8_t opts[8];
+	uint8_t opts[12];
 	struct seg s;
 	uint8_t *data;
 	bool synack = t->state == LP_TCP_SYN_RCVD;
 
-	tcb_seg_init(t, &s, t->iss, LP_TCP_SYN | (synack ? LP_TCP_ACK : 0));
+	tcb_seg_init(t, &s, t->iss, LP_TCP_SYN | (synack ? LP_TCP_ACK : 0), NULL);
 	/* RFC 7323 2.2: the window of a SYN is never scaled. */
 	s.wnd = (uint16_t)RTE_MIN(t->rcv_buf, 65535u);
 	/* RFC 7323 2.2: answer with window scale only if the SYN offered it. */
 	s.optlen = syn_options(opts, lp_tcp_our_mss(tw),
-			       (!synack || (t->flags & TF_WSCALE)) ? t->rcv_wscale : -1);
+			       (!synack || (t->flags & TF_WSCALE)) ? t->rcv_wscale : -1,
+			       !synack || (t->flags & TF_SACK));
 	s.opts = opts;
 	struct rte_mbuf *m = seg_alloc(tw, &s, &data);
 
@@ -448,7 +521,7 @@ void lp_tcp_send_rst_tcb(struct lp_tcb *t)
 
 	if (t->state == LP_TCP_SYN_SENT || t->state == LP_TCP_CLOSED)
 		return;
-	tcb_seg_init(t, &s, t->snd_nxt, LP_TCP_RST | LP_TCP_ACK);
+	tcb_seg_init(t, &s, t->snd_nxt, LP_TCP_RST | LP_TCP_ACK, NULL);
 	struct rte_mbuf *m = seg_alloc(t->tw, &s, &data);
 
 	if (m == NULL)
@@ -482,7 +555,7 @@ void lp_tcp_send_synack_stateless(struct lp_tcp_worker *tw, uint32_t dst_ip, uin
 				  uint16_t src_port, const struct rte_ether_addr *dst_mac,
 				  uint32_t seq, uint32_t ack, uint16_t mss)
 {
-	uint8_t opts[8];
+	uint8_t opts[12];
 	struct seg s = {
 		.dst_ip = dst_ip,
 		.sport = src_port,
@@ -495,8 +568,8 @@ void lp_tcp_send_synack_stateless(struct lp_tcp_worker *tw, uint32_t dst_ip, uin
 	};
 	uint8_t *data;
 
-	/* No window scale: a cookie cannot remember it (both sides then use none). */
-	s.optlen = syn_options(opts, mss, -1);
+	/* No window scale, no SACK: a cookie cannot remember them. */
+	s.optlen = syn_options(opts, mss, -1, false);
 	struct rte_mbuf *m = seg_alloc(tw, &s, &data);
 
 	if (m == NULL)

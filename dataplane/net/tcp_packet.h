@@ -44,6 +44,8 @@ struct lp_tcp_opts {
 	uint8_t wscale; /* already clamped to LP_TCP_WSCALE_MAX */
 	uint32_t ts_val;
 	uint32_t ts_ecr;
+	uint8_t n_sack;            /* SACK blocks (RFC 2018 3), at most 4 */
+	uint32_t sack[4][2];       /* [left, right) edges, host order */
 };
 
 /*

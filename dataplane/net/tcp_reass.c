@@ -191,6 +191,7 @@ static void ooo_store(struct lp_tcb *t, uint32_t s, struct rte_mbuf *m, uint32_t
 		};
 		t->n_ooo++;
 	}
+	t->ooo_last = s;
 	t->ooo_bytes += e - s;
 	tw->stats.ooo_bytes += e - s;
 	tw->stats.ooo_segments++;

@@ -91,6 +91,9 @@ struct lp_tcp_ooo_block {
 #define TF_ARP_WAIT 0x1000     /* active open waiting for the next hop's MAC */
 #define TF_FIN_OOO 0x2000      /* a FIN arrived out of order at fin_rcv_seq */
 #define TF_COOKIE 0x4000       /* created from a SYN cookie */
+#define TF_SACK 0x8000         /* SACK permitted both ways (RFC 2018) */
+/* t->flags2 */
+#define TF2_TLP 0x0001         /* rtx timer is a tail loss probe (RFC 8985 7) */
 
 struct lp_tcp_listener {
 	uint16_t port;          /* host order, 0 = free slot */
@@ -110,6 +113,7 @@ struct lp_tcb {
 	uint8_t rcv_wscale;     /* shift the peer applies to ours */
 	uint8_t rtx_count;      /* consecutive timeouts of the current rtx timer */
 	uint16_t flags;
+	uint16_t flags2;
 	uint16_t mss;           /* sender MSS: payload bytes per segment */
 	uint32_t busy;          /* nesting of stack frames using this TCB */
 	struct rte_ether_addr peer_mac;
@@ -134,6 +138,7 @@ struct lp_tcb {
 	uint32_t ssthresh;
 	uint32_t recover;
 	uint32_t dupacks;
+	uint32_t sack_high;     /* highest sequence the peer SACKed + 1 */
 
 	/* RTT and RTO (RFC 6298), in microseconds */
 	uint32_t srtt_us;
@@ -159,6 +164,7 @@ struct lp_tcb {
 	uint32_t rcv_acked;     /* rcv_nxt at the last ACK sent */
 	uint32_t fin_rcv_seq;   /* with TF_FIN_OOO */
 	uint8_t n_ooo;
+	uint32_t ooo_last;      /* seq of the latest segment stored (first SACK block) */
 	uint32_t ooo_bytes;
 	struct lp_tcp_ooo_block ooo[LP_TCP_OOO_BLOCKS];
 
@@ -242,6 +248,8 @@ void lp_tcp_rtt_sample(struct lp_tcb *t, uint64_t rtt_tsc);
 void lp_tcp_enter_time_wait(struct lp_tcb *t);
 /* Arm the rtx timer with the current (backed-off) RTO. */
 void lp_tcp_rtx_arm(struct lp_tcb *t);
+/* Arm it for outstanding data: a tail loss probe first when SACK allows. */
+void lp_tcp_rtx_arm_data(struct lp_tcb *t);
 
 /* tcp_out.c */
 void lp_tcp_output(struct lp_tcb *t);
@@ -249,6 +257,7 @@ void lp_tcp_send_ack(struct lp_tcb *t);
 void lp_tcp_send_syn(struct lp_tcb *t);        /* SYN or SYN-ACK by state */
 void lp_tcp_send_rst_tcb(struct lp_tcb *t);    /* RST for an established TCB */
 void lp_tcp_retransmit_una(struct lp_tcb *t);  /* one segment from snd_una */
+void lp_tcp_retransmit_last(struct lp_tcb *t); /* the highest segment sent */
 void lp_tcp_send_probe(struct lp_tcb *t);      /* zero-window probe */
 void lp_tcp_schedule_output(struct lp_tcb *t); /* at the end of the poll iteration */
 void lp_tcp_flush_output(struct lp_tcp_worker *tw);

@@ -113,7 +113,47 @@ static uint32_t backed_off_rto(const struct lp_tcb *t)
 
 void lp_tcp_rtx_arm(struct lp_tcb *t)
 {
+	t->flags2 &= ~TF2_TLP;
 	lp_tcp_timer_arm(t->tw, &t->rtx_timer, backed_off_rto(t));
+}
+
+/*
+ * RFC 8985 7.2: with SACK, outside recovery and with an RTT sample, the first
+ * timeout of outstanding data is a probe timeout PTO = 2 * SRTT (plus the
+ * peer's delayed-ACK allowance when one segment is in flight), at least 10 ms
+ * here and never later than the RTO.
+ */
+void lp_tcp_rtx_arm_data(struct lp_tcb *t)
+{
+	if (!(t->flags & TF_SACK) || (t->flags & TF_IN_RECOVERY) || t->srtt_us == 0 ||
+	    t->rtx_count != 0) {
+		lp_tcp_rtx_arm(t);
+		return;
+	}
+	uint32_t pto = 2 * t->srtt_us;
+
+	if (t->snd_max - t->snd_una <= t->mss)
+		pto += 40000;
+	pto = RTE_MAX(pto, 10000u);
+	if (pto >= backed_off_rto(t)) {
+		lp_tcp_rtx_arm(t);
+		return;
+	}
+	t->flags2 |= TF2_TLP;
+	lp_tcp_timer_arm(t->tw, &t->rtx_timer, pto);
+}
+
+/* RFC 8985 7.3: send new data if the window allows, else the last segment again. */
+static void tcp_tail_loss_probe(struct lp_tcb *t)
+{
+	uint32_t nxt = t->snd_nxt;
+
+	t->flags2 &= ~TF2_TLP;
+	t->tw->stats.tail_loss_probes++;
+	lp_tcp_rtx_arm(t);
+	lp_tcp_output(t);
+	if (t->snd_nxt == nxt)
+		lp_tcp_retransmit_last(t);
 }
 
 void lp_tcp_enter_time_wait(struct lp_tcb *t)
@@ -213,7 +253,10 @@ static void tcp_rtx_timer_fire(struct lp_tcb *t)
 		return;
 	}
 	if (t->snd_una != t->snd_max) {
-		tcp_rto_expired(t);
+		if (t->flags2 & TF2_TLP)
+			tcp_tail_loss_probe(t);
+		else
+			tcp_rto_expired(t);
 		return;
 	}
 	if (t->state == LP_TCP_FIN_WAIT_2) {

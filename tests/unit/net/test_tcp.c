@@ -121,7 +121,7 @@ static void handshake_negotiates_mss_and_wscale(void **state)
 	assert_int_equal(s.opts.mss, 1460);
 	assert_true(s.opts.has_wscale);
 	assert_int_equal(s.opts.wscale, 3); /* 256 KiB buffer */
-	assert_false(s.opts.sack_permitted); /* declined */
+	assert_true(s.opts.sack_permitted);  /* RFC 2018: accepted */
 	assert_false(s.opts.has_ts);         /* declined */
 	assert_int_equal(s.wnd, 65535);
 	assert_int_equal(th_stats()->syn_rcvd, 1);
@@ -767,6 +767,92 @@ static void syn_cookie_round_trip(void **state)
 	th_drain();
 }
 
+/* Handshake offering SACK-permitted (and MSS 1400, no window scale). */
+static uint32_t establish_sack(void)
+{
+	const uint8_t opts[8] = {2, 4, 0x05, 0x78, 1, 1, 4, 2};
+	struct th_seg s;
+
+	th_send(&(struct th_tx){.dport = PORT, .seq = PEER_ISN, .flags = LP_TCP_SYN, .wnd = 65535,
+				.opts = opts, .optlen = 8});
+	th_pop(&s);
+	assert_true(s.opts.sack_permitted);
+	th_send(&(struct th_tx){.dport = PORT, .seq = PEER_ISN + 1, .ack = s.seq + 1,
+				.flags = LP_TCP_ACK, .wnd = 65535});
+	assert_int_equal(th_app.accepts, 1);
+	return s.seq;
+}
+
+static void sack_blocks_report_the_store(void **state)
+{
+	struct th_seg s;
+	(void)state;
+	uint32_t iss = establish_sack();
+
+	peer_data(1000, 500, iss + 1);
+	th_pop(&s);
+	assert_int_equal(s.ack, PEER_ISN + 1);
+	assert_int_equal(s.opts.n_sack, 1);
+	assert_int_equal(s.opts.sack[0][0], PEER_ISN + 1 + 1000);
+	assert_int_equal(s.opts.sack[0][1], PEER_ISN + 1 + 1500);
+	peer_data(3000, 500, iss + 1);
+	th_pop(&s);
+	/* RFC 2018 4: the block with the latest segment comes first. */
+	assert_int_equal(s.opts.n_sack, 2);
+	assert_int_equal(s.opts.sack[0][0], PEER_ISN + 1 + 3000);
+	assert_int_equal(s.opts.sack[1][0], PEER_ISN + 1 + 1000);
+	peer_data(1500, 500, iss + 1);
+	th_pop(&s);
+	assert_int_equal(s.opts.n_sack, 2);
+	assert_int_equal(s.opts.sack[0][0], PEER_ISN + 1 + 1000);
+	assert_int_equal(s.opts.sack[0][1], PEER_ISN + 1 + 2000);
+	peer_data(0, 1000, iss + 1);
+	th_pop(&s);
+	assert_int_equal(s.ack, PEER_ISN + 1 + 2000);
+	assert_int_equal(s.opts.n_sack, 1);
+	peer_data(2000, 1000, iss + 1);
+	th_pop(&s);
+	assert_int_equal(s.ack, PEER_ISN + 1 + 3500);
+	assert_int_equal(s.opts.n_sack, 0);
+	assert_memory_equal(th_app.rx, pattern, 3500);
+}
+
+static void sack_on_data_segments_triggers_fast_retransmit(void **state)
+{
+	struct th_seg s;
+	uint8_t opts[12] = {1, 1, 5, 10};
+	(void)state;
+	uint32_t iss = establish_sack();
+	uint32_t una = iss + 1;
+
+	lp_tcp_write(th_app.tcb, pattern, 6 * 1400);
+	th_poll();
+	assert_int_equal(th_drain(), 6);
+	/* The first segment is lost; the peer's ACKs ride on its own data and
+	 * SACK what arrived: segments 2..5 (RFC 6675: IsLost after 3 * MSS). */
+	for (uint32_t k = 2; k <= 5; k++) {
+		uint32_t l = rte_cpu_to_be_32(una + 1400), r = rte_cpu_to_be_32(una + k * 1400);
+
+		memcpy(opts + 4, &l, 4);
+		memcpy(opts + 8, &r, 4);
+		th_send(&(struct th_tx){.dport = PORT, .seq = PEER_ISN + 1 + (k - 2) * 10, .ack = una,
+					.flags = LP_TCP_ACK, .wnd = 65535, .opts = opts, .optlen = 12,
+					.data = pattern, .len = 10});
+	}
+	assert_int_equal(th_stats()->fast_retransmits, 1);
+	unsigned n = th_pending();
+	bool resent = false;
+
+	for (unsigned i = 0; i < n; i++) {
+		th_pop(&s);
+		if (s.seq == una && s.len > 0)
+			resent = true;
+	}
+	assert_true(resent);
+	assert_int_equal(th_stats()->rto_expired, 0);
+	th_drain();
+}
+
 static void accept_refused_resets(void **state)
 {
 	struct th_seg s;
@@ -935,6 +1021,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(fin_wait_2_times_out, setup_listen, th_teardown),
 		cmocka_unit_test_setup_teardown(syn_ack_is_retransmitted_then_given_up, setup_listen, th_teardown),
 		cmocka_unit_test_setup_teardown(syn_cookie_round_trip, setup_backlog_1, th_teardown),
+		cmocka_unit_test_setup_teardown(sack_blocks_report_the_store, setup_listen, th_teardown),
+		cmocka_unit_test_setup_teardown(sack_on_data_segments_triggers_fast_retransmit, setup_listen, th_teardown),
 		cmocka_unit_test_setup_teardown(accept_refused_resets, setup_listen, th_teardown),
 		cmocka_unit_test_setup_teardown(abort_from_recv_is_deferred_safely, setup_listen, th_teardown),
 		cmocka_unit_test_setup_teardown(active_open_resolves_and_connects, setup_listen, th_teardown),
