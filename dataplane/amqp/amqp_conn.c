@@ -126,6 +126,27 @@ int lp_amqp_conn_send_method(struct lp_amqp_conn *c, uint16_t ch, const struct l
 	return send_method(c, ch, m);
 }
 
+int lp_amqp_conn_send_content(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m,
+			      const struct lp_amqp_basic_properties *props, const uint8_t *body,
+			      uint64_t body_len)
+{
+	int rm, rc;
+
+	if (c->state != LP_AMQP_CONN_RUNNING)
+		return -ENOTCONN;
+	rm = lp_amqp_frame_write_method(&c->out, ch, m, c->frame_max);
+	if (rm < 0)
+		return rm;
+	rc = lp_amqp_frame_write_content(&c->out, ch, props, body, body_len, c->frame_max);
+	if (rc < 0) {
+		/* The method frame is the last rm octets, compacted or not. */
+		c->out.tail -= (size_t)rm;
+		return rc;
+	}
+	c->tx_seen = true;
+	return rm + rc;
+}
+
 /* Marks closed without a Close frame (RabbitMQ closes the socket). */
 static void conn_drop(struct lp_amqp_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void conn_drop(struct lp_amqp_conn *c, const char *fmt, ...)

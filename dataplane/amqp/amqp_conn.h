@@ -180,6 +180,15 @@ int lp_amqp_conn_set_blocked(struct lp_amqp_conn *c, bool blocked, const char *r
  * octets appended, -ENOSPC, -EINVAL, -EMSGSIZE, or -ENOTCONN when closing. */
 int lp_amqp_conn_send_method(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m);
 
+/* Sends a method with content (basic.deliver, basic.get-ok, basic.return):
+ * the method frame, the content header with 'props', and the body in frames
+ * of at most the negotiated frame_max, all or nothing. Returns octets
+ * appended, -ENOSPC (nothing appended: retry after the transport drained
+ * output), -EINVAL, -EMSGSIZE, or -ENOTCONN when not running. */
+int lp_amqp_conn_send_content(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m,
+			      const struct lp_amqp_basic_properties *props, const uint8_t *body,
+			      uint64_t body_len);
+
 /* Authenticated user and vhost (NUL-terminated; "" before Open-Ok). */
 static inline const char *lp_amqp_conn_user(const struct lp_amqp_conn *c)
 {

@@ -596,6 +596,67 @@ static void test_back_pressure(void **state)
 	assert_int_equal(f->c->channels_open, 2047);
 }
 
+static void test_send_content(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t body[10000];
+	struct lp_amqp_method m = { .id = LP_AMQP_BASIC_DELIVER };
+	struct lp_amqp_basic_properties props = { .flags = LP_AMQP_BASIC_CONTENT_TYPE_FLAG,
+						  .content_type = lp_amqp_cstr("text/plain") };
+
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 7);
+	f->cfg.outbuf_size = 2 * LP_AMQP_FRAME_MIN_SIZE;
+	mk(f, NULL, NULL);
+	struct lp_amqp_method co = { .id = LP_AMQP_CHANNEL_OPEN };
+	assert_int_equal(lp_amqp_conn_send_content(f->c, 1, &m, &props, body, 10), -ENOTCONN);
+	handshake(f, 2047, 4096, 0);
+	feed_method(f, 1, &co);
+	f->out_len = 0;
+	m.basic_deliver.consumer_tag = lp_amqp_cstr("ctag");
+	m.basic_deliver.delivery_tag = 42;
+	m.basic_deliver.routing_key = lp_amqp_cstr("rk");
+	/* 4000 octets at frame_max 4096: one body frame. */
+	int n = lp_amqp_conn_send_content(f->c, 1, &m, &props, body, 4000);
+	assert_true(n > 4000);
+	/* 10000 more do not fit in the 8192-octet buffer: nothing written. */
+	const uint8_t *p;
+	size_t before = lp_amqp_conn_output_peek(f->c, &p);
+	assert_int_equal(before, (size_t)n);
+	assert_int_equal(lp_amqp_conn_send_content(f->c, 1, &m, &props, body, 10000), -ENOSPC);
+	assert_int_equal(lp_amqp_conn_output_peek(f->c, &p), before);
+	drain(f);
+	/* Read back: deliver, header, one body frame of 4000. */
+	uint8_t tmp[8192];
+	struct golden_frame fr[8];
+	memcpy(tmp + 8, f->out, f->out_len);
+	assert_int_equal(golden_frames(tmp, f->out_len + 8, fr, 8), 3);
+	struct lp_amqp_method d;
+	assert_int_equal(lp_amqp_method_decode(fr[0].payload, fr[0].size, &d), 0);
+	assert_int_equal(d.id, LP_AMQP_BASIC_DELIVER);
+	assert_true(d.basic_deliver.delivery_tag == 42);
+	struct lp_amqp_content_header h;
+	assert_int_equal(lp_amqp_content_header_decode(fr[1].payload, fr[1].size, &h), 0);
+	assert_true(h.body_size == 4000);
+	assert_true(lp_amqp_bytes_eq(h.props.content_type, "text/plain"));
+	assert_int_equal(fr[2].type, 3);
+	assert_int_equal(fr[2].size, 4000);
+	assert_memory_equal(fr[2].payload, body, 4000);
+	/* With room again, the big one goes out split at frame_max. */
+	f->out_len = 0;
+	f->cfg.outbuf_size = 1 << 16;
+	mk(f, NULL, NULL);
+	handshake(f, 2047, 4096, 0);
+	assert_true(lp_amqp_conn_send_content(f->c, 1, &m, &props, body, 10000) > 10000);
+	drain(f);
+	static uint8_t big[1 << 16];
+	memcpy(big + 8, f->out, f->out_len);
+	assert_int_equal(golden_frames(big, f->out_len + 8, fr, 8), 5);
+	assert_int_equal(fr[2].size, 4088);
+	assert_int_equal(fr[3].size, 4088);
+	assert_int_equal(fr[4].size, 10000 - 2 * 4088);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,6 +672,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_heartbeats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocked_and_update_secret, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_content, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
