@@ -1,0 +1,1096 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * amqp-load: the kernel-socket AMQP 0-9-1 load generator that drives Lepus
+ * and RabbitMQ through exactly the same client (rabbitmq-c). One thread and
+ * one connection per producer and per consumer. Producers publish bodies that
+ * start with a 24-byte header (run id, producer id, sequence number,
+ * CLOCK_MONOTONIC send time in ns; host byte order: the same program reads
+ * them on the same host); consumers account every delivery exactly
+ * (seq_track.h: lost, duplicated, out of order) and record its latency in an
+ * exact 1 us histogram (lat_hist.h). The run: declare the queues, start the
+ * consumers, publish for --time seconds (or --pmessages), wait up to --drain
+ * seconds for the deliveries still in flight, then report. A progress line
+ * each second, a summary at the end (--json: one JSON object per scenario).
+ * Everything is bounded: a watchdog ends the process if a broker stalls.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <amqp_tcp_socket.h>
+#include <jansson.h>
+
+#include "lat_hist.h"
+#include "load_opts.h"
+#include "seq_track.h"
+
+#define HDR_LEN 24
+#define CHANNEL 1
+#define FRAME_MAX 131072
+#define SETUP_TIMEOUT_S 30
+#define STALL_S 5 /* drain gives up after this long without a delivery */
+
+struct body_hdr {
+	uint32_t run_id;
+	uint32_t producer;
+	uint64_t seq;
+	uint64_t ts_ns;
+};
+_Static_assert(sizeof(struct body_hdr) == HDR_LEN, "body header is 24 bytes");
+
+struct producer {
+	struct run *run;
+	pthread_t tid;
+	unsigned id;
+	unsigned group; /* its queue, without fanout */
+	char rkey[LP_LOAD_NAME_MAX];
+	_Atomic uint64_t published;
+	_Atomic uint64_t confirmed; /* distinct delivery tags acked or nacked */
+	_Atomic uint64_t nacked;
+	_Atomic uint64_t returned;
+	_Atomic uint64_t blocked; /* Connection.Blocked received */
+	uint64_t end_ns;          /* when its last publish went out */
+	uint64_t confirm_low;     /* every tag below it is confirmed */
+	struct lp_seq confirms;   /* by tag - 1 */
+	char error[256];
+};
+
+struct consumer {
+	struct run *run;
+	pthread_t tid;
+	unsigned id;
+	unsigned queue;
+	_Atomic uint64_t delivered;
+	uint64_t foreign; /* bodies of another run or program */
+	uint64_t last_ns; /* time of its last delivery */
+	struct lp_hist hist;
+	struct lp_hist_coarse coarse;
+	struct lp_seq_order *order; /* [n_prod] */
+	char error[256];
+};
+
+struct run {
+	const struct lp_load_opts *o;
+	char url[512];
+	struct amqp_connection_info ci;
+	uint32_t run_id;
+	bool fanout;
+	char exchange[LP_LOAD_NAME_MAX];
+	bool declared_exchange;
+	unsigned n_queues, n_prod, n_cons;
+	char (*qname)[LP_LOAD_NAME_MAX];
+	struct producer *prod;
+	struct consumer *cons;
+	struct lp_seq *track; /* [queue * n_prod + producer] */
+	_Atomic bool go, stop_publish, stop_consume, failed;
+	_Atomic unsigned prod_ready, prod_done, cons_ready, cons_done;
+	uint64_t t0_ns;
+	char error[512];
+	pthread_mutex_t error_lock;
+};
+
+static _Atomic uint64_t watchdog_deadline_ns;
+static _Atomic(const char *) watchdog_phase;
+static volatile sig_atomic_t interrupted;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+
+	nanosleep(&ts, NULL);
+}
+
+static void watchdog_arm(const char *phase, uint64_t seconds)
+{
+	atomic_store(&watchdog_phase, phase);
+	atomic_store(&watchdog_deadline_ns, now_ns() + seconds * 1000000000u);
+}
+
+/* Ends the process when a phase overruns its bound (a stalled broker can
+ * block a thread in send() or in an RPC forever). */
+static void *watchdog_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		uint64_t d = atomic_load(&watchdog_deadline_ns);
+
+		if (d != 0 && now_ns() > d) {
+			fprintf(stderr, "\namqp-load: watchdog: %s did not finish in time; exiting\n",
+				atomic_load(&watchdog_phase));
+			fflush(NULL);
+			_exit(1);
+		}
+		sleep_ns(200000000u);
+	}
+	return NULL;
+}
+
+static void run_fail(struct run *r, const char *who, const char *msg)
+{
+	pthread_mutex_lock(&r->error_lock);
+	if (r->error[0] == '\0')
+		snprintf(r->error, sizeof(r->error), "%s: %s", who, msg);
+	pthread_mutex_unlock(&r->error_lock);
+	atomic_store(&r->failed, true);
+	atomic_store(&r->stop_publish, true);
+	atomic_store(&r->stop_consume, true);
+}
+
+/* Text of a failed RPC reply (rabbitmq-c's reply kinds). */
+static void reply_text(amqp_rpc_reply_t x, const char *ctx, char *err, size_t len)
+{
+	switch (x.reply_type) {
+	case AMQP_RESPONSE_NORMAL:
+		snprintf(err, len, "%s: ok", ctx);
+		return;
+	case AMQP_RESPONSE_NONE:
+		snprintf(err, len, "%s: no reply", ctx);
+		return;
+	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+		snprintf(err, len, "%s: %s", ctx, amqp_error_string2(x.library_error));
+		return;
+	case AMQP_RESPONSE_SERVER_EXCEPTION:
+		if (x.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+			amqp_connection_close_t *m = x.reply.decoded;
+
+			snprintf(err, len, "%s: connection closed by the broker: %u %.*s", ctx,
+				 m->reply_code, (int)m->reply_text.len, (char *)m->reply_text.bytes);
+		} else if (x.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+			amqp_channel_close_t *m = x.reply.decoded;
+
+			snprintf(err, len, "%s: channel closed by the broker: %u %.*s", ctx,
+				 m->reply_code, (int)m->reply_text.len, (char *)m->reply_text.bytes);
+		} else {
+			snprintf(err, len, "%s: unexpected method 0x%08x", ctx, x.reply.id);
+		}
+		return;
+	}
+	snprintf(err, len, "%s: unknown reply", ctx);
+}
+
+static bool reply_ok(amqp_connection_state_t c, const char *ctx, char *err, size_t len)
+{
+	amqp_rpc_reply_t x = amqp_get_rpc_reply(c);
+
+	if (x.reply_type == AMQP_RESPONSE_NORMAL)
+		return true;
+	reply_text(x, ctx, err, len);
+	return false;
+}
+
+/* Connection with channel 1 open. Returns NULL with a message in err. */
+static amqp_connection_state_t broker_connect(struct run *r, char *err, size_t len)
+{
+	amqp_connection_state_t c = amqp_new_connection();
+	struct timeval open_tv = {5, 0}, rpc_tv = {10, 0};
+	amqp_socket_t *s;
+	amqp_rpc_reply_t x;
+	int rc;
+
+	if (c == NULL || (s = amqp_tcp_socket_new(c)) == NULL) {
+		snprintf(err, len, "out of memory");
+		goto fail;
+	}
+	rc = amqp_socket_open_noblock(s, r->ci.host, r->ci.port, &open_tv);
+	if (rc != AMQP_STATUS_OK) {
+		snprintf(err, len, "connect %s:%d: %s", r->ci.host, r->ci.port,
+			 amqp_error_string2(rc));
+		goto fail;
+	}
+	x = amqp_login(c, r->ci.vhost, 0, FRAME_MAX, 0, AMQP_SASL_METHOD_PLAIN, r->ci.user,
+		       r->ci.password);
+	if (x.reply_type != AMQP_RESPONSE_NORMAL) {
+		reply_text(x, "login", err, len);
+		goto fail;
+	}
+	amqp_set_rpc_timeout(c, &rpc_tv);
+	amqp_channel_open(c, CHANNEL);
+	if (!reply_ok(c, "channel.open", err, len))
+		goto fail;
+	return c;
+fail:
+	if (c)
+		amqp_destroy_connection(c);
+	return NULL;
+}
+
+static void broker_close(amqp_connection_state_t c)
+{
+	amqp_channel_close(c, CHANNEL, AMQP_REPLY_SUCCESS);
+	amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+	amqp_destroy_connection(c);
+}
+
+static amqp_bytes_t cstr(const char *s)
+{
+	return amqp_cstring_bytes(s);
+}
+
+/* Broker-initiated closes and blocks seen by any thread's frame loop. */
+static bool close_frame(const amqp_frame_t *f, char *err, size_t len)
+{
+	if (f->frame_type != AMQP_FRAME_METHOD)
+		return false;
+	if (f->payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+		amqp_channel_close_t *m = f->payload.method.decoded;
+
+		snprintf(err, len, "channel closed by the broker: %u %.*s", m->reply_code,
+			 (int)m->reply_text.len, (char *)m->reply_text.bytes);
+		return true;
+	}
+	if (f->payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+		amqp_connection_close_t *m = f->payload.method.decoded;
+
+		snprintf(err, len, "connection closed by the broker: %u %.*s", m->reply_code,
+			 (int)m->reply_text.len, (char *)m->reply_text.bytes);
+		return true;
+	}
+	if (f->payload.method.id == AMQP_BASIC_CANCEL_METHOD) {
+		snprintf(err, len, "consumer cancelled by the broker");
+		return true;
+	}
+	return false;
+}
+
+/* Publisher confirms (RabbitMQ extension, confirm.select): a Basic.Ack or
+ * Basic.Nack with multiple set confirms every tag up to delivery_tag. */
+static void confirm_tags(struct producer *p, uint64_t tag, bool multiple, bool nack)
+{
+	uint64_t from = multiple ? p->confirm_low + 1 : tag, n_new = 0;
+
+	if (tag == 0)
+		return;
+	for (uint64_t t = from; t <= tag; t++)
+		if (lp_seq_mark(&p->confirms, t - 1) == 1)
+			n_new++;
+	while (lp_seq_test(&p->confirms, p->confirm_low))
+		p->confirm_low++;
+	atomic_store_explicit(&p->confirmed, atomic_load(&p->confirmed) + n_new,
+			      memory_order_relaxed);
+	if (nack)
+		atomic_store_explicit(&p->nacked, atomic_load(&p->nacked) + n_new,
+				      memory_order_relaxed);
+}
+
+/* Reads what the broker sent a producer, waiting up to tv (NULL: forever).
+ * Returns 0 (a frame was handled or nothing came), -1 on error (p->error). */
+static int producer_poll(struct producer *p, amqp_connection_state_t c, const struct timeval *tv)
+{
+	amqp_frame_t f;
+	int rc = amqp_simple_wait_frame_noblock(c, &f, tv);
+
+	if (rc == AMQP_STATUS_TIMEOUT)
+		return 0;
+	if (rc != AMQP_STATUS_OK) {
+		snprintf(p->error, sizeof(p->error), "%s", amqp_error_string2(rc));
+		return -1;
+	}
+	if (close_frame(&f, p->error, sizeof(p->error)))
+		return -1;
+	if (f.frame_type == AMQP_FRAME_METHOD) {
+		switch (f.payload.method.id) {
+		case AMQP_BASIC_ACK_METHOD: {
+			amqp_basic_ack_t *m = f.payload.method.decoded;
+
+			confirm_tags(p, m->delivery_tag, m->multiple, false);
+			break;
+		}
+		case AMQP_BASIC_NACK_METHOD: {
+			amqp_basic_nack_t *m = f.payload.method.decoded;
+
+			confirm_tags(p, m->delivery_tag, m->multiple, true);
+			break;
+		}
+		case AMQP_BASIC_RETURN_METHOD:
+			atomic_fetch_add(&p->returned, 1);
+			break;
+		case AMQP_CONNECTION_BLOCKED_METHOD:
+			atomic_fetch_add(&p->blocked, 1);
+			break;
+		default:
+			break;
+		}
+	}
+	/* Content of a returned message, and everything else: dropped. */
+	if (!amqp_frames_enqueued(c))
+		amqp_maybe_release_buffers(c);
+	return 0;
+}
+
+static void *producer_main(void *arg)
+{
+	struct producer *p = arg;
+	struct run *r = p->run;
+	const struct lp_load_opts *o = r->o;
+	struct timeval poll_now = {0, 0}, poll_wait = {0, 100000};
+	amqp_basic_properties_t props = {0};
+	amqp_connection_state_t c;
+	amqp_bytes_t body;
+	char who[32], err[256];
+	uint64_t seq = 0, deadline;
+	uint64_t interval = o->rate ? 1000000000u / o->rate : 0;
+
+	snprintf(who, sizeof(who), "producer %u", p->id);
+	c = broker_connect(r, err, sizeof(err));
+	if (c == NULL) {
+		run_fail(r, who, err);
+		goto done;
+	}
+	if (o->confirm) {
+		amqp_confirm_select(c, CHANNEL);
+		if (!reply_ok(c, "confirm.select", err, sizeof(err))) {
+			run_fail(r, who, err);
+			goto out;
+		}
+	}
+	body.len = o->size;
+	body.bytes = calloc(1, o->size);
+	if (body.bytes == NULL) {
+		run_fail(r, who, "out of memory");
+		goto out;
+	}
+	if (o->persistent) {
+		props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+		props.delivery_mode = 2; /* AMQP 0-9-1 basic class: 2 = persistent */
+	}
+	atomic_fetch_add(&r->prod_ready, 1);
+	while (!atomic_load(&r->go) && !atomic_load(&r->stop_publish))
+		sleep_ns(1000000);
+
+	for (;; seq++) {
+		struct body_hdr h;
+		int rc;
+
+		if (atomic_load_explicit(&r->stop_publish, memory_order_relaxed) ||
+		    (o->pmessages && seq >= o->pmessages))
+			break;
+		if (interval) {
+			uint64_t target = r->t0_ns + seq * (1000000000.0 / o->rate), now = now_ns();
+
+			if (now < target)
+				sleep_ns(target - now);
+		}
+		h = (struct body_hdr){r->run_id, p->id, seq, now_ns()};
+		memcpy(body.bytes, &h, sizeof(h));
+		rc = amqp_basic_publish(c, CHANNEL, cstr(r->exchange), cstr(p->rkey), 0, 0, &props,
+					body);
+		if (rc != AMQP_STATUS_OK) {
+			run_fail(r, who, amqp_error_string2(rc));
+			break;
+		}
+		atomic_store_explicit(&p->published, seq + 1, memory_order_relaxed);
+		p->end_ns = now_ns();
+		if (o->confirm) {
+			while (seq + 1 - atomic_load(&p->confirmed) >= o->confirm &&
+			       !atomic_load(&r->stop_publish)) {
+				if (producer_poll(p, c, &poll_wait) < 0) {
+					run_fail(r, who, p->error);
+					break;
+				}
+			}
+		} else if ((seq & 255) == 255 || amqp_data_in_buffer(c)) {
+			if (producer_poll(p, c, &poll_now) < 0) {
+				run_fail(r, who, p->error);
+				break;
+			}
+		}
+	}
+	free(body.bytes);
+	/* The confirms still outstanding, within the drain bound. */
+	deadline = now_ns() + (uint64_t)o->drain_s * 1000000000u;
+	while (o->confirm && !atomic_load(&r->failed) &&
+	       atomic_load(&p->confirmed) < atomic_load(&p->published) && now_ns() < deadline &&
+	       !interrupted)
+		if (producer_poll(p, c, &poll_wait) < 0) {
+			run_fail(r, who, p->error);
+			break;
+		}
+out:
+	atomic_fetch_add(&r->prod_done, 1);
+	broker_close(c);
+	return NULL;
+done:
+	atomic_fetch_add(&r->prod_ready, 1);
+	atomic_fetch_add(&r->prod_done, 1);
+	return NULL;
+}
+
+static void consumer_record(struct consumer *k, const uint8_t *hdr, uint64_t now)
+{
+	struct run *r = k->run;
+	struct body_hdr h;
+	uint64_t lat;
+
+	memcpy(&h, hdr, sizeof(h));
+	if (h.run_id != r->run_id || h.producer >= r->n_prod) {
+		k->foreign++;
+		return;
+	}
+	lat = now > h.ts_ns ? now - h.ts_ns : 0;
+	lp_hist_add(&k->hist, lat);
+	lp_hist_coarse_add(&k->coarse, lat / 1000);
+	lp_seq_mark(&r->track[k->queue * r->n_prod + h.producer], h.seq);
+	lp_seq_order_check(&k->order[h.producer], h.seq);
+	k->last_ns = now;
+	atomic_store_explicit(&k->delivered, atomic_load_explicit(&k->delivered, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/* A whole message arrived: account it, then ack it (one by one, or every
+ * --multi-ack-every deliveries with multiple=true). Returns 0 or -1 (the run
+ * has failed). */
+static int consumer_done_msg(struct consumer *k, amqp_connection_state_t c, const uint8_t *hdr,
+			     uint64_t body_len, uint64_t tag, uint64_t *unacked)
+{
+	const struct lp_load_opts *o = k->run->o;
+	int rc;
+
+	if (body_len >= HDR_LEN)
+		consumer_record(k, hdr, now_ns());
+	else
+		k->foreign++;
+	if (o->autoack)
+		return 0;
+	if (++*unacked < o->multi_ack)
+		return 0;
+	rc = amqp_basic_ack(c, CHANNEL, tag, o->multi_ack > 1);
+	*unacked = 0;
+	if (rc != AMQP_STATUS_OK) {
+		char who[32];
+
+		snprintf(who, sizeof(who), "consumer %u", k->id);
+		run_fail(k->run, who, amqp_error_string2(rc));
+		return -1;
+	}
+	return 0;
+}
+
+static void *consumer_main(void *arg)
+{
+	struct consumer *k = arg;
+	struct run *r = k->run;
+	const struct lp_load_opts *o = r->o;
+	struct timeval tv = {0, 100000};
+	amqp_connection_state_t c;
+	uint8_t hdr[HDR_LEN];
+	uint64_t body_len = 0, body_got = 0, tag = 0, unacked = 0;
+	bool in_content = false;
+	char who[32], err[256];
+
+	snprintf(who, sizeof(who), "consumer %u", k->id);
+	c = broker_connect(r, err, sizeof(err));
+	if (c == NULL) {
+		run_fail(r, who, err);
+		atomic_fetch_add(&r->cons_ready, 1);
+		atomic_fetch_add(&r->cons_done, 1);
+		return NULL;
+	}
+	if (o->qos) {
+		amqp_basic_qos(c, CHANNEL, 0, (uint16_t)o->qos, 0);
+		if (!reply_ok(c, "basic.qos", err, sizeof(err))) {
+			run_fail(r, who, err);
+			goto out;
+		}
+	}
+	amqp_basic_consume(c, CHANNEL, cstr(r->qname[k->queue]), amqp_empty_bytes, 0, o->autoack, 0,
+			   amqp_empty_table);
+	if (!reply_ok(c, "basic.consume", err, sizeof(err))) {
+		run_fail(r, who, err);
+		goto out;
+	}
+	atomic_fetch_add(&r->cons_ready, 1);
+
+	while (!atomic_load_explicit(&r->stop_consume, memory_order_relaxed)) {
+		amqp_frame_t f;
+		int rc = amqp_simple_wait_frame_noblock(c, &f, &tv);
+
+		if (rc == AMQP_STATUS_TIMEOUT)
+			continue;
+		if (rc != AMQP_STATUS_OK) {
+			if (!atomic_load(&r->stop_consume))
+				run_fail(r, who, amqp_error_string2(rc));
+			break;
+		}
+		if (close_frame(&f, err, sizeof(err))) {
+			run_fail(r, who, err);
+			break;
+		}
+		switch (f.frame_type) {
+		case AMQP_FRAME_METHOD:
+			if (f.payload.method.id == AMQP_BASIC_DELIVER_METHOD) {
+				amqp_basic_deliver_t *d = f.payload.method.decoded;
+
+				tag = d->delivery_tag;
+				in_content = true;
+				body_len = body_got = 0;
+			}
+			break;
+		case AMQP_FRAME_HEADER:
+			if (!in_content)
+				break;
+			body_len = f.payload.properties.body_size;
+			if (body_len == 0 && consumer_done_msg(k, c, hdr, 0, tag, &unacked) < 0)
+				goto out;
+			in_content = body_len > 0;
+			break;
+		case AMQP_FRAME_BODY: {
+			size_t n = f.payload.body_fragment.len;
+
+			if (!in_content)
+				break;
+			if (body_got < HDR_LEN)
+				memcpy(hdr + body_got, f.payload.body_fragment.bytes,
+				       n < HDR_LEN - body_got ? n : HDR_LEN - body_got);
+			body_got += n;
+			if (body_got < body_len)
+				break;
+			in_content = false;
+			if (consumer_done_msg(k, c, hdr, body_len, tag, &unacked) < 0)
+				goto out;
+			break;
+		}
+		default:
+			break;
+		}
+		if (!amqp_frames_enqueued(c))
+			amqp_maybe_release_buffers(c);
+	}
+	if (unacked && !atomic_load(&r->failed))
+		amqp_basic_ack(c, CHANNEL, tag, 1);
+out:
+	atomic_fetch_add(&r->cons_done, 1);
+	broker_close(c);
+	return NULL;
+}
+
+/* Queues, exchange and bindings of the run, on the main connection. */
+static int topology_declare(struct run *r, amqp_connection_state_t c, char *err, size_t len)
+{
+	const struct lp_load_opts *o = r->o;
+
+	if (r->exchange[0] && strncmp(r->exchange, "amq.", 4) != 0) {
+		amqp_exchange_declare(c, CHANNEL, cstr(r->exchange),
+				      cstr(r->fanout ? "fanout" : o->type), 0, o->persistent, 0, 0,
+				      amqp_empty_table);
+		if (!reply_ok(c, "exchange.declare", err, len))
+			return -1;
+		r->declared_exchange = true;
+	}
+	for (unsigned q = 0; q < r->n_queues; q++) {
+		amqp_queue_declare(c, CHANNEL, cstr(r->qname[q]), 0, o->persistent, 0, 0,
+				   amqp_empty_table);
+		if (!reply_ok(c, "queue.declare", err, len))
+			return -1;
+		amqp_queue_purge(c, CHANNEL, cstr(r->qname[q]));
+		if (!reply_ok(c, "queue.purge", err, len))
+			return -1;
+		if (r->exchange[0]) {
+			const char *key = r->fanout ? o->routing_key
+				: (o->routing_key[0] ? o->routing_key : r->qname[q]);
+
+			amqp_queue_bind(c, CHANNEL, cstr(r->qname[q]), cstr(r->exchange), cstr(key),
+					amqp_empty_table);
+			if (!reply_ok(c, "queue.bind", err, len))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static void topology_delete(struct run *r, amqp_connection_state_t c)
+{
+	char err[256];
+
+	for (unsigned q = 0; q < r->n_queues; q++) {
+		amqp_queue_delete(c, CHANNEL, cstr(r->qname[q]), 0, 0);
+		if (!reply_ok(c, "queue.delete", err, sizeof(err)))
+			return;
+	}
+	if (r->declared_exchange) {
+		amqp_exchange_delete(c, CHANNEL, cstr(r->exchange), 0);
+		reply_ok(c, "exchange.delete", err, sizeof(err));
+	}
+}
+
+static bool routed(const struct run *r, unsigned q, unsigned p)
+{
+	return r->fanout || r->prod[p].group == q;
+}
+
+struct totals {
+	uint64_t published, confirmed, nacked, returned, blocked, delivered, expected;
+};
+
+static void totals_read(struct run *r, struct totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (unsigned i = 0; i < r->n_prod; i++) {
+		uint64_t pub = atomic_load_explicit(&r->prod[i].published, memory_order_relaxed);
+		unsigned fan = 0;
+
+		t->published += pub;
+		t->confirmed += atomic_load_explicit(&r->prod[i].confirmed, memory_order_relaxed);
+		t->nacked += atomic_load_explicit(&r->prod[i].nacked, memory_order_relaxed);
+		t->returned += atomic_load_explicit(&r->prod[i].returned, memory_order_relaxed);
+		t->blocked += atomic_load_explicit(&r->prod[i].blocked, memory_order_relaxed);
+		for (unsigned q = 0; q < r->n_queues; q++)
+			fan += routed(r, q, i) && r->o->consumers > 0;
+		t->expected += pub * fan;
+	}
+	for (unsigned i = 0; i < r->n_cons; i++)
+		t->delivered += atomic_load_explicit(&r->cons[i].delivered, memory_order_relaxed);
+}
+
+/* The per-second line: rates over the last interval and approximate
+ * latency percentiles of the deliveries in it. */
+struct progress {
+	FILE *f;
+	bool tty;
+	uint64_t last_ns;
+	struct totals last;
+	uint64_t coarse_last[LP_HIST_COARSE_N];
+};
+
+static void progress_tick(struct run *r, struct progress *pg, const char *phase)
+{
+	uint64_t now = now_ns(), coarse[LP_HIST_COARSE_N] = {0}, p50 = 0, p99 = 0;
+	double dt = (double)(now - pg->last_ns) / 1e9;
+	struct totals t;
+	char lat[64] = "";
+	bool have;
+
+	totals_read(r, &t);
+	for (unsigned i = 0; i < r->n_cons; i++)
+		lp_hist_coarse_read(&r->cons[i].coarse, coarse);
+	for (unsigned i = 0; i < LP_HIST_COARSE_N; i++) {
+		uint64_t c = coarse[i];
+
+		coarse[i] -= pg->coarse_last[i];
+		pg->coarse_last[i] = c;
+	}
+	have = lp_hist_coarse_percentile(coarse, 50, &p50);
+	if (have && lp_hist_coarse_percentile(coarse, 99, &p99))
+		snprintf(lat, sizeof(lat), " | lat~ p50 %" PRIu64 " us p99 %" PRIu64 " us", p50,
+			 p99);
+	if (!r->o->quiet && dt > 0)
+		fprintf(pg->f,
+			"%s%6.1fs %-5s| pub %9.0f/s | conf %9.0f/s | dlv %9.0f/s%s | backlog %" PRIu64
+			"%s",
+			pg->tty ? "\r" : "", (double)(now - r->t0_ns) / 1e9, phase,
+			(double)(t.published - pg->last.published) / dt,
+			(double)(t.confirmed - pg->last.confirmed) / dt,
+			(double)(t.delivered - pg->last.delivered) / dt, lat,
+			t.expected > t.delivered ? t.expected - t.delivered : 0,
+			pg->tty ? "   " : "\n");
+	fflush(pg->f);
+	pg->last = t;
+	pg->last_ns = now;
+}
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+struct summary {
+	struct totals t;
+	uint64_t lost, duplicated, out_of_order, foreign;
+	double pub_s, dlv_s, pub_rate, dlv_rate, gbit;
+	struct lp_hist hist;
+	bool drain_timeout;
+};
+
+static void summary_print(const struct run *r, const struct summary *s)
+{
+	const struct lp_load_opts *o = r->o;
+	const struct lp_hist *h = &s->hist;
+
+	printf("== %s: %u producer(s), %u consumer(s), %u queue(s)%s, %u B, confirm %u, %s, qos %u%s\n",
+	       o->name, r->n_prod, r->n_cons, r->n_queues, r->fanout ? " (fanout)" : "", o->size,
+	       o->confirm, o->autoack ? "auto-ack" : "manual ack", o->qos,
+	       o->persistent ? ", persistent" : "");
+	if (r->error[0])
+		printf("   ERROR      %s\n", r->error);
+	printf("   published  %" PRIu64 " in %.2f s (%.0f msgs/s)\n", s->t.published, s->pub_s,
+	       s->pub_rate);
+	printf("   confirmed  %" PRIu64 " (nacked %" PRIu64 ", returned %" PRIu64 ")\n",
+	       s->t.confirmed, s->t.nacked, s->t.returned);
+	printf("   delivered  %" PRIu64 " of %" PRIu64 " expected in %.2f s (%.0f msgs/s, %.3f Gbit/s payload)%s\n",
+	       s->t.delivered, s->t.expected, s->dlv_s, s->dlv_rate, s->gbit,
+	       s->drain_timeout ? " [drain ended before every delivery]" : "");
+	if (h->count)
+		printf("   latency    min %" PRIu64 " us, p50 %" PRIu64 " us, p99 %" PRIu64
+		       " us, p99.9 %" PRIu64 " us, max %" PRIu64 " us, mean %.1f us (%" PRIu64
+		       " samples, %" PRIu64 " over %u s)\n",
+		       h->min_ns / 1000, lp_hist_percentile_us(h, 50), lp_hist_percentile_us(h, 99),
+		       lp_hist_percentile_us(h, 99.9), h->max_ns / 1000, lp_hist_mean_us(h), h->count,
+		       h->overflow, LP_HIST_DEFAULT_US / 1000000);
+	printf("   lost %" PRIu64 ", duplicated %" PRIu64 ", out-of-order %" PRIu64 ", foreign %" PRIu64
+	       ", blocked %" PRIu64 "\n",
+	       s->lost, s->duplicated, s->out_of_order, s->foreign, s->t.blocked);
+	fflush(stdout);
+}
+
+static void summary_json(const struct run *r, const struct summary *s)
+{
+	const struct lp_load_opts *o = r->o;
+	const struct lp_hist *h = &s->hist;
+	json_t *lat = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I}",
+				"samples", (json_int_t)h->count,
+				"min", (json_int_t)(h->count ? h->min_ns / 1000 : 0),
+				"p50", (json_int_t)lp_hist_percentile_us(h, 50),
+				"p99", (json_int_t)lp_hist_percentile_us(h, 99),
+				"p99_9", (json_int_t)lp_hist_percentile_us(h, 99.9),
+				"max", (json_int_t)(h->max_ns / 1000),
+				"mean", lp_hist_mean_us(h),
+				"overflow", (json_int_t)h->overflow,
+				"limit_us", (json_int_t)LP_HIST_DEFAULT_US);
+	json_t *cfg = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:b,s:I,s:I,s:I,s:I}",
+				"queue", o->queue, "exchange", r->exchange, "type",
+				r->fanout ? "fanout" : o->type, "routing_key", o->routing_key,
+				"producers", (json_int_t)r->n_prod, "consumers", (json_int_t)r->n_cons,
+				"queues", (json_int_t)r->n_queues, "size", (json_int_t)o->size,
+				"rate", (json_int_t)o->rate, "confirm", (json_int_t)o->confirm,
+				"autoack", o->autoack, "multi_ack_every", (json_int_t)o->multi_ack,
+				"qos", (json_int_t)o->qos, "persistent", o->persistent,
+				"time", (json_int_t)o->time_s, "pmessages", (json_int_t)o->pmessages,
+				"drain", (json_int_t)o->drain_s, "fanout_queues",
+				(json_int_t)o->fanout_queues);
+	json_t *root = json_pack(
+		"{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:o,s:I,s:I,s:I,s:I,s:b,s:b}",
+		"scenario", o->name, "host", r->ci.host, "config", cfg,
+		"published", (json_int_t)s->t.published, "confirmed", (json_int_t)s->t.confirmed,
+		"nacked", (json_int_t)s->t.nacked, "returned", (json_int_t)s->t.returned,
+		"delivered", (json_int_t)s->t.delivered, "expected", (json_int_t)s->t.expected,
+		"blocked", (json_int_t)s->t.blocked,
+		"publish_seconds", s->pub_s, "deliver_seconds", s->dlv_s,
+		"published_per_s", s->pub_rate, "delivered_per_s", s->dlv_rate,
+		"gbit_per_s", s->gbit, "latency_us", lat,
+		"lost", (json_int_t)s->lost, "duplicated", (json_int_t)s->duplicated,
+		"out_of_order", (json_int_t)s->out_of_order, "foreign", (json_int_t)s->foreign,
+		"drain_timeout", s->drain_timeout, "interrupted", interrupted != 0);
+
+	if (root == NULL) {
+		fprintf(stderr, "amqp-load: cannot build the JSON summary\n");
+		return;
+	}
+	if (r->error[0])
+		json_object_set_new(root, "error", json_string(r->error));
+	json_dumpf(root, stdout, JSON_COMPACT);
+	putchar('\n');
+	fflush(stdout);
+	json_decref(root);
+}
+
+static int summarize(struct run *r, struct summary *s)
+{
+	uint64_t last = 0, pub_end = r->t0_ns;
+
+	memset(s, 0, sizeof(*s));
+	if (lp_hist_init(&s->hist, LP_HIST_DEFAULT_US) < 0)
+		return -ENOMEM;
+	totals_read(r, &s->t);
+	for (unsigned i = 0; i < r->n_cons; i++) {
+		lp_hist_merge(&s->hist, &r->cons[i].hist);
+		s->foreign += r->cons[i].foreign;
+		if (r->cons[i].last_ns > last)
+			last = r->cons[i].last_ns;
+		for (unsigned p = 0; p < r->n_prod; p++)
+			s->out_of_order += r->cons[i].order[p].late;
+	}
+	for (unsigned p = 0; p < r->n_prod; p++)
+		if (r->prod[p].end_ns > pub_end)
+			pub_end = r->prod[p].end_ns;
+	if (r->o->consumers > 0)
+		for (unsigned q = 0; q < r->n_queues; q++)
+			for (unsigned p = 0; p < r->n_prod; p++) {
+				const struct lp_seq *t = &r->track[q * r->n_prod + p];
+
+				s->duplicated += atomic_load(&t->duplicates);
+				if (routed(r, q, p))
+					s->lost += lp_seq_missing(t, atomic_load(&r->prod[p].published));
+			}
+	s->pub_s = (double)(pub_end - r->t0_ns) / 1e9;
+	s->dlv_s = last > r->t0_ns ? (double)(last - r->t0_ns) / 1e9 : 0;
+	s->pub_rate = s->pub_s > 0 ? (double)s->t.published / s->pub_s : 0;
+	s->dlv_rate = s->dlv_s > 0 ? (double)s->t.delivered / s->dlv_s : 0;
+	s->gbit = s->dlv_rate * r->o->size * 8 / 1e9;
+	return 0;
+}
+
+static void run_free(struct run *r)
+{
+	if (r->cons)
+		for (unsigned i = 0; i < r->n_cons; i++) {
+			lp_hist_free(&r->cons[i].hist);
+			free(r->cons[i].order);
+		}
+	if (r->prod)
+		for (unsigned i = 0; i < r->n_prod; i++)
+			lp_seq_free(&r->prod[i].confirms);
+	if (r->track)
+		for (unsigned i = 0; i < r->n_queues * r->n_prod; i++)
+			lp_seq_free(&r->track[i]);
+	free(r->cons);
+	free(r->prod);
+	free(r->track);
+	free(r->qname);
+	pthread_mutex_destroy(&r->error_lock);
+}
+
+static int run_layout(struct run *r, const struct lp_load_opts *o)
+{
+	unsigned groups;
+
+	r->o = o;
+	pthread_mutex_init(&r->error_lock, NULL);
+	snprintf(r->url, sizeof(r->url), "%s", o->uri);
+	amqp_default_connection_info(&r->ci);
+	if (amqp_parse_url(r->url, &r->ci) != AMQP_STATUS_OK) {
+		snprintf(r->error, sizeof(r->error), "cannot parse --uri %s", o->uri);
+		return -EINVAL;
+	}
+	r->fanout = o->fanout_queues > 0;
+	r->n_queues = o->fanout_queues ? o->fanout_queues : o->queues ? o->queues : 1;
+	groups = r->fanout ? 1 : r->n_queues;
+	r->n_prod = o->producers * groups;
+	r->n_cons = o->consumers * r->n_queues;
+	snprintf(r->exchange, sizeof(r->exchange), "%s",
+		 o->exchange[0] || !r->fanout ? o->exchange : "lepus-bench.fanout");
+	r->qname = calloc(r->n_queues, sizeof(*r->qname));
+	r->prod = calloc(r->n_prod ? r->n_prod : 1, sizeof(*r->prod));
+	r->cons = calloc(r->n_cons ? r->n_cons : 1, sizeof(*r->cons));
+	r->track = calloc((size_t)r->n_queues * (r->n_prod ? r->n_prod : 1), sizeof(*r->track));
+	if (!r->qname || !r->prod || !r->cons || !r->track)
+		return -ENOMEM;
+	for (unsigned q = 0; q < r->n_queues; q++) {
+		if (r->n_queues == 1 && !o->queues && !o->fanout_queues)
+			snprintf(r->qname[q], sizeof(r->qname[q]), "%s", o->queue);
+		else
+			snprintf(r->qname[q], sizeof(r->qname[q]), "q-%u", q + 1);
+	}
+	for (unsigned i = 0; i < r->n_prod; i++) {
+		struct producer *p = &r->prod[i];
+
+		p->run = r;
+		p->id = i;
+		p->group = r->fanout ? 0 : i / o->producers;
+		snprintf(p->rkey, sizeof(p->rkey), "%s",
+			 o->routing_key[0] ? o->routing_key
+			 : r->fanout ? "" : r->qname[p->group]);
+	}
+	for (unsigned i = 0; i < r->n_cons; i++) {
+		struct consumer *k = &r->cons[i];
+
+		k->run = r;
+		k->id = i;
+		k->queue = i / o->consumers;
+		k->order = calloc(r->n_prod ? r->n_prod : 1, sizeof(*k->order));
+		if (k->order == NULL || lp_hist_init(&k->hist, LP_HIST_DEFAULT_US) < 0)
+			return -ENOMEM;
+	}
+	r->run_id = (uint32_t)(now_ns() ^ ((uint64_t)getpid() << 16));
+	return 0;
+}
+
+static bool wait_count(_Atomic unsigned *c, unsigned n, struct run *r, uint64_t seconds)
+{
+	uint64_t end = now_ns() + seconds * 1000000000u;
+
+	while (atomic_load(c) < n) {
+		if (now_ns() > end || atomic_load(&r->failed) || interrupted)
+			return false;
+		sleep_ns(1000000);
+	}
+	return true;
+}
+
+/* One scenario. Returns 0 when it ran to the end (the summary says what
+ * happened), 1 when the broker could not be used. */
+static int run_scenario(const struct lp_load_opts *o)
+{
+	struct run r = {0};
+	struct summary s;
+	struct progress pg = {0};
+	amqp_connection_state_t setup = NULL;
+	uint64_t pub_deadline, drain_deadline, last_progress_ns, last_delivered = 0;
+	bool drain_timeout = false;
+	char err[512];
+	int rc = 1;
+
+	if (run_layout(&r, o) < 0) {
+		fprintf(stderr, "amqp-load: %s\n", r.error[0] ? r.error : "out of memory");
+		run_free(&r);
+		return 1;
+	}
+	pg.f = o->json ? stderr : stdout;
+	pg.tty = isatty(fileno(pg.f));
+
+	watchdog_arm("setup (connect, declare)", SETUP_TIMEOUT_S);
+	setup = broker_connect(&r, err, sizeof(err));
+	if (setup == NULL || topology_declare(&r, setup, err, sizeof(err)) < 0) {
+		fprintf(stderr, "amqp-load: %s: %s\n", o->name, err);
+		goto out;
+	}
+	for (unsigned i = 0; i < r.n_cons; i++)
+		if (pthread_create(&r.cons[i].tid, NULL, consumer_main, &r.cons[i]) != 0) {
+			run_fail(&r, "main", "cannot start a consumer thread");
+			goto out;
+		}
+	for (unsigned i = 0; i < r.n_prod; i++)
+		if (pthread_create(&r.prod[i].tid, NULL, producer_main, &r.prod[i]) != 0) {
+			run_fail(&r, "main", "cannot start a producer thread");
+			goto out;
+		}
+	if (!wait_count(&r.cons_ready, r.n_cons, &r, SETUP_TIMEOUT_S) ||
+	    !wait_count(&r.prod_ready, r.n_prod, &r, SETUP_TIMEOUT_S)) {
+		run_fail(&r, "main", "producers or consumers did not get ready");
+		goto out;
+	}
+
+	watchdog_arm("the run", (uint64_t)o->time_s + 2 * o->drain_s + 60);
+	r.t0_ns = now_ns();
+	pg.last_ns = r.t0_ns;
+	atomic_store(&r.go, true);
+	pub_deadline = r.t0_ns + (uint64_t)(o->time_s ? o->time_s : 600) * 1000000000u;
+	for (uint64_t tick = 1; atomic_load(&r.prod_done) < r.n_prod && !interrupted; ) {
+		uint64_t now = now_ns(), next = r.t0_ns + tick * 1000000000u;
+
+		if (now >= next) {
+			progress_tick(&r, &pg, "run");
+			tick++;
+		}
+		if (now >= pub_deadline)
+			atomic_store(&r.stop_publish, true);
+		sleep_ns(10000000);
+	}
+	atomic_store(&r.stop_publish, true);
+	wait_count(&r.prod_done, r.n_prod, &r, o->drain_s + 5);
+
+	/* Drain: deliveries still in flight, until all arrived, none for
+	 * STALL_S, or --drain seconds. */
+	drain_deadline = now_ns() + (uint64_t)o->drain_s * 1000000000u;
+	last_progress_ns = now_ns();
+	for (uint64_t tick = (now_ns() - r.t0_ns) / 1000000000u + 1; !interrupted; ) {
+		struct totals t;
+		uint64_t now = now_ns();
+
+		totals_read(&r, &t);
+		if (t.delivered >= t.expected || atomic_load(&r.failed) || o->consumers == 0)
+			break;
+		if (t.delivered != last_delivered) {
+			last_delivered = t.delivered;
+			last_progress_ns = now;
+		}
+		if (now >= drain_deadline || now - last_progress_ns > STALL_S * 1000000000ull) {
+			drain_timeout = true;
+			break;
+		}
+		if (now >= r.t0_ns + tick * 1000000000u) {
+			progress_tick(&r, &pg, "drain");
+			tick++;
+		}
+		sleep_ns(5000000);
+	}
+	if (pg.tty && !o->quiet)
+		fputc('\n', pg.f);
+	rc = 0;
+out:
+	atomic_store(&r.stop_publish, true);
+	atomic_store(&r.stop_consume, true);
+	watchdog_arm("stopping the producers and consumers", 30);
+	for (unsigned i = 0; i < r.n_prod; i++)
+		if (r.prod[i].tid)
+			pthread_join(r.prod[i].tid, NULL);
+	for (unsigned i = 0; i < r.n_cons; i++)
+		if (r.cons[i].tid)
+			pthread_join(r.cons[i].tid, NULL);
+	if (setup) {
+		topology_delete(&r, setup);
+		broker_close(setup);
+	}
+	atomic_store(&watchdog_deadline_ns, 0);
+	if (rc == 0) {
+		if (summarize(&r, &s) == 0) {
+			s.drain_timeout = drain_timeout;
+			if (o->json)
+				summary_json(&r, &s);
+			else
+				summary_print(&r, &s);
+			lp_hist_free(&s.hist);
+		}
+		if (r.error[0]) {
+			fprintf(stderr, "amqp-load: %s: %s\n", o->name, r.error);
+			rc = 1;
+		}
+	} else if (r.error[0]) {
+		fprintf(stderr, "amqp-load: %s: %s\n", o->name, r.error);
+	}
+	run_free(&r);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static struct lp_load_opts sc[LP_LOAD_MAX_SCENARIOS];
+	const char *scenario, *only;
+	char err[512];
+	bool help;
+	pthread_t wd;
+	int n = 1, status = 0;
+
+	if (lp_load_opts_scan(argc, argv, &scenario, &only, &help, err, sizeof(err)) < 0) {
+		fprintf(stderr, "amqp-load: %s (see --help)\n", err);
+		return 2;
+	}
+	if (help) {
+		lp_load_usage(stdout, "amqp-load");
+		return 0;
+	}
+	if (scenario) {
+		n = lp_load_scenarios_read(scenario, only, sc, LP_LOAD_MAX_SCENARIOS, err, sizeof(err));
+		if (n < 0) {
+			fprintf(stderr, "amqp-load: %s\n", err);
+			return 2;
+		}
+	} else {
+		lp_load_opts_default(&sc[0]);
+	}
+	for (int i = 0; i < n; i++)
+		if (lp_load_opts_argv(&sc[i], argc, argv, err, sizeof(err)) < 0 ||
+		    lp_load_opts_check(&sc[i], err, sizeof(err)) < 0) {
+			fprintf(stderr, "amqp-load: %s: %s\n", sc[i].name, err);
+			return 2;
+		}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_sigint);
+	signal(SIGTERM, on_sigint);
+	if (pthread_create(&wd, NULL, watchdog_main, NULL) != 0) {
+		fprintf(stderr, "amqp-load: cannot start the watchdog\n");
+		return 1;
+	}
+	for (int i = 0; i < n && !interrupted; i++)
+		status |= run_scenario(&sc[i]);
+	return status;
+}
