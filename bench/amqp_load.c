@@ -97,6 +97,7 @@ struct run {
 	_Atomic bool go, stop_publish, stop_consume, failed;
 	_Atomic unsigned prod_ready, prod_done, cons_ready, cons_done;
 	uint64_t t0_ns;
+	uint64_t pub_end_ns; /* producers stop publishing at this time */
 	char error[512];
 	pthread_mutex_t error_lock;
 };
@@ -348,7 +349,6 @@ static void *producer_main(void *arg)
 	amqp_bytes_t body;
 	char who[32], err[256];
 	uint64_t seq = 0, deadline;
-	uint64_t interval = o->rate ? 1000000000u / o->rate : 0;
 
 	snprintf(who, sizeof(who), "producer %u", p->id);
 	c = broker_connect(r, err, sizeof(err));
@@ -381,16 +381,25 @@ static void *producer_main(void *arg)
 		struct body_hdr h;
 		int rc;
 
+		uint64_t now;
+
 		if (atomic_load_explicit(&r->stop_publish, memory_order_relaxed) ||
 		    (o->pmessages && seq >= o->pmessages))
 			break;
-		if (interval) {
-			uint64_t target = r->t0_ns + seq * (1000000000.0 / o->rate), now = now_ns();
+		now = now_ns();
+		if (o->rate) {
+			uint64_t target = r->t0_ns + (uint64_t)((double)seq * 1e9 / o->rate);
 
-			if (now < target)
+			if (target >= r->pub_end_ns)
+				break;
+			if (now < target) {
 				sleep_ns(target - now);
+				now = now_ns();
+			}
 		}
-		h = (struct body_hdr){r->run_id, p->id, seq, now_ns()};
+		if (now >= r->pub_end_ns)
+			break;
+		h = (struct body_hdr){r->run_id, p->id, seq, now};
 		memcpy(body.bytes, &h, sizeof(h));
 		rc = amqp_basic_publish(c, CHANNEL, cstr(r->exchange), cstr(p->rkey), 0, 0, &props,
 					body);
@@ -972,8 +981,9 @@ static int run_scenario(const struct lp_load_opts *o)
 	watchdog_arm("the run", (uint64_t)o->time_s + 2 * o->drain_s + 60);
 	r.t0_ns = now_ns();
 	pg.last_ns = r.t0_ns;
-	atomic_store(&r.go, true);
 	pub_deadline = r.t0_ns + (uint64_t)(o->time_s ? o->time_s : 600) * 1000000000u;
+	r.pub_end_ns = pub_deadline;
+	atomic_store(&r.go, true);
 	for (uint64_t tick = 1; atomic_load(&r.prod_done) < r.n_prod && !interrupted; ) {
 		uint64_t now = now_ns(), next = r.t0_ns + tick * 1000000000u;
 
