@@ -36,6 +36,15 @@
  * comes next: 0x01xx definitions (vhosts, exchanges, queues, bindings),
  * 0x02xx topology publication, 0x03xx users and permissions. HELLO carries a
  * `features` bit set for optional capabilities (none defined yet, send 0).
+ * The definition, topology and user messages below were added in those
+ * ranges without a version bump (no existing layout changed).
+ *
+ * Definitions (see "Definitions and topology" further down for the whole
+ * exchange): the dataplane sends DECLARE, DELETE, BIND, UNBIND and PURGE
+ * requests; lepus-control checks them as RabbitMQ does, applies them, sends
+ * the resulting topology change as one TOPO batch and then a RESULT; the
+ * dataplane also reports CONNECTION_CLOSED and QUEUE_UNUSED. lepusctl sends
+ * LIST_REQ (answered by a TOPO batch) and ADMIN_REQ (answered by a RESULT).
  *
  * Robustness: every decoder checks every length and count before use and
  * rejects a message whose header length differs from the datagram's size, or
@@ -80,8 +89,27 @@ enum lp_ctl_type {
 	LP_CTL_STATS = 0x0011,
 	LP_CTL_STATUS_REQ = 0x0020,
 	LP_CTL_STATUS_RESP = 0x0021,
-	/* 0x0100..0x01ff definitions, 0x0200..0x02ff topology,
-	 * 0x0300..0x03ff users and permissions: reserved. */
+	/* 0x0100..0x01ff definitions */
+	LP_CTL_DECLARE = 0x0101,           /* dataplane -> control, lp_ctl_def_req */
+	LP_CTL_DELETE = 0x0102,            /* dataplane -> control, lp_ctl_def_req */
+	LP_CTL_BIND = 0x0103,              /* dataplane -> control, lp_ctl_def_req */
+	LP_CTL_UNBIND = 0x0104,            /* dataplane -> control, lp_ctl_def_req */
+	LP_CTL_PURGE = 0x0105,             /* dataplane -> control, lp_ctl_def_req */
+	LP_CTL_RESULT = 0x0110,            /* control -> dataplane or cli */
+	LP_CTL_CONNECTION_CLOSED = 0x0120, /* dataplane -> control */
+	LP_CTL_QUEUE_UNUSED = 0x0121,      /* dataplane -> control */
+	LP_CTL_LIST_REQ = 0x0130,          /* cli -> control */
+	/* 0x0200..0x02ff topology, control -> dataplane or cli */
+	LP_CTL_TOPO_BEGIN = 0x0201,
+	LP_CTL_TOPO_END = 0x0202,
+	LP_CTL_TOPO_VHOST = 0x0210,
+	LP_CTL_TOPO_EXCHANGE = 0x0211,
+	LP_CTL_TOPO_QUEUE = 0x0212,
+	LP_CTL_TOPO_BINDING = 0x0213,
+	/* 0x0300..0x03ff users and permissions */
+	LP_CTL_USER = 0x0301,              /* control -> dataplane or cli */
+	LP_CTL_PERMISSION = 0x0302,        /* control -> dataplane or cli */
+	LP_CTL_ADMIN_REQ = 0x0310,         /* cli -> control */
 };
 
 enum lp_ctl_role {
@@ -204,6 +232,317 @@ struct lp_ctl_status_resp {
 	uint16_t n_reasons;
 };
 
+/*
+ * ---- Definitions and topology --------------------------------------------
+ *
+ * Names (vhosts, users, exchanges, queues, routing keys, regexes, tags, reply
+ * texts) are "name" fields: a u8 length then that many bytes, any value but
+ * 0x00 (AMQP short strings are binary; a name holding NUL cannot be sent and
+ * is refused by lp_ctl_encode()). Arguments tables are a u16 length (at most
+ * LP_CTL_ARGS_MAX) then the body of the AMQP field table (spec 4.2.5.5: the
+ * entries, without the table's own u32 length), passed as a view.
+ *
+ * One declaration:
+ *   dataplane: DECLARE/DELETE/BIND/UNBIND/PURGE (req_id unique per link)
+ *   control:   checks (permissions, names, equivalence, exclusivity, ...);
+ *              on success applies the change, persists what is durable, and
+ *              sends the change as one TOPO batch stamped with version v;
+ *              then RESULT(req_id, reply_code 0, version v). A request that
+ *              changes nothing (equivalent redeclare, passive declare, purge,
+ *              deleting what does not exist) gets the current version.
+ *              A refused request gets RESULT with the AMQP reply code and
+ *              reply text (the whole text as sent to the client, e.g.
+ *              "NOT_FOUND - no queue 'q' in vhost '/'") and no batch.
+ *   dataplane: publishes snapshot >= version before answering the client.
+ * Batches and RESULTs travel on one ordered socket, so a RESULT is always
+ * read after the batch it refers to.
+ *
+ * Queue counts: lepus-control does not know message or consumer counts; the
+ * queue's owner shard does. Queue.Delete with if-unused or if-empty is
+ * therefore answered in up to two steps: a DELETE without LP_CTL_F_COUNTS is
+ * checked (permissions, exclusivity) and, when the queue exists, answered
+ * with status LP_CTL_RES_NEED_COUNTS and the owner shard, changing nothing;
+ * the dataplane then has the owner shard read its counts and sends the same
+ * DELETE again with LP_CTL_F_COUNTS, message_count and consumer_count, which
+ * lepus-control turns into 406 "... in use" / "... not empty" or the delete.
+ * A dataplane that has the counts at hand may send LP_CTL_F_COUNTS at once.
+ * Queue.Declare-Ok and Purge-Ok counts and Delete-Ok's message count come
+ * from the owner shard too; RESULT names it (owner_shard).
+ *
+ * Batches: TOPO_BEGIN(version, full), objects (TOPO_VHOST, TOPO_EXCHANGE,
+ * TOPO_QUEUE, TOPO_BINDING, USER, PERMISSION, each op ADD or DEL), then
+ * TOPO_END(version, n_objects). A full batch (full = 1) replaces everything
+ * the receiver had: lepus-control sends one right after HELLO_ACK to a
+ * dataplane (every (re)connection) and in answer to a LIST_REQ. Afterwards
+ * each change is one delta batch, versions increasing by one per batch.
+ * Objects of a batch are applied together, at TOPO_END, in order. Deleting an
+ * exchange or queue implies deleting its bindings, which the batch also
+ * lists explicitly (so does deleting a vhost for its objects).
+ *
+ * Connection ids (conn_id) are chosen by the dataplane, unique for as long as
+ * it runs. CONNECTION_CLOSED deletes the connection's exclusive queues.
+ * QUEUE_UNUSED reports that an auto-delete queue lost its last consumer;
+ * lepus-control deletes it. When a dataplane with another pid connects, the
+ * exclusive queues of the previous one are deleted. Transient objects live
+ * only in lepus-control's memory and do not survive its restart.
+ */
+#define LP_CTL_NAME_MAX 255
+#define LP_CTL_ARGS_MAX 16384
+#define LP_CTL_PASSWORD_HASH_LEN 36 /* rabbit_password_hashing_sha256: salt[4] ++ sha256 */
+
+enum lp_ctl_object {
+	LP_CTL_OBJ_EXCHANGE = 1,
+	LP_CTL_OBJ_QUEUE = 2,
+};
+
+/* lp_ctl_def_req.flags: the AMQP method's bits (spec 1.7.2, 1.8.2) and ours. */
+enum {
+	LP_CTL_F_PASSIVE = 1u << 0,
+	LP_CTL_F_DURABLE = 1u << 1,
+	LP_CTL_F_AUTO_DELETE = 1u << 2,
+	LP_CTL_F_INTERNAL = 1u << 3,
+	LP_CTL_F_EXCLUSIVE = 1u << 4,
+	LP_CTL_F_IF_UNUSED = 1u << 5,
+	LP_CTL_F_IF_EMPTY = 1u << 6,
+	LP_CTL_F_COUNTS = 1u << 7, /* message_count and consumer_count are valid */
+	LP_CTL_F_NOWAIT = 1u << 8, /* informational */
+	LP_CTL_F_ALL = (1u << 9) - 1,
+};
+
+/*
+ * DECLARE, DELETE, BIND, UNBIND, PURGE payload:
+ *   u64 req_id, u64 conn_id, u16 worker (the connection's worker, the default
+ *   owner shard of a new queue), u8 object (enum lp_ctl_object: what is
+ *   declared/deleted/purged, or the destination kind of a binding), u16 flags,
+ *   u32 message_count, u32 consumer_count (with LP_CTL_F_COUNTS, else 0),
+ *   name vhost, name user (the connection's authenticated user),
+ *   name name (the exchange or queue; for BIND/UNBIND the destination; empty:
+ *   server-named queue, or the default exchange), name source (BIND/UNBIND:
+ *   the source exchange, else empty), name type (exchange DECLARE: the
+ *   exchange type, else empty), name routing_key (BIND/UNBIND, else empty),
+ *   u16 args_len + args (arguments table body).
+ * Queue.Bind/Unbind/Purge/Delete with an empty queue name mean the channel's
+ * most recently declared queue (RabbitMQ's shortcut): the dataplane expands
+ * it; lepus-control answers an empty name with 404 "no previously declared
+ * queue".
+ */
+struct lp_ctl_def_req {
+	uint64_t req_id;
+	uint64_t conn_id;
+	uint16_t worker;
+	uint8_t object;
+	uint16_t flags;
+	uint32_t message_count;
+	uint32_t consumer_count;
+	char vhost[LP_CTL_NAME_MAX + 1];
+	char user[LP_CTL_NAME_MAX + 1];
+	char name[LP_CTL_NAME_MAX + 1];
+	char source[LP_CTL_NAME_MAX + 1];
+	char type[LP_CTL_NAME_MAX + 1];
+	char routing_key[LP_CTL_NAME_MAX + 1];
+	uint16_t args_len;
+	const uint8_t *args; /* encode: caller's bytes; decode: view into the buffer */
+};
+
+enum lp_ctl_result_status {
+	LP_CTL_RES_DONE = 0,        /* final answer */
+	LP_CTL_RES_NEED_COUNTS = 1, /* ask the owner shard, resend with LP_CTL_F_COUNTS */
+};
+
+/*
+ * RESULT payload: u64 req_id, u16 reply_code (0 success, else the AMQP reply
+ * code, spec 1.2 / RabbitMQ's table; for ADMIN_REQ 0 or an AMQP-like code:
+ * 404 missing, 406 exists/invalid), u8 status (enum lp_ctl_result_status),
+ * u16 owner_shard (queue requests: the queue's owner, else 0), u64 version
+ * (topology version to wait for), name queue (queue requests: the resolved,
+ * possibly server-generated name), name text (reply text, empty on success).
+ */
+struct lp_ctl_result {
+	uint64_t req_id;
+	uint16_t reply_code;
+	uint8_t status;
+	uint16_t owner_shard;
+	uint64_t version;
+	char queue[LP_CTL_NAME_MAX + 1];
+	char text[LP_CTL_NAME_MAX + 1];
+};
+
+/* CONNECTION_CLOSED payload: u64 conn_id. */
+struct lp_ctl_conn_closed {
+	uint64_t conn_id;
+};
+
+/* QUEUE_UNUSED payload: name vhost, name queue (an auto-delete queue whose
+ * last consumer went away, as seen by its owner shard). */
+struct lp_ctl_queue_unused {
+	char vhost[LP_CTL_NAME_MAX + 1];
+	char queue[LP_CTL_NAME_MAX + 1];
+};
+
+/* LIST_REQ payload: u64 req_id, u16 what (LP_CTL_LIST_* bits, at least one),
+ * name vhost (filter for exchanges, queues, bindings, permissions; empty:
+ * all). Answered with a full batch holding only what was asked. */
+enum {
+	LP_CTL_LIST_VHOSTS = 1u << 0,
+	LP_CTL_LIST_USERS = 1u << 1,
+	LP_CTL_LIST_PERMISSIONS = 1u << 2,
+	LP_CTL_LIST_EXCHANGES = 1u << 3,
+	LP_CTL_LIST_QUEUES = 1u << 4,
+	LP_CTL_LIST_BINDINGS = 1u << 5,
+	LP_CTL_LIST_ALL = (1u << 6) - 1,
+};
+
+struct lp_ctl_list_req {
+	uint64_t req_id;
+	uint16_t what;
+	char vhost[LP_CTL_NAME_MAX + 1];
+};
+
+/* TOPO_BEGIN payload: u64 version, u8 full (0 delta, 1 replace everything). */
+struct lp_ctl_topo_begin {
+	uint64_t version;
+	uint8_t full;
+};
+
+/* TOPO_END payload: u64 version (as in TOPO_BEGIN), u32 n_objects (how many
+ * object messages the batch held: a receiver that counted otherwise lost
+ * messages and must drop the link). */
+struct lp_ctl_topo_end {
+	uint64_t version;
+	uint32_t n_objects;
+};
+
+enum lp_ctl_topo_op {
+	LP_CTL_OP_ADD = 1,
+	LP_CTL_OP_DEL = 2,
+};
+
+/* TOPO_VHOST payload: u8 op, name name. */
+struct lp_ctl_topo_vhost {
+	uint8_t op;
+	char name[LP_CTL_NAME_MAX + 1];
+};
+
+enum lp_ctl_exchange_type {
+	LP_CTL_XT_DIRECT = 1,
+	LP_CTL_XT_FANOUT = 2,
+	LP_CTL_XT_TOPIC = 3,
+	LP_CTL_XT_HEADERS = 4,
+};
+
+enum {
+	LP_CTL_X_DURABLE = 1u << 0,
+	LP_CTL_X_AUTO_DELETE = 1u << 1,
+	LP_CTL_X_INTERNAL = 1u << 2,
+	LP_CTL_X_ALL = (1u << 3) - 1,
+};
+
+/* TOPO_EXCHANGE payload: u8 op, u8 type (enum lp_ctl_exchange_type), u8 flags
+ * (LP_CTL_X_*), name vhost, name name ("" is the default exchange), name
+ * alternate (the alternate-exchange argument, "" if none), u16 args_len +
+ * args. A DEL carries the object as it was. */
+struct lp_ctl_topo_exchange {
+	uint8_t op;
+	uint8_t type;
+	uint8_t flags;
+	char vhost[LP_CTL_NAME_MAX + 1];
+	char name[LP_CTL_NAME_MAX + 1];
+	char alternate[LP_CTL_NAME_MAX + 1];
+	uint16_t args_len;
+	const uint8_t *args;
+};
+
+enum {
+	LP_CTL_Q_DURABLE = 1u << 0,
+	LP_CTL_Q_EXCLUSIVE = 1u << 1,
+	LP_CTL_Q_AUTO_DELETE = 1u << 2,
+	LP_CTL_Q_ALL = (1u << 3) - 1,
+};
+
+/* TOPO_QUEUE payload: u8 op, u8 flags (LP_CTL_Q_*), u16 owner_shard,
+ * u64 owner_conn (exclusive queues: the owning connection, else 0),
+ * name vhost, name name, u16 args_len + args. */
+struct lp_ctl_topo_queue {
+	uint8_t op;
+	uint8_t flags;
+	uint16_t owner_shard;
+	uint64_t owner_conn;
+	char vhost[LP_CTL_NAME_MAX + 1];
+	char name[LP_CTL_NAME_MAX + 1];
+	uint16_t args_len;
+	const uint8_t *args;
+};
+
+/* TOPO_BINDING payload: u8 op, u8 dest_kind (enum lp_ctl_object), name vhost,
+ * name source, name destination, name routing_key, u16 args_len + args.
+ * A binding is identified by all of these, arguments included. */
+struct lp_ctl_topo_binding {
+	uint8_t op;
+	uint8_t dest_kind;
+	char vhost[LP_CTL_NAME_MAX + 1];
+	char source[LP_CTL_NAME_MAX + 1];
+	char destination[LP_CTL_NAME_MAX + 1];
+	char routing_key[LP_CTL_NAME_MAX + 1];
+	uint16_t args_len;
+	const uint8_t *args;
+};
+
+enum lp_ctl_hash_alg {
+	LP_CTL_HASH_NONE = 0,   /* no password (or withheld, as from a LIST) */
+	LP_CTL_HASH_SHA256 = 1, /* rabbit_password_hashing_sha256 */
+};
+
+/* USER payload: u8 op, u8 hash_alg, u8 hash_len (0 with LP_CTL_HASH_NONE,
+ * LP_CTL_PASSWORD_HASH_LEN with SHA256) + hash bytes (salt ++ digest, raw),
+ * name name, name tags (comma-separated, as rabbitmqctl set_user_tags). */
+struct lp_ctl_user {
+	uint8_t op;
+	uint8_t hash_alg;
+	uint8_t hash_len;
+	uint8_t hash[LP_CTL_PASSWORD_HASH_LEN];
+	char name[LP_CTL_NAME_MAX + 1];
+	char tags[LP_CTL_NAME_MAX + 1];
+};
+
+/* PERMISSION payload: u8 op, name user, name vhost, name configure,
+ * name write, name read (regular expressions, RabbitMQ's semantics). */
+struct lp_ctl_permission {
+	uint8_t op;
+	char user[LP_CTL_NAME_MAX + 1];
+	char vhost[LP_CTL_NAME_MAX + 1];
+	char configure[LP_CTL_NAME_MAX + 1];
+	char write[LP_CTL_NAME_MAX + 1];
+	char read[LP_CTL_NAME_MAX + 1];
+};
+
+enum lp_ctl_admin_op {
+	LP_CTL_ADMIN_ADD_USER = 1,        /* name, password, tags */
+	LP_CTL_ADMIN_DELETE_USER = 2,     /* name */
+	LP_CTL_ADMIN_CHANGE_PASSWORD = 3, /* name, password */
+	LP_CTL_ADMIN_ADD_VHOST = 4,       /* vhost */
+	LP_CTL_ADMIN_DELETE_VHOST = 5,    /* vhost */
+	LP_CTL_ADMIN_SET_PERMISSIONS = 6, /* name (user), vhost, configure, write, read */
+	LP_CTL_ADMIN_CLEAR_PERMISSIONS = 7, /* name (user), vhost */
+	LP_CTL_ADMIN_SET_USER_TAGS = 8,   /* name, tags */
+	LP_CTL_ADMIN_MAX = 8,
+};
+
+/* ADMIN_REQ payload: u64 req_id, u8 op (enum lp_ctl_admin_op), name name,
+ * name vhost, name password (clear text over the local socket, hashed by
+ * lepus-control), name tags, name configure, name write, name read; unused
+ * fields empty. Answered by RESULT (and a delta batch to the dataplane). */
+struct lp_ctl_admin_req {
+	uint64_t req_id;
+	uint8_t op;
+	char name[LP_CTL_NAME_MAX + 1];
+	char vhost[LP_CTL_NAME_MAX + 1];
+	char password[LP_CTL_NAME_MAX + 1];
+	char tags[LP_CTL_NAME_MAX + 1];
+	char configure[LP_CTL_NAME_MAX + 1];
+	char write[LP_CTL_NAME_MAX + 1];
+	char read[LP_CTL_NAME_MAX + 1];
+};
+
 /* One decoded (or to-be-encoded) message. */
 struct lp_ctl_msg {
 	uint16_t version; /* set by lp_ctl_decode(); lp_ctl_encode() writes LP_CTL_VERSION */
@@ -218,6 +557,20 @@ struct lp_ctl_msg {
 		struct lp_ctl_stats stats;
 		struct lp_ctl_status_req status_req;
 		struct lp_ctl_status_resp status_resp;
+		struct lp_ctl_def_req def_req; /* DECLARE, DELETE, BIND, UNBIND, PURGE */
+		struct lp_ctl_result result;
+		struct lp_ctl_conn_closed conn_closed;
+		struct lp_ctl_queue_unused queue_unused;
+		struct lp_ctl_list_req list_req;
+		struct lp_ctl_topo_begin topo_begin;
+		struct lp_ctl_topo_end topo_end;
+		struct lp_ctl_topo_vhost topo_vhost;
+		struct lp_ctl_topo_exchange topo_exchange;
+		struct lp_ctl_topo_queue topo_queue;
+		struct lp_ctl_topo_binding topo_binding;
+		struct lp_ctl_user user;
+		struct lp_ctl_permission permission;
+		struct lp_ctl_admin_req admin_req;
 	};
 };
 
@@ -233,7 +586,8 @@ ssize_t lp_ctl_encode(void *buf, size_t cap, const struct lp_ctl_msg *m);
 /*
  * Decode the datagram buf[0..len) into *m. Every length is checked before use.
  * Returns:
- *   0                  m holds the message (STATS records point into buf);
+ *   0                  m holds the message (STATS records and arguments
+ *                      tables point into buf);
  *   -EBADMSG           malformed: short, wrong magic, length field different
  *                      from len, payload not matching its type's layout;
  *   -EPROTONOSUPPORT   header well formed but version != LP_CTL_VERSION

@@ -176,6 +176,361 @@ static void rd_str(struct rd *r, char *dst, size_t max, size_t min)
 	dst[n] = '\0';
 }
 
+/* A name field (lp_ctl.h: u8 length, bytes 0x01..0xff): false when longer
+ * than LP_CTL_NAME_MAX or shorter than min. */
+static bool wr_name(struct wr *w, const char *s, size_t min)
+{
+	size_t n = strnlen(s, LP_CTL_NAME_MAX + 1);
+	if (n > LP_CTL_NAME_MAX || n < min)
+		return false;
+	wr_u8(w, (uint8_t)n);
+	wr_bytes(w, s, n);
+	return true;
+}
+
+static void rd_name(struct rd *r, char *dst, size_t min)
+{
+	dst[0] = '\0';
+	size_t n = rd_u8(r);
+	if (r->bad)
+		return;
+	if (n < min) {
+		r->bad = true;
+		return;
+	}
+	const uint8_t *p = rd_take(r, n);
+	if (!p)
+		return;
+	if (memchr(p, 0, n)) {
+		r->bad = true;
+		return;
+	}
+	memcpy(dst, p, n);
+	dst[n] = '\0';
+}
+
+/* An arguments table body: u16 length (<= LP_CTL_ARGS_MAX) and the bytes. */
+static bool wr_args(struct wr *w, const uint8_t *args, uint16_t len)
+{
+	if (len > LP_CTL_ARGS_MAX || (len && !args))
+		return false;
+	wr_u16(w, len);
+	wr_bytes(w, args, len);
+	return true;
+}
+
+static void rd_args(struct rd *r, const uint8_t **args, uint16_t *len)
+{
+	*len = rd_u16(r);
+	*args = NULL;
+	if (r->bad)
+		return;
+	if (*len > LP_CTL_ARGS_MAX) {
+		r->bad = true;
+		return;
+	}
+	*args = *len ? rd_take(r, *len) : NULL;
+}
+
+static bool op_valid(uint8_t op)
+{
+	return op == LP_CTL_OP_ADD || op == LP_CTL_OP_DEL;
+}
+
+static bool object_valid(uint8_t o)
+{
+	return o == LP_CTL_OBJ_EXCHANGE || o == LP_CTL_OBJ_QUEUE;
+}
+
+static bool is_def_req(uint16_t type)
+{
+	return type >= LP_CTL_DECLARE && type <= LP_CTL_PURGE;
+}
+
+static bool user_hash_valid(const struct lp_ctl_user *u)
+{
+	return (u->hash_alg == LP_CTL_HASH_NONE && u->hash_len == 0) ||
+	       (u->hash_alg == LP_CTL_HASH_SHA256 && u->hash_len == LP_CTL_PASSWORD_HASH_LEN);
+}
+
+/* Payload of a definitions, topology or user message; false when m breaks
+ * a limit. */
+static bool wr_def_payload(struct wr *w, const struct lp_ctl_msg *m)
+{
+	if (is_def_req(m->type)) {
+		const struct lp_ctl_def_req *q = &m->def_req;
+		if (!object_valid(q->object) || (q->flags & ~LP_CTL_F_ALL))
+			return false;
+		wr_u64(w, q->req_id);
+		wr_u64(w, q->conn_id);
+		wr_u16(w, q->worker);
+		wr_u8(w, q->object);
+		wr_u16(w, q->flags);
+		wr_u32(w, q->message_count);
+		wr_u32(w, q->consumer_count);
+		return wr_name(w, q->vhost, 0) && wr_name(w, q->user, 0) &&
+		       wr_name(w, q->name, 0) && wr_name(w, q->source, 0) &&
+		       wr_name(w, q->type, 0) && wr_name(w, q->routing_key, 0) &&
+		       wr_args(w, q->args, q->args_len);
+	}
+	switch (m->type) {
+	case LP_CTL_RESULT: {
+		const struct lp_ctl_result *r = &m->result;
+		if (r->status > LP_CTL_RES_NEED_COUNTS)
+			return false;
+		wr_u64(w, r->req_id);
+		wr_u16(w, r->reply_code);
+		wr_u8(w, r->status);
+		wr_u16(w, r->owner_shard);
+		wr_u64(w, r->version);
+		return wr_name(w, r->queue, 0) && wr_name(w, r->text, 0);
+	}
+	case LP_CTL_CONNECTION_CLOSED:
+		wr_u64(w, m->conn_closed.conn_id);
+		return true;
+	case LP_CTL_QUEUE_UNUSED:
+		return wr_name(w, m->queue_unused.vhost, 0) && wr_name(w, m->queue_unused.queue, 0);
+	case LP_CTL_LIST_REQ:
+		if (!m->list_req.what || (m->list_req.what & ~LP_CTL_LIST_ALL))
+			return false;
+		wr_u64(w, m->list_req.req_id);
+		wr_u16(w, m->list_req.what);
+		return wr_name(w, m->list_req.vhost, 0);
+	case LP_CTL_TOPO_BEGIN:
+		if (m->topo_begin.full > 1)
+			return false;
+		wr_u64(w, m->topo_begin.version);
+		wr_u8(w, m->topo_begin.full);
+		return true;
+	case LP_CTL_TOPO_END:
+		wr_u64(w, m->topo_end.version);
+		wr_u32(w, m->topo_end.n_objects);
+		return true;
+	case LP_CTL_TOPO_VHOST:
+		if (!op_valid(m->topo_vhost.op))
+			return false;
+		wr_u8(w, m->topo_vhost.op);
+		return wr_name(w, m->topo_vhost.name, 1);
+	case LP_CTL_TOPO_EXCHANGE: {
+		const struct lp_ctl_topo_exchange *x = &m->topo_exchange;
+		if (!op_valid(x->op) || x->type < LP_CTL_XT_DIRECT || x->type > LP_CTL_XT_HEADERS ||
+		    (x->flags & ~LP_CTL_X_ALL))
+			return false;
+		wr_u8(w, x->op);
+		wr_u8(w, x->type);
+		wr_u8(w, x->flags);
+		return wr_name(w, x->vhost, 1) && wr_name(w, x->name, 0) &&
+		       wr_name(w, x->alternate, 0) && wr_args(w, x->args, x->args_len);
+	}
+	case LP_CTL_TOPO_QUEUE: {
+		const struct lp_ctl_topo_queue *q = &m->topo_queue;
+		if (!op_valid(q->op) || (q->flags & ~LP_CTL_Q_ALL))
+			return false;
+		wr_u8(w, q->op);
+		wr_u8(w, q->flags);
+		wr_u16(w, q->owner_shard);
+		wr_u64(w, q->owner_conn);
+		return wr_name(w, q->vhost, 1) && wr_name(w, q->name, 1) &&
+		       wr_args(w, q->args, q->args_len);
+	}
+	case LP_CTL_TOPO_BINDING: {
+		const struct lp_ctl_topo_binding *b = &m->topo_binding;
+		if (!op_valid(b->op) || !object_valid(b->dest_kind))
+			return false;
+		wr_u8(w, b->op);
+		wr_u8(w, b->dest_kind);
+		return wr_name(w, b->vhost, 1) && wr_name(w, b->source, 1) &&
+		       wr_name(w, b->destination, 1) && wr_name(w, b->routing_key, 0) &&
+		       wr_args(w, b->args, b->args_len);
+	}
+	case LP_CTL_USER: {
+		const struct lp_ctl_user *u = &m->user;
+		if (!op_valid(u->op) || !user_hash_valid(u))
+			return false;
+		wr_u8(w, u->op);
+		wr_u8(w, u->hash_alg);
+		wr_u8(w, u->hash_len);
+		wr_bytes(w, u->hash, u->hash_len);
+		return wr_name(w, u->name, 1) && wr_name(w, u->tags, 0);
+	}
+	case LP_CTL_PERMISSION: {
+		const struct lp_ctl_permission *p = &m->permission;
+		if (!op_valid(p->op))
+			return false;
+		wr_u8(w, p->op);
+		return wr_name(w, p->user, 1) && wr_name(w, p->vhost, 1) &&
+		       wr_name(w, p->configure, 0) && wr_name(w, p->write, 0) &&
+		       wr_name(w, p->read, 0);
+	}
+	case LP_CTL_ADMIN_REQ: {
+		const struct lp_ctl_admin_req *a = &m->admin_req;
+		if (a->op < 1 || a->op > LP_CTL_ADMIN_MAX)
+			return false;
+		wr_u64(w, a->req_id);
+		wr_u8(w, a->op);
+		return wr_name(w, a->name, 0) && wr_name(w, a->vhost, 0) &&
+		       wr_name(w, a->password, 0) && wr_name(w, a->tags, 0) &&
+		       wr_name(w, a->configure, 0) && wr_name(w, a->write, 0) &&
+		       wr_name(w, a->read, 0);
+	}
+	default:
+		return false;
+	}
+}
+
+static void rd_def_payload(struct rd *r, struct lp_ctl_msg *m)
+{
+	if (is_def_req(m->type)) {
+		struct lp_ctl_def_req *q = &m->def_req;
+		q->req_id = rd_u64(r);
+		q->conn_id = rd_u64(r);
+		q->worker = rd_u16(r);
+		q->object = rd_u8(r);
+		q->flags = rd_u16(r);
+		q->message_count = rd_u32(r);
+		q->consumer_count = rd_u32(r);
+		if (!object_valid(q->object) || (q->flags & ~LP_CTL_F_ALL))
+			r->bad = true;
+		rd_name(r, q->vhost, 0);
+		rd_name(r, q->user, 0);
+		rd_name(r, q->name, 0);
+		rd_name(r, q->source, 0);
+		rd_name(r, q->type, 0);
+		rd_name(r, q->routing_key, 0);
+		rd_args(r, &q->args, &q->args_len);
+		return;
+	}
+	switch (m->type) {
+	case LP_CTL_RESULT: {
+		struct lp_ctl_result *s = &m->result;
+		s->req_id = rd_u64(r);
+		s->reply_code = rd_u16(r);
+		s->status = rd_u8(r);
+		s->owner_shard = rd_u16(r);
+		s->version = rd_u64(r);
+		if (s->status > LP_CTL_RES_NEED_COUNTS)
+			r->bad = true;
+		rd_name(r, s->queue, 0);
+		rd_name(r, s->text, 0);
+		break;
+	}
+	case LP_CTL_CONNECTION_CLOSED:
+		m->conn_closed.conn_id = rd_u64(r);
+		break;
+	case LP_CTL_QUEUE_UNUSED:
+		rd_name(r, m->queue_unused.vhost, 0);
+		rd_name(r, m->queue_unused.queue, 0);
+		break;
+	case LP_CTL_LIST_REQ:
+		m->list_req.req_id = rd_u64(r);
+		m->list_req.what = rd_u16(r);
+		if (!m->list_req.what || (m->list_req.what & ~LP_CTL_LIST_ALL))
+			r->bad = true;
+		rd_name(r, m->list_req.vhost, 0);
+		break;
+	case LP_CTL_TOPO_BEGIN:
+		m->topo_begin.version = rd_u64(r);
+		m->topo_begin.full = rd_u8(r);
+		if (m->topo_begin.full > 1)
+			r->bad = true;
+		break;
+	case LP_CTL_TOPO_END:
+		m->topo_end.version = rd_u64(r);
+		m->topo_end.n_objects = rd_u32(r);
+		break;
+	case LP_CTL_TOPO_VHOST:
+		m->topo_vhost.op = rd_u8(r);
+		if (!op_valid(m->topo_vhost.op))
+			r->bad = true;
+		rd_name(r, m->topo_vhost.name, 1);
+		break;
+	case LP_CTL_TOPO_EXCHANGE: {
+		struct lp_ctl_topo_exchange *x = &m->topo_exchange;
+		x->op = rd_u8(r);
+		x->type = rd_u8(r);
+		x->flags = rd_u8(r);
+		if (!op_valid(x->op) || x->type < LP_CTL_XT_DIRECT || x->type > LP_CTL_XT_HEADERS ||
+		    (x->flags & ~LP_CTL_X_ALL))
+			r->bad = true;
+		rd_name(r, x->vhost, 1);
+		rd_name(r, x->name, 0);
+		rd_name(r, x->alternate, 0);
+		rd_args(r, &x->args, &x->args_len);
+		break;
+	}
+	case LP_CTL_TOPO_QUEUE: {
+		struct lp_ctl_topo_queue *q = &m->topo_queue;
+		q->op = rd_u8(r);
+		q->flags = rd_u8(r);
+		q->owner_shard = rd_u16(r);
+		q->owner_conn = rd_u64(r);
+		if (!op_valid(q->op) || (q->flags & ~LP_CTL_Q_ALL))
+			r->bad = true;
+		rd_name(r, q->vhost, 1);
+		rd_name(r, q->name, 1);
+		rd_args(r, &q->args, &q->args_len);
+		break;
+	}
+	case LP_CTL_TOPO_BINDING: {
+		struct lp_ctl_topo_binding *b = &m->topo_binding;
+		b->op = rd_u8(r);
+		b->dest_kind = rd_u8(r);
+		if (!op_valid(b->op) || !object_valid(b->dest_kind))
+			r->bad = true;
+		rd_name(r, b->vhost, 1);
+		rd_name(r, b->source, 1);
+		rd_name(r, b->destination, 1);
+		rd_name(r, b->routing_key, 0);
+		rd_args(r, &b->args, &b->args_len);
+		break;
+	}
+	case LP_CTL_USER: {
+		struct lp_ctl_user *u = &m->user;
+		u->op = rd_u8(r);
+		u->hash_alg = rd_u8(r);
+		u->hash_len = rd_u8(r);
+		if (!op_valid(u->op) || !user_hash_valid(u)) {
+			r->bad = true;
+			break;
+		}
+		rd_bytes(r, u->hash, u->hash_len);
+		rd_name(r, u->name, 1);
+		rd_name(r, u->tags, 0);
+		break;
+	}
+	case LP_CTL_PERMISSION: {
+		struct lp_ctl_permission *p = &m->permission;
+		p->op = rd_u8(r);
+		if (!op_valid(p->op))
+			r->bad = true;
+		rd_name(r, p->user, 1);
+		rd_name(r, p->vhost, 1);
+		rd_name(r, p->configure, 0);
+		rd_name(r, p->write, 0);
+		rd_name(r, p->read, 0);
+		break;
+	}
+	case LP_CTL_ADMIN_REQ: {
+		struct lp_ctl_admin_req *a = &m->admin_req;
+		a->req_id = rd_u64(r);
+		a->op = rd_u8(r);
+		if (a->op < 1 || a->op > LP_CTL_ADMIN_MAX)
+			r->bad = true;
+		rd_name(r, a->name, 0);
+		rd_name(r, a->vhost, 0);
+		rd_name(r, a->password, 0);
+		rd_name(r, a->tags, 0);
+		rd_name(r, a->configure, 0);
+		rd_name(r, a->write, 0);
+		rd_name(r, a->read, 0);
+		break;
+	}
+	default:
+		r->bad = true;
+		break;
+	}
+}
+
 static size_t stats_record_len(unsigned n_reasons)
 {
 	return (LP_CTL_STAT_DROP0 + (size_t)n_reasons) * 8;
@@ -291,7 +646,7 @@ static bool wr_payload(struct wr *w, const struct lp_ctl_msg *m)
 		return true;
 	}
 	default:
-		return false;
+		return wr_def_payload(w, m);
 	}
 }
 
@@ -328,6 +683,24 @@ static bool known_type(uint16_t type)
 	case LP_CTL_STATS:
 	case LP_CTL_STATUS_REQ:
 	case LP_CTL_STATUS_RESP:
+	case LP_CTL_DECLARE:
+	case LP_CTL_DELETE:
+	case LP_CTL_BIND:
+	case LP_CTL_UNBIND:
+	case LP_CTL_PURGE:
+	case LP_CTL_RESULT:
+	case LP_CTL_CONNECTION_CLOSED:
+	case LP_CTL_QUEUE_UNUSED:
+	case LP_CTL_LIST_REQ:
+	case LP_CTL_TOPO_BEGIN:
+	case LP_CTL_TOPO_END:
+	case LP_CTL_TOPO_VHOST:
+	case LP_CTL_TOPO_EXCHANGE:
+	case LP_CTL_TOPO_QUEUE:
+	case LP_CTL_TOPO_BINDING:
+	case LP_CTL_USER:
+	case LP_CTL_PERMISSION:
+	case LP_CTL_ADMIN_REQ:
 		return true;
 	default:
 		return false;
@@ -402,7 +775,7 @@ static void rd_payload(struct rd *r, struct lp_ctl_msg *m)
 		break;
 	}
 	default:
-		r->bad = true;
+		rd_def_payload(r, m);
 		break;
 	}
 }
@@ -450,6 +823,24 @@ const char *lp_ctl_type_name(uint16_t type)
 	case LP_CTL_STATS: return "STATS";
 	case LP_CTL_STATUS_REQ: return "STATUS_REQ";
 	case LP_CTL_STATUS_RESP: return "STATUS_RESP";
+	case LP_CTL_DECLARE: return "DECLARE";
+	case LP_CTL_DELETE: return "DELETE";
+	case LP_CTL_BIND: return "BIND";
+	case LP_CTL_UNBIND: return "UNBIND";
+	case LP_CTL_PURGE: return "PURGE";
+	case LP_CTL_RESULT: return "RESULT";
+	case LP_CTL_CONNECTION_CLOSED: return "CONNECTION_CLOSED";
+	case LP_CTL_QUEUE_UNUSED: return "QUEUE_UNUSED";
+	case LP_CTL_LIST_REQ: return "LIST_REQ";
+	case LP_CTL_TOPO_BEGIN: return "TOPO_BEGIN";
+	case LP_CTL_TOPO_END: return "TOPO_END";
+	case LP_CTL_TOPO_VHOST: return "TOPO_VHOST";
+	case LP_CTL_TOPO_EXCHANGE: return "TOPO_EXCHANGE";
+	case LP_CTL_TOPO_QUEUE: return "TOPO_QUEUE";
+	case LP_CTL_TOPO_BINDING: return "TOPO_BINDING";
+	case LP_CTL_USER: return "USER";
+	case LP_CTL_PERMISSION: return "PERMISSION";
+	case LP_CTL_ADMIN_REQ: return "ADMIN_REQ";
 	default: return "UNKNOWN";
 	}
 }
