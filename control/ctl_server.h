@@ -12,6 +12,8 @@
 #include <signal.h>
 
 struct lp_ctl_server;
+struct lp_defs;
+struct lp_store;
 
 /*
  * Listen on socket_path, creating its directory if needed. An existing socket
@@ -30,6 +32,15 @@ struct lp_ctl_server *lp_ctl_server_create(const char *socket_path);
  */
 int lp_ctl_server_run(struct lp_ctl_server *s, const volatile sig_atomic_t *stop,
 		      const sigset_t *wait_mask);
+
+/*
+ * Serve definitions: requests from the dataplane and lepusctl go to defs,
+ * every change is persisted in store (may be NULL: nothing persisted) and
+ * published to the dataplane. Installs the server as defs' sink. Both must
+ * outlive s. Without this call, definition messages are refused.
+ */
+void lp_ctl_server_set_definitions(struct lp_ctl_server *s, struct lp_defs *defs,
+				   struct lp_store *store);
 
 /* Close every connection, remove the socket file if it is still ours, free s.
  * s may be NULL. */

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lepus-control: the control-plane process. Parses options, writes the
- * pidfile, and runs the control-protocol server (ctl_server.c) in the
- * foreground until SIGINT or SIGTERM, then removes its socket and pidfile.
- * No DPDK. The dataplane keeps running whether or not this process does.
+ * lepus-control: the control-plane process. Parses options, opens the
+ * definitions store (--data-dir, store.c) and restores the definitions from
+ * it (creating RabbitMQ's defaults, vhost "/" and guest/guest, at the very
+ * first start), writes the pidfile, and runs the control-protocol server
+ * (ctl_server.c) in the foreground until SIGINT or SIGTERM, then removes its
+ * socket and pidfile. No DPDK. The dataplane keeps running whether or not
+ * this process does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,11 +19,15 @@
 
 #include "ctl_log.h"
 #include "ctl_server.h"
+#include "definitions.h"
 #include "lp_ctl.h"
+#include "store.h"
 
 #ifndef LP_VERSION
 #define LP_VERSION "unknown"
 #endif
+
+#define DEFAULT_DATA_DIR "/var/lib/lepus"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -33,12 +40,21 @@ static void on_stop_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: lepus-control [--socket PATH] [--pidfile PATH] [--foreground] [--verbose]\n"
+		"usage: lepus-control [--socket PATH] [--data-dir DIR] [--pidfile PATH] [--foreground]\n"
+		"                     [--verbose]\n"
 		"  --socket PATH   control socket (default " LP_CTL_DEFAULT_SOCKET ")\n"
+		"  --data-dir DIR  durable definitions (DIR/definitions.db, default " DEFAULT_DATA_DIR ")\n"
 		"  --pidfile PATH  write our pid there, removed on exit\n"
 		"  --foreground    stay in the foreground (the default and only mode)\n"
 		"  --verbose       log debug lines (connections, ignored messages)\n"
 		"  --version       print the version and exit\n");
+}
+
+/* Definitions sink writing to the store (first start, before the server
+ * takes over the sink). */
+static void store_sink(void *arg, uint8_t op, enum lp_def_kind kind, const void *obj)
+{
+	lp_store_change(arg, op, kind, obj);
 }
 
 /* Write our pid to path. 0 or -errno. */
@@ -61,6 +77,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "pidfile", required_argument, NULL, 'p' },
+		{ "data-dir", required_argument, NULL, 'd' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -69,13 +86,15 @@ int main(int argc, char **argv)
 	};
 	const char *socket_path = LP_CTL_DEFAULT_SOCKET;
 	const char *pidfile = NULL;
+	const char *data_dir = DEFAULT_DATA_DIR;
 	bool verbose = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:p:fvVh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:p:d:fvVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': socket_path = optarg; break;
 		case 'p': pidfile = optarg; break;
+		case 'd': data_dir = optarg; break;
 		case 'f': break;
 		case 'v': verbose = true; break;
 		case 'V': printf("lepus-control %s (protocol %d)\n", LP_VERSION, LP_CTL_VERSION); return 0;
@@ -103,17 +122,68 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	char err[512];
+	struct lp_store *store = lp_store_open(data_dir, err, sizeof(err));
+	if (!store) {
+		lp_log(LP_LOG_ERR, "cannot open the definitions store: %s", err);
+		return 1;
+	}
+	struct lp_defs *defs = lp_defs_create();
+	int lrc = defs ? lp_store_load(store, defs) : -ENOMEM;
+	if (lrc < 0) {
+		lp_log(LP_LOG_ERR, "cannot restore the definitions from %s: %s", data_dir,
+		       lrc == -ENOMEM ? "out of memory" : lp_store_error(store));
+		lp_defs_destroy(defs);
+		lp_store_close(store);
+		return 1;
+	}
+	if (!lp_store_initialized(store)) {
+		/* First start: RabbitMQ's defaults, persisted in one transaction. */
+		struct lp_def_sink sink = {
+			.change = store_sink,
+			.arg = store,
+		};
+		lp_defs_set_sink(defs, &sink);
+		int drc = lp_store_begin(store);
+		if (drc == 0)
+			drc = lp_defs_add_defaults(defs);
+		if (drc == 0)
+			drc = lp_store_mark_initialized(store);
+		if (drc == 0)
+			drc = lp_store_commit(store);
+		else
+			lp_store_rollback(store);
+		lp_defs_set_sink(defs, NULL);
+		if (drc < 0) {
+			lp_log(LP_LOG_ERR, "cannot create the default definitions: %s",
+			       lp_store_error(store));
+			lp_defs_destroy(defs);
+			lp_store_close(store);
+			return 1;
+		}
+		lp_log(LP_LOG_INFO, "first start: created vhost '/' and user 'guest' in %s", data_dir);
+	}
+	lp_log(LP_LOG_INFO, "definitions from %s: %u vhost(s), %u user(s), %u exchange(s), "
+	       "%u queue(s), %u binding(s)", data_dir, lp_defs_count(defs, LP_DEF_VHOST),
+	       lp_defs_count(defs, LP_DEF_USER), lp_defs_count(defs, LP_DEF_EXCHANGE),
+	       lp_defs_count(defs, LP_DEF_QUEUE), lp_defs_count(defs, LP_DEF_BINDING));
+
 	struct lp_ctl_server *srv = lp_ctl_server_create(socket_path);
 	if (!srv) {
 		lp_log(LP_LOG_ERR, "cannot listen on %s: %s%s", socket_path, strerror(errno),
 		       errno == EADDRINUSE ? " (another lepus-control is running)" : "");
+		lp_defs_destroy(defs);
+		lp_store_close(store);
 		return 1;
 	}
+	lp_ctl_server_set_definitions(srv, defs, store);
 	if (pidfile) {
 		int rc = write_pidfile(pidfile);
 		if (rc < 0) {
 			lp_log(LP_LOG_ERR, "cannot write pidfile %s: %s", pidfile, strerror(-rc));
 			lp_ctl_server_destroy(srv);
+			lp_defs_destroy(defs);
+			lp_store_close(store);
 			return 1;
 		}
 	}
@@ -121,6 +191,8 @@ int main(int argc, char **argv)
 
 	int rc = lp_ctl_server_run(srv, &stop_requested, &wait_mask);
 	lp_ctl_server_destroy(srv);
+	lp_defs_destroy(defs);
+	lp_store_close(store);
 	if (pidfile)
 		unlink(pidfile);
 	lp_log(LP_LOG_INFO, "stopped%s", rc < 0 ? " after an error" : "");
