@@ -3,6 +3,19 @@
  * lepusctl: the command-line client of lepus-control (like rabbitmqctl).
  *
  *   lepusctl [--socket PATH] status [--json]
+ *   lepusctl [--socket PATH] [--json] [-p VHOST] list_vhosts | list_users |
+ *            list_permissions | list_exchanges | list_queues | list_bindings
+ *   lepusctl [--socket PATH] add_user NAME PASSWORD | delete_user NAME |
+ *            change_password NAME PASSWORD | set_user_tags NAME [TAG...] |
+ *            add_vhost NAME | delete_vhost NAME |
+ *            set_permissions [-p VHOST] USER CONF WRITE READ |
+ *            clear_permissions [-p VHOST] USER
+ *
+ * Definitions commands print what rabbitmqctl prints ("Listing queues for
+ * vhost / ...", tab-separated columns; "Adding user "bob" ..."), or JSON
+ * arrays of objects with --json; they use LIST_REQ and ADMIN_REQ
+ * (api/lp_ctl.h). list_queues shows definitions only (message counts live
+ * in the dataplane).
  *
  * Connects to lepus-control's socket as role "cli" (api/lp_ctl.h), sends
  * STATUS_REQ and collects STATUS_RESP plus the DROP_NAMES and STATS messages
@@ -152,8 +165,8 @@ static int client_expect(struct client *c, uint16_t type)
 	return 0;
 }
 
-/* The status exchange. 0 and *st filled, or -1 (reported). */
-static int fetch_status(struct client *c, struct status *st)
+/* Connect and say HELLO. 0 or -1 (reported). */
+static int client_open(struct client *c)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	if (strlen(c->path) >= sizeof(addr.sun_path)) {
@@ -179,7 +192,14 @@ static int fetch_status(struct client *c, struct status *st)
 	lp_ctl_strlcpy_printable(c->msg.hello.version, sizeof(c->msg.hello.version), LP_VERSION);
 	if (client_send(c) < 0 || client_expect(c, LP_CTL_HELLO_ACK) < 0)
 		return -1;
+	return 0;
+}
 
+/* The status exchange. 0 and *st filled, or -1 (reported). */
+static int fetch_status(struct client *c, struct status *st)
+{
+	if (client_open(c) < 0)
+		return -1;
 	memset(&c->msg, 0, sizeof(c->msg));
 	c->msg.type = LP_CTL_STATUS_REQ;
 	if (client_send(c) < 0 || client_expect(c, LP_CTL_STATUS_RESP) < 0)
@@ -376,14 +396,278 @@ static int print_json(const struct status *st)
 	return rc;
 }
 
+/* ---- definitions ------------------------------------------------------ */
+
+static json_t *jname(const char *s)
+{
+	json_t *j = json_string(s);
+	return j ? j : json_stringn(s, strlen(s)); /* not UTF-8: kept as given */
+}
+
+static const char *xtype_name(uint8_t t)
+{
+	static const char *const names[] = { "?", "direct", "fanout", "topic", "headers" };
+	return t <= 4 ? names[t] : "?";
+}
+
+static json_t *tags_array(const char *tags)
+{
+	json_t *a = json_array();
+	char buf[LP_CTL_NAME_MAX + 1];
+	snprintf(buf, sizeof(buf), "%s", tags);
+	for (char *save = NULL, *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+		json_array_append_new(a, jname(t));
+	return a;
+}
+
+/* One received object as a JSON object. */
+static json_t *object_json(const struct lp_ctl_msg *m)
+{
+	switch (m->type) {
+	case LP_CTL_TOPO_VHOST:
+		return json_pack("{s:o}", "name", jname(m->topo_vhost.name));
+	case LP_CTL_USER:
+		return json_pack("{s:o, s:o}", "user", jname(m->user.name), "tags",
+				 tags_array(m->user.tags));
+	case LP_CTL_PERMISSION: {
+		const struct lp_ctl_permission *p = &m->permission;
+		return json_pack("{s:o, s:o, s:o, s:o, s:o}", "user", jname(p->user), "vhost",
+				 jname(p->vhost), "configure", jname(p->configure), "write",
+				 jname(p->write), "read", jname(p->read));
+	}
+	case LP_CTL_TOPO_EXCHANGE: {
+		const struct lp_ctl_topo_exchange *x = &m->topo_exchange;
+		json_t *o = json_pack("{s:o, s:o, s:s, s:b, s:b, s:b, s:i}", "name", jname(x->name),
+				      "vhost", jname(x->vhost), "type", xtype_name(x->type),
+				      "durable", (x->flags & LP_CTL_X_DURABLE) != 0, "auto_delete",
+				      (x->flags & LP_CTL_X_AUTO_DELETE) != 0, "internal",
+				      (x->flags & LP_CTL_X_INTERNAL) != 0, "arguments_bytes",
+				      (int)x->args_len);
+		if (x->alternate[0])
+			json_object_set_new(o, "alternate_exchange", jname(x->alternate));
+		return o;
+	}
+	case LP_CTL_TOPO_QUEUE: {
+		const struct lp_ctl_topo_queue *q = &m->topo_queue;
+		return json_pack("{s:o, s:o, s:b, s:b, s:b, s:i, s:I, s:i}", "name", jname(q->name),
+				 "vhost", jname(q->vhost), "durable", (q->flags & LP_CTL_Q_DURABLE) != 0,
+				 "auto_delete", (q->flags & LP_CTL_Q_AUTO_DELETE) != 0, "exclusive",
+				 (q->flags & LP_CTL_Q_EXCLUSIVE) != 0, "owner_shard",
+				 (int)q->owner_shard, "owner_connection", (json_int_t)q->owner_conn,
+				 "arguments_bytes", (int)q->args_len);
+	}
+	case LP_CTL_TOPO_BINDING: {
+		const struct lp_ctl_topo_binding *b = &m->topo_binding;
+		return json_pack("{s:o, s:s, s:o, s:s, s:o, s:o, s:i}", "source_name", jname(b->source),
+				 "source_kind", "exchange", "destination_name", jname(b->destination),
+				 "destination_kind",
+				 b->dest_kind == LP_CTL_OBJ_QUEUE ? "queue" : "exchange",
+				 "routing_key", jname(b->routing_key), "vhost", jname(b->vhost),
+				 "arguments_bytes", (int)b->args_len);
+	}
+	default:
+		return NULL;
+	}
+}
+
+/* LIST_REQ: the objects of the answer's batch, as a JSON array. NULL on
+ * failure (reported). */
+static json_t *fetch_list(struct client *c, uint16_t what, const char *vhost)
+{
+	if (client_open(c) < 0)
+		return NULL;
+	memset(&c->msg, 0, sizeof(c->msg));
+	c->msg.type = LP_CTL_LIST_REQ;
+	c->msg.list_req.req_id = 1;
+	c->msg.list_req.what = what;
+	snprintf(c->msg.list_req.vhost, sizeof(c->msg.list_req.vhost), "%s", vhost);
+	if (client_send(c) < 0 || client_expect(c, LP_CTL_TOPO_BEGIN) < 0)
+		return NULL;
+	json_t *arr = json_array();
+	for (;;) {
+		if (client_recv(c) < 0) {
+			json_decref(arr);
+			return NULL;
+		}
+		if (c->msg.type == LP_CTL_TOPO_END) {
+			if (c->msg.topo_end.n_objects != json_array_size(arr)) {
+				fail(c, "protocol error", "object count differs");
+				json_decref(arr);
+				return NULL;
+			}
+			return arr;
+		}
+		json_t *o = object_json(&c->msg);
+		if (!o) {
+			fail(c, "protocol error", lp_ctl_type_name(c->msg.type));
+			json_decref(arr);
+			return NULL;
+		}
+		json_array_append_new(arr, o);
+	}
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static const char *jbool(json_t *o, const char *key)
+{
+	return json_is_true(json_object_get(o, key)) ? "true" : "false";
+}
+
+static int run_list(struct client *c, const char *cmd, const char *vhost, bool json)
+{
+	static const struct {
+		const char *cmd;
+		uint16_t what;
+		bool per_vhost;
+		const char *title;
+	} lists[] = {
+		{ "list_vhosts", LP_CTL_LIST_VHOSTS, false, "vhosts" },
+		{ "list_users", LP_CTL_LIST_USERS, false, "users" },
+		{ "list_permissions", LP_CTL_LIST_PERMISSIONS, true, "permissions" },
+		{ "list_exchanges", LP_CTL_LIST_EXCHANGES, true, "exchanges" },
+		{ "list_queues", LP_CTL_LIST_QUEUES, true, "queues" },
+		{ "list_bindings", LP_CTL_LIST_BINDINGS | LP_CTL_LIST_QUEUES, true, "bindings" },
+	};
+	size_t k = 0;
+	while (strcmp(lists[k].cmd, cmd) != 0)
+		k++;
+	json_t *arr = fetch_list(c, lists[k].what, lists[k].per_vhost ? vhost : "");
+	if (!arr)
+		return 1;
+	json_t *out = json_array();
+	size_t i;
+	json_t *o;
+	if (strcmp(cmd, "list_bindings") == 0) {
+		/* rabbitmqctl shows each queue's implicit binding from the default
+		 * exchange (AMQP 0-9-1 spec 1.4.2.4.2 (sic: 3.1.3.1)). */
+		json_array_foreach(arr, i, o)
+			if (!json_object_get(o, "source_name"))
+				json_array_append_new(out, json_pack("{s:s, s:s, s:O, s:s, s:O, s:O, s:i}",
+					"source_name", "", "source_kind", "exchange", "destination_name",
+					json_object_get(o, "name"), "destination_kind", "queue",
+					"routing_key", json_object_get(o, "name"), "vhost",
+					json_object_get(o, "vhost"), "arguments_bytes", 0));
+		json_array_foreach(arr, i, o)
+			if (json_object_get(o, "source_name"))
+				json_array_append(out, o);
+	} else {
+		json_array_foreach(arr, i, o)
+			json_array_append(out, o);
+	}
+	json_decref(arr);
+	if (json) {
+		json_array_foreach(out, i, o) {
+			json_object_del(o, "arguments_bytes");
+			if (strcmp(cmd, "list_bindings") == 0 || strcmp(cmd, "list_permissions") == 0)
+				json_object_del(o, "vhost");
+		}
+		json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("\n");
+		json_decref(out);
+		return 0;
+	}
+	if (lists[k].per_vhost)
+		printf("Listing %s for vhost %s ...\n", lists[k].title, vhost);
+	else
+		printf("Listing %s ...\n", lists[k].title);
+	if (strcmp(cmd, "list_vhosts") == 0) {
+		printf("name\n");
+		json_array_foreach(out, i, o)
+			printf("%s\n", jstr(o, "name"));
+	} else if (strcmp(cmd, "list_users") == 0) {
+		printf("user\ttags\n");
+		json_array_foreach(out, i, o) {
+			printf("%s\t[", jstr(o, "user"));
+			size_t t;
+			json_t *tag;
+			json_array_foreach(json_object_get(o, "tags"), t, tag)
+				printf("%s%s", t ? ", " : "", json_string_value(tag));
+			printf("]\n");
+		}
+	} else if (strcmp(cmd, "list_permissions") == 0) {
+		printf("user\tconfigure\twrite\tread\n");
+		json_array_foreach(out, i, o)
+			printf("%s\t%s\t%s\t%s\n", jstr(o, "user"), jstr(o, "configure"),
+			       jstr(o, "write"), jstr(o, "read"));
+	} else if (strcmp(cmd, "list_exchanges") == 0) {
+		printf("name\ttype\n");
+		json_array_foreach(out, i, o)
+			printf("%s\t%s\n", jstr(o, "name"), jstr(o, "type"));
+	} else if (strcmp(cmd, "list_queues") == 0) {
+		printf("name\tdurable\tauto_delete\texclusive\towner_shard\n");
+		json_array_foreach(out, i, o)
+			printf("%s\t%s\t%s\t%s\t%d\n", jstr(o, "name"), jbool(o, "durable"),
+			       jbool(o, "auto_delete"), jbool(o, "exclusive"),
+			       (int)json_integer_value(json_object_get(o, "owner_shard")));
+	} else {
+		printf("source_name\tsource_kind\tdestination_name\tdestination_kind\t"
+		       "routing_key\targuments\n");
+		json_array_foreach(out, i, o)
+			printf("%s\t%s\t%s\t%s\t%s\t[%s]\n", jstr(o, "source_name"),
+			       jstr(o, "source_kind"), jstr(o, "destination_name"),
+			       jstr(o, "destination_kind"), jstr(o, "routing_key"),
+			       json_integer_value(json_object_get(o, "arguments_bytes")) ? "..." : "");
+	}
+	json_decref(out);
+	return 0;
+}
+
+/* ADMIN_REQ. Exit status: 0 done, 1 refused or unreachable. */
+static int run_admin(struct client *c, const struct lp_ctl_admin_req *req, const char *banner,
+		     const char *done)
+{
+	printf("%s\n", banner);
+	fflush(stdout);
+	if (client_open(c) < 0)
+		return 1;
+	memset(&c->msg, 0, sizeof(c->msg));
+	c->msg.type = LP_CTL_ADMIN_REQ;
+	c->msg.admin_req = *req;
+	c->msg.admin_req.req_id = 1;
+	int rc = client_send(c);
+	explicit_bzero(&c->msg, sizeof(c->msg));
+	if (rc < 0 || client_expect(c, LP_CTL_RESULT) < 0)
+		return 1;
+	if (c->msg.result.reply_code) {
+		fprintf(stderr, "Error:\n%s\n", c->msg.result.text);
+		return 1;
+	}
+	if (done)
+		printf("%s\n", done);
+	return 0;
+}
+
+/* Copy src into a name field; false (reported) when too long. */
+static bool set_field(char dst[LP_CTL_NAME_MAX + 1], const char *src, const char *what)
+{
+	if (strlen(src) > LP_CTL_NAME_MAX) {
+		fprintf(stderr, "lepusctl: %s longer than %d bytes\n", what, LP_CTL_NAME_MAX);
+		return false;
+	}
+	strcpy(dst, src);
+	return true;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: lepusctl [--socket PATH] status [--json]\n"
+		"usage: lepusctl [--socket PATH] [--json] [-p VHOST] COMMAND [ARGS]\n"
 		"  --socket PATH  lepus-control socket (default " LP_CTL_DEFAULT_SOCKET ")\n"
+		"  --json         print JSON (status and list_* commands)\n"
+		"  -p VHOST       vhost for list_*, set_permissions, clear_permissions (default /)\n"
+		"commands:\n"
 		"  status         control and dataplane state, per-worker counters, drops\n"
-		"  --json         print the status as JSON\n"
-		"exit status: 0 lepus-control answered, 1 unreachable or bad answer, 2 usage\n");
+		"  list_vhosts | list_users | list_permissions | list_exchanges | list_queues |\n"
+		"  list_bindings\n"
+		"  add_user NAME PASSWORD | delete_user NAME | change_password NAME PASSWORD\n"
+		"  set_user_tags NAME [TAG...] | add_vhost NAME | delete_vhost NAME\n"
+		"  set_permissions USER CONF WRITE READ | clear_permissions USER\n"
+		"exit status: 0 done, 1 unreachable, refused or bad answer, 2 usage\n");
 }
 
 int main(int argc, char **argv)
@@ -391,6 +675,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "vhost", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -398,18 +683,140 @@ int main(int argc, char **argv)
 	c.path = LP_CTL_DEFAULT_SOCKET;
 	c.fd = -1;
 	bool json = false;
+	const char *vhost = "/";
 	int opt;
 
 	/* Options may come before or after the command (getopt permutes). */
-	while ((opt = getopt_long(argc, argv, "s:jh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:jp:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's': c.path = optarg; break;
 		case 'j': json = true; break;
+		case 'p': vhost = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind + 1 != argc || strcmp(argv[optind], "status") != 0) {
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[optind];
+	char **args = argv + optind + 1;
+	int nargs = argc - optind - 1;
+	c.deadline_ns = now_ns() + DEADLINE_NS;
+	if (strncmp(cmd, "list_", 5) == 0) {
+		static const char *const known[] = { "list_vhosts", "list_users", "list_permissions",
+						     "list_exchanges", "list_queues", "list_bindings" };
+		bool ok = nargs == 0;
+		bool found = false;
+		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			found |= strcmp(cmd, known[k]) == 0;
+		if (!ok || !found || strlen(vhost) > LP_CTL_NAME_MAX) {
+			usage(stderr);
+			return 2;
+		}
+		int rc = run_list(&c, cmd, vhost, json);
+		if (c.fd >= 0)
+			close(c.fd);
+		return rc;
+	}
+	if (strcmp(cmd, "status") != 0) {
+		static struct lp_ctl_admin_req req;
+		char banner[1200], done[256] = "";
+		bool ok = true;
+		int want = -1;
+		if (strcmp(cmd, "add_user") == 0) {
+			req.op = LP_CTL_ADMIN_ADD_USER;
+			want = 2;
+		} else if (strcmp(cmd, "delete_user") == 0) {
+			req.op = LP_CTL_ADMIN_DELETE_USER;
+			want = 1;
+		} else if (strcmp(cmd, "change_password") == 0) {
+			req.op = LP_CTL_ADMIN_CHANGE_PASSWORD;
+			want = 2;
+		} else if (strcmp(cmd, "set_user_tags") == 0) {
+			req.op = LP_CTL_ADMIN_SET_USER_TAGS;
+			want = nargs >= 1 ? nargs : 1;
+		} else if (strcmp(cmd, "add_vhost") == 0) {
+			req.op = LP_CTL_ADMIN_ADD_VHOST;
+			want = 1;
+		} else if (strcmp(cmd, "delete_vhost") == 0) {
+			req.op = LP_CTL_ADMIN_DELETE_VHOST;
+			want = 1;
+		} else if (strcmp(cmd, "set_permissions") == 0) {
+			req.op = LP_CTL_ADMIN_SET_PERMISSIONS;
+			want = 4;
+		} else if (strcmp(cmd, "clear_permissions") == 0) {
+			req.op = LP_CTL_ADMIN_CLEAR_PERMISSIONS;
+			want = 1;
+		}
+		if (want < 0 || nargs != want) {
+			usage(stderr);
+			return 2;
+		}
+		switch (req.op) {
+		case LP_CTL_ADMIN_ADD_USER:
+		case LP_CTL_ADMIN_CHANGE_PASSWORD:
+			ok = set_field(req.name, args[0], "user name") &&
+			     set_field(req.password, args[1], "password");
+			snprintf(banner, sizeof(banner), req.op == LP_CTL_ADMIN_ADD_USER
+				 ? "Adding user \"%s\" ..." : "Changing password for user \"%s\" ...",
+				 req.name);
+			if (req.op == LP_CTL_ADMIN_ADD_USER)
+				snprintf(done, sizeof(done), "Done. Don't forget to grant the user "
+					 "permissions to some virtual hosts! See 'lepusctl help "
+					 "set_permissions' to learn more.");
+			break;
+		case LP_CTL_ADMIN_DELETE_USER:
+			ok = set_field(req.name, args[0], "user name");
+			snprintf(banner, sizeof(banner), "Deleting user \"%s\" ...", req.name);
+			break;
+		case LP_CTL_ADMIN_SET_USER_TAGS: {
+			ok = set_field(req.name, args[0], "user name");
+			size_t used = 0;
+			for (int i = 1; i < nargs && ok; i++) {
+				int n = snprintf(req.tags + used, sizeof(req.tags) - used, "%s%s",
+						 i > 1 ? "," : "", args[i]);
+				ok = n >= 0 && (size_t)n < sizeof(req.tags) - used;
+				used += ok ? (size_t)n : 0;
+			}
+			snprintf(banner, sizeof(banner), "Setting tags for user \"%s\" to [%s] ...",
+				 req.name, req.tags);
+			break;
+		}
+		case LP_CTL_ADMIN_ADD_VHOST:
+		case LP_CTL_ADMIN_DELETE_VHOST:
+			ok = set_field(req.vhost, args[0], "vhost name");
+			snprintf(banner, sizeof(banner), "%s vhost \"%s\" ...",
+				 req.op == LP_CTL_ADMIN_ADD_VHOST ? "Adding" : "Deleting", req.vhost);
+			break;
+		case LP_CTL_ADMIN_SET_PERMISSIONS:
+			ok = set_field(req.name, args[0], "user name") &&
+			     set_field(req.vhost, vhost, "vhost name") &&
+			     set_field(req.configure, args[1], "configure pattern") &&
+			     set_field(req.write, args[2], "write pattern") &&
+			     set_field(req.read, args[3], "read pattern");
+			snprintf(banner, sizeof(banner),
+				 "Setting permissions for user \"%s\" in vhost \"%s\" ...", req.name,
+				 req.vhost);
+			break;
+		case LP_CTL_ADMIN_CLEAR_PERMISSIONS:
+			ok = set_field(req.name, args[0], "user name") &&
+			     set_field(req.vhost, vhost, "vhost name");
+			snprintf(banner, sizeof(banner),
+				 "Clearing permissions for user \"%s\" in vhost \"%s\" ...", req.name,
+				 req.vhost);
+			break;
+		}
+		if (!ok)
+			return 2;
+		int rc = run_admin(&c, &req, banner, done[0] ? done : NULL);
+		explicit_bzero(&req, sizeof(req));
+		if (c.fd >= 0)
+			close(c.fd);
+		return rc;
+	}
+	if (nargs != 0) {
 		usage(stderr);
 		return 2;
 	}

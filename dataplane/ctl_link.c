@@ -9,6 +9,11 @@
  * In IDLE the next attempt is due at next_attempt_ns; failures double the
  * backoff (200 ms .. 2 s), an accepted HELLO resets it. Each state change is
  * logged once: a run of failed attempts logs one line, not one per retry.
+ *
+ * In UP, TOPO_BEGIN .. TOPO_END batches are passed to the handlers object by
+ * object and their count checked; RESULTs go to the `result` handler and
+ * clear their id from `pending`. Requests and notifications are encoded in
+ * their own buffer (tx), so a handler may submit while the link dispatches.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -29,7 +34,7 @@
 #define BACKOFF_MIN_NS 200000000ull
 #define BACKOFF_MAX_NS 2000000000ull
 #define DEAD_AFTER_NS (LP_CTL_HEARTBEAT_MISSES * LP_CTL_HEARTBEAT_INTERVAL_NS)
-#define RX_PER_POLL 16
+#define RX_PER_POLL 64
 
 enum link_state { LINK_IDLE, LINK_HELLO_SENT, LINK_UP };
 
@@ -54,6 +59,18 @@ struct lp_ctl_link {
 	uint64_t *rows; /* n_workers x (LP_CTL_STAT_DROP0 + LP_DROP__COUNT) */
 	struct lp_ctl_msg msg;
 	uint8_t buf[LP_CTL_MSG_MAX];
+
+	struct lp_ctl_link_handlers h;
+	bool in_batch;
+	uint64_t batch_version;
+	uint32_t batch_objects;
+	uint64_t next_req_id;
+	uint64_t *pending; /* ids awaiting RESULT, LP_CTL_LINK_MAX_PENDING */
+	unsigned n_pending;
+	uint64_t *backlog; /* closed connections not yet reported */
+	unsigned n_backlog;
+	struct lp_ctl_msg txmsg;
+	uint8_t txbuf[LP_CTL_MSG_MAX];
 };
 
 _Static_assert(LP_DROP__COUNT <= LP_CTL_MAX_DROP_REASONS,
@@ -102,9 +119,13 @@ struct lp_ctl_link *lp_ctl_link_create(const char *socket_path,
 	l->ws = calloc(n_workers, sizeof(*l->ws));
 	l->rows = calloc((size_t)n_workers * (LP_CTL_STAT_DROP0 + LP_DROP__COUNT),
 			 sizeof(*l->rows));
-	if (!l->ws || !l->rows) {
+	l->pending = calloc(LP_CTL_LINK_MAX_PENDING, sizeof(*l->pending));
+	l->backlog = calloc(LP_CTL_LINK_MAX_BACKLOG, sizeof(*l->backlog));
+	if (!l->ws || !l->rows || !l->pending || !l->backlog) {
 		free(l->ws);
 		free(l->rows);
+		free(l->pending);
+		free(l->backlog);
 		free(l);
 		errno = ENOMEM;
 		return NULL;
@@ -126,6 +147,8 @@ void lp_ctl_link_destroy(struct lp_ctl_link *l)
 		close(l->fd);
 	free(l->ws);
 	free(l->rows);
+	free(l->pending);
+	free(l->backlog);
 	free(l);
 }
 
@@ -143,6 +166,20 @@ static void log_failure(struct lp_ctl_link *l, const char *line)
 	link_log(l, "%s", line);
 }
 
+/* Answer every waiting request with 541: lepus-control will not. */
+static void fail_pending(struct lp_ctl_link *l)
+{
+	while (l->n_pending) {
+		struct lp_ctl_result r;
+		memset(&r, 0, sizeof(r));
+		r.req_id = l->pending[--l->n_pending];
+		r.reply_code = 541;
+		snprintf(r.text, sizeof(r.text), "INTERNAL_ERROR - lepus-control unavailable");
+		if (l->h.result)
+			l->h.result(l->h.arg, &r);
+	}
+}
+
 /* Close the connection; the next attempt is due after the current backoff. */
 static void link_close(struct lp_ctl_link *l, uint64_t now_ns)
 {
@@ -150,6 +187,8 @@ static void link_close(struct lp_ctl_link *l, uint64_t now_ns)
 		close(l->fd);
 	l->fd = -1;
 	l->state = LINK_IDLE;
+	l->in_batch = false;
+	fail_pending(l);
 	l->next_attempt_ns = now_ns + l->backoff_ns;
 	l->backoff_ns *= 2;
 	if (l->backoff_ns > BACKOFF_MAX_NS)
@@ -183,6 +222,24 @@ static int link_send(struct lp_ctl_link *l)
 	ssize_t s = send(l->fd, l->buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (s == n)
 		return 0;
+	if (s < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -EAGAIN;
+	return s < 0 ? -errno : -EIO;
+}
+
+/* Encode l->txmsg and send it: 0, -EAGAIN, -EINVAL/-EMSGSIZE (not
+ * encodable), or another -errno (connection unusable). */
+static int link_send_tx(struct lp_ctl_link *l)
+{
+	l->txmsg.seq = l->seq + 1;
+	ssize_t n = lp_ctl_encode(l->txbuf, sizeof(l->txbuf), &l->txmsg);
+	if (n < 0)
+		return (int)n;
+	ssize_t s = send(l->fd, l->txbuf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (s == n) {
+		l->seq++;
+		return 0;
+	}
 	if (s < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return -EAGAIN;
 	return s < 0 ? -errno : -EIO;
@@ -311,6 +368,64 @@ static void on_hello_ack(struct lp_ctl_link *l, uint64_t now_ns)
 		 l->ever_up ? "reconnected" : "connected", l->addr.sun_path,
 		 a.pid, a.version);
 	l->ever_up = true;
+	/* connections that closed while lepus-control was away */
+	while (l->n_backlog && l->state == LINK_UP) {
+		memset(&l->txmsg, 0, offsetof(struct lp_ctl_msg, hello));
+		l->txmsg.type = LP_CTL_CONNECTION_CLOSED;
+		l->txmsg.conn_closed.conn_id = l->backlog[l->n_backlog - 1];
+		rc = link_send_tx(l);
+		if (rc == -EAGAIN)
+			break; /* the rest goes with the next HELLO_ACK or call */
+		if (rc < 0) {
+			link_lost(l, now_ns, strerror(-rc));
+			return;
+		}
+		l->n_backlog--;
+	}
+}
+
+static void on_result(struct lp_ctl_link *l)
+{
+	const struct lp_ctl_result *r = &l->msg.result;
+	for (unsigned i = 0; i < l->n_pending; i++)
+		if (l->pending[i] == r->req_id) {
+			l->pending[i] = l->pending[--l->n_pending];
+			break;
+		}
+	if (l->h.result)
+		l->h.result(l->h.arg, r);
+}
+
+/* A topology message; false when it breaks the batch framing. */
+static bool on_topology(struct lp_ctl_link *l)
+{
+	const struct lp_ctl_msg *m = &l->msg;
+	switch (m->type) {
+	case LP_CTL_TOPO_BEGIN:
+		if (l->in_batch)
+			return false;
+		l->in_batch = true;
+		l->batch_version = m->topo_begin.version;
+		l->batch_objects = 0;
+		if (l->h.topo_begin)
+			l->h.topo_begin(l->h.arg, m->topo_begin.version, m->topo_begin.full);
+		return true;
+	case LP_CTL_TOPO_END:
+		if (!l->in_batch || m->topo_end.version != l->batch_version ||
+		    m->topo_end.n_objects != l->batch_objects)
+			return false;
+		l->in_batch = false;
+		if (l->h.topo_end)
+			l->h.topo_end(l->h.arg, m->topo_end.version);
+		return true;
+	default:
+		if (!l->in_batch)
+			return false;
+		l->batch_objects++;
+		if (l->h.topo_object)
+			l->h.topo_object(l->h.arg, m);
+		return true;
+	}
 }
 
 /* Handle l->msg, decoded from lepus-control. */
@@ -334,11 +449,34 @@ static void link_dispatch(struct lp_ctl_link *l, uint64_t now_ns)
 		return;
 	case LP_CTL_HEARTBEAT:
 		return; /* last_rx_ns already advanced */
+	case LP_CTL_RESULT:
+		if (l->state == LINK_UP) {
+			on_result(l);
+			return;
+		}
+		break;
+	case LP_CTL_TOPO_BEGIN:
+	case LP_CTL_TOPO_END:
+	case LP_CTL_TOPO_VHOST:
+	case LP_CTL_TOPO_EXCHANGE:
+	case LP_CTL_TOPO_QUEUE:
+	case LP_CTL_TOPO_BINDING:
+	case LP_CTL_USER:
+	case LP_CTL_PERMISSION:
+		if (l->state != LINK_UP)
+			break;
+		if (on_topology(l))
+			return;
+		snprintf(why, sizeof(why), "%s out of its batch", lp_ctl_type_name(l->msg.type));
+		link_lost(l, now_ns, why);
+		return;
 	default:
+		break;
+	}
+	{
 		snprintf(why, sizeof(why), "unexpected %s message",
 			 lp_ctl_type_name(l->msg.type));
 		link_lost(l, now_ns, why);
-		return;
 	}
 }
 
@@ -413,4 +551,75 @@ void lp_ctl_link_poll(struct lp_ctl_link *l, uint64_t now_ns)
 		if (rc < 0)
 			link_lost(l, now_ns, strerror(-rc));
 	}
+}
+
+void lp_ctl_link_set_handlers(struct lp_ctl_link *l, const struct lp_ctl_link_handlers *h)
+{
+	if (h)
+		l->h = *h;
+	else
+		memset(&l->h, 0, sizeof(l->h));
+}
+
+unsigned lp_ctl_link_pending(const struct lp_ctl_link *l)
+{
+	return l->n_pending;
+}
+
+int64_t lp_ctl_link_submit(struct lp_ctl_link *l, uint16_t type, struct lp_ctl_def_req *req)
+{
+	if (type < LP_CTL_DECLARE || type > LP_CTL_PURGE)
+		return -EINVAL;
+	if (l->state != LINK_UP)
+		return -ENOTCONN;
+	if (l->n_pending >= LP_CTL_LINK_MAX_PENDING)
+		return -ENOBUFS;
+	req->req_id = l->next_req_id + 1;
+	memset(&l->txmsg, 0, offsetof(struct lp_ctl_msg, hello));
+	l->txmsg.type = type;
+	l->txmsg.def_req = *req;
+	int rc = link_send_tx(l);
+	if (rc == -EAGAIN || rc == -EINVAL || rc == -EMSGSIZE)
+		return rc == -EMSGSIZE ? -EINVAL : rc;
+	if (rc < 0) {
+		link_lost(l, l->last_rx_ns, strerror(-rc));
+		return rc;
+	}
+	l->next_req_id++;
+	l->pending[l->n_pending++] = req->req_id;
+	return (int64_t)req->req_id;
+}
+
+int lp_ctl_link_connection_closed(struct lp_ctl_link *l, uint64_t conn_id)
+{
+	if (l->state == LINK_UP && !l->n_backlog) {
+		memset(&l->txmsg, 0, offsetof(struct lp_ctl_msg, hello));
+		l->txmsg.type = LP_CTL_CONNECTION_CLOSED;
+		l->txmsg.conn_closed.conn_id = conn_id;
+		int rc = link_send_tx(l);
+		if (rc == 0)
+			return 0;
+		if (rc != -EAGAIN)
+			link_lost(l, l->last_rx_ns, strerror(-rc));
+	}
+	if (l->n_backlog >= LP_CTL_LINK_MAX_BACKLOG)
+		return -ENOBUFS;
+	l->backlog[l->n_backlog++] = conn_id;
+	return 0;
+}
+
+int lp_ctl_link_queue_unused(struct lp_ctl_link *l, const char *vhost, const char *queue)
+{
+	if (l->state != LINK_UP)
+		return -ENOTCONN;
+	memset(&l->txmsg, 0, offsetof(struct lp_ctl_msg, hello));
+	l->txmsg.type = LP_CTL_QUEUE_UNUSED;
+	if (strlen(vhost) > LP_CTL_NAME_MAX || strlen(queue) > LP_CTL_NAME_MAX)
+		return -EINVAL;
+	strcpy(l->txmsg.queue_unused.vhost, vhost);
+	strcpy(l->txmsg.queue_unused.queue, queue);
+	int rc = link_send_tx(l);
+	if (rc < 0 && rc != -EAGAIN && rc != -EINVAL && rc != -EMSGSIZE)
+		link_lost(l, l->last_rx_ns, strerror(-rc));
+	return rc == -EMSGSIZE ? -EINVAL : rc;
 }
