@@ -138,8 +138,10 @@ static void start_control(void)
 			dup2(fd, STDERR_FILENO);
 			dup2(fd, STDOUT_FILENO);
 		}
+		char data[160];
+		snprintf(data, sizeof(data), "%s/data", fx.dir);
 		execl(fx.control_exe, "lepus-control", "--socket", fx.sock, "--pidfile",
-		      fx.pidfile, "--verbose", (char *)NULL);
+		      fx.pidfile, "--data-dir", data, "--verbose", (char *)NULL);
 		_exit(127);
 	}
 	fx.control = pid;
@@ -421,6 +423,10 @@ static int group_teardown(void **state)
 	char run[160];
 	snprintf(run, sizeof(run), "%s/run", fx.dir);
 	rmdir(run);
+	char rm[200];
+	snprintf(rm, sizeof(rm), "rm -rf '%s/data'", fx.dir);
+	if (system(rm) != 0)
+		return -1;
 	return rmdir(fx.dir) == 0 ? 0 : -1;
 }
 

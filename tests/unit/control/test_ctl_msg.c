@@ -364,6 +364,203 @@ static void test_reject_bad_counts(void **state)
 	assert_int_equal(lp_ctl_encode(buf, sizeof(buf), &in), -EINVAL);
 }
 
+static void test_definition_messages_roundtrip(void **state)
+{
+	(void)state;
+	static const uint8_t args[] = { 3, 'k', 'e', 'y', 'S', 0, 0, 0, 1, 'v' };
+
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_DECLARE;
+	in.seq = 5;
+	struct lp_ctl_def_req *q = &in.def_req;
+	q->req_id = 0x0102030405060708ull;
+	q->conn_id = 77;
+	q->worker = 1;
+	q->object = LP_CTL_OBJ_QUEUE;
+	q->flags = LP_CTL_F_DURABLE | LP_CTL_F_COUNTS;
+	q->message_count = 3;
+	q->consumer_count = 4;
+	strcpy(q->vhost, "/");
+	strcpy(q->user, "guest");
+	strcpy(q->name, "caf\xc3\xa9"); /* names are bytes, UTF-8 included */
+	strcpy(q->routing_key, "a.b");
+	q->args = args;
+	q->args_len = sizeof(args);
+	roundtrip(&in, &out);
+	assert_int_equal(out.def_req.req_id, q->req_id);
+	assert_int_equal(out.def_req.conn_id, 77);
+	assert_int_equal(out.def_req.flags, q->flags);
+	assert_int_equal(out.def_req.consumer_count, 4);
+	assert_string_equal(out.def_req.name, q->name);
+	assert_string_equal(out.def_req.routing_key, "a.b");
+	assert_int_equal(out.def_req.args_len, sizeof(args));
+	assert_memory_equal(out.def_req.args, args, sizeof(args));
+	assert_true(out.def_req.args >= buf && out.def_req.args < buf + sizeof(buf)); /* a view */
+
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_RESULT;
+	in.result.req_id = 9;
+	in.result.reply_code = 404;
+	in.result.owner_shard = 2;
+	in.result.version = 1234;
+	in.result.status = LP_CTL_RES_NEED_COUNTS;
+	strcpy(in.result.queue, "amq.gen-abc");
+	strcpy(in.result.text, "NOT_FOUND - no queue 'q' in vhost '/'");
+	roundtrip(&in, &out);
+	assert_memory_equal(&out.result, &in.result, sizeof(in.result));
+
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_TOPO_QUEUE;
+	in.topo_queue.op = LP_CTL_OP_DEL;
+	in.topo_queue.flags = LP_CTL_Q_EXCLUSIVE | LP_CTL_Q_AUTO_DELETE;
+	in.topo_queue.owner_shard = 7;
+	in.topo_queue.owner_conn = 1ull << 40;
+	strcpy(in.topo_queue.vhost, "v");
+	strcpy(in.topo_queue.name, "q");
+	roundtrip(&in, &out);
+	assert_int_equal(out.topo_queue.owner_conn, 1ull << 40);
+	assert_int_equal(out.topo_queue.flags, in.topo_queue.flags);
+	assert_null(out.topo_queue.args);
+
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_TOPO_EXCHANGE;
+	in.topo_exchange.op = LP_CTL_OP_ADD;
+	in.topo_exchange.type = LP_CTL_XT_HEADERS;
+	in.topo_exchange.flags = LP_CTL_X_DURABLE | LP_CTL_X_INTERNAL;
+	strcpy(in.topo_exchange.vhost, "/");
+	strcpy(in.topo_exchange.alternate, "ae");
+	in.topo_exchange.args = args;
+	in.topo_exchange.args_len = sizeof(args);
+	roundtrip(&in, &out);
+	assert_string_equal(out.topo_exchange.name, "");
+	assert_string_equal(out.topo_exchange.alternate, "ae");
+	assert_int_equal(out.topo_exchange.type, LP_CTL_XT_HEADERS);
+
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_TOPO_BINDING;
+	in.topo_binding.op = LP_CTL_OP_ADD;
+	in.topo_binding.dest_kind = LP_CTL_OBJ_EXCHANGE;
+	strcpy(in.topo_binding.vhost, "/");
+	strcpy(in.topo_binding.source, "s");
+	strcpy(in.topo_binding.destination, "d");
+	roundtrip(&in, &out);
+	assert_string_equal(out.topo_binding.destination, "d");
+	assert_string_equal(out.topo_binding.routing_key, "");
+
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_USER;
+	in.user.op = LP_CTL_OP_ADD;
+	in.user.hash_alg = LP_CTL_HASH_SHA256;
+	in.user.hash_len = LP_CTL_PASSWORD_HASH_LEN;
+	memset(in.user.hash, 0xab, sizeof(in.user.hash));
+	strcpy(in.user.name, "guest");
+	strcpy(in.user.tags, "administrator");
+	roundtrip(&in, &out);
+	assert_memory_equal(&out.user, &in.user, sizeof(in.user));
+
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_PERMISSION;
+	in.permission.op = LP_CTL_OP_ADD;
+	strcpy(in.permission.user, "u");
+	strcpy(in.permission.vhost, "/");
+	strcpy(in.permission.configure, "^$");
+	strcpy(in.permission.write, ".*");
+	roundtrip(&in, &out);
+	assert_memory_equal(&out.permission, &in.permission, sizeof(in.permission));
+
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_ADMIN_REQ;
+	in.admin_req.req_id = 3;
+	in.admin_req.op = LP_CTL_ADMIN_SET_PERMISSIONS;
+	strcpy(in.admin_req.name, "u");
+	strcpy(in.admin_req.read, ".*");
+	roundtrip(&in, &out);
+	assert_memory_equal(&out.admin_req, &in.admin_req, sizeof(in.admin_req));
+
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_TOPO_BEGIN;
+	in.topo_begin.version = 42;
+	in.topo_begin.full = 1;
+	roundtrip(&in, &out);
+	assert_int_equal(out.topo_begin.version, 42);
+	in.type = LP_CTL_TOPO_END;
+	in.topo_end.version = 42;
+	in.topo_end.n_objects = 9;
+	roundtrip(&in, &out);
+	assert_int_equal(out.topo_end.n_objects, 9);
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_CONNECTION_CLOSED;
+	in.conn_closed.conn_id = 99;
+	roundtrip(&in, &out);
+	assert_int_equal(out.conn_closed.conn_id, 99);
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_LIST_REQ;
+	in.list_req.what = LP_CTL_LIST_QUEUES;
+	roundtrip(&in, &out);
+	assert_int_equal(out.list_req.what, LP_CTL_LIST_QUEUES);
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_QUEUE_UNUSED;
+	strcpy(in.queue_unused.vhost, "/");
+	strcpy(in.queue_unused.queue, "q");
+	roundtrip(&in, &out);
+	assert_string_equal(out.queue_unused.queue, "q");
+}
+
+static void test_definition_messages_rejected(void **state)
+{
+	(void)state;
+	static uint8_t big[LP_CTL_ARGS_MAX + 1];
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_DECLARE;
+	in.def_req.object = LP_CTL_OBJ_QUEUE;
+	size_t n = encode_ok(&in);
+	/* object 3, unknown flag bits, args over the limit: refused both ways */
+	in.def_req.object = 3;
+	assert_int_equal(lp_ctl_encode(buf, sizeof(buf), &in), -EINVAL);
+	in.def_req.object = LP_CTL_OBJ_QUEUE;
+	in.def_req.flags = 1u << 12;
+	assert_int_equal(lp_ctl_encode(buf, sizeof(buf), &in), -EINVAL);
+	in.def_req.flags = 0;
+	in.def_req.args = big;
+	in.def_req.args_len = LP_CTL_ARGS_MAX + 1;
+	assert_int_equal(lp_ctl_encode(buf, sizeof(buf), &in), -EINVAL);
+	in.def_req.args_len = 0;
+	n = encode_ok(&in);
+	/* payload: u64 u64 u16 | object at offset 18 */
+	buf[LP_CTL_HDR_LEN + 18] = 0;
+	assert_int_equal(lp_ctl_decode(buf, n, &out), -EBADMSG);
+	buf[LP_CTL_HDR_LEN + 18] = LP_CTL_OBJ_QUEUE;
+	assert_int_equal(lp_ctl_decode(buf, n, &out), 0);
+	/* a name holding NUL: vhost is the first name, at offset 31 (len) */
+	n = encode_ok(&(struct lp_ctl_msg){ .type = LP_CTL_QUEUE_UNUSED,
+					    .queue_unused = { .vhost = "ab", .queue = "q" } });
+	buf[LP_CTL_HDR_LEN + 1] = 0;
+	assert_int_equal(lp_ctl_decode(buf, n, &out), -EBADMSG);
+	/* truncated name */
+	buf[LP_CTL_HDR_LEN + 1] = 'a';
+	assert_int_equal(lp_ctl_decode(buf, n - 1, &out), -EBADMSG);
+	/* user: hash_len must match hash_alg */
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_USER;
+	in.user.op = LP_CTL_OP_ADD;
+	strcpy(in.user.name, "u");
+	in.user.hash_alg = LP_CTL_HASH_SHA256;
+	assert_int_equal(lp_ctl_encode(buf, sizeof(buf), &in), -EINVAL);
+	/* topology op 3 */
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_TOPO_VHOST;
+	in.topo_vhost.op = 3;
+	strcpy(in.topo_vhost.name, "/");
+	assert_int_equal(lp_ctl_encode(buf, sizeof(buf), &in), -EINVAL);
+	in.topo_vhost.op = LP_CTL_OP_ADD;
+	n = encode_ok(&in);
+	buf[LP_CTL_HDR_LEN] = 3;
+	assert_int_equal(lp_ctl_decode(buf, n, &out), -EBADMSG);
+	/* empty vhost name in a topology object */
+	in.topo_vhost.name[0] = '\0';
+	assert_int_equal(lp_ctl_encode(buf, sizeof(buf), &in), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +576,8 @@ int main(void)
 		cmocka_unit_test(test_reject_magic_version_type),
 		cmocka_unit_test(test_reject_bad_strings),
 		cmocka_unit_test(test_reject_bad_counts),
+		cmocka_unit_test(test_definition_messages_roundtrip),
+		cmocka_unit_test(test_definition_messages_rejected),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
