@@ -54,7 +54,7 @@ trap 'exit 130' INT TERM
 lp_topology_up "$IT_NS_DP" "$IT_NS_CL" "$IT_IF_DP" "$IT_IF_CL" "$IT_CLIENT_IP/24"
 
 it_start_control() {
-	"$IT_BUILD/control/lepus-control" --socket "$IT_SOCK" >>"$IT_DIR/control.log" 2>&1 &
+	"$IT_BUILD/control/lepus-control" --socket "$IT_SOCK" --data-dir "$IT_DIR/data" >>"$IT_DIR/control.log" 2>&1 &
 	IT_CONTROL_PID=$!
 	lp_wait_file "$IT_SOCK" 10 "$IT_CONTROL_PID" || it_fail "lepus-control did not start"
 }

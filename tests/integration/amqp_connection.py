@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""AMQP connection layer of Lepus, checked with real clients from the client
+namespace: pika (channels, heartbeats, clean close, wrong password, unknown
+vhost) and a raw socket speaking the wire format by hand (garbage frame,
+frame over frame_max, wrong protocol header). Usage: amqp_connection.py HOST"""
+import socket
+import struct
+import sys
+import time
+
+import pika
+
+HOST = sys.argv[1]
+PORT = 5672
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def params(**kw):
+    kw.setdefault("socket_timeout", 5)
+    kw.setdefault("blocked_connection_timeout", 5)
+    return pika.ConnectionParameters(host=HOST, port=PORT, **kw)
+
+
+# --- pika: several channels, heartbeats over 3 intervals, clean close.
+conn = pika.BlockingConnection(params(heartbeat=2))
+props = conn._impl.server_properties
+check(props.get("product") == b"Lepus" or props.get("product") == "Lepus", "server product is Lepus")
+caps = props.get("capabilities", {})
+for cap in ("publisher_confirms", "exchange_exchange_bindings", "basic.nack",
+            "consumer_cancel_notify", "connection.blocked", "authentication_failure_close",
+            "per_consumer_qos"):
+    check(caps.get(cap) is True, "capability " + cap)
+check(conn._impl.params.heartbeat == 2, "heartbeat negotiated to the client's 2 s")
+channels = [conn.channel() for _ in range(4)]
+check([c.channel_number for c in channels] == [1, 2, 3, 4], "four channels opened")
+channels[1].close()
+check(channels[1].is_closed and channels[0].is_open, "one channel closed, others open")
+t0 = time.monotonic()
+conn.sleep(7)  # 3.5 heartbeat intervals: both sides must keep it alive
+check(conn.is_open, "connection alive after %.1f s of heartbeats only" % (time.monotonic() - t0))
+conn.close()
+check(conn.is_closed, "clean close")
+
+# --- wrong password: 403 with authentication_failure_close.
+try:
+    pika.BlockingConnection(params(credentials=pika.PlainCredentials("guest", "wrong")))
+    check(False, "wrong password refused")
+except pika.exceptions.ProbableAuthenticationError as e:
+    check("403" in str(e) and "ACCESS_REFUSED" in str(e), "wrong password: " + str(e))
+
+# --- unknown vhost: 530 NOT_ALLOWED.
+try:
+    pika.BlockingConnection(params(virtual_host="no-such-vhost"))
+    check(False, "unknown vhost refused")
+except pika.exceptions.ConnectionClosedByBroker as e:
+    check(e.reply_code == 530, "unknown vhost: %s %s" % (e.reply_code, e.reply_text))
+except pika.exceptions.AMQPConnectionError as e:
+    check("530" in repr(e), "unknown vhost: " + repr(e))
+
+
+# --- raw wire format.
+def shortstr(s):
+    return struct.pack("B", len(s)) + s
+
+
+def longstr(s):
+    return struct.pack(">I", len(s)) + s
+
+
+def frame(ftype, channel, payload):
+    return struct.pack(">BHI", ftype, channel, len(payload)) + payload + b"\xce"
+
+
+def method(channel, class_id, method_id, args):
+    return frame(1, channel, struct.pack(">HH", class_id, method_id) + args)
+
+
+def read_frame(s):
+    hdr = b""
+    while len(hdr) < 7:
+        chunk = s.recv(7 - len(hdr))
+        if not chunk:
+            return None
+        hdr += chunk
+    ftype, channel, size = struct.unpack(">BHI", hdr)
+    body = b""
+    while len(body) < size + 1:
+        chunk = s.recv(size + 1 - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return ftype, channel, body[:-1]
+
+
+def raw_open():
+    """Handshake by hand up to Open-Ok; returns the socket and frame_max."""
+    s = socket.create_connection((HOST, PORT), timeout=5)
+    s.sendall(b"AMQP\x00\x00\x09\x01")
+    read_frame(s)  # Start
+    s.sendall(method(0, 10, 11, struct.pack(">I", 0) + shortstr(b"PLAIN") +
+                     longstr(b"\x00guest\x00guest") + shortstr(b"en_US")))
+    _, _, tune = read_frame(s)
+    channel_max, frame_max, heartbeat = struct.unpack(">HIH", tune[4:12])
+    s.sendall(method(0, 10, 31, struct.pack(">HIH", channel_max, frame_max, 0)))
+    s.sendall(method(0, 10, 40, shortstr(b"/") + shortstr(b"") + b"\x00"))
+    _, _, open_ok = read_frame(s)
+    assert open_ok[:4] == struct.pack(">HH", 10, 41), open_ok
+    return s, frame_max
+
+
+def expect_connection_close(s, code, what):
+    """Next frames: Connection.Close with code, then the socket closes."""
+    f = read_frame(s)
+    while f is not None and f[0] == 8:  # skip heartbeats
+        f = read_frame(s)
+    ok = f is not None and f[0] == 1 and f[2][:4] == struct.pack(">HH", 10, 50)
+    got = struct.unpack(">H", f[2][4:6])[0] if ok else None
+    text = f[2][7:7 + f[2][6]].decode() if ok else repr(f)
+    check(ok and got == code, "%s: Connection.Close %s %s" % (what, got, text))
+    s.sendall(method(0, 10, 51, b""))  # Close-Ok
+    s.settimeout(5)
+    rest = s.recv(100)
+    check(rest == b"", what + ": connection closed by the broker")
+    s.close()
+
+
+s, frame_max = raw_open()
+check(frame_max == 131072, "frame_max offered 131072 (got %d)" % frame_max)
+s.sendall(b"\x09\x00\x00\x00\x00\x00\x02ab\xce")  # frame type 9 does not exist
+expect_connection_close(s, 501, "garbage frame type")
+
+s, _ = raw_open()
+s.sendall(b"\x01\x00\x00\x00\x00\x00\x04\x00\x0a\x00\x0a\x00")  # bad frame-end octet
+expect_connection_close(s, 501, "frame end not 0xCE")
+
+s, frame_max = raw_open()
+s.sendall(method(1, 20, 10, shortstr(b"")))  # Channel.Open
+read_frame(s)
+big = b"x" * (frame_max + 100)
+s.sendall(frame(3, 1, big))
+expect_connection_close(s, 501, "frame over frame_max")
+
+s = socket.create_connection((HOST, PORT), timeout=5)
+s.sendall(b"AMQP\x00\x00\x08\x00")  # 0-8: we answer with our header and close
+reply = s.recv(8)
+check(reply == b"AMQP\x00\x00\x09\x01", "wrong protocol header answered with ours: %r" % reply)
+check(s.recv(8) == b"", "then closed")
+s.close()
+
+print("%d failure(s)" % len(failures))
+sys.exit(1 if failures else 0)
