@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A queue on its owner shard: the FIFO of ready messages, the consumers
+ * attached to it and the deliveries they have not acknowledged yet. The
+ * shard drives it: routing enqueues message references, the shard calls
+ * lp_queue_dispatch() once per poll iteration and encodes what it returns as
+ * Basic.Deliver on the consumers' channels, and Basic.Ack/Nack/Reject,
+ * Basic.Get, Queue.Purge, Basic.Cancel and channel close come back here.
+ * Plain C, no DPDK, no AMQP I/O: channels and consumers are opaque to it.
+ *
+ * RabbitMQ semantics (classic queues, 3.x) kept here:
+ *  - every enqueued message gets the next per-queue sequence number; the
+ *    ready list is always in sequence order, so a requeued message (Nack or
+ *    Reject with requeue, a consumer's or channel's unacked given back) goes
+ *    back to its original place, before anything published after it, and is
+ *    redelivered with redelivered=true (AMQP 0-9-1 basic.deliver
+ *    "redelivered"; RabbitMQ keeps the original order since 2.7);
+ *  - round-robin dispatch among consumers that have prefetch credit
+ *    (Basic.Qos prefetch-count with global=false is per consumer; 0 means no
+ *    limit; no-ack consumers are never limited);
+ *  - Basic.Cancel leaves the consumer's unacked messages unacked: the channel
+ *    may still ack them, and they are requeued when the channel closes
+ *    (lp_queue_channel_close); a caller that wants them back at once asks
+ *    for requeue when removing the consumer;
+ *  - Queue.Purge removes ready messages only; unacked ones stay;
+ *  - x-max-length with the default overflow, drop-head, counts ready
+ *    messages and drops the oldest ready ones to make room.
+ *
+ * Bounded: capacity (ready + unacked messages) and the number of consumers
+ * are fixed at creation; nothing is allocated afterwards, and running out is
+ * an error returned (-ENOSPC), never an assert.
+ *
+ * Message references: a queue holds one reference per message it keeps
+ * (ready or unacked). lp_queue_enqueue takes the caller's reference; every
+ * lp_queue_delivery handed out carries a reference of its own for the
+ * caller, who releases it once the delivery is encoded (or dropped).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "message.h"
+
+#define LP_QUEUE_TAG_MAX 255          /* consumer tags are AMQP shortstrs */
+#define LP_QUEUE_NO_MAX_LENGTH UINT32_MAX
+#define LP_QUEUE_NO_CONSUMER UINT32_MAX
+
+struct lp_queue;
+
+struct lp_queue_config {
+	uint32_t capacity;        /* ready + unacked messages, >= 1 */
+	uint32_t max_consumers;   /* >= 1 */
+	uint32_t max_length;      /* x-max-length (drop-head), or LP_QUEUE_NO_MAX_LENGTH */
+};
+
+struct lp_queue_consumer_spec {
+	const char *tag;          /* not NUL-terminated */
+	size_t tag_len;           /* <= LP_QUEUE_TAG_MAX */
+	uint32_t channel;         /* caller's channel id: acks name it */
+	uint16_t prefetch;        /* Basic.Qos prefetch-count; 0 = unlimited */
+	bool no_ack;
+	bool exclusive;
+	void *handle;             /* opaque, returned with each delivery */
+};
+
+/* One message handed to a consumer or to Basic.Get. */
+struct lp_queue_delivery {
+	struct lp_msg *msg;       /* one reference, owned by the caller */
+	uint64_t seq;             /* per-queue sequence number */
+	uint64_t delivery_tag;    /* from the caller's channel */
+	uint32_t consumer;        /* consumer id, or LP_QUEUE_NO_CONSUMER for Basic.Get */
+	uint32_t channel;
+	void *handle;             /* the consumer's handle (NULL for Basic.Get) */
+	bool redelivered;
+	bool no_ack;              /* nothing is kept unacked for this delivery */
+};
+
+/*
+ * Delivery tag for the next delivery on channel: the caller's channel counts
+ * its own tags (AMQP 0-9-1 1.8.3.x: delivery tags are per channel). Called
+ * once per delivery that lp_queue_dispatch makes, in delivery order.
+ */
+typedef uint64_t (*lp_queue_tag_fn)(void *ctx, uint32_t channel);
+
+/*
+ * A new empty queue, or NULL with errno EINVAL (capacity or max_consumers 0)
+ * or ENOMEM. This and lp_queue_destroy are the only calls that allocate.
+ */
+struct lp_queue *lp_queue_create(const struct lp_queue_config *cfg);
+
+/*
+ * Queue.Delete: release every message the queue holds (ready and unacked)
+ * and free it. Returns how many messages were released. NULL is a no-op (0).
+ */
+uint32_t lp_queue_destroy(struct lp_queue *q);
+
+/*
+ * Append m (takes the caller's reference on success; on error the caller
+ * still owns it). With max_length set, the oldest ready messages are dropped
+ * (their references released) to keep at most max_length ready. Returns the
+ * number of messages dropped (>= 0), or -ENOSPC (capacity reached; nothing
+ * changed).
+ */
+int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m);
+
+/*
+ * Basic.Consume: attach a consumer. Returns its id (>= 0; ids are reused
+ * after removal), -EINVAL (tag too long), -EBUSY (an exclusive consumer is
+ * attached, or an exclusive one is asked for while others are: RabbitMQ
+ * answers 403 ACCESS_REFUSED) or -ENOSPC (max_consumers reached).
+ */
+int lp_queue_consumer_add(struct lp_queue *q, const struct lp_queue_consumer_spec *spec);
+
+/*
+ * Basic.Cancel: detach consumer id. With requeue false its unacked messages
+ * stay unacked for its channel (RabbitMQ); with requeue true they go back to
+ * the ready list in order, redelivered. Returns how many were requeued (>= 0),
+ * or -ENOENT (no such consumer).
+ */
+int lp_queue_consumer_remove(struct lp_queue *q, uint32_t id, bool requeue);
+
+/*
+ * Hand out up to max deliveries, round-robin among consumers with credit,
+ * calling tag_fn for each delivery's tag. Ack-mode deliveries are recorded
+ * unacked. Returns how many were written to out (>= 0); each out[i].msg
+ * carries a reference owned by the caller.
+ */
+unsigned lp_queue_dispatch(struct lp_queue *q, lp_queue_tag_fn tag_fn, void *ctx,
+			   struct lp_queue_delivery *out, unsigned max);
+
+/*
+ * Basic.Get on channel: take the oldest ready message. With no_ack it leaves
+ * the queue; otherwise it is recorded unacked under (channel, delivery_tag).
+ * Returns 1 (out filled, out->msg a reference owned by the caller), 0 (no
+ * message: Get-Empty).
+ */
+int lp_queue_get(struct lp_queue *q, uint32_t channel, uint64_t delivery_tag, bool no_ack,
+		 struct lp_queue_delivery *out);
+
+/*
+ * Basic.Ack on channel: acknowledge delivery_tag, or with multiple every
+ * unacked delivery of this channel up to and including it. Acked messages'
+ * references are released and consumer credit returns. Returns how many
+ * were acknowledged (0: none of this channel's unacked here; whether that
+ * is an error - 406 PRECONDITION_FAILED "unknown delivery tag" - is for the
+ * channel to decide, as it may have deliveries from several queues).
+ */
+int lp_queue_ack(struct lp_queue *q, uint32_t channel, uint64_t delivery_tag, bool multiple);
+
+/*
+ * Basic.Nack (and Basic.Reject: multiple false) on channel. With requeue the
+ * messages go back to the ready list in their original order and are
+ * redelivered with redelivered=true; without, they are dropped (references
+ * released; dead-lettering is not done here). Returns how many (>= 0).
+ */
+int lp_queue_nack(struct lp_queue *q, uint32_t channel, uint64_t delivery_tag, bool multiple,
+		  bool requeue);
+
+/*
+ * Channel (or its connection) closed: remove its consumers and requeue
+ * every unacked delivery of that channel, in order, redelivered. Returns how
+ * many messages were requeued.
+ */
+int lp_queue_channel_close(struct lp_queue *q, uint32_t channel);
+
+/*
+ * Basic.Recover requeue=true for channel: requeue every unacked delivery of
+ * that channel, keeping its consumers. Returns how many.
+ */
+int lp_queue_recover(struct lp_queue *q, uint32_t channel);
+
+/* Queue.Purge: drop every ready message (unacked stay). Returns how many. */
+uint32_t lp_queue_purge(struct lp_queue *q);
+
+uint32_t lp_queue_message_count(const struct lp_queue *q);   /* ready, as Declare-Ok */
+uint32_t lp_queue_unacked_count(const struct lp_queue *q);
+uint32_t lp_queue_consumer_count(const struct lp_queue *q);
+uint64_t lp_queue_dropped_count(const struct lp_queue *q);   /* by max-length */

@@ -1,0 +1,904 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Queue, consumer and ack bookkeeping (dataplane/broker/queue.c) and the
+ * message pool (message.c) against RabbitMQ's classic-queue semantics: FIFO,
+ * round-robin within prefetch, ack/multiple, reject/nack requeue to the
+ * original place with redelivered set, cancel and channel close, Basic.Get,
+ * purge, x-max-length drop-head, capacity errors, fan-out by reference, and a
+ * randomized comparison with a plain reference model. Every teardown checks
+ * that the message pool is back to its starting count (no leak).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "broker/message.h"
+#include "broker/queue.h"
+
+#define POOL_CAP 256
+#define N_CHAN 8
+#define MAX_Q 8
+
+struct fx {
+	struct lp_msg_pool *pool;
+	uint32_t start;
+	struct lp_queue *q[MAX_Q];
+	uint64_t tags[N_CHAN];     /* per-channel delivery tag counters */
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	f->pool = lp_msg_pool_create(POOL_CAP, 32, 64);
+	if (f->pool == NULL)
+		return -1;
+	f->start = lp_msg_pool_available(f->pool);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	uint32_t avail;
+
+	for (int i = 0; i < MAX_Q; i++)
+		lp_queue_destroy(f->q[i]);
+	avail = lp_msg_pool_available(f->pool);
+	lp_msg_pool_destroy(f->pool);
+	free(f);
+	/* Leak check: every message back in the pool. */
+	if (avail != POOL_CAP) {
+		print_error("pool leak: %u of %u available\n", avail, POOL_CAP);
+		return -1;
+	}
+	return 0;
+}
+
+static struct lp_queue *mkq(struct fx *f, int i, uint32_t cap, uint32_t max_len)
+{
+	struct lp_queue_config cfg = { .capacity = cap, .max_consumers = 4, .max_length = max_len };
+
+	f->q[i] = lp_queue_create(&cfg);
+	assert_non_null(f->q[i]);
+	return f->q[i];
+}
+
+static uint64_t next_tag(void *ctx, uint32_t channel)
+{
+	struct fx *f = ctx;
+
+	return ++f->tags[channel];
+}
+
+static struct lp_msg *mkmsg(struct fx *f, unsigned id)
+{
+	char body[32];
+	int n = snprintf(body, sizeof(body), "m%u", id);
+	struct lp_msg *m = lp_msg_create(f->pool, "ex", 2, "rk", 2, "\x80\x00", 2, body, (size_t)n,
+					 LP_MSG_F_PERSISTENT);
+
+	assert_non_null(m);
+	return m;
+}
+
+static void publish(struct fx *f, struct lp_queue *q, unsigned n)
+{
+	unsigned base = lp_queue_message_count(q);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct lp_msg *m = mkmsg(f, base + i);
+		assert_int_equal(lp_queue_enqueue(q, m), 0);
+	}
+}
+
+static int consume(struct lp_queue *q, uint32_t channel, uint16_t prefetch, bool no_ack)
+{
+	struct lp_queue_consumer_spec s = { .tag = "ctag", .tag_len = 4, .channel = channel,
+					    .prefetch = prefetch, .no_ack = no_ack };
+	int id = lp_queue_consumer_add(q, &s);
+
+	assert_true(id >= 0);
+	return id;
+}
+
+/* Dispatch; check each delivery's (consumer, seq, redelivered) and drop the caller refs. */
+struct want {
+	int consumer;
+	uint64_t seq;
+	bool redelivered;
+};
+
+static unsigned dispatch_expect(struct fx *f, struct lp_queue *q, unsigned max,
+				const struct want *w, unsigned n_want, uint64_t *tags_out)
+{
+	struct lp_queue_delivery d[64];
+	unsigned n = lp_queue_dispatch(q, next_tag, f, d, max);
+
+	if (n != n_want)
+		print_error("dispatched %u, want %u\n", n, n_want);
+	assert_int_equal(n, n_want);
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(d[i].consumer, w[i].consumer);
+		assert_int_equal(d[i].seq, w[i].seq);
+		assert_int_equal(d[i].redelivered, w[i].redelivered);
+		if (tags_out != NULL)
+			tags_out[i] = d[i].delivery_tag;
+		lp_msg_release(d[i].msg);
+	}
+	return n;
+}
+
+static void pool_create_errors(void **state)
+{
+	struct fx *f = *state;
+	struct lp_msg_pool *p;
+	struct lp_msg *m[3];
+	char big[65] = { 0 };
+
+	errno = 0;
+	assert_null(lp_msg_pool_create(0, 1, 1));
+	assert_int_equal(errno, EINVAL);
+	p = lp_msg_pool_create(3, 4, 8);
+	assert_non_null(p);
+	assert_int_equal(lp_msg_pool_available(p), 3);
+	for (int i = 0; i < 3; i++)
+		assert_non_null(m[i] = lp_msg_create(p, NULL, 0, NULL, 0, NULL, 0, "abc", 3, 0));
+	assert_null(lp_msg_create(p, NULL, 0, NULL, 0, NULL, 0, NULL, 0, 0));
+	assert_int_equal(errno, ENOSPC);
+	assert_int_equal(lp_msg_pool_available(p), 0);
+	assert_memory_equal(m[1]->body, "abc", 3);
+	lp_msg_ref(m[1], 2);
+	assert_false(lp_msg_release(m[1]));
+	assert_false(lp_msg_release(m[1]));
+	assert_int_equal(lp_msg_pool_available(p), 0);
+	assert_true(lp_msg_release(m[1]));
+	assert_int_equal(lp_msg_pool_available(p), 1);
+	assert_true(lp_msg_release(m[0]));
+	assert_true(lp_msg_release(m[2]));
+	assert_int_equal(lp_msg_pool_available(p), 3);
+	/* Too long for the pool: nothing taken. */
+	assert_null(lp_msg_create(p, NULL, 0, NULL, 0, NULL, 0, big, 9, 0));
+	assert_int_equal(errno, EMSGSIZE);
+	assert_null(lp_msg_create(p, NULL, 0, NULL, 0, big, 5, NULL, 0, 0));
+	assert_int_equal(errno, EMSGSIZE);
+	assert_null(lp_msg_create(p, big, 256, NULL, 0, NULL, 0, NULL, 0, 0));
+	assert_int_equal(errno, EMSGSIZE);
+	assert_int_equal(lp_msg_pool_available(p), 3);
+	lp_msg_pool_destroy(p);
+
+	/* The fixture's message copies what it is given. */
+	struct lp_msg *x = mkmsg(f, 42);
+	assert_string_equal(x->exchange, "ex");
+	assert_string_equal(x->rkey, "rk");
+	assert_int_equal(x->body_len, 3);
+	assert_memory_equal(x->body, "m42", 3);
+	assert_int_equal(x->props_len, 2);
+	assert_int_equal(x->flags, LP_MSG_F_PERSISTENT);
+	assert_int_equal(lp_msg_refcnt(x), 1);
+	assert_true(lp_msg_release(x));
+}
+
+static void fifo_order(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 64, LP_QUEUE_NO_MAX_LENGTH);
+	struct lp_queue_delivery d[16];
+	unsigned n;
+
+	publish(f, q, 10);
+	assert_int_equal(lp_queue_message_count(q), 10);
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start - 10);
+	/* No consumer: nothing dispatched. */
+	assert_int_equal(lp_queue_dispatch(q, next_tag, f, d, 16), 0);
+	consume(q, 1, 0, false);
+	assert_int_equal(lp_queue_consumer_count(q), 1);
+	n = lp_queue_dispatch(q, next_tag, f, d, 16);
+	assert_int_equal(n, 10);
+	for (unsigned i = 0; i < n; i++) {
+		char body[16];
+		snprintf(body, sizeof(body), "m%u", i);
+		assert_int_equal(d[i].seq, i);
+		assert_int_equal(d[i].delivery_tag, i + 1);
+		assert_false(d[i].redelivered);
+		assert_false(d[i].no_ack);
+		assert_int_equal(d[i].msg->body_len, strlen(body));
+		assert_memory_equal(d[i].msg->body, body, strlen(body));
+		/* The queue keeps one reference, the delivery carries another. */
+		assert_int_equal(lp_msg_refcnt(d[i].msg), 2);
+		lp_msg_release(d[i].msg);
+	}
+	assert_int_equal(lp_queue_message_count(q), 0);
+	assert_int_equal(lp_queue_unacked_count(q), 10);
+	assert_int_equal(lp_queue_ack(q, 1, 10, true), 10);
+	assert_int_equal(lp_queue_unacked_count(q), 0);
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start);
+}
+
+static void no_ack_consumer(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 64, LP_QUEUE_NO_MAX_LENGTH);
+	struct lp_queue_delivery d[16];
+
+	publish(f, q, 5);
+	consume(q, 2, 1, true);   /* prefetch does not limit no-ack consumers */
+	assert_int_equal(lp_queue_dispatch(q, next_tag, f, d, 16), 5);
+	assert_int_equal(lp_queue_unacked_count(q), 0);
+	for (int i = 0; i < 5; i++) {
+		assert_true(d[i].no_ack);
+		assert_int_equal(lp_msg_refcnt(d[i].msg), 1);
+		assert_true(lp_msg_release(d[i].msg));
+	}
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start);
+}
+
+static void round_robin_prefetch_1(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 64, LP_QUEUE_NO_MAX_LENGTH);
+	int a = consume(q, 1, 1, false), b = consume(q, 2, 1, false);
+	uint64_t t[8];
+
+	publish(f, q, 6);
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 0, false }, { b, 1, false } }, 2, t);
+	dispatch_expect(f, q, 16, NULL, 0, NULL);   /* no credit left */
+	assert_int_equal(lp_queue_ack(q, 1, t[0], false), 1);
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 2, false } }, 1, NULL);
+	assert_int_equal(lp_queue_ack(q, 2, t[1], false), 1);
+	dispatch_expect(f, q, 16, (struct want[]){ { b, 3, false } }, 1, NULL);
+	/* Both acked: alternation continues from a. */
+	assert_int_equal(lp_queue_ack(q, 1, 0, true), 1);
+	assert_int_equal(lp_queue_ack(q, 2, 0, true), 1);
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 4, false }, { b, 5, false } }, 2, NULL);
+	assert_int_equal(lp_queue_ack(q, 1, 0, true), 1);
+	assert_int_equal(lp_queue_ack(q, 2, 0, true), 1);
+	assert_int_equal(lp_queue_message_count(q), 0);
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start);
+}
+
+static void round_robin_prefetch_2(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 64, LP_QUEUE_NO_MAX_LENGTH);
+	int a = consume(q, 1, 2, false), b = consume(q, 2, 2, false);
+	uint64_t t[8];
+
+	publish(f, q, 10);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { a, 0, false }, { b, 1, false }, { a, 2, false },
+					 { b, 3, false } },
+			4, t);
+	dispatch_expect(f, q, 16, NULL, 0, NULL);
+	/* a acks both (multiple): its two credits go to it alone, b is full. */
+	assert_int_equal(lp_queue_ack(q, 1, t[2], true), 2);
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 4, false }, { a, 5, false } }, 2, NULL);
+	/* b acks one: one more for b. */
+	assert_int_equal(lp_queue_ack(q, 2, t[1], false), 1);
+	dispatch_expect(f, q, 16, (struct want[]){ { b, 6, false } }, 1, NULL);
+	assert_int_equal(lp_queue_message_count(q), 3);
+	assert_int_equal(lp_queue_unacked_count(q), 4);
+	/* Dispatch respects max. */
+	assert_int_equal(lp_queue_ack(q, 1, 0, true), 2);
+	dispatch_expect(f, q, 1, (struct want[]){ { a, 7, false } }, 1, NULL);
+}
+
+static void multiple_ack(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 64, LP_QUEUE_NO_MAX_LENGTH);
+
+	consume(q, 3, 0, false);
+	publish(f, q, 5);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { 0, 0, false }, { 0, 1, false }, { 0, 2, false },
+					 { 0, 3, false }, { 0, 4, false } },
+			5, NULL);
+	/* Tags 1..5 on channel 3. */
+	assert_int_equal(lp_queue_ack(q, 3, 3, true), 3);
+	assert_int_equal(lp_queue_unacked_count(q), 2);
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start - 2);
+	assert_int_equal(lp_queue_ack(q, 3, 3, false), 0);   /* already acked */
+	assert_int_equal(lp_queue_ack(q, 4, 5, false), 0);   /* other channel */
+	assert_int_equal(lp_queue_ack(q, 3, 5, false), 1);
+	assert_int_equal(lp_queue_ack(q, 3, 0, true), 1);    /* all outstanding */
+	assert_int_equal(lp_queue_unacked_count(q), 0);
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start);
+}
+
+static void reject_requeue_keeps_order(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 64, LP_QUEUE_NO_MAX_LENGTH);
+
+	consume(q, 1, 5, false);
+	publish(f, q, 8);
+	/* Messages 1..5 (seq 0..4) delivered with tags 1..5. */
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { 0, 0, false }, { 0, 1, false }, { 0, 2, false },
+					 { 0, 3, false }, { 0, 4, false } },
+			5, NULL);
+	/* Reject 4 then 2 with requeue. */
+	assert_int_equal(lp_queue_nack(q, 1, 4, false, true), 1);
+	assert_int_equal(lp_queue_nack(q, 1, 2, false, true), 1);
+	assert_int_equal(lp_queue_message_count(q), 5);
+	assert_int_equal(lp_queue_unacked_count(q), 3);
+	/* 2 and 4 come back first, in seq order, redelivered; then 6.. new. */
+	dispatch_expect(f, q, 16, (struct want[]){ { 0, 1, true }, { 0, 3, true } }, 2, NULL);
+	assert_int_equal(lp_queue_ack(q, 1, 0, true), 5);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { 0, 5, false }, { 0, 6, false }, { 0, 7, false } }, 3,
+			NULL);
+	/* Nack multiple with requeue; then without requeue drops them. */
+	assert_int_equal(lp_queue_nack(q, 1, 0, true, true), 3);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { 0, 5, true }, { 0, 6, true }, { 0, 7, true } }, 3, NULL);
+	assert_int_equal(lp_queue_nack(q, 1, 12, true, false), 2);   /* tags 11, 12 */
+	assert_int_equal(lp_queue_unacked_count(q), 1);
+	assert_int_equal(lp_queue_message_count(q), 0);
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start - 1);
+	assert_int_equal(lp_queue_nack(q, 1, 13, false, false), 1);
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start);
+}
+
+static void requeue_goes_before_newer_ready(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 64, LP_QUEUE_NO_MAX_LENGTH);
+	struct lp_queue_delivery d;
+
+	publish(f, q, 6);
+	/* Get seq 0..3 with ack (tags 10..13), then requeue them out of order. */
+	for (uint64_t i = 0; i < 4; i++) {
+		assert_int_equal(lp_queue_get(q, 2, 10 + i, false, &d), 1);
+		assert_int_equal(d.seq, i);
+		lp_msg_release(d.msg);
+	}
+	publish(f, q, 2);   /* seq 6, 7 */
+	assert_int_equal(lp_queue_nack(q, 2, 13, false, true), 1);
+	assert_int_equal(lp_queue_nack(q, 2, 10, false, true), 1);
+	assert_int_equal(lp_queue_nack(q, 2, 12, false, true), 1);
+	static const struct { uint64_t seq; bool redelivered; } order[] = {
+		{ 0, true }, { 2, true }, { 3, true }, { 4, false }, { 5, false },
+		{ 6, false }, { 7, false },
+	};
+	for (unsigned i = 0; i < 7; i++) {
+		assert_int_equal(lp_queue_get(q, 2, 100 + i, true, &d), 1);
+		assert_int_equal(d.seq, order[i].seq);
+		assert_int_equal(d.redelivered, order[i].redelivered);
+		assert_true(lp_msg_release(d.msg));
+	}
+	assert_int_equal(lp_queue_get(q, 2, 200, true, &d), 0);
+	assert_int_equal(lp_queue_ack(q, 2, 11, false), 1);
+}
+
+static void cancel_requeues_in_order(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 64, LP_QUEUE_NO_MAX_LENGTH);
+	int a = consume(q, 1, 3, false), b = consume(q, 2, 3, false);
+
+	publish(f, q, 8);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { a, 0, false }, { b, 1, false }, { a, 2, false },
+					 { b, 3, false }, { a, 4, false }, { b, 5, false } },
+			6, NULL);
+	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)a, true), 3);
+	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)a, true), -ENOENT);
+	assert_int_equal(lp_queue_consumer_count(q), 1);
+	assert_int_equal(lp_queue_message_count(q), 5);
+	dispatch_expect(f, q, 16, NULL, 0, NULL);   /* b is full */
+	assert_int_equal(lp_queue_ack(q, 2, 0, true), 3);
+	dispatch_expect(f, q, 16, (struct want[]){ { b, 0, true }, { b, 2, true }, { b, 4, true } },
+			3, NULL);
+	/* Cancel without requeue: unacked stay, still ackable on the channel. */
+	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)b, false), 0);
+	assert_int_equal(lp_queue_consumer_count(q), 0);
+	assert_int_equal(lp_queue_unacked_count(q), 3);
+	assert_int_equal(lp_queue_ack(q, 2, 4, false), 1);   /* seq 0 */
+	/* A new consumer in a's old slot gets full credit: detached unacked don't count. */
+	int c = consume(q, 5, 2, false);
+	assert_int_equal(c, a);
+	dispatch_expect(f, q, 16, (struct want[]){ { c, 6, false }, { c, 7, false } }, 2, NULL);
+	/* Channel 2 closes: its two remaining unacked (seq 2, 4) go back in order. */
+	assert_int_equal(lp_queue_channel_close(q, 2), 2);
+	assert_int_equal(lp_queue_message_count(q), 2);
+	/* Channel 5 closes: consumer removed, seq 6, 7 back behind 2, 4. */
+	assert_int_equal(lp_queue_channel_close(q, 5), 2);
+	assert_int_equal(lp_queue_consumer_count(q), 0);
+	int e = consume(q, 6, 0, false);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { e, 2, true }, { e, 4, true }, { e, 6, true },
+					 { e, 7, true } },
+			4, NULL);
+	/* Recover requeues but keeps the consumer. */
+	assert_int_equal(lp_queue_recover(q, 6), 4);
+	assert_int_equal(lp_queue_consumer_count(q), 1);
+	assert_int_equal(lp_queue_message_count(q), 4);
+}
+
+static void basic_get(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 64, LP_QUEUE_NO_MAX_LENGTH);
+	struct lp_queue_delivery d;
+
+	assert_int_equal(lp_queue_get(q, 1, 1, true, &d), 0);   /* Get-Empty */
+	publish(f, q, 3);
+	assert_int_equal(lp_queue_get(q, 1, 1, true, &d), 1);
+	assert_int_equal(d.seq, 0);
+	assert_true(d.no_ack);
+	assert_int_equal(d.consumer, LP_QUEUE_NO_CONSUMER);
+	assert_int_equal(lp_queue_unacked_count(q), 0);
+	assert_true(lp_msg_release(d.msg));   /* the only reference */
+	assert_int_equal(lp_queue_message_count(q), 2);
+
+	assert_int_equal(lp_queue_get(q, 1, 7, false, &d), 1);
+	assert_int_equal(d.seq, 1);
+	assert_int_equal(d.delivery_tag, 7);
+	assert_false(lp_msg_release(d.msg));  /* the queue keeps one */
+	assert_int_equal(lp_queue_unacked_count(q), 1);
+	assert_int_equal(lp_queue_message_count(q), 1);
+	assert_int_equal(lp_queue_nack(q, 1, 7, false, true), 1);
+	assert_int_equal(lp_queue_get(q, 1, 8, false, &d), 1);
+	assert_int_equal(d.seq, 1);
+	assert_true(d.redelivered);
+	lp_msg_release(d.msg);
+	assert_int_equal(lp_queue_get(q, 1, 9, false, &d), 1);
+	assert_int_equal(d.seq, 2);
+	assert_false(d.redelivered);
+	lp_msg_release(d.msg);
+	assert_int_equal(lp_queue_get(q, 1, 10, false, &d), 0);
+	assert_int_equal(lp_queue_ack(q, 1, 9, true), 2);
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start);
+}
+
+static void purge_keeps_unacked(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 64, LP_QUEUE_NO_MAX_LENGTH);
+
+	consume(q, 1, 2, false);
+	publish(f, q, 5);
+	dispatch_expect(f, q, 16, (struct want[]){ { 0, 0, false }, { 0, 1, false } }, 2, NULL);
+	assert_int_equal(lp_queue_purge(q), 3);
+	assert_int_equal(lp_queue_message_count(q), 0);
+	assert_int_equal(lp_queue_unacked_count(q), 2);
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start - 2);
+	assert_int_equal(lp_queue_purge(q), 0);
+	/* Unacked requeued after a purge come back. */
+	assert_int_equal(lp_queue_nack(q, 1, 2, false, true), 1);
+	assert_int_equal(lp_queue_message_count(q), 1);
+	dispatch_expect(f, q, 16, (struct want[]){ { 0, 1, true } }, 1, NULL);
+}
+
+static void fanout_shares_one_message(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q[8];
+	struct lp_queue_delivery d[8];
+	struct lp_msg *m = mkmsg(f, 1);
+
+	lp_msg_ref(m, 7);   /* one reference per destination */
+	for (int i = 0; i < 8; i++) {
+		q[i] = mkq(f, i, 4, LP_QUEUE_NO_MAX_LENGTH);
+		assert_int_equal(lp_queue_enqueue(q[i], m), 0);
+		consume(q[i], (uint32_t)i, 1, false);
+	}
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start - 1);
+	assert_int_equal(lp_msg_refcnt(m), 8);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(lp_queue_dispatch(q[i], next_tag, f, &d[i], 1), 1);
+		assert_ptr_equal(d[i].msg, m);
+	}
+	assert_int_equal(lp_msg_refcnt(m), 16);
+	for (int i = 0; i < 8; i++)
+		assert_false(lp_msg_release(d[i].msg));
+	for (int i = 0; i < 7; i++) {
+		assert_int_equal(lp_queue_ack(q[i], (uint32_t)i, 1, false), 1);
+		assert_int_equal(lp_msg_pool_available(f->pool), f->start - 1);
+	}
+	assert_int_equal(lp_msg_refcnt(m), 1);
+	assert_int_equal(lp_queue_ack(q[7], 7, 1, false), 1);
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start);
+}
+
+static void delete_releases_everything(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 16, LP_QUEUE_NO_MAX_LENGTH);
+	struct lp_queue_delivery d;
+
+	consume(q, 1, 2, false);
+	publish(f, q, 6);
+	dispatch_expect(f, q, 16, (struct want[]){ { 0, 0, false }, { 0, 1, false } }, 2, NULL);
+	assert_int_equal(lp_queue_get(q, 2, 1, false, &d), 1);
+	/* The caller still holds the Get's reference: the delete keeps it alive. */
+	assert_int_equal(lp_queue_destroy(q), 6);
+	f->q[0] = NULL;
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start - 1);
+	assert_true(lp_msg_release(d.msg));
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start);
+}
+
+static void max_length_drop_head(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 4, 3);
+	struct lp_queue_delivery d;
+
+	publish(f, q, 3);
+	assert_int_equal(lp_queue_enqueue(q, mkmsg(f, 3)), 1);
+	assert_int_equal(lp_queue_enqueue(q, mkmsg(f, 4)), 1);
+	assert_int_equal(lp_queue_message_count(q), 3);
+	assert_int_equal(lp_queue_dropped_count(q), 2);
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start - 3);
+	/* One unacked fills the capacity; drop-head still makes room. */
+	assert_int_equal(lp_queue_get(q, 1, 1, false, &d), 1);
+	assert_int_equal(d.seq, 2);
+	lp_msg_release(d.msg);
+	publish(f, q, 1);
+	assert_int_equal(lp_queue_enqueue(q, mkmsg(f, 6)), 1);
+	assert_int_equal(lp_queue_message_count(q), 3);
+	assert_int_equal(lp_queue_unacked_count(q), 1);
+	for (uint64_t want = 4; want <= 6; want++) {
+		assert_int_equal(lp_queue_get(q, 1, 10, true, &d), 1);
+		assert_int_equal(d.seq, want);
+		lp_msg_release(d.msg);
+	}
+	/* A requeue goes back to the head; max-length does not drop on requeue. */
+	assert_int_equal(lp_queue_nack(q, 1, 1, false, true), 1);
+	assert_int_equal(lp_queue_get(q, 1, 11, true, &d), 1);
+	assert_int_equal(d.seq, 2);
+	assert_true(d.redelivered);
+	lp_msg_release(d.msg);
+}
+
+static void capacity_and_consumer_errors(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 4, LP_QUEUE_NO_MAX_LENGTH);
+	struct lp_queue_delivery d;
+	struct lp_msg *m;
+	struct lp_queue_config bad = { .capacity = 0, .max_consumers = 1 };
+
+	errno = 0;
+	assert_null(lp_queue_create(&bad));
+	assert_int_equal(errno, EINVAL);
+
+	publish(f, q, 3);
+	assert_int_equal(lp_queue_get(q, 1, 1, false, &d), 1);   /* 2 ready + 1 unacked */
+	lp_msg_release(d.msg);
+	publish(f, q, 1);
+	m = mkmsg(f, 99);
+	assert_int_equal(lp_queue_enqueue(q, m), -ENOSPC);   /* unacked count too */
+	assert_int_equal(lp_queue_message_count(q), 3);
+	assert_true(lp_msg_release(m));   /* still the caller's */
+	assert_int_equal(lp_queue_ack(q, 1, 1, false), 1);
+	assert_int_equal(lp_queue_enqueue(q, mkmsg(f, 100)), 0);
+
+	/* Exclusive consumers (RabbitMQ: 403 ACCESS_REFUSED). */
+	struct lp_queue_consumer_spec ex = { .tag = "x", .tag_len = 1, .channel = 1,
+					     .exclusive = true };
+	struct lp_queue_consumer_spec plain = { .tag = "p", .tag_len = 1, .channel = 1 };
+	int id = lp_queue_consumer_add(q, &ex);
+	assert_true(id >= 0);
+	assert_int_equal(lp_queue_consumer_add(q, &plain), -EBUSY);
+	assert_int_equal(lp_queue_consumer_add(q, &ex), -EBUSY);
+	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)id, false), 0);
+	for (int i = 0; i < 4; i++)
+		assert_true(lp_queue_consumer_add(q, &plain) >= 0);
+	assert_int_equal(lp_queue_consumer_add(q, &plain), -ENOSPC);
+	assert_int_equal(lp_queue_consumer_add(q, &ex), -EBUSY);
+	plain.tag_len = 256;
+	assert_int_equal(lp_queue_consumer_remove(q, 0, false), 0);
+	assert_int_equal(lp_queue_consumer_add(q, &plain), -EINVAL);
+	assert_int_equal(lp_queue_consumer_count(q), 3);
+}
+
+/* ---- randomized comparison with a reference model ---- */
+
+#define M_CAP 48
+#define M_CONS 4
+#define M_CHAN 4
+
+struct m_ready {
+	uint64_t seq;
+	bool redelivered;
+};
+
+struct m_unacked {
+	uint64_t seq;
+	uint64_t tag;
+	uint32_t channel;
+	int consumer;   /* -1: get or detached */
+};
+
+struct m_consumer {
+	bool used, no_ack;
+	uint16_t prefetch;
+	uint32_t channel;
+};
+
+struct model {
+	struct m_ready ready[M_CAP];
+	unsigned n_ready;
+	struct m_unacked un[M_CAP];   /* delivery order */
+	unsigned n_un;
+	struct m_consumer cons[M_CONS];
+	unsigned rr;
+	uint64_t next_seq;
+	uint64_t tags[M_CHAN];
+};
+
+static unsigned rnd(unsigned *s, unsigned n)
+{
+	*s = *s * 1103515245u + 12345u;
+	return ((*s >> 16) & 0x7fff) % n;
+}
+
+static void m_requeue(struct model *m, unsigned i)
+{
+	unsigned p = 0;
+
+	while (p < m->n_ready && m->ready[p].seq < m->un[i].seq)
+		p++;
+	memmove(&m->ready[p + 1], &m->ready[p], (m->n_ready - p) * sizeof(m->ready[0]));
+	m->ready[p] = (struct m_ready){ .seq = m->un[i].seq, .redelivered = true };
+	m->n_ready++;
+	memmove(&m->un[i], &m->un[i + 1], (m->n_un - i - 1) * sizeof(m->un[0]));
+	m->n_un--;
+}
+
+static void m_drop_un(struct model *m, unsigned i)
+{
+	memmove(&m->un[i], &m->un[i + 1], (m->n_un - i - 1) * sizeof(m->un[0]));
+	m->n_un--;
+}
+
+static unsigned m_unacked_of(const struct model *m, int c)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < m->n_un; i++)
+		n += m->un[i].consumer == c;
+	return n;
+}
+
+static int m_settle(struct model *m, uint32_t ch, uint64_t tag, bool multiple, bool requeue)
+{
+	int n = 0;
+
+	for (unsigned i = 0; i < m->n_un;) {
+		struct m_unacked *u = &m->un[i];
+		bool hit = u->channel == ch && (multiple ? (tag == 0 || u->tag <= tag) : u->tag == tag);
+		if (!hit) {
+			i++;
+			continue;
+		}
+		if (requeue)
+			m_requeue(m, i);
+		else
+			m_drop_un(m, i);
+		n++;
+		if (!multiple)
+			break;
+	}
+	return n;
+}
+
+static void check_counts(struct fx *f, struct lp_queue *q, const struct model *m)
+{
+	unsigned n_cons = 0;
+
+	for (int c = 0; c < M_CONS; c++)
+		n_cons += m->cons[c].used;
+	assert_int_equal(lp_queue_message_count(q), m->n_ready);
+	assert_int_equal(lp_queue_unacked_count(q), m->n_un);
+	assert_int_equal(lp_queue_consumer_count(q), n_cons);
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start - m->n_ready - m->n_un);
+}
+
+static void model_run(struct fx *f, unsigned seed, unsigned ops)
+{
+	struct lp_queue_config cfg = { .capacity = M_CAP, .max_consumers = M_CONS,
+				       .max_length = LP_QUEUE_NO_MAX_LENGTH };
+	struct lp_queue *q = lp_queue_create(&cfg);
+	struct model *m = calloc(1, sizeof(*m));
+	unsigned s = seed;
+
+	assert_non_null(q);
+	assert_non_null(m);
+	f->q[0] = q;
+	memset(f->tags, 0, sizeof(f->tags));
+	for (unsigned op = 0; op < ops; op++) {
+		unsigned kind = rnd(&s, 100);
+		if (kind < 30) {                                  /* publish */
+			struct lp_msg *msg = mkmsg(f, (unsigned)m->next_seq);
+			int rc = lp_queue_enqueue(q, msg);
+			if (m->n_ready + m->n_un >= M_CAP) {
+				assert_int_equal(rc, -ENOSPC);
+				lp_msg_release(msg);
+			} else {
+				assert_int_equal(rc, 0);
+				m->ready[m->n_ready++] = (struct m_ready){ .seq = m->next_seq++ };
+			}
+		} else if (kind < 36) {                           /* consume */
+			uint32_t ch = rnd(&s, M_CHAN);
+			uint16_t pf = (uint16_t)rnd(&s, 4);
+			bool no_ack = rnd(&s, 10) == 0;
+			struct lp_queue_consumer_spec sp = { .tag = "t", .tag_len = 1, .channel = ch,
+							     .prefetch = pf, .no_ack = no_ack };
+			int want = -ENOSPC;
+			for (int c = 0; c < M_CONS; c++) {
+				if (!m->cons[c].used) {
+					want = c;
+					break;
+				}
+			}
+			assert_int_equal(lp_queue_consumer_add(q, &sp), want);
+			if (want >= 0)
+				m->cons[want] = (struct m_consumer){ true, no_ack, pf, ch };
+		} else if (kind < 40) {                           /* cancel */
+			int c = (int)rnd(&s, M_CONS);
+			bool requeue = rnd(&s, 2);
+			int want = -ENOENT;
+			if (m->cons[c].used) {
+				want = 0;
+				for (unsigned i = 0; i < m->n_un;) {
+					if (m->un[i].consumer != c) {
+						i++;
+					} else if (requeue) {
+						m_requeue(m, i);
+						want++;
+					} else {
+						m->un[i++].consumer = -1;
+					}
+				}
+				m->cons[c].used = false;
+			}
+			assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)c, requeue), want);
+		} else if (kind < 60) {                           /* dispatch */
+			struct lp_queue_delivery d[8];
+			unsigned max = 1 + rnd(&s, 8);
+			unsigned n = lp_queue_dispatch(q, next_tag, f, d, max);
+			unsigned k = 0;
+			while (k < max && m->n_ready > 0) {
+				int id = -1;
+				for (unsigned j = 0; j < M_CONS; j++) {
+					int c = (int)((m->rr + j) % M_CONS);
+					struct m_consumer *mc = &m->cons[c];
+					if (mc->used && (mc->no_ack || mc->prefetch == 0 ||
+							 m_unacked_of(m, c) < mc->prefetch)) {
+						id = c;
+						break;
+					}
+				}
+				if (id < 0)
+					break;
+				struct m_ready r = m->ready[0];
+				memmove(&m->ready[0], &m->ready[1],
+					(m->n_ready - 1) * sizeof(m->ready[0]));
+				m->n_ready--;
+				uint64_t tag = ++m->tags[m->cons[id].channel];
+				assert_true(k < n);
+				assert_int_equal(d[k].consumer, id);
+				assert_int_equal(d[k].seq, r.seq);
+				assert_int_equal(d[k].redelivered, r.redelivered);
+				assert_int_equal(d[k].channel, m->cons[id].channel);
+				assert_int_equal(d[k].delivery_tag, tag);
+				if (!m->cons[id].no_ack)
+					m->un[m->n_un++] = (struct m_unacked){
+						r.seq, tag, m->cons[id].channel, id };
+				m->rr = (unsigned)(id + 1) % M_CONS;
+				k++;
+			}
+			assert_int_equal(n, k);
+			for (unsigned i = 0; i < n; i++)
+				lp_msg_release(d[i].msg);
+		} else if (kind < 80) {                           /* ack / nack / reject */
+			uint32_t ch;
+			uint64_t tag;
+			if (m->n_un > 0 && rnd(&s, 8) != 0) {
+				struct m_unacked *u = &m->un[rnd(&s, m->n_un)];
+				ch = u->channel;
+				tag = u->tag;
+			} else {
+				ch = rnd(&s, M_CHAN);
+				tag = rnd(&s, 20);
+			}
+			bool multiple = rnd(&s, 3) == 0;
+			unsigned how = rnd(&s, 3);
+			int want = m_settle(m, ch, tag, multiple, how == 1);
+			int got = how == 0 ? lp_queue_ack(q, ch, tag, multiple)
+					   : lp_queue_nack(q, ch, tag, multiple, how == 1);
+			assert_int_equal(got, want);
+		} else if (kind < 90) {                           /* get */
+			uint32_t ch = rnd(&s, M_CHAN);
+			bool no_ack = rnd(&s, 2);
+			struct lp_queue_delivery d;
+			int rc = lp_queue_get(q, ch, m->tags[ch] + 1, no_ack, &d);
+			if (m->n_ready == 0) {
+				assert_int_equal(rc, 0);
+			} else {
+				uint64_t tag = ++m->tags[ch];
+				f->tags[ch]++;
+				assert_int_equal(rc, 1);
+				assert_int_equal(d.seq, m->ready[0].seq);
+				assert_int_equal(d.redelivered, m->ready[0].redelivered);
+				if (!no_ack)
+					m->un[m->n_un++] = (struct m_unacked){ m->ready[0].seq, tag,
+									       ch, -1 };
+				memmove(&m->ready[0], &m->ready[1],
+					(m->n_ready - 1) * sizeof(m->ready[0]));
+				m->n_ready--;
+				lp_msg_release(d.msg);
+			}
+		} else if (kind < 97) {                           /* channel close */
+			uint32_t ch = rnd(&s, M_CHAN);
+			for (int c = 0; c < M_CONS; c++) {
+				if (m->cons[c].used && m->cons[c].channel == ch) {
+					m->cons[c].used = false;
+					for (unsigned i = 0; i < m->n_un; i++)
+						if (m->un[i].consumer == c)
+							m->un[i].consumer = -1;
+				}
+			}
+			int want = m_settle(m, ch, 0, true, true);
+			assert_int_equal(lp_queue_channel_close(q, ch), want);
+		} else {                                          /* purge */
+			assert_int_equal(lp_queue_purge(q), m->n_ready);
+			m->n_ready = 0;
+		}
+		check_counts(f, q, m);
+	}
+	/* Drain what is left in order: ready first, then everything requeued. */
+	uint32_t left = m->n_ready + m->n_un;
+	assert_int_equal(lp_queue_destroy(q), left);
+	f->q[0] = NULL;
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start);
+	free(m);
+}
+
+static void randomized_model(void **state)
+{
+	struct fx *f = *state;
+
+	for (unsigned seed = 1; seed <= 40; seed++)
+		model_run(f, seed, 3000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(pool_create_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(fifo_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(no_ack_consumer, setup, teardown),
+		cmocka_unit_test_setup_teardown(round_robin_prefetch_1, setup, teardown),
+		cmocka_unit_test_setup_teardown(round_robin_prefetch_2, setup, teardown),
+		cmocka_unit_test_setup_teardown(multiple_ack, setup, teardown),
+		cmocka_unit_test_setup_teardown(reject_requeue_keeps_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(requeue_goes_before_newer_ready, setup, teardown),
+		cmocka_unit_test_setup_teardown(cancel_requeues_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(basic_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(purge_keeps_unacked, setup, teardown),
+		cmocka_unit_test_setup_teardown(fanout_shares_one_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(delete_releases_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(max_length_drop_head, setup, teardown),
+		cmocka_unit_test_setup_teardown(capacity_and_consumer_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(randomized_model, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("broker-queue", tests, NULL, NULL);
+}
