@@ -27,11 +27,11 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 
-#include "amqp/amqp_auth.h"
 #include "amqp/amqp_server.h"
 #include "config.h"
 #include "ctl_link.h"
 #include "port.h"
+#include "snapshot.h"
 #include "worker.h"
 #include "net/arp.h"
 #include "net/tcp.h"
@@ -52,8 +52,10 @@ struct dataplane {
 	struct lp_worker *workers;
 	const struct lp_worker_stats **stats;
 	struct lp_ctl_link *ctl;
-	struct lp_amqp_auth *auth;
+	struct lp_snapshot_publisher *snapshots;
 };
+
+static void control_poll(struct dataplane *dp, uint64_t tsc);
 
 static void on_signal(int sig)
 {
@@ -84,7 +86,7 @@ static void single_lcore_loop(struct dataplane *dp)
 	while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
 		lp_worker_poll(&dp->workers[0]);
 		if (dp->workers[0].now_tsc >= next) {
-			lp_ctl_link_poll(dp->ctl, tsc_to_ns(dp->workers[0].now_tsc));
+			control_poll(dp, dp->workers[0].now_tsc);
 			next = dp->workers[0].now_tsc + interval;
 		}
 	}
@@ -93,7 +95,7 @@ static void single_lcore_loop(struct dataplane *dp)
 static void main_lcore_loop(struct dataplane *dp)
 {
 	while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
-		lp_ctl_link_poll(dp->ctl, tsc_to_ns(rte_rdtsc()));
+		control_poll(dp, rte_rdtsc());
 		usleep(CTL_POLL_INTERVAL_US);
 	}
 }
@@ -188,10 +190,14 @@ static int setup_services(struct dataplane *dp)
 	lp_amqp_server_config_default(&acfg);
 	acfg.port = dp->cfg.amqp_port;
 	acfg.max_conns = dp->cfg.amqp_max_conns;
-	/* Until lepus-control pushes users and vhosts: the demo's guest/guest on "/". */
-	dp->auth = lp_amqp_auth_create(256, 64);
-	if (dp->auth == NULL || lp_amqp_auth_add_defaults(dp->auth) != 0)
+	/* Credentials and topology as lepus-control pushes them (snapshot.h). */
+	dp->snapshots = lp_snapshot_publisher_create(dp->n_workers);
+	if (dp->snapshots == NULL)
 		return -ENOMEM;
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		dp->workers[i].snapshots = dp->snapshots;
+		dp->workers[i].snap = lp_snapshot_current(dp->snapshots);
+	}
 	for (unsigned i = 0; i < dp->n_workers; i++) {
 		rc = lp_tcp_worker_create(&dp->workers[i], &tcfg);
 		if (rc != 0) {
@@ -200,7 +206,7 @@ static int setup_services(struct dataplane *dp)
 		}
 		if (acfg.port == 0)
 			continue;
-		rc = lp_amqp_server_create(&dp->workers[i], &acfg, dp->auth);
+		rc = lp_amqp_server_create(&dp->workers[i], &acfg, NULL);
 		if (rc != 0) {
 			fprintf(stderr, "lepus-dataplane: AMQP listener on worker %u: %s\n", i,
 				strerror(-rc));
@@ -225,7 +231,18 @@ static int setup_control_link(struct dataplane *dp)
 		fprintf(stderr, "lepus-dataplane: control link: %s\n", strerror(errno));
 		return -errno;
 	}
+	struct lp_ctl_link_handlers h = {0};
+
+	lp_snapshot_link_handlers(dp->snapshots, &h);
+	lp_ctl_link_set_handlers(dp->ctl, &h);
 	return 0;
+}
+
+/* The main lcore's control work: the link, then freeing old snapshots. */
+static void control_poll(struct dataplane *dp, uint64_t tsc)
+{
+	lp_ctl_link_poll(dp->ctl, tsc_to_ns(tsc));
+	lp_snapshot_reclaim(dp->snapshots);
 }
 
 static void print_summary(const struct dataplane *dp)
@@ -259,7 +276,7 @@ static void teardown(struct dataplane *dp)
 			lp_worker_tx_flush(&dp->workers[i]);
 		}
 	}
-	lp_amqp_auth_destroy(dp->auth);
+	lp_snapshot_publisher_destroy(dp->snapshots);
 	lp_port_close(dp->port);
 	rte_free(dp->workers);
 	free(dp->stats);

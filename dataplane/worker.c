@@ -17,6 +17,7 @@
 #include "amqp/amqp_server.h"
 #include "net/eth.h"
 #include "net/tcp.h"
+#include "snapshot.h"
 
 /* How many times a full tx queue is retried within one flush before dropping. */
 #define TX_FLUSH_RETRIES 8
@@ -61,6 +62,8 @@ unsigned lp_worker_poll(struct lp_worker *w)
 	uint16_t n;
 
 	w->now_tsc = rte_rdtsc();
+	if (w->snapshots != NULL)
+		w->snap = lp_snapshot_current(w->snapshots);
 	n = lp_port_rx(w->port, w->id, pkts, LP_RX_BURST);
 	w->stats.rx_packets += n;
 	for (uint16_t i = 0; i < n; i++) {
@@ -76,6 +79,8 @@ unsigned lp_worker_poll(struct lp_worker *w)
 	lp_port_fault_tick(w->port, w->id, w->now_tsc);
 	if (w->tx_count > 0)
 		lp_worker_tx_flush(w);
+	if (w->snapshots != NULL)
+		lp_snapshot_quiescent(w->snapshots, w->id);
 	return n;
 }
 

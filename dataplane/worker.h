@@ -27,6 +27,8 @@
 struct lp_port;
 struct lp_tcp_worker;
 struct lp_amqp_server;
+struct lp_snapshot_publisher;
+struct lp_snapshot;
 
 /* The dataplane's own interface: read-only once workers run. */
 struct lp_netif {
@@ -53,6 +55,10 @@ struct lp_worker {
 	struct lp_arp_table arp;
 	struct lp_tcp_worker *tcp; /* NULL until TCP is set up */
 	struct lp_amqp_server *amqp; /* NULL until the AMQP listener is set up */
+	/* What lepus-control pushed (NULL in unit tests): loaded at the start of
+	 * each poll iteration, released (RCU quiescent state) at its end. */
+	struct lp_snapshot_publisher *snapshots;
+	const struct lp_snapshot *snap;
 
 	uint16_t tx_count;
 	struct rte_mbuf *tx_pending[LP_TX_BURST];

@@ -12,6 +12,7 @@
 
 #include "amqp_server.h"
 #include "net/tcp.h"
+#include "snapshot.h"
 #include "worker.h"
 
 /* Heartbeats and timeouts need no finer clock than this. */
@@ -57,6 +58,12 @@ void lp_amqp_server_config_default(struct lp_amqp_server_config *cfg)
 	cfg->port = 5672;
 	cfg->max_conns = 128;
 	lp_amqp_conn_cfg_default(&cfg->conn);
+}
+
+/* Credentials of this poll iteration: the worker's snapshot, else the fixed ones. */
+static const struct lp_amqp_auth *current_auth(const struct lp_amqp_server *srv)
+{
+	return srv->w->snap != NULL ? srv->w->snap->auth : srv->auth;
 }
 
 static void session_release(struct amqp_session *s)
@@ -111,6 +118,8 @@ static void session_feed(struct amqp_session *s)
 		struct rte_mbuf *seg = s->pending;
 		uint32_t seg_len = rte_pktmbuf_data_len(seg);
 
+		/* The snapshot an earlier iteration saw may be gone: use this one's. */
+		s->conn->auth = current_auth(s->srv);
 		while (s->pending_off < seg_len) {
 			const uint8_t *p = rte_pktmbuf_mtod_offset(seg, const uint8_t *, s->pending_off);
 			size_t n = lp_amqp_conn_input(s->conn, p, seg_len - s->pending_off);
@@ -151,7 +160,7 @@ static int session_accept(void *listen_arg, struct lp_tcb *t)
 	struct amqp_session *s = &srv->sessions[srv->free_head];
 	void *mem = srv->conn_mem + (size_t)srv->free_head * srv->conn_size;
 
-	s->conn = lp_amqp_conn_init(mem, srv->conn_size, &srv->cfg.conn, srv->auth, NULL, s,
+	s->conn = lp_amqp_conn_init(mem, srv->conn_size, &srv->cfg.conn, current_auth(srv), NULL, s,
 				    now_ns(srv->w));
 	if (s->conn == NULL)
 		return -EINVAL;
@@ -230,7 +239,7 @@ int lp_amqp_server_create(struct lp_worker *w, const struct lp_amqp_server_confi
 
 	if (w->tcp == NULL)
 		return -ENODEV;
-	if (cfg->max_conns == 0 || auth == NULL)
+	if (cfg->max_conns == 0 || (auth == NULL && w->snapshots == NULL))
 		return -EINVAL;
 	srv = calloc(1, sizeof(*srv));
 	if (srv == NULL)
@@ -297,6 +306,7 @@ void lp_amqp_server_poll(struct lp_worker *w)
 
 		if (s->conn == NULL)
 			continue;
+		s->conn->auth = current_auth(srv);
 		lp_amqp_conn_tick(s->conn, now);
 		session_flush(s);
 	}

@@ -42,8 +42,9 @@ struct lp_amqp_server_stats {
 void lp_amqp_server_config_default(struct lp_amqp_server_config *cfg);
 
 /*
- * Listen for AMQP on w (which must have TCP set up). auth must outlive the
- * server. Allocates the connection blocks; call before the worker polls.
+ * Listen for AMQP on w (which must have TCP set up). Credentials come from
+ * the worker's snapshot (w->snapshots, set before); auth (which must then
+ * outlive the server) is used only when w has none, and may be NULL otherwise. Allocates the connection blocks; call before the worker polls.
  * Returns 0, -ENODEV (no TCP on w), -EINVAL, -ENOMEM or -EADDRINUSE.
  */
 int lp_amqp_server_create(struct lp_worker *w, const struct lp_amqp_server_config *cfg,
