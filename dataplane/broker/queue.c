@@ -34,6 +34,7 @@ struct unacked {
 };
 
 struct consumer {
+	uint64_t refused_in;      /* dispatch round whose tag_fn said no */
 	bool used;
 	bool no_ack;
 	bool exclusive;
@@ -58,6 +59,7 @@ struct lp_queue {
 	bool has_exclusive;
 	uint64_t next_seq;
 	uint64_t dropped;
+	uint64_t round;                  /* lp_queue_dispatch calls, from 1 */
 };
 
 static struct ready_entry *r_at(struct lp_queue *q, uint32_t i)
@@ -285,9 +287,28 @@ int lp_queue_consumer_remove(struct lp_queue *q, uint32_t id, bool requeue)
 	return n;
 }
 
-static bool has_credit(const struct consumer *c)
+int lp_queue_consumer_info(const struct lp_queue *q, uint32_t id,
+			   struct lp_queue_consumer_spec *out)
 {
-	return c->used && (c->no_ack || c->prefetch == 0 || c->unacked < c->prefetch);
+	const struct consumer *c;
+
+	if (id >= q->max_consumers || !q->cons[id].used)
+		return -ENOENT;
+	c = &q->cons[id];
+	out->tag = c->tag;
+	out->tag_len = c->tag_len;
+	out->channel = c->channel;
+	out->prefetch = c->prefetch;
+	out->no_ack = c->no_ack;
+	out->exclusive = c->exclusive;
+	out->handle = c->handle;
+	return 0;
+}
+
+static bool has_credit(const struct lp_queue *q, const struct consumer *c)
+{
+	return c->used && c->refused_in != q->round &&
+	       (c->no_ack || c->prefetch == 0 || c->unacked < c->prefetch);
 }
 
 unsigned lp_queue_dispatch(struct lp_queue *q, lp_queue_tag_fn tag_fn, void *ctx,
@@ -295,11 +316,12 @@ unsigned lp_queue_dispatch(struct lp_queue *q, lp_queue_tag_fn tag_fn, void *ctx
 {
 	unsigned n = 0;
 
+	q->round++;
 	while (n < max && q->r_count > 0 && q->n_cons > 0) {
 		uint32_t id = NIL;
 		for (uint32_t k = 0; k < q->max_consumers; k++) {
 			uint32_t c = (q->rr + k) % q->max_consumers;
-			if (has_credit(&q->cons[c])) {
+			if (has_credit(q, &q->cons[c])) {
 				id = c;
 				break;
 			}
@@ -307,11 +329,16 @@ unsigned lp_queue_dispatch(struct lp_queue *q, lp_queue_tag_fn tag_fn, void *ctx
 		if (id == NIL)
 			break;
 		struct consumer *c = &q->cons[id];
+		uint64_t tag = tag_fn(ctx, c->channel);
+		if (tag == 0) {
+			c->refused_in = q->round;
+			continue;
+		}
 		struct ready_entry e = r_pop_front(q);
 		struct lp_queue_delivery *d = &out[n++];
 		d->msg = e.msg;
 		d->seq = e.seq;
-		d->delivery_tag = tag_fn(ctx, c->channel);
+		d->delivery_tag = tag;
 		d->consumer = id;
 		d->channel = c->channel;
 		d->handle = c->handle;

@@ -79,8 +79,12 @@ struct lp_queue_delivery {
 
 /*
  * Delivery tag for the next delivery on channel: the caller's channel counts
- * its own tags (AMQP 0-9-1 1.8.3.x: delivery tags are per channel). Called
- * once per delivery that lp_queue_dispatch makes, in delivery order.
+ * its own tags (AMQP 0-9-1 basic.deliver: delivery tags are per channel and
+ * start at 1). Called once per delivery lp_queue_dispatch is about to make,
+ * in delivery order. Returning 0 refuses it: the channel cannot take more now
+ * (Basic.Qos global prefetch, a full send stream, Channel.Flow); that
+ * consumer is then skipped for the rest of this lp_queue_dispatch call and
+ * the message stays at the head for the next consumer.
  */
 typedef uint64_t (*lp_queue_tag_fn)(void *ctx, uint32_t channel);
 
@@ -120,6 +124,14 @@ int lp_queue_consumer_add(struct lp_queue *q, const struct lp_queue_consumer_spe
  * or -ENOENT (no such consumer).
  */
 int lp_queue_consumer_remove(struct lp_queue *q, uint32_t id, bool requeue);
+
+/*
+ * Consumer id's settings (tag points into the queue, valid until the
+ * consumer is removed), e.g. to send Basic.Cancel to every consumer when the
+ * queue is deleted (RabbitMQ's consumer_cancel_notify). Returns 0 or -ENOENT.
+ */
+int lp_queue_consumer_info(const struct lp_queue *q, uint32_t id,
+			   struct lp_queue_consumer_spec *out);
 
 /*
  * Hand out up to max deliveries, round-robin among consumers with credit,

@@ -9,6 +9,7 @@
  * that the message pool is back to its starting count (no leak).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +33,7 @@ struct fx {
 	uint32_t start;
 	struct lp_queue *q[MAX_Q];
 	uint64_t tags[N_CHAN];     /* per-channel delivery tag counters */
+	uint32_t blocked;          /* channels whose tag_fn refuses (bit per channel) */
 };
 
 static int setup(void **state)
@@ -79,6 +81,8 @@ static uint64_t next_tag(void *ctx, uint32_t channel)
 {
 	struct fx *f = ctx;
 
+	if (f->blocked & (1u << channel))
+		return 0;
 	return ++f->tags[channel];
 }
 
@@ -190,6 +194,61 @@ static void pool_create_errors(void **state)
 	assert_true(lp_msg_release(x));
 }
 
+/* Two threads release shared fan-out references and churn the pool at once. */
+#define MT_SHARED 64
+#define MT_ROUNDS 20000
+
+struct mt_arg {
+	struct lp_msg_pool *pool;
+	struct lp_msg **shared;
+	unsigned freed;      /* shared messages this thread's release freed */
+	unsigned failed;     /* allocations that found the pool empty */
+};
+
+static void *mt_worker(void *p)
+{
+	struct mt_arg *a = p;
+
+	for (unsigned i = 0; i < MT_SHARED; i++)
+		a->freed += lp_msg_release(a->shared[i]);
+	for (unsigned i = 0; i < MT_ROUNDS; i++) {
+		struct lp_msg *m = lp_msg_create(a->pool, NULL, 0, "k", 1, NULL, 0, &i, sizeof(i), 0);
+		if (m == NULL) {
+			a->failed++;
+			continue;
+		}
+		unsigned v;
+		memcpy(&v, m->body, sizeof(v));
+		if (v != i || !lp_msg_release(m))
+			a->failed += 1000000;   /* another thread had this message */
+	}
+	return NULL;
+}
+
+static void pool_concurrent_release(void **state)
+{
+	struct fx *f = *state;
+	struct lp_msg *shared[MT_SHARED];
+	struct mt_arg a[2];
+	pthread_t t[2];
+
+	for (unsigned i = 0; i < MT_SHARED; i++) {
+		shared[i] = mkmsg(f, i);
+		lp_msg_ref(shared[i], 1);   /* two queues hold it */
+	}
+	for (int k = 0; k < 2; k++) {
+		a[k] = (struct mt_arg){ .pool = f->pool, .shared = shared };
+		assert_int_equal(pthread_create(&t[k], NULL, mt_worker, &a[k]), 0);
+	}
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(pthread_join(t[k], NULL), 0);
+	/* Each shared message freed exactly once, by one of the two threads. */
+	assert_int_equal(a[0].freed + a[1].freed, MT_SHARED);
+	assert_int_equal(a[0].failed, 0);
+	assert_int_equal(a[1].failed, 0);
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start);
+}
+
 static void fifo_order(void **state)
 {
 	struct fx *f = *state;
@@ -292,6 +351,36 @@ static void round_robin_prefetch_2(void **state)
 	/* Dispatch respects max. */
 	assert_int_equal(lp_queue_ack(q, 1, 0, true), 2);
 	dispatch_expect(f, q, 1, (struct want[]){ { a, 7, false } }, 1, NULL);
+}
+
+static void channel_refuses_delivery(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 64, LP_QUEUE_NO_MAX_LENGTH);
+	int a = consume(q, 1, 0, false), b = consume(q, 2, 0, false);
+	struct lp_queue_consumer_spec info;
+
+	publish(f, q, 6);
+	/* Channel 1 cannot take more: everything goes to b, in order. */
+	f->blocked = 1u << 1;
+	dispatch_expect(f, q, 3, (struct want[]){ { b, 0, false }, { b, 1, false }, { b, 2, false } },
+			3, NULL);
+	assert_int_equal(f->tags[1], 0);
+	/* Both refuse: nothing leaves the queue. */
+	f->blocked = (1u << 1) | (1u << 2);
+	dispatch_expect(f, q, 16, NULL, 0, NULL);
+	assert_int_equal(lp_queue_message_count(q), 3);
+	/* Refusal lasts one dispatch call only. */
+	f->blocked = 0;
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 3, false }, { b, 4, false }, { a, 5, false } },
+			3, NULL);
+	assert_int_equal(lp_queue_consumer_info(q, (uint32_t)b, &info), 0);
+	assert_int_equal(info.tag_len, 4);
+	assert_memory_equal(info.tag, "ctag", 4);
+	assert_int_equal(info.channel, 2);
+	assert_int_equal(lp_queue_consumer_info(q, 3, &info), -ENOENT);
+	assert_int_equal(lp_queue_ack(q, 1, 0, true), 2);
+	assert_int_equal(lp_queue_ack(q, 2, 0, true), 4);
 }
 
 static void multiple_ack(void **state)
@@ -722,6 +811,7 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops)
 	assert_non_null(m);
 	f->q[0] = q;
 	memset(f->tags, 0, sizeof(f->tags));
+	f->blocked = 0;
 	for (unsigned op = 0; op < ops; op++) {
 		unsigned kind = rnd(&s, 100);
 		if (kind < 30) {                                  /* publish */
@@ -779,7 +869,8 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops)
 				for (unsigned j = 0; j < M_CONS; j++) {
 					int c = (int)((m->rr + j) % M_CONS);
 					struct m_consumer *mc = &m->cons[c];
-					if (mc->used && (mc->no_ack || mc->prefetch == 0 ||
+					if (mc->used && !(f->blocked & (1u << mc->channel)) &&
+					    (mc->no_ack || mc->prefetch == 0 ||
 							 m_unacked_of(m, c) < mc->prefetch)) {
 						id = c;
 						break;
@@ -845,7 +936,7 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops)
 				m->n_ready--;
 				lp_msg_release(d.msg);
 			}
-		} else if (kind < 97) {                           /* channel close */
+		} else if (kind < 96) {                           /* channel close */
 			uint32_t ch = rnd(&s, M_CHAN);
 			for (int c = 0; c < M_CONS; c++) {
 				if (m->cons[c].used && m->cons[c].channel == ch) {
@@ -857,6 +948,8 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops)
 			}
 			int want = m_settle(m, ch, 0, true, true);
 			assert_int_equal(lp_queue_channel_close(q, ch), want);
+		} else if (kind < 99) {                           /* channel flow */
+			f->blocked ^= 1u << rnd(&s, M_CHAN);
 		} else {                                          /* purge */
 			assert_int_equal(lp_queue_purge(q), m->n_ready);
 			m->n_ready = 0;
@@ -883,10 +976,12 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(pool_create_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(pool_concurrent_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(fifo_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_ack_consumer, setup, teardown),
 		cmocka_unit_test_setup_teardown(round_robin_prefetch_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(round_robin_prefetch_2, setup, teardown),
+		cmocka_unit_test_setup_teardown(channel_refuses_delivery, setup, teardown),
 		cmocka_unit_test_setup_teardown(multiple_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(reject_requeue_keeps_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(requeue_goes_before_newer_ready, setup, teardown),
