@@ -61,13 +61,16 @@ it_start_control() {
 
 it_start_dataplane() {
 	rm -f "$IT_DIR/dataplane.ready"
-	ip netns exec "$IT_NS_DP" "$IT_BUILD/dataplane/lepus-dataplane" -l 0 --no-huge -m 512 \
+	ip netns exec "$IT_NS_DP" "$IT_BUILD/dataplane/lepus-dataplane" ${IT_LCORES:--l 0} --no-huge -m 512 \
 		--no-pci --no-telemetry --log-level=lib.*:notice \
 		--file-prefix "lepus-it-$IT_ID" -- \
 		--port "af_packet:$IT_IF_DP" --ip "$IT_DP_IP/24" --control "$IT_SOCK" \
 		--ready-file "$IT_DIR/dataplane.ready" "$@" >>"$IT_DIR/dataplane.log" 2>&1 &
 	IT_DP_PID=$!
 	lp_wait_file "$IT_DIR/dataplane.ready" 60 "$IT_DP_PID" || it_fail "lepus-dataplane did not start"
+	# IT_WORKERS: how many workers the EAL lcores (IT_LCORES) must have given.
+	grep -q "${IT_WORKERS:-1} worker(s)" "$IT_DIR/dataplane.log" ||
+		it_fail "expected ${IT_WORKERS:-1} worker(s): $(grep 'worker(s)' "$IT_DIR/dataplane.log")"
 }
 
 # Stop the dataplane cleanly (SIGTERM); its exit summary is then in its log.
