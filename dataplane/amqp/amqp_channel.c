@@ -141,6 +141,10 @@ static bool callback_result(struct lp_amqp_conn *c, uint16_t ch, int rc, uint32_
 
 	if (rc == 0)
 		return true;
+	if (rc == -EINPROGRESS) {
+		c->paused = true; /* answered later; see struct lp_amqp_conn_ops */
+		return true;
+	}
 	if (lp_amqp_channel_state(c, ch) != LP_AMQP_CH_OPEN || c->state != LP_AMQP_CONN_RUNNING)
 		return false; /* the callee raised the error itself */
 	if (rc == -ENOTSUP) {

@@ -681,6 +681,8 @@ size_t lp_amqp_conn_input(struct lp_amqp_conn *c, const uint8_t *p, size_t len)
 	while (used < len) {
 		if (c->state == LP_AMQP_CONN_CLOSED || c->rx_broken)
 			return len;
+		if (c->paused)
+			break;
 		if (lp_amqp_outbuf_room(&c->out) < OUT_RESERVE)
 			break;
 		if (c->state == LP_AMQP_CONN_HEADER) {

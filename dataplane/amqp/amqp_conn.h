@@ -58,6 +58,9 @@ struct lp_amqp_conn;
 
 /* Callbacks into the broker. Every one is optional. 'ctx' is the pointer
  * given to lp_amqp_conn_init. The int-returning ones return 0 when handled;
+ * -EINPROGRESS when the method is accepted but answered later (a declaration
+ * waiting for lepus-control): the connection then reads no further frame
+ * until lp_amqp_conn_resume(), so what follows sees the method's effect;
  * -ENOTSUP when the method is not implemented (the channel is closed with
  * 540 NOT_IMPLEMENTED); any other negative value after the callee raised the
  * error itself with lp_amqp_channel_error (if it did not, 541 INTERNAL_ERROR).
@@ -92,6 +95,7 @@ struct lp_amqp_conn {
 	uint8_t proto_hdr[8];
 	uint8_t proto_have;
 	bool rx_broken; /* framing lost: discard all further input */
+	bool paused;    /* a callback answered -EINPROGRESS: read nothing more */
 
 	/* negotiated (Tune-Ok) */
 	uint16_t channel_max;
@@ -136,9 +140,22 @@ struct lp_amqp_conn *lp_amqp_conn_init(void *mem, size_t memsize, const struct l
 
 /* Consumes received octets [p, p+len), any split. Returns the octets
  * consumed: len, or fewer when the send buffer lacks room for the replies
- * (drain output and call again with the rest). Once closed, input is
+ * (drain output and call again with the rest) or when the connection is
+ * paused (call again with the rest after lp_amqp_conn_resume). Once closed, input is
  * discarded and counted as consumed. */
 size_t lp_amqp_conn_input(struct lp_amqp_conn *c, const uint8_t *p, size_t len);
+
+/* Read frames again after a callback's -EINPROGRESS (see struct
+ * lp_amqp_conn_ops); the transport then feeds the input it kept back. */
+static inline void lp_amqp_conn_resume(struct lp_amqp_conn *c)
+{
+	c->paused = false;
+}
+
+static inline bool lp_amqp_conn_paused(const struct lp_amqp_conn *c)
+{
+	return c->paused;
+}
 
 /* Pending output: returns its length and *p (valid until the next call into
  * the connection). lp_amqp_conn_output_consume removes n octets once sent. */

@@ -224,6 +224,54 @@ static void test_not_implemented_without_broker(void **state)
 	assert_int_equal(lp_amqp_channel_state(f->c, 5), LP_AMQP_CH_CLOSED);
 }
 
+/* A method answered later (-EINPROGRESS): nothing after it is read until resume. */
+static int paused_calls;
+static int pause_first(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m)
+{
+	(void)ctx, (void)c, (void)ch, (void)m;
+	return paused_calls++ == 0 ? -EINPROGRESS : 0;
+}
+
+static void test_pause_until_resume(void **state)
+{
+	static const struct lp_amqp_conn_ops ops = { .on_method = pause_first };
+	struct fx *f = *state;
+	struct lp_amqp_method m1 = { .id = LP_AMQP_QUEUE_DECLARE }, m2 = { .id = LP_AMQP_BASIC_QOS };
+	uint8_t buf[256], frame[256];
+	size_t len = 0;
+
+	mk(f, &ops, NULL);
+	handshake(f, 2047, 131072, 0);
+	open_channel(f, 1);
+	paused_calls = 0;
+	/* Two method frames in one chunk. */
+	const struct lp_amqp_method *ms[2] = { &m1, &m2 };
+	size_t first_len = 0;
+	for (int i = 0; i < 2; i++) {
+		int n = lp_amqp_method_encode(ms[i], frame, sizeof(frame));
+		assert_true(n > 0);
+		buf[len] = 1;
+		buf[len + 1] = 0;
+		buf[len + 2] = 1;
+		buf[len + 3] = buf[len + 4] = buf[len + 5] = 0;
+		buf[len + 6] = (uint8_t)n;
+		memcpy(buf + len + 7, frame, (size_t)n);
+		buf[len + 7 + n] = 0xCE;
+		len += 8 + (size_t)n;
+		if (i == 0)
+			first_len = len;
+	}
+	assert_int_equal(lp_amqp_conn_input(f->c, buf, len), first_len);
+	assert_true(lp_amqp_conn_paused(f->c));
+	assert_int_equal(paused_calls, 1);
+	assert_int_equal(lp_amqp_conn_input(f->c, buf + first_len, len - first_len), 0);
+	assert_int_equal(paused_calls, 1);
+	lp_amqp_conn_resume(f->c);
+	assert_int_equal(lp_amqp_conn_input(f->c, buf + first_len, len - first_len), len - first_len);
+	assert_int_equal(paused_calls, 2);
+	assert_int_equal(lp_amqp_channel_state(f->c, 1), LP_AMQP_CH_OPEN);
+}
+
 static void test_flow_and_access(void **state)
 {
 	struct fx *f = *state;
@@ -413,6 +461,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_close_and_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_implemented_without_broker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flow_and_access, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_until_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_direction_methods, setup, teardown),
