@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Message pool (see message.h). All storage is allocated by
- * lp_msg_pool_create: the message headers, one data area holding each
- * message's properties and body slots, and the free list. The free list is a
- * bounded MPMC ring of slot indices (Dmitry Vyukov's bounded queue: each cell
- * carries a sequence number, so there is no ABA problem and no lock), sized to
- * a power of two at least the capacity so that a release never finds it full.
+ * lp_msg_pool_create: the message headers and one data area holding each
+ * message's properties and body slots. Free messages form a lock-free stack
+ * (Treiber's) linked through their slot indices; the head word packs the top
+ * index with a generation counter bumped by every change, so a thread that
+ * was preempted between reading the head and its compare-and-swap fails the
+ * swap instead of corrupting the stack (the ABA problem). Unlike a bounded
+ * ring, a thread stopped half-way through a release never makes the pool
+ * look empty to the others.
  */
 #include <errno.h>
 #include <stdalign.h>
@@ -14,85 +17,60 @@
 
 #include "message.h"
 
-struct free_cell {
-	_Atomic uint64_t seq;
-	uint32_t index;
-};
+#define NIL UINT32_MAX
 
 struct lp_msg_pool {
 	uint32_t capacity;
 	uint32_t props_max;
 	uint32_t body_max;
-	uint64_t ring_mask;
 	struct lp_msg *msgs;
 	uint8_t *data;
-	struct free_cell *ring;
-	alignas(64) _Atomic uint64_t enq_pos;   /* releases (producers) */
-	alignas(64) _Atomic uint64_t deq_pos;   /* allocations (consumers) */
+	_Atomic uint32_t *next;                  /* free-stack links, by slot */
+	alignas(64) _Atomic uint64_t head;       /* generation << 32 | top slot */
+	alignas(64) _Atomic uint32_t available;
 };
 
-/* Push a free slot index; the ring has room for every slot, so this succeeds. */
 static void free_push(struct lp_msg_pool *p, uint32_t index)
 {
-	uint64_t pos = atomic_load_explicit(&p->enq_pos, memory_order_relaxed);
-	struct free_cell *c;
+	uint64_t old = atomic_load_explicit(&p->head, memory_order_relaxed), new;
 
-	for (;;) {
-		c = &p->ring[pos & p->ring_mask];
-		uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-		int64_t diff = (int64_t)(seq - pos);
-		if (diff == 0) {
-			if (atomic_compare_exchange_weak_explicit(&p->enq_pos, &pos, pos + 1,
-								  memory_order_relaxed,
-								  memory_order_relaxed))
-				break;
-		} else {
-			/* diff < 0 (full) cannot happen: at most capacity indices exist. */
-			pos = atomic_load_explicit(&p->enq_pos, memory_order_relaxed);
-		}
-	}
-	c->index = index;
-	atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+	do {
+		atomic_store_explicit(&p->next[index], (uint32_t)old, memory_order_relaxed);
+		new = (((old >> 32) + 1) << 32) | index;
+	} while (!atomic_compare_exchange_weak_explicit(&p->head, &old, new, memory_order_release,
+							 memory_order_relaxed));
+	atomic_fetch_add_explicit(&p->available, 1, memory_order_relaxed);
 }
 
 /* Pop a free slot index. Returns true, or false when the pool is empty. */
 static bool free_pop(struct lp_msg_pool *p, uint32_t *index)
 {
-	uint64_t pos = atomic_load_explicit(&p->deq_pos, memory_order_relaxed);
-	struct free_cell *c;
+	uint64_t old = atomic_load_explicit(&p->head, memory_order_acquire), new;
 
-	for (;;) {
-		c = &p->ring[pos & p->ring_mask];
-		uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-		int64_t diff = (int64_t)(seq - (pos + 1));
-		if (diff == 0) {
-			if (atomic_compare_exchange_weak_explicit(&p->deq_pos, &pos, pos + 1,
-								  memory_order_relaxed,
-								  memory_order_relaxed))
-				break;
-		} else if (diff < 0) {
+	do {
+		uint32_t top = (uint32_t)old;
+		if (top == NIL)
 			return false;
-		} else {
-			pos = atomic_load_explicit(&p->deq_pos, memory_order_relaxed);
-		}
-	}
-	*index = c->index;
-	atomic_store_explicit(&c->seq, pos + p->ring_mask + 1, memory_order_release);
+		/* May be stale if top was taken meanwhile: the swap then fails. */
+		uint32_t next = atomic_load_explicit(&p->next[top], memory_order_relaxed);
+		new = (((old >> 32) + 1) << 32) | next;
+	} while (!atomic_compare_exchange_weak_explicit(&p->head, &old, new, memory_order_acquire,
+							 memory_order_acquire));
+	*index = (uint32_t)old;
+	atomic_fetch_sub_explicit(&p->available, 1, memory_order_relaxed);
 	return true;
 }
 
 struct lp_msg_pool *lp_msg_pool_create(uint32_t capacity, uint32_t props_max, uint32_t body_max)
 {
 	struct lp_msg_pool *p;
-	uint64_t ring_size = 1, slot = (uint64_t)props_max + body_max;
+	uint64_t slot = (uint64_t)props_max + body_max;
 
-	if (capacity == 0 || capacity > (1u << 31) ||
+	if (capacity == 0 || capacity >= NIL ||
 	    (slot != 0 && (uint64_t)capacity > SIZE_MAX / slot)) {
 		errno = EINVAL;
 		return NULL;
 	}
-	while (ring_size < capacity)
-		ring_size <<= 1;
 
 	p = aligned_alloc(64, (sizeof(*p) + 63) & ~(size_t)63);
 	if (p == NULL)
@@ -101,19 +79,17 @@ struct lp_msg_pool *lp_msg_pool_create(uint32_t capacity, uint32_t props_max, ui
 	p->capacity = capacity;
 	p->props_max = props_max;
 	p->body_max = body_max;
-	p->ring_mask = ring_size - 1;
 	p->msgs = calloc(capacity, sizeof(*p->msgs));
 	p->data = slot != 0 ? malloc((size_t)capacity * slot) : NULL;
-	p->ring = calloc(ring_size, sizeof(*p->ring));
-	if (p->msgs == NULL || (slot != 0 && p->data == NULL) || p->ring == NULL) {
+	p->next = calloc(capacity, sizeof(*p->next));
+	if (p->msgs == NULL || (slot != 0 && p->data == NULL) || p->next == NULL) {
 		lp_msg_pool_destroy(p);
 		goto nomem;
 	}
-	for (uint64_t i = 0; i < ring_size; i++)
-		atomic_init(&p->ring[i].seq, i);
-	atomic_init(&p->enq_pos, 0);
-	atomic_init(&p->deq_pos, 0);
-	for (uint32_t i = 0; i < capacity; i++) {
+	atomic_init(&p->head, NIL);
+	atomic_init(&p->available, 0);
+	/* Pushed in reverse so that slot 0 is handed out first. */
+	for (uint32_t i = capacity; i-- > 0;) {
 		struct lp_msg *m = &p->msgs[i];
 		m->pool = p;
 		m->index = i;
@@ -134,7 +110,7 @@ void lp_msg_pool_destroy(struct lp_msg_pool *p)
 		return;
 	free(p->msgs);
 	free(p->data);
-	free(p->ring);
+	free(p->next);
 	free(p);
 }
 
@@ -145,10 +121,7 @@ uint32_t lp_msg_pool_capacity(const struct lp_msg_pool *p)
 
 uint32_t lp_msg_pool_available(const struct lp_msg_pool *p)
 {
-	uint64_t enq = atomic_load_explicit(&p->enq_pos, memory_order_acquire);
-	uint64_t deq = atomic_load_explicit(&p->deq_pos, memory_order_acquire);
-
-	return enq > deq ? (uint32_t)(enq - deq) : 0;
+	return atomic_load_explicit(&p->available, memory_order_relaxed);
 }
 
 uint32_t lp_msg_pool_body_max(const struct lp_msg_pool *p)

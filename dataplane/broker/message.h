@@ -7,7 +7,7 @@
  * reference when the message is acked, dropped, purged or the queue deleted,
  * and the last release returns the message to its pool. Shards on other cores
  * release references too, so the count is atomic and the pool's free list is
- * a bounded lock-free multi-producer/multi-consumer ring.
+ * a lock-free stack.
  *
  * Every message and its storage come from a pool created at start-up with a
  * fixed capacity and fixed maximum property and body sizes; nothing is
@@ -47,7 +47,7 @@ struct lp_msg {
 /*
  * A pool of capacity messages, each with room for props_max bytes of
  * properties and body_max bytes of body (all allocated now, once).
- * Returns the pool, or NULL with errno EINVAL (capacity 0 or above 2^31, or
+ * Returns the pool, or NULL with errno EINVAL (capacity 0 or 2^32 - 1, or
  * sizes that overflow) or ENOMEM.
  */
 struct lp_msg_pool *lp_msg_pool_create(uint32_t capacity, uint32_t props_max, uint32_t body_max);

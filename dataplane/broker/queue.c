@@ -5,8 +5,9 @@
  * dispatch and Basic.Get pop the front, and a requeue inserts by binary
  * search, shifting the shorter side (requeued messages are old, so that is
  * usually the front and short). Unacked deliveries are records from a fixed
- * array, linked in delivery order; acks and requeues walk that list (bounded
- * by the capacity; acks usually hit its head, since clients ack in order).
+ * array, linked in delivery order; acks and requeues walk that list from
+ * its head and stop at the first record of the channel with a larger tag
+ * (a channel's tags grow in delivery order), so in-order acks are cheap.
  * Consumers live in a fixed array of slots; their id is the slot index, and
  * round-robin resumes after the slot that received the last delivery.
  */
@@ -408,6 +409,9 @@ static int settle(struct lp_queue *q, uint32_t channel, uint64_t tag, bool multi
 
 	for (uint32_t i = q->un_head, next; i != NIL; i = next) {
 		next = q->un[i].next;
+		/* A channel's tags grow in delivery order: nothing further matches. */
+		if (q->un[i].channel == channel && tag != 0 && q->un[i].tag > tag)
+			break;
 		if (!covered(&q->un[i], channel, tag, multiple))
 			continue;
 		if (requeue) {

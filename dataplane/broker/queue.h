@@ -152,6 +152,9 @@ int lp_queue_get(struct lp_queue *q, uint32_t channel, uint64_t delivery_tag, bo
 		 struct lp_queue_delivery *out);
 
 /*
+ * The tags a channel gives (tag_fn, lp_queue_get) must grow in the order the
+ * deliveries are made, as a channel's counter does; acks rely on it.
+ *
  * Basic.Ack on channel: acknowledge delivery_tag, or with multiple every
  * unacked delivery of this channel up to and including it. Acked messages'
  * references are released and consumer credit returns. Returns how many

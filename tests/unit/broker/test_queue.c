@@ -799,10 +799,16 @@ static void check_counts(struct fx *f, struct lp_queue *q, const struct model *m
 	assert_int_equal(lp_msg_pool_available(f->pool), f->start - m->n_ready - m->n_un);
 }
 
-static void model_run(struct fx *f, unsigned seed, unsigned ops)
+static void m_drop_head(struct model *m)
+{
+	memmove(&m->ready[0], &m->ready[1], (m->n_ready - 1) * sizeof(m->ready[0]));
+	m->n_ready--;
+}
+
+static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_len)
 {
 	struct lp_queue_config cfg = { .capacity = M_CAP, .max_consumers = M_CONS,
-				       .max_length = LP_QUEUE_NO_MAX_LENGTH };
+				       .max_length = max_len };
 	struct lp_queue *q = lp_queue_create(&cfg);
 	struct model *m = calloc(1, sizeof(*m));
 	unsigned s = seed;
@@ -817,12 +823,23 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops)
 		if (kind < 30) {                                  /* publish */
 			struct lp_msg *msg = mkmsg(f, (unsigned)m->next_seq);
 			int rc = lp_queue_enqueue(q, msg);
-			if (m->n_ready + m->n_un >= M_CAP) {
+			bool limited = max_len != LP_QUEUE_NO_MAX_LENGTH;
+			if (m->n_ready + m->n_un >= M_CAP &&
+			    !(limited && m->n_ready > 0 && m->n_ready >= max_len)) {
 				assert_int_equal(rc, -ENOSPC);
 				lp_msg_release(msg);
 			} else {
-				assert_int_equal(rc, 0);
+				int dropped = 0;
+				if (m->n_ready + m->n_un >= M_CAP) {
+					m_drop_head(m);
+					dropped++;
+				}
 				m->ready[m->n_ready++] = (struct m_ready){ .seq = m->next_seq++ };
+				while (limited && m->n_ready > max_len) {
+					m_drop_head(m);
+					dropped++;
+				}
+				assert_int_equal(rc, dropped);
 			}
 		} else if (kind < 36) {                           /* consume */
 			uint32_t ch = rnd(&s, M_CHAN);
@@ -968,8 +985,11 @@ static void randomized_model(void **state)
 {
 	struct fx *f = *state;
 
-	for (unsigned seed = 1; seed <= 40; seed++)
-		model_run(f, seed, 3000);
+	for (unsigned seed = 1; seed <= 60; seed++)
+		model_run(f, seed, 4000, LP_QUEUE_NO_MAX_LENGTH);
+	/* x-max-length (drop-head), 0 included: every message dropped on arrival. */
+	for (unsigned seed = 61; seed <= 100; seed++)
+		model_run(f, seed, 4000, (seed - 61) % 20);
 }
 
 int main(void)
