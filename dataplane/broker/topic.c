@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dest_set.h"
 #include "topic.h"
 
 #define MAX_WORDS (LP_TOPIC_KEY_MAX + 1) /* 255 dots make 256 empty words */
@@ -244,38 +245,12 @@ size_t lp_topic_trie_count(const struct lp_topic_trie *t)
 struct match_ctx {
 	const struct word *words;
 	int n_words;
-	uint32_t *dests;
-	unsigned max, n_out;
-	unsigned overflow;
+	struct lp_dest_set out;
 	/* '#' nodes already expanded, with the lowest position they were at. */
 	const struct topic_node *memo_node[HASH_MEMO_SIZE];
 	int memo_pos[HASH_MEMO_SIZE];
 	unsigned n_memo;
 };
-
-/* Insert d into the sorted, duplicate-free output. */
-static void emit(struct match_ctx *c, uint32_t d)
-{
-	unsigned lo = 0, hi = c->n_out;
-
-	while (lo < hi) {
-		unsigned mid = (lo + hi) / 2;
-
-		if (c->dests[mid] == d)
-			return;
-		if (c->dests[mid] < d)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (c->n_out == c->max) {
-		c->overflow++;
-		return;
-	}
-	memmove(&c->dests[lo + 1], &c->dests[lo], (c->n_out - lo) * sizeof(c->dests[0]));
-	c->dests[lo] = d;
-	c->n_out++;
-}
 
 /* True when hash node h was already expanded from a position <= pos. */
 static bool hash_seen(struct match_ctx *c, const struct topic_node *h, int pos)
@@ -302,7 +277,7 @@ static void match_node(struct match_ctx *c, const struct topic_node *n, int pos)
 			match_node(c, n->hash, j);
 	if (pos == c->n_words) {
 		for (uint32_t i = 0; i < n->n_dests; i++)
-			emit(c, n->dests[i]);
+			lp_dest_set_add(&c->out, n->dests[i]);
 		return;
 	}
 	long e = edge_find(n, &c->words[pos]);
@@ -323,11 +298,8 @@ int lp_topic_trie_match(const struct lp_topic_trie *t, const char *key, size_t l
 		return -EINVAL;
 	c.words = w;
 	c.n_words = split_words(key, len, w);
-	c.dests = dests;
-	c.max = max;
-	c.n_out = 0;
-	c.overflow = 0;
+	lp_dest_set_init(&c.out, dests, max);
 	c.n_memo = 0;
 	match_node(&c, &t->root, 0);
-	return (int)(c.n_out + c.overflow);
+	return lp_dest_set_count(&c.out);
 }

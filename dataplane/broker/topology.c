@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dest_set.h"
 #include "headers.h"
 #include "topic.h"
 #include "topology.h"
@@ -592,35 +593,10 @@ struct route_ctx {
 	const char *rkey;
 	size_t rkey_len;
 	struct lp_amqp_bytes headers;
-	uint32_t *out;
-	unsigned max, n_out, overflow;
+	struct lp_dest_set out;
 	uint32_t visited[ROUTE_MAX_EXCHANGES];
 	unsigned n_visited;
 };
-
-/* Insert queue q into the sorted, duplicate-free output. */
-static void route_emit(struct route_ctx *c, uint32_t q)
-{
-	unsigned lo = 0, hi = c->n_out;
-
-	while (lo < hi) {
-		unsigned mid = (lo + hi) / 2;
-
-		if (c->out[mid] == q)
-			return;
-		if (c->out[mid] < q)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (c->n_out == c->max) {
-		c->overflow++;
-		return;
-	}
-	memmove(&c->out[lo + 1], &c->out[lo], (c->n_out - lo) * sizeof(c->out[0]));
-	c->out[lo] = q;
-	c->n_out++;
-}
 
 static void route_exchange(struct route_ctx *c, uint32_t xi);
 
@@ -630,7 +606,7 @@ static void route_dest(struct route_ctx *c, uint32_t dest)
 	if (dest & DEST_EXCHANGE)
 		route_exchange(c, dest & ~DEST_EXCHANGE);
 	else
-		route_emit(c, dest);
+		lp_dest_set_add(&c->out, dest);
 }
 
 static void route_exchange(struct route_ctx *c, uint32_t xi)
@@ -651,7 +627,7 @@ static void route_exchange(struct route_ctx *c, uint32_t xi)
 
 		if (q != LP_TOPOLOGY_NONE) {
 			matched++;
-			route_emit(c, q);
+			lp_dest_set_add(&c->out, q);
 		}
 	} else if (x->type == LP_CTL_XT_DIRECT) {
 		/* Binary search for the first entry with this key. */
@@ -683,7 +659,7 @@ static void route_exchange(struct route_ctx *c, uint32_t xi)
 							ROUTE_TOPIC_SCRATCH) : 0;
 
 		if (n > ROUTE_TOPIC_SCRATCH) {
-			c->overflow += (unsigned)n - ROUTE_TOPIC_SCRATCH;
+			c->out.overflow += (unsigned)n - ROUTE_TOPIC_SCRATCH;
 			n = ROUTE_TOPIC_SCRATCH;
 		}
 		for (int i = 0; i < n; i++)
@@ -706,11 +682,12 @@ int lp_topology_route(const struct lp_topology *t, uint32_t exchange, const char
 		      size_t rkey_len, struct lp_amqp_bytes headers, uint32_t *queues,
 		      unsigned max)
 {
-	struct route_ctx c = {.t = t, .rkey = rkey, .rkey_len = rkey_len, .headers = headers,
-			      .out = queues, .max = max};
+	struct route_ctx c = {.t = t, .rkey = rkey, .rkey_len = rkey_len, .headers = headers};
+
+	lp_dest_set_init(&c.out, queues, max);
 
 	if (exchange >= t->n_exchanges || rkey_len > LP_TOPIC_KEY_MAX)
 		return 0;
 	route_exchange(&c, exchange);
-	return (int)(c.n_out + c.overflow);
+	return lp_dest_set_count(&c.out);
 }
