@@ -208,22 +208,77 @@ uint32_t lp_queue_destroy(struct lp_queue *q)
 	return n;
 }
 
+/* Remove the ready entry at position pos, shifting the shorter side. */
+static struct ready_entry r_remove_at(struct lp_queue *q, uint32_t pos)
+{
+	struct ready_entry e = *r_at(q, pos);
+
+	if (pos < q->r_count / 2) {
+		for (uint32_t i = pos; i > 0; i--)
+			*r_at(q, i) = *r_at(q, i - 1);
+		q->r_head = (q->r_head + 1) % q->capacity;
+	} else {
+		for (uint32_t i = pos; i + 1 < q->r_count; i++)
+			*r_at(q, i) = *r_at(q, i + 1);
+	}
+	q->r_count--;
+	return e;
+}
+
+/*
+ * How many ready messages the consumers' free prefetch credit will take at
+ * the next dispatch (UINT32_MAX: no limit, a no-ack or prefetch-0 consumer).
+ */
+static uint32_t spoken_for(const struct lp_queue *q)
+{
+	uint64_t credit = 0;
+
+	if (q->n_cons == 0)
+		return 0;
+	for (uint32_t id = 0; id < q->max_consumers; id++) {
+		const struct consumer *c = &q->cons[id];
+		if (!c->used)
+			continue;
+		if (c->no_ack || c->prefetch == 0)
+			return UINT32_MAX;
+		if (c->unacked < c->prefetch)
+			credit += c->prefetch - c->unacked;
+	}
+	return credit > UINT32_MAX ? UINT32_MAX : (uint32_t)credit;
+}
+
+/*
+ * x-max-length, drop-head. RabbitMQ hands a message straight to a consumer
+ * with credit when one is waiting, so only the messages no consumer can take
+ * count against the limit (RabbitMQ docs, "Queue Length Limit": only ready
+ * messages count). Here deliveries are batched by lp_queue_dispatch, so the
+ * first spoken_for() ready messages stand for those RabbitMQ would already
+ * have delivered, and the oldest message after them is the one dropped.
+ */
 int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m)
 {
+	bool limited = q->max_length != LP_QUEUE_NO_MAX_LENGTH;
+	uint32_t taken = limited ? spoken_for(q) : 0;
 	int dropped = 0;
 
-	if (q->r_count + q->un_count >= q->capacity &&
-	    !(q->max_length != LP_QUEUE_NO_MAX_LENGTH && q->r_count > 0 &&
-	      q->r_count >= q->max_length))
-		return -ENOSPC;
-	/* Drop-head first when the ring has no room for the new message. */
 	if (q->r_count + q->un_count >= q->capacity) {
-		lp_msg_release(r_pop_front(q).msg);
+		/* Full: only a drop-head that this message causes makes room. */
+		if (!limited || taken > q->r_count ||
+		    (uint64_t)q->r_count + 1 - taken <= q->max_length)
+			return -ENOSPC;
+		if (taken == q->r_count) {
+			/* The new message is itself the oldest one over the limit. */
+			q->next_seq++;
+			lp_msg_release(m);
+			q->dropped++;
+			return 1;
+		}
+		lp_msg_release(r_remove_at(q, taken).msg);
 		dropped++;
 	}
 	r_push_back(q, (struct ready_entry){ .msg = m, .seq = q->next_seq++ });
-	while (q->max_length != LP_QUEUE_NO_MAX_LENGTH && q->r_count > q->max_length) {
-		lp_msg_release(r_pop_front(q).msg);
+	while (limited && q->r_count > taken && q->r_count - taken > q->max_length) {
+		lp_msg_release(r_remove_at(q, taken).msg);
 		dropped++;
 	}
 	q->dropped += (uint64_t)dropped;

@@ -24,7 +24,9 @@
  *    for requeue when removing the consumer;
  *  - Queue.Purge removes ready messages only; unacked ones stay;
  *  - x-max-length with the default overflow, drop-head, counts ready
- *    messages and drops the oldest ready ones to make room.
+ *    messages and drops the oldest ready ones to make room; messages that
+ *    consumers' free credit will take at the next dispatch do not count
+ *    (RabbitMQ delivers those at once, before any limit applies).
  *
  * Bounded: capacity (ready + unacked messages) and the number of consumers
  * are fixed at creation; nothing is allocated afterwards, and running out is
@@ -102,10 +104,11 @@ uint32_t lp_queue_destroy(struct lp_queue *q);
 
 /*
  * Append m (takes the caller's reference on success; on error the caller
- * still owns it). With max_length set, the oldest ready messages are dropped
- * (their references released) to keep at most max_length ready. Returns the
- * number of messages dropped (>= 0), or -ENOSPC (capacity reached; nothing
- * changed).
+ * still owns it). With max_length set, the oldest ready messages beyond
+ * those the consumers' free credit will take are dropped (references
+ * released; possibly m itself, with max_length 0 and no credit) to keep at
+ * most max_length of them. Returns the number of messages dropped (>= 0), or
+ * -ENOSPC (capacity reached and no drop-head makes room; nothing changed).
  */
 int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m);
 

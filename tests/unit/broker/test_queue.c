@@ -654,6 +654,45 @@ static void max_length_drop_head(void **state)
 	lp_msg_release(d.msg);
 }
 
+static void max_length_spares_what_consumers_take(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 16, 2);
+	int a = consume(q, 1, 3, false);
+	uint64_t t[4];
+	int dropped = 0;
+
+	/*
+	 * RabbitMQ delivers 0, 1, 2 at once to a's free credit, queues 3 and 4,
+	 * then 5 and 6 push out 3 and 4. Here delivery waits for dispatch.
+	 */
+	for (unsigned i = 0; i < 7; i++)
+		dropped += lp_queue_enqueue(q, mkmsg(f, i));
+	assert_int_equal(dropped, 2);
+	assert_int_equal(lp_queue_message_count(q), 5);
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 0, false }, { a, 1, false }, { a, 2, false } },
+			3, t);
+	assert_int_equal(lp_queue_message_count(q), 2);
+	/* No credit now: the limit applies to every ready message. */
+	assert_int_equal(lp_queue_enqueue(q, mkmsg(f, 7)), 1);
+	assert_int_equal(lp_queue_ack(q, 1, t[0], false), 1);   /* one credit: 6 taken next */
+	assert_int_equal(lp_queue_enqueue(q, mkmsg(f, 8)), 0);
+	assert_int_equal(lp_queue_enqueue(q, mkmsg(f, 9)), 1);  /* drops 7, not 6 */
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 6, false } }, 1, NULL);
+	assert_int_equal(lp_queue_ack(q, 1, 0, true), 3);
+	/* A no-ack consumer takes everything: nothing dropped. */
+	lp_queue_consumer_remove(q, (uint32_t)a, false);
+	int b = consume(q, 2, 0, true);
+	for (unsigned i = 0; i < 5; i++)
+		assert_int_equal(lp_queue_enqueue(q, mkmsg(f, 10 + i)), 0);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { b, 8, false }, { b, 9, false }, { b, 10, false },
+					 { b, 11, false }, { b, 12, false }, { b, 13, false },
+					 { b, 14, false } },
+			7, NULL);
+	assert_int_equal(lp_queue_dropped_count(q), 4);
+}
+
 static void capacity_and_consumer_errors(void **state)
 {
 	struct fx *f = *state;
@@ -721,7 +760,7 @@ struct m_consumer {
 };
 
 struct model {
-	struct m_ready ready[M_CAP];
+	struct m_ready ready[M_CAP + 1];
 	unsigned n_ready;
 	struct m_unacked un[M_CAP];   /* delivery order */
 	unsigned n_un;
@@ -799,12 +838,6 @@ static void check_counts(struct fx *f, struct lp_queue *q, const struct model *m
 	assert_int_equal(lp_msg_pool_available(f->pool), f->start - m->n_ready - m->n_un);
 }
 
-static void m_drop_head(struct model *m)
-{
-	memmove(&m->ready[0], &m->ready[1], (m->n_ready - 1) * sizeof(m->ready[0]));
-	m->n_ready--;
-}
-
 static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_len)
 {
 	struct lp_queue_config cfg = { .capacity = M_CAP, .max_consumers = M_CONS,
@@ -824,22 +857,34 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 			struct lp_msg *msg = mkmsg(f, (unsigned)m->next_seq);
 			int rc = lp_queue_enqueue(q, msg);
 			bool limited = max_len != LP_QUEUE_NO_MAX_LENGTH;
-			if (m->n_ready + m->n_un >= M_CAP &&
-			    !(limited && m->n_ready > 0 && m->n_ready >= max_len)) {
+			/* Ready messages the consumers' credit will take: exempt. */
+			unsigned taken = 0;
+			for (int c = 0; c < M_CONS; c++) {
+				struct m_consumer *mc = &m->cons[c];
+				if (!mc->used)
+					continue;
+				if (mc->no_ack || mc->prefetch == 0)
+					taken = 1u << 30;
+				else if (m_unacked_of(m, c) < mc->prefetch)
+					taken += mc->prefetch - m_unacked_of(m, c);
+			}
+			/* Simulate: append, then drop the oldest unexempt ones over the limit. */
+			m->ready[m->n_ready++] = (struct m_ready){ .seq = m->next_seq++ };
+			unsigned drop = 0;
+			if (limited && m->n_ready > taken && m->n_ready - taken > max_len)
+				drop = m->n_ready - taken - max_len;
+			if (m->n_ready - 1 + m->n_un >= M_CAP && drop == 0) {
 				assert_int_equal(rc, -ENOSPC);
 				lp_msg_release(msg);
+				m->n_ready--;
+				m->next_seq--;
 			} else {
-				int dropped = 0;
-				if (m->n_ready + m->n_un >= M_CAP) {
-					m_drop_head(m);
-					dropped++;
+				assert_int_equal(rc, (int)drop);
+				for (unsigned k = 0; k < drop; k++) {
+					memmove(&m->ready[taken], &m->ready[taken + 1],
+						(m->n_ready - taken - 1) * sizeof(m->ready[0]));
+					m->n_ready--;
 				}
-				m->ready[m->n_ready++] = (struct m_ready){ .seq = m->next_seq++ };
-				while (limited && m->n_ready > max_len) {
-					m_drop_head(m);
-					dropped++;
-				}
-				assert_int_equal(rc, dropped);
 			}
 		} else if (kind < 36) {                           /* consume */
 			uint32_t ch = rnd(&s, M_CHAN);
@@ -1011,6 +1056,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(fanout_shares_one_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete_releases_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(max_length_drop_head, setup, teardown),
+		cmocka_unit_test_setup_teardown(max_length_spares_what_consumers_take, setup, teardown),
 		cmocka_unit_test_setup_teardown(capacity_and_consumer_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(randomized_model, setup, teardown),
 	};
