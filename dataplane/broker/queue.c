@@ -8,8 +8,11 @@
  * array, linked in delivery order; acks and requeues walk that list from
  * its head and stop at the first record of the channel with a larger tag
  * (a channel's tags grow in delivery order), so in-order acks are cheap.
- * Consumers live in a fixed array of slots; their id is the slot index, and
- * round-robin resumes after the slot that received the last delivery.
+ * Consumers live in a fixed array of slots (their id is the slot index) and,
+ * as in RabbitMQ's rabbit_queue_consumers, on an active list: dispatch serves
+ * the first one that can take a message and moves it to the back; one found
+ * without prefetch credit leaves the list (blocked) and rejoins at the back
+ * when an ack or nack returns credit; a new consumer joins at the back.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -36,7 +39,9 @@ struct unacked {
 
 struct consumer {
 	uint64_t refused_in;      /* dispatch round whose tag_fn said no */
+	uint32_t prev, next;      /* place in the active list */
 	bool used;
+	bool blocked;             /* out of credit when tried: off the active list */
 	bool no_ack;
 	bool exclusive;
 	uint16_t prefetch;
@@ -56,7 +61,8 @@ struct lp_queue {
 	struct unacked *un;              /* capacity records */
 	uint32_t un_free, un_head, un_tail, un_count;
 	struct consumer *cons;           /* max_consumers slots */
-	uint32_t n_cons, rr;
+	uint32_t n_cons;
+	uint32_t act_head, act_tail;     /* active consumers, next to try first */
 	bool has_exclusive;
 	uint64_t next_seq;
 	uint64_t dropped;
@@ -107,6 +113,39 @@ static void r_insert(struct lp_queue *q, struct ready_entry e)
 	q->r_count++;
 }
 
+static void act_append(struct lp_queue *q, uint32_t id)
+{
+	struct consumer *c = &q->cons[id];
+
+	c->prev = q->act_tail;
+	c->next = NIL;
+	if (q->act_tail != NIL)
+		q->cons[q->act_tail].next = id;
+	else
+		q->act_head = id;
+	q->act_tail = id;
+}
+
+static void act_unlink(struct lp_queue *q, uint32_t id)
+{
+	struct consumer *c = &q->cons[id];
+
+	if (c->prev != NIL)
+		q->cons[c->prev].next = c->next;
+	else
+		q->act_head = c->next;
+	if (c->next != NIL)
+		q->cons[c->next].prev = c->prev;
+	else
+		q->act_tail = c->prev;
+	c->prev = c->next = NIL;
+}
+
+static bool has_credit(const struct consumer *c)
+{
+	return c->no_ack || c->prefetch == 0 || c->unacked < c->prefetch;
+}
+
 static uint32_t un_alloc(struct lp_queue *q)
 {
 	uint32_t i = q->un_free;
@@ -136,8 +175,15 @@ static void un_free(struct lp_queue *q, uint32_t i)
 		q->un[u->next].prev = u->prev;
 	else
 		q->un_tail = u->prev;
-	if (u->consumer != NIL)
-		q->cons[u->consumer].unacked--;
+	if (u->consumer != NIL) {
+		struct consumer *c = &q->cons[u->consumer];
+		c->unacked--;
+		/* Credit is back: rejoin the active list at its tail. */
+		if (c->used && c->blocked && has_credit(c)) {
+			c->blocked = false;
+			act_append(q, u->consumer);
+		}
+	}
 	u->msg = NULL;
 	u->next = q->un_free;
 	q->un_free = i;
@@ -182,6 +228,7 @@ struct lp_queue *lp_queue_create(const struct lp_queue_config *cfg)
 		q->un[i].next = i + 1 < cfg->capacity ? i + 1 : NIL;
 	q->un_free = 0;
 	q->un_head = q->un_tail = NIL;
+	q->act_head = q->act_tail = NIL;
 	return q;
 nomem:
 	errno = ENOMEM;
@@ -313,6 +360,9 @@ int lp_queue_consumer_add(struct lp_queue *q, const struct lp_queue_consumer_spe
 	if (spec->tag_len != 0)
 		memcpy(c->tag, spec->tag, spec->tag_len);
 	c->tag[spec->tag_len] = '\0';
+	c->blocked = false;
+	c->refused_in = 0;
+	act_append(q, id);
 	q->n_cons++;
 	if (spec->exclusive)
 		q->has_exclusive = true;
@@ -325,6 +375,9 @@ int lp_queue_consumer_remove(struct lp_queue *q, uint32_t id, bool requeue)
 
 	if (id >= q->max_consumers || !q->cons[id].used)
 		return -ENOENT;
+	if (!q->cons[id].blocked)
+		act_unlink(q, id);
+	q->cons[id].used = false;
 	for (uint32_t i = q->un_head, next; i != NIL; i = next) {
 		next = q->un[i].next;
 		if (q->un[i].consumer != id)
@@ -361,33 +414,32 @@ int lp_queue_consumer_info(const struct lp_queue *q, uint32_t id,
 	return 0;
 }
 
-static bool has_credit(const struct lp_queue *q, const struct consumer *c)
-{
-	return c->used && c->refused_in != q->round &&
-	       (c->no_ack || c->prefetch == 0 || c->unacked < c->prefetch);
-}
 
 unsigned lp_queue_dispatch(struct lp_queue *q, lp_queue_tag_fn tag_fn, void *ctx,
 			   struct lp_queue_delivery *out, unsigned max)
 {
+	uint32_t id = q->act_head;
 	unsigned n = 0;
 
 	q->round++;
-	while (n < max && q->r_count > 0 && q->n_cons > 0) {
-		uint32_t id = NIL;
-		for (uint32_t k = 0; k < q->max_consumers; k++) {
-			uint32_t c = (q->rr + k) % q->max_consumers;
-			if (has_credit(q, &q->cons[c])) {
-				id = c;
-				break;
-			}
-		}
-		if (id == NIL)
-			break;
+	while (n < max && q->r_count > 0 && id != NIL) {
 		struct consumer *c = &q->cons[id];
+		uint32_t next = c->next;
+		if (!has_credit(c)) {
+			/* RabbitMQ blocks a consumer found without credit. */
+			act_unlink(q, id);
+			c->blocked = true;
+			id = next;
+			continue;
+		}
+		if (c->refused_in == q->round) {
+			id = next;
+			continue;
+		}
 		uint64_t tag = tag_fn(ctx, c->channel);
 		if (tag == 0) {
 			c->refused_in = q->round;
+			id = next;
 			continue;
 		}
 		struct ready_entry e = r_pop_front(q);
@@ -405,13 +457,16 @@ unsigned lp_queue_dispatch(struct lp_queue *q, lp_queue_tag_fn tag_fn, void *ctx
 			uint32_t u = un_alloc(q);
 			q->un[u].msg = e.msg;
 			q->un[u].seq = e.seq;
-			q->un[u].tag = d->delivery_tag;
+			q->un[u].tag = tag;
 			q->un[u].channel = c->channel;
 			q->un[u].consumer = id;
 			c->unacked++;
 			lp_msg_ref(e.msg, 1);
 		}
-		q->rr = (id + 1) % q->max_consumers;
+		/* Served: to the back of the line. */
+		act_unlink(q, id);
+		act_append(q, id);
+		id = q->act_head;
 	}
 	return n;
 }

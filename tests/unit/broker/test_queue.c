@@ -327,6 +327,43 @@ static void round_robin_prefetch_1(void **state)
 	assert_int_equal(lp_msg_pool_available(f->pool), f->start);
 }
 
+/*
+ * RabbitMQ (rabbit_queue_consumers): a consumer found without credit is
+ * blocked and rejoins the line at the back when credit returns, so two full
+ * consumers acked B-then-A are served B then A; consumers never found
+ * without credit keep their place.
+ */
+static void unblocked_consumers_rejoin_in_ack_order(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 64, LP_QUEUE_NO_MAX_LENGTH);
+	int a = consume(q, 1, 1, false), b = consume(q, 2, 1, false);
+	uint64_t t[2];
+
+	publish(f, q, 4);
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 0, false }, { b, 1, false } }, 2, t);
+	/* Both were tried without credit (messages 2, 3 waiting): blocked. */
+	assert_int_equal(lp_queue_ack(q, 2, t[1], false), 1);
+	assert_int_equal(lp_queue_ack(q, 1, t[0], false), 1);
+	dispatch_expect(f, q, 16, (struct want[]){ { b, 2, false }, { a, 3, false } }, 2, NULL);
+	/* Queue empty: nobody was tried, the line stays b, a whatever the ack order. */
+	assert_int_equal(lp_queue_ack(q, 1, 0, true), 1);
+	assert_int_equal(lp_queue_ack(q, 2, 0, true), 1);
+	publish(f, q, 2);
+	dispatch_expect(f, q, 16, (struct want[]){ { b, 4, false }, { a, 5, false } }, 2, NULL);
+	/* A new consumer joins at the back. */
+	assert_int_equal(lp_queue_ack(q, 2, 0, true), 1);
+	assert_int_equal(lp_queue_ack(q, 1, 0, true), 1);
+	int c = consume(q, 3, 1, false);
+	publish(f, q, 3);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { b, 6, false }, { a, 7, false }, { c, 8, false } }, 3,
+			NULL);
+	assert_int_equal(lp_queue_ack(q, 1, 0, true), 1);
+	assert_int_equal(lp_queue_ack(q, 2, 0, true), 1);
+	assert_int_equal(lp_queue_ack(q, 3, 0, true), 1);
+}
+
 static void round_robin_prefetch_2(void **state)
 {
 	struct fx *f = *state;
@@ -757,6 +794,7 @@ struct m_consumer {
 	bool used, no_ack;
 	uint16_t prefetch;
 	uint32_t channel;
+	bool blocked;
 };
 
 struct model {
@@ -765,7 +803,8 @@ struct model {
 	struct m_unacked un[M_CAP];   /* delivery order */
 	unsigned n_un;
 	struct m_consumer cons[M_CONS];
-	unsigned rr;
+	int act[M_CONS];              /* active consumers in serving order */
+	unsigned n_act;
 	uint64_t next_seq;
 	uint64_t tags[M_CHAN];
 };
@@ -776,8 +815,39 @@ static unsigned rnd(unsigned *s, unsigned n)
 	return ((*s >> 16) & 0x7fff) % n;
 }
 
+static unsigned m_unacked_of(const struct model *m, int c);
+
+static void m_act_remove(struct model *m, int c)
+{
+	for (unsigned k = 0; k < m->n_act; k++) {
+		if (m->act[k] == c) {
+			memmove(&m->act[k], &m->act[k + 1], (m->n_act - k - 1) * sizeof(m->act[0]));
+			m->n_act--;
+			return;
+		}
+	}
+	fail_msg("consumer %d not active", c);
+}
+
+static bool m_credit(const struct model *m, int c)
+{
+	const struct m_consumer *mc = &m->cons[c];
+
+	return mc->no_ack || mc->prefetch == 0 || m_unacked_of(m, c) < mc->prefetch;
+}
+
+/* After a record of consumer c went away: a blocked c with credit rejoins at the back. */
+static void m_credit_back(struct model *m, int c)
+{
+	if (c >= 0 && m->cons[c].used && m->cons[c].blocked && m_credit(m, c)) {
+		m->cons[c].blocked = false;
+		m->act[m->n_act++] = c;
+	}
+}
+
 static void m_requeue(struct model *m, unsigned i)
 {
+	int c = m->un[i].consumer;
 	unsigned p = 0;
 
 	while (p < m->n_ready && m->ready[p].seq < m->un[i].seq)
@@ -787,12 +857,16 @@ static void m_requeue(struct model *m, unsigned i)
 	m->n_ready++;
 	memmove(&m->un[i], &m->un[i + 1], (m->n_un - i - 1) * sizeof(m->un[0]));
 	m->n_un--;
+	m_credit_back(m, c);
 }
 
 static void m_drop_un(struct model *m, unsigned i)
 {
+	int c = m->un[i].consumer;
+
 	memmove(&m->un[i], &m->un[i + 1], (m->n_un - i - 1) * sizeof(m->un[0]));
 	m->n_un--;
+	m_credit_back(m, c);
 }
 
 static unsigned m_unacked_of(const struct model *m, int c)
@@ -900,14 +974,19 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 				}
 			}
 			assert_int_equal(lp_queue_consumer_add(q, &sp), want);
-			if (want >= 0)
-				m->cons[want] = (struct m_consumer){ true, no_ack, pf, ch };
+			if (want >= 0) {
+				m->cons[want] = (struct m_consumer){ true, no_ack, pf, ch, false };
+				m->act[m->n_act++] = want;
+			}
 		} else if (kind < 40) {                           /* cancel */
 			int c = (int)rnd(&s, M_CONS);
 			bool requeue = rnd(&s, 2);
 			int want = -ENOENT;
 			if (m->cons[c].used) {
 				want = 0;
+				if (!m->cons[c].blocked)
+					m_act_remove(m, c);
+				m->cons[c].used = false;
 				for (unsigned i = 0; i < m->n_un;) {
 					if (m->un[i].consumer != c) {
 						i++;
@@ -927,13 +1006,16 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 			unsigned n = lp_queue_dispatch(q, next_tag, f, d, max);
 			unsigned k = 0;
 			while (k < max && m->n_ready > 0) {
+				/* First active consumer that can take it; creditless ones block. */
 				int id = -1;
-				for (unsigned j = 0; j < M_CONS; j++) {
-					int c = (int)((m->rr + j) % M_CONS);
-					struct m_consumer *mc = &m->cons[c];
-					if (mc->used && !(f->blocked & (1u << mc->channel)) &&
-					    (mc->no_ack || mc->prefetch == 0 ||
-							 m_unacked_of(m, c) < mc->prefetch)) {
+				for (unsigned j = 0; j < m->n_act;) {
+					int c = m->act[j];
+					if (!m_credit(m, c)) {
+						m_act_remove(m, c);
+						m->cons[c].blocked = true;
+					} else if (f->blocked & (1u << m->cons[c].channel)) {
+						j++;
+					} else {
 						id = c;
 						break;
 					}
@@ -954,7 +1036,8 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 				if (!m->cons[id].no_ack)
 					m->un[m->n_un++] = (struct m_unacked){
 						r.seq, tag, m->cons[id].channel, id };
-				m->rr = (unsigned)(id + 1) % M_CONS;
+				m_act_remove(m, id);
+				m->act[m->n_act++] = id;
 				k++;
 			}
 			assert_int_equal(n, k);
@@ -1002,6 +1085,8 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 			uint32_t ch = rnd(&s, M_CHAN);
 			for (int c = 0; c < M_CONS; c++) {
 				if (m->cons[c].used && m->cons[c].channel == ch) {
+					if (!m->cons[c].blocked)
+						m_act_remove(m, c);
 					m->cons[c].used = false;
 					for (unsigned i = 0; i < m->n_un; i++)
 						if (m->un[i].consumer == c)
@@ -1045,6 +1130,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(fifo_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_ack_consumer, setup, teardown),
 		cmocka_unit_test_setup_teardown(round_robin_prefetch_1, setup, teardown),
+		cmocka_unit_test_setup_teardown(unblocked_consumers_rejoin_in_ack_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(round_robin_prefetch_2, setup, teardown),
 		cmocka_unit_test_setup_teardown(channel_refuses_delivery, setup, teardown),
 		cmocka_unit_test_setup_teardown(multiple_ack, setup, teardown),
