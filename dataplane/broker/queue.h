@@ -15,9 +15,12 @@
  *    back to its original place, before anything published after it, and is
  *    redelivered with redelivered=true (AMQP 0-9-1 basic.deliver
  *    "redelivered"; RabbitMQ keeps the original order since 2.7);
- *  - round-robin dispatch among consumers that have prefetch credit
- *    (Basic.Qos prefetch-count with global=false is per consumer; 0 means no
- *    limit; no-ack consumers are never limited);
+ *  - round-robin dispatch in rabbit_queue_consumers' order: the consumer
+ *    served goes to the back of the line, one found without prefetch credit
+ *    is blocked and rejoins at the back when an ack or nack returns credit,
+ *    a new consumer joins at the back (Basic.Qos prefetch-count with
+ *    global=false is per consumer; 0 means no limit; no-ack consumers are
+ *    never limited);
  *  - Basic.Cancel leaves the consumer's unacked messages unacked: the channel
  *    may still ack them, and they are requeued when the channel closes
  *    (lp_queue_channel_close); a caller that wants them back at once asks
@@ -138,6 +141,7 @@ int lp_queue_consumer_info(const struct lp_queue *q, uint32_t id,
 
 /*
  * Hand out up to max deliveries, round-robin among consumers with credit,
+ * in the order described at the top of this file,
  * calling tag_fn for each delivery's tag. Ack-mode deliveries are recorded
  * unacked. Returns how many were written to out (>= 0); each out[i].msg
  * carries a reference owned by the caller.

@@ -1060,7 +1060,7 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 			int got = how == 0 ? lp_queue_ack(q, ch, tag, multiple)
 					   : lp_queue_nack(q, ch, tag, multiple, how == 1);
 			assert_int_equal(got, want);
-		} else if (kind < 90) {                           /* get */
+		} else if (kind < 89) {                           /* get */
 			uint32_t ch = rnd(&s, M_CHAN);
 			bool no_ack = rnd(&s, 2);
 			struct lp_queue_delivery d;
@@ -1081,6 +1081,10 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 				m->n_ready--;
 				lp_msg_release(d.msg);
 			}
+		} else if (kind < 92) {                           /* Basic.Recover requeue */
+			uint32_t ch = rnd(&s, M_CHAN);
+			int want = m_settle(m, ch, 0, true, true);
+			assert_int_equal(lp_queue_recover(q, ch), want);
 		} else if (kind < 96) {                           /* channel close */
 			uint32_t ch = rnd(&s, M_CHAN);
 			for (int c = 0; c < M_CONS; c++) {
