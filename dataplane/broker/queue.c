@@ -56,6 +56,7 @@ struct lp_queue {
 	uint32_t capacity;
 	uint32_t max_consumers;
 	uint32_t max_length;
+	bool reject_publish;
 	struct ready_entry *ready;       /* ring of capacity entries */
 	uint32_t r_head, r_count;
 	struct unacked *un;              /* capacity records */
@@ -214,6 +215,7 @@ struct lp_queue *lp_queue_create(const struct lp_queue_config *cfg)
 	q->capacity = cfg->capacity;
 	q->max_consumers = cfg->max_consumers;
 	q->max_length = cfg->max_length;
+	q->reject_publish = cfg->reject_publish;
 	q->ready = calloc(cfg->capacity, sizeof(*q->ready));
 	q->un = calloc(cfg->capacity, sizeof(*q->un));
 	q->cons = calloc(cfg->max_consumers, sizeof(*q->cons));
@@ -308,6 +310,10 @@ int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m)
 	uint32_t taken = limited ? spoken_for(q) : 0;
 	int dropped = 0;
 
+	/* RabbitMQ's will_overflow: ready length + 1 > max-length. */
+	if (limited && q->reject_publish && q->r_count >= taken &&
+	    (uint64_t)q->r_count + 1 - taken > q->max_length)
+		return -ENOBUFS;
 	if (q->r_count + q->un_count >= q->capacity) {
 		/* Full: only a drop-head that this message causes makes room. */
 		if (!limited || taken > q->r_count ||

@@ -57,7 +57,8 @@ struct lp_queue;
 struct lp_queue_config {
 	uint32_t capacity;        /* ready + unacked messages, >= 1 */
 	uint32_t max_consumers;   /* >= 1 */
-	uint32_t max_length;      /* x-max-length (drop-head), or LP_QUEUE_NO_MAX_LENGTH */
+	uint32_t max_length;      /* x-max-length, or LP_QUEUE_NO_MAX_LENGTH */
+	bool reject_publish;      /* x-overflow reject-publish(-dlx); else drop-head */
 };
 
 struct lp_queue_consumer_spec {
@@ -107,11 +108,14 @@ uint32_t lp_queue_destroy(struct lp_queue *q);
 
 /*
  * Append m (takes the caller's reference on success; on error the caller
- * still owns it). With max_length set, the oldest ready messages beyond
- * those the consumers' free credit will take are dropped (references
- * released; possibly m itself, with max_length 0 and no credit) to keep at
- * most max_length of them. Returns the number of messages dropped (>= 0), or
- * -ENOSPC (capacity reached and no drop-head makes room; nothing changed).
+ * still owns it). With max_length set, the ready messages beyond those the
+ * consumers' free credit will take are limited to max_length: drop-head
+ * drops the oldest of them (references released; possibly m itself, with
+ * max_length 0 and no credit); reject-publish refuses m instead (the
+ * publisher gets Basic.Nack when it uses confirms, as in RabbitMQ).
+ * Returns the number of messages dropped (>= 0), -ENOBUFS (reject-publish:
+ * the queue is at max_length; nothing changed) or -ENOSPC (capacity reached
+ * and no drop-head makes room; nothing changed).
  */
 int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m);
 

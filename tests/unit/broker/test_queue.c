@@ -730,6 +730,32 @@ static void max_length_spares_what_consumers_take(void **state)
 	assert_int_equal(lp_queue_dropped_count(q), 4);
 }
 
+static void max_length_reject_publish(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue_config cfg = { .capacity = 16, .max_consumers = 2, .max_length = 2,
+				       .reject_publish = true };
+	struct lp_queue *q = f->q[0] = lp_queue_create(&cfg);
+	struct lp_msg *m;
+	uint64_t t[2];
+
+	assert_non_null(q);
+	int a = consume(q, 1, 2, false);
+	/* Two for a's credit, two queued, the fifth refused. */
+	publish(f, q, 4);
+	m = mkmsg(f, 4);
+	assert_int_equal(lp_queue_enqueue(q, m), -ENOBUFS);
+	assert_int_equal(lp_queue_message_count(q), 4);
+	assert_int_equal(lp_msg_refcnt(m), 1);   /* still the caller's */
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 0, false }, { a, 1, false } }, 2, t);
+	assert_int_equal(lp_queue_enqueue(q, m), -ENOBUFS);
+	assert_int_equal(lp_queue_ack(q, 1, t[0], false), 1);   /* one credit back */
+	assert_int_equal(lp_queue_enqueue(q, m), 0);
+	assert_int_equal(lp_queue_message_count(q), 3);
+	assert_int_equal(lp_queue_dropped_count(q), 0);
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 2, false } }, 1, NULL);
+}
+
 static void capacity_and_consumer_errors(void **state)
 {
 	struct fx *f = *state;
@@ -912,10 +938,10 @@ static void check_counts(struct fx *f, struct lp_queue *q, const struct model *m
 	assert_int_equal(lp_msg_pool_available(f->pool), f->start - m->n_ready - m->n_un);
 }
 
-static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_len)
+static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_len, bool reject)
 {
 	struct lp_queue_config cfg = { .capacity = M_CAP, .max_consumers = M_CONS,
-				       .max_length = max_len };
+				       .max_length = max_len, .reject_publish = reject };
 	struct lp_queue *q = lp_queue_create(&cfg);
 	struct model *m = calloc(1, sizeof(*m));
 	unsigned s = seed;
@@ -941,6 +967,12 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 					taken = 1u << 30;
 				else if (m_unacked_of(m, c) < mc->prefetch)
 					taken += mc->prefetch - m_unacked_of(m, c);
+			}
+			if (limited && reject && m->n_ready >= taken &&
+			    m->n_ready + 1 - taken > max_len) {
+				assert_int_equal(rc, -ENOBUFS);
+				lp_msg_release(msg);
+				goto checked;
 			}
 			/* Simulate: append, then drop the oldest unexempt ones over the limit. */
 			m->ready[m->n_ready++] = (struct m_ready){ .seq = m->next_seq++ };
@@ -1105,6 +1137,7 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 			assert_int_equal(lp_queue_purge(q), m->n_ready);
 			m->n_ready = 0;
 		}
+checked:
 		check_counts(f, q, m);
 	}
 	/* Drain what is left in order: ready first, then everything requeued. */
@@ -1120,10 +1153,13 @@ static void randomized_model(void **state)
 	struct fx *f = *state;
 
 	for (unsigned seed = 1; seed <= 60; seed++)
-		model_run(f, seed, 4000, LP_QUEUE_NO_MAX_LENGTH);
+		model_run(f, seed, 4000, LP_QUEUE_NO_MAX_LENGTH, false);
 	/* x-max-length (drop-head), 0 included: every message dropped on arrival. */
 	for (unsigned seed = 61; seed <= 100; seed++)
-		model_run(f, seed, 4000, (seed - 61) % 20);
+		model_run(f, seed, 4000, (seed - 61) % 20, false);
+	/* x-overflow reject-publish. */
+	for (unsigned seed = 101; seed <= 130; seed++)
+		model_run(f, seed, 4000, (seed - 101) % 15, true);
 }
 
 int main(void)
@@ -1147,6 +1183,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(delete_releases_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(max_length_drop_head, setup, teardown),
 		cmocka_unit_test_setup_teardown(max_length_spares_what_consumers_take, setup, teardown),
+		cmocka_unit_test_setup_teardown(max_length_reject_publish, setup, teardown),
 		cmocka_unit_test_setup_teardown(capacity_and_consumer_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(randomized_model, setup, teardown),
 	};
