@@ -56,9 +56,11 @@ struct lp_queue {
 	uint32_t capacity;
 	uint32_t max_consumers;
 	uint32_t max_length;
+	uint64_t max_length_bytes;
 	bool reject_publish;
 	struct ready_entry *ready;       /* ring of capacity entries */
 	uint32_t r_head, r_count;
+	uint64_t r_bytes;                /* body bytes of the ready messages */
 	struct unacked *un;              /* capacity records */
 	uint32_t un_free, un_head, un_tail, un_count;
 	struct consumer *cons;           /* max_consumers slots */
@@ -79,6 +81,7 @@ static void r_push_back(struct lp_queue *q, struct ready_entry e)
 {
 	*r_at(q, q->r_count) = e;
 	q->r_count++;
+	q->r_bytes += e.msg->body_len;
 }
 
 static struct ready_entry r_pop_front(struct lp_queue *q)
@@ -87,6 +90,7 @@ static struct ready_entry r_pop_front(struct lp_queue *q)
 
 	q->r_head = (q->r_head + 1) % q->capacity;
 	q->r_count--;
+	q->r_bytes -= e.msg->body_len;
 	return e;
 }
 
@@ -112,6 +116,7 @@ static void r_insert(struct lp_queue *q, struct ready_entry e)
 	}
 	*r_at(q, lo) = e;
 	q->r_count++;
+	q->r_bytes += e.msg->body_len;
 }
 
 static void act_append(struct lp_queue *q, uint32_t id)
@@ -215,6 +220,7 @@ struct lp_queue *lp_queue_create(const struct lp_queue_config *cfg)
 	q->capacity = cfg->capacity;
 	q->max_consumers = cfg->max_consumers;
 	q->max_length = cfg->max_length;
+	q->max_length_bytes = cfg->max_length_bytes;
 	q->reject_publish = cfg->reject_publish;
 	q->ready = calloc(cfg->capacity, sizeof(*q->ready));
 	q->un = calloc(cfg->capacity, sizeof(*q->un));
@@ -271,6 +277,7 @@ static struct ready_entry r_remove_at(struct lp_queue *q, uint32_t pos)
 			*r_at(q, i) = *r_at(q, i + 1);
 	}
 	q->r_count--;
+	q->r_bytes -= e.msg->body_len;
 	return e;
 }
 
@@ -297,29 +304,55 @@ static uint32_t spoken_for(const struct lp_queue *q)
 }
 
 /*
- * x-max-length, drop-head. RabbitMQ hands a message straight to a consumer
- * with credit when one is waiting, so only the messages no consumer can take
- * count against the limit (RabbitMQ docs, "Queue Length Limit": only ready
- * messages count). Here deliveries are batched by lp_queue_dispatch, so the
- * first spoken_for() ready messages stand for those RabbitMQ would already
- * have delivered, and the oldest message after them is the one dropped.
+ * Would the ready messages no consumer credit will take (those after the
+ * first `taken`), plus extra_count messages of extra_bytes, exceed
+ * x-max-length or x-max-length-bytes? (RabbitMQ docs, "Queue Length Limit":
+ * only ready messages count, bytes are body bytes.)
+ */
+static bool over_limit(const struct lp_queue *q, uint32_t taken, uint32_t extra_count,
+		       uint64_t extra_bytes)
+{
+	uint32_t skip = taken < q->r_count ? taken : q->r_count;
+	uint64_t count = (uint64_t)q->r_count - skip + extra_count;
+	uint64_t bytes;
+
+	if (taken >= (uint64_t)q->r_count + extra_count)
+		return false;
+	if (q->max_length != LP_QUEUE_NO_MAX_LENGTH && count > q->max_length)
+		return true;
+	if (q->max_length_bytes == LP_QUEUE_NO_MAX_BYTES)
+		return false;
+	bytes = q->r_bytes + extra_bytes;
+	for (uint32_t i = 0; i < skip; i++)
+		bytes -= r_at((struct lp_queue *)q, i)->msg->body_len;
+	return bytes > q->max_length_bytes;
+}
+
+/*
+ * x-max-length and x-max-length-bytes. RabbitMQ hands a message straight
+ * to a consumer with credit when one is waiting, so only the messages no
+ * consumer can take count against the limits. Here deliveries are batched
+ * by lp_queue_dispatch, so the first spoken_for() ready messages stand for
+ * those RabbitMQ would already have delivered; drop-head drops the oldest
+ * message after them, reject-publish refuses the new one (RabbitMQ's
+ * will_overflow: ready length + 1 > max-length, or ready bytes + its body
+ * size > max-length-bytes).
  */
 int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m)
 {
-	bool limited = q->max_length != LP_QUEUE_NO_MAX_LENGTH;
+	bool limited = q->max_length != LP_QUEUE_NO_MAX_LENGTH ||
+		       q->max_length_bytes != LP_QUEUE_NO_MAX_BYTES;
 	uint32_t taken = limited ? spoken_for(q) : 0;
+	bool over = limited && over_limit(q, taken, 1, m->body_len);
 	int dropped = 0;
 
-	/* RabbitMQ's will_overflow: ready length + 1 > max-length. */
-	if (limited && q->reject_publish && q->r_count >= taken &&
-	    (uint64_t)q->r_count + 1 - taken > q->max_length)
+	if (over && q->reject_publish)
 		return -ENOBUFS;
 	if (q->r_count + q->un_count >= q->capacity) {
 		/* Full: only a drop-head that this message causes makes room. */
-		if (!limited || taken > q->r_count ||
-		    (uint64_t)q->r_count + 1 - taken <= q->max_length)
+		if (!over)
 			return -ENOSPC;
-		if (taken == q->r_count) {
+		if (taken >= q->r_count) {
 			/* The new message is itself the oldest one over the limit. */
 			q->next_seq++;
 			lp_msg_release(m);
@@ -330,7 +363,7 @@ int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m)
 		dropped++;
 	}
 	r_push_back(q, (struct ready_entry){ .msg = m, .seq = q->next_seq++ });
-	while (limited && q->r_count > taken && q->r_count - taken > q->max_length) {
+	while (limited && q->r_count > taken && over_limit(q, taken, 0, 0)) {
 		lp_msg_release(r_remove_at(q, taken).msg);
 		dropped++;
 	}

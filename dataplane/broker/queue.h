@@ -26,8 +26,9 @@
  *    (lp_queue_channel_close); a caller that wants them back at once asks
  *    for requeue when removing the consumer;
  *  - Queue.Purge removes ready messages only; unacked ones stay;
- *  - x-max-length with the default overflow, drop-head, counts ready
- *    messages and drops the oldest ready ones to make room; messages that
+ *  - x-max-length and x-max-length-bytes (body bytes) count ready messages;
+ *    the default overflow, drop-head, drops the oldest ready ones to make
+ *    room, reject-publish refuses the new one; messages that
  *    consumers' free credit will take at the next dispatch do not count
  *    (RabbitMQ delivers those at once, before any limit applies).
  *
@@ -50,6 +51,7 @@
 
 #define LP_QUEUE_TAG_MAX 255          /* consumer tags are AMQP shortstrs */
 #define LP_QUEUE_NO_MAX_LENGTH UINT32_MAX
+#define LP_QUEUE_NO_MAX_BYTES UINT64_MAX
 #define LP_QUEUE_NO_CONSUMER UINT32_MAX
 
 struct lp_queue;
@@ -58,6 +60,7 @@ struct lp_queue_config {
 	uint32_t capacity;        /* ready + unacked messages, >= 1 */
 	uint32_t max_consumers;   /* >= 1 */
 	uint32_t max_length;      /* x-max-length, or LP_QUEUE_NO_MAX_LENGTH */
+	uint64_t max_length_bytes; /* x-max-length-bytes (bodies), or LP_QUEUE_NO_MAX_BYTES */
 	bool reject_publish;      /* x-overflow reject-publish(-dlx); else drop-head */
 };
 
@@ -108,13 +111,13 @@ uint32_t lp_queue_destroy(struct lp_queue *q);
 
 /*
  * Append m (takes the caller's reference on success; on error the caller
- * still owns it). With max_length set, the ready messages beyond those the
- * consumers' free credit will take are limited to max_length: drop-head
- * drops the oldest of them (references released; possibly m itself, with
- * max_length 0 and no credit); reject-publish refuses m instead (the
- * publisher gets Basic.Nack when it uses confirms, as in RabbitMQ).
+ * still owns it). With max_length or max_length_bytes set, the ready
+ * messages beyond those the consumers' free credit will take are limited:
+ * drop-head drops the oldest of them (references released; possibly m
+ * itself, when it alone is over the limit); reject-publish refuses m instead
+ * (the publisher gets Basic.Nack when it uses confirms, as in RabbitMQ).
  * Returns the number of messages dropped (>= 0), -ENOBUFS (reject-publish:
- * the queue is at max_length; nothing changed) or -ENOSPC (capacity reached
+ * m would go over a limit; nothing changed) or -ENOSPC (capacity reached
  * and no drop-head makes room; nothing changed).
  */
 int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m);

@@ -70,7 +70,8 @@ static int teardown(void **state)
 
 static struct lp_queue *mkq(struct fx *f, int i, uint32_t cap, uint32_t max_len)
 {
-	struct lp_queue_config cfg = { .capacity = cap, .max_consumers = 4, .max_length = max_len };
+	struct lp_queue_config cfg = { .capacity = cap, .max_consumers = 4, .max_length = max_len,
+				       .max_length_bytes = LP_QUEUE_NO_MAX_BYTES };
 
 	f->q[i] = lp_queue_create(&cfg);
 	assert_non_null(f->q[i]);
@@ -691,6 +692,28 @@ static void max_length_drop_head(void **state)
 	lp_msg_release(d.msg);
 }
 
+static void max_length_bytes_drop_head(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue_config cfg = { .capacity = 16, .max_consumers = 2,
+				       .max_length = LP_QUEUE_NO_MAX_LENGTH, .max_length_bytes = 5 };
+	struct lp_queue *q = f->q[0] = lp_queue_create(&cfg);
+	struct lp_queue_delivery d;
+
+	assert_non_null(q);
+	publish(f, q, 2);                                    /* "m0" "m1": 4 bytes */
+	assert_int_equal(lp_queue_enqueue(q, mkmsg(f, 2)), 1);   /* 6 > 5: m0 goes */
+	assert_int_equal(lp_queue_message_count(q), 2);
+	/* A body larger than the limit pushes out everything, itself included. */
+	assert_int_equal(lp_queue_enqueue(q, mkmsg(f, 123456)), 3);
+	assert_int_equal(lp_queue_message_count(q), 0);
+	assert_int_equal(lp_queue_enqueue(q, mkmsg(f, 7)), 0);
+	assert_int_equal(lp_queue_get(q, 1, 1, true, &d), 1);
+	assert_int_equal(d.seq, 4);
+	lp_msg_release(d.msg);
+	assert_int_equal(lp_queue_dropped_count(q), 4);
+}
+
 static void max_length_spares_what_consumers_take(void **state)
 {
 	struct fx *f = *state;
@@ -734,6 +757,7 @@ static void max_length_reject_publish(void **state)
 {
 	struct fx *f = *state;
 	struct lp_queue_config cfg = { .capacity = 16, .max_consumers = 2, .max_length = 2,
+				       .max_length_bytes = LP_QUEUE_NO_MAX_BYTES,
 				       .reject_publish = true };
 	struct lp_queue *q = f->q[0] = lp_queue_create(&cfg);
 	struct lp_msg *m;
@@ -807,9 +831,11 @@ static void capacity_and_consumer_errors(void **state)
 struct m_ready {
 	uint64_t seq;
 	bool redelivered;
+	uint32_t len;   /* body bytes */
 };
 
 struct m_unacked {
+	uint32_t len;
 	uint64_t seq;
 	uint64_t tag;
 	uint32_t channel;
@@ -879,7 +905,8 @@ static void m_requeue(struct model *m, unsigned i)
 	while (p < m->n_ready && m->ready[p].seq < m->un[i].seq)
 		p++;
 	memmove(&m->ready[p + 1], &m->ready[p], (m->n_ready - p) * sizeof(m->ready[0]));
-	m->ready[p] = (struct m_ready){ .seq = m->un[i].seq, .redelivered = true };
+	m->ready[p] = (struct m_ready){ .seq = m->un[i].seq, .redelivered = true,
+					.len = m->un[i].len };
 	m->n_ready++;
 	memmove(&m->un[i], &m->un[i + 1], (m->n_un - i - 1) * sizeof(m->un[0]));
 	m->n_un--;
@@ -926,6 +953,20 @@ static int m_settle(struct model *m, uint32_t ch, uint64_t tag, bool multiple, b
 	return n;
 }
 
+/* Are the ready messages after the first `taken` over a limit? */
+static bool m_over(const struct model *m, unsigned taken, uint32_t max_len, uint64_t max_bytes)
+{
+	uint64_t bytes = 0;
+
+	if (m->n_ready <= taken)
+		return false;
+	if (max_len != LP_QUEUE_NO_MAX_LENGTH && m->n_ready - taken > max_len)
+		return true;
+	for (unsigned i = taken; i < m->n_ready; i++)
+		bytes += m->ready[i].len;
+	return max_bytes != LP_QUEUE_NO_MAX_BYTES && bytes > max_bytes;
+}
+
 static void check_counts(struct fx *f, struct lp_queue *q, const struct model *m)
 {
 	unsigned n_cons = 0;
@@ -938,10 +979,12 @@ static void check_counts(struct fx *f, struct lp_queue *q, const struct model *m
 	assert_int_equal(lp_msg_pool_available(f->pool), f->start - m->n_ready - m->n_un);
 }
 
-static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_len, bool reject)
+static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_len,
+		      uint64_t max_bytes, bool reject)
 {
 	struct lp_queue_config cfg = { .capacity = M_CAP, .max_consumers = M_CONS,
-				       .max_length = max_len, .reject_publish = reject };
+				       .max_length = max_len, .max_length_bytes = max_bytes,
+				       .reject_publish = reject };
 	struct lp_queue *q = lp_queue_create(&cfg);
 	struct model *m = calloc(1, sizeof(*m));
 	unsigned s = seed;
@@ -954,9 +997,14 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 	for (unsigned op = 0; op < ops; op++) {
 		unsigned kind = rnd(&s, 100);
 		if (kind < 30) {                                  /* publish */
-			struct lp_msg *msg = mkmsg(f, (unsigned)m->next_seq);
+			static const char pad[24] = "xxxxxxxxxxxxxxxxxxxxxxx";
+			uint32_t len = rnd(&s, 24);
+			struct lp_msg *msg = lp_msg_create(f->pool, NULL, 0, NULL, 0, NULL, 0, pad,
+							   len, 0);
+			assert_non_null(msg);
 			int rc = lp_queue_enqueue(q, msg);
-			bool limited = max_len != LP_QUEUE_NO_MAX_LENGTH;
+			bool limited = max_len != LP_QUEUE_NO_MAX_LENGTH ||
+				       max_bytes != LP_QUEUE_NO_MAX_BYTES;
 			/* Ready messages the consumers' credit will take: exempt. */
 			unsigned taken = 0;
 			for (int c = 0; c < M_CONS; c++) {
@@ -968,29 +1016,29 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 				else if (m_unacked_of(m, c) < mc->prefetch)
 					taken += mc->prefetch - m_unacked_of(m, c);
 			}
-			if (limited && reject && m->n_ready >= taken &&
-			    m->n_ready + 1 - taken > max_len) {
+			/* Append, then drop the oldest unexempt ones while over a limit. */
+			m->ready[m->n_ready++] = (struct m_ready){ .seq = m->next_seq++, .len = len };
+			unsigned drop = 0;
+			while (limited && m_over(m, taken, max_len, max_bytes)) {
+				if (reject)
+					break;
+				memmove(&m->ready[taken], &m->ready[taken + 1],
+					(m->n_ready - taken - 1) * sizeof(m->ready[0]));
+				m->n_ready--;
+				drop++;
+			}
+			if (limited && reject && m_over(m, taken, max_len, max_bytes)) {
 				assert_int_equal(rc, -ENOBUFS);
 				lp_msg_release(msg);
-				goto checked;
-			}
-			/* Simulate: append, then drop the oldest unexempt ones over the limit. */
-			m->ready[m->n_ready++] = (struct m_ready){ .seq = m->next_seq++ };
-			unsigned drop = 0;
-			if (limited && m->n_ready > taken && m->n_ready - taken > max_len)
-				drop = m->n_ready - taken - max_len;
-			if (m->n_ready - 1 + m->n_un >= M_CAP && drop == 0) {
+				m->n_ready--;
+				m->next_seq--;
+			} else if (m->n_ready - 1 + drop + m->n_un >= M_CAP && drop == 0) {
 				assert_int_equal(rc, -ENOSPC);
 				lp_msg_release(msg);
 				m->n_ready--;
 				m->next_seq--;
 			} else {
 				assert_int_equal(rc, (int)drop);
-				for (unsigned k = 0; k < drop; k++) {
-					memmove(&m->ready[taken], &m->ready[taken + 1],
-						(m->n_ready - taken - 1) * sizeof(m->ready[0]));
-					m->n_ready--;
-				}
 			}
 		} else if (kind < 36) {                           /* consume */
 			uint32_t ch = rnd(&s, M_CHAN);
@@ -1067,7 +1115,7 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 				assert_int_equal(d[k].delivery_tag, tag);
 				if (!m->cons[id].no_ack)
 					m->un[m->n_un++] = (struct m_unacked){
-						r.seq, tag, m->cons[id].channel, id };
+						r.len, r.seq, tag, m->cons[id].channel, id };
 				m_act_remove(m, id);
 				m->act[m->n_act++] = id;
 				k++;
@@ -1106,8 +1154,8 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 				assert_int_equal(d.seq, m->ready[0].seq);
 				assert_int_equal(d.redelivered, m->ready[0].redelivered);
 				if (!no_ack)
-					m->un[m->n_un++] = (struct m_unacked){ m->ready[0].seq, tag,
-									       ch, -1 };
+					m->un[m->n_un++] = (struct m_unacked){
+						m->ready[0].len, m->ready[0].seq, tag, ch, -1 };
 				memmove(&m->ready[0], &m->ready[1],
 					(m->n_ready - 1) * sizeof(m->ready[0]));
 				m->n_ready--;
@@ -1137,7 +1185,6 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 			assert_int_equal(lp_queue_purge(q), m->n_ready);
 			m->n_ready = 0;
 		}
-checked:
 		check_counts(f, q, m);
 	}
 	/* Drain what is left in order: ready first, then everything requeued. */
@@ -1152,14 +1199,21 @@ static void randomized_model(void **state)
 {
 	struct fx *f = *state;
 
+	const uint32_t nl = LP_QUEUE_NO_MAX_LENGTH;
+	const uint64_t nb = LP_QUEUE_NO_MAX_BYTES;
+
 	for (unsigned seed = 1; seed <= 60; seed++)
-		model_run(f, seed, 4000, LP_QUEUE_NO_MAX_LENGTH, false);
+		model_run(f, seed, 4000, nl, nb, false);
 	/* x-max-length (drop-head), 0 included: every message dropped on arrival. */
 	for (unsigned seed = 61; seed <= 100; seed++)
-		model_run(f, seed, 4000, (seed - 61) % 20, false);
-	/* x-overflow reject-publish. */
+		model_run(f, seed, 4000, (seed - 61) % 20, nb, false);
+	/* x-max-length-bytes, alone and with x-max-length. */
 	for (unsigned seed = 101; seed <= 130; seed++)
-		model_run(f, seed, 4000, (seed - 101) % 15, true);
+		model_run(f, seed, 4000, seed % 2 ? nl : 8, (seed - 101) * 7, false);
+	/* x-overflow reject-publish. */
+	for (unsigned seed = 131; seed <= 170; seed++)
+		model_run(f, seed, 4000, seed % 3 ? (seed - 131) % 15 : nl,
+			  seed % 3 != 1 ? (seed - 131) * 5 : nb, true);
 }
 
 int main(void)
@@ -1182,6 +1236,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(fanout_shares_one_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete_releases_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(max_length_drop_head, setup, teardown),
+		cmocka_unit_test_setup_teardown(max_length_bytes_drop_head, setup, teardown),
 		cmocka_unit_test_setup_teardown(max_length_spares_what_consumers_take, setup, teardown),
 		cmocka_unit_test_setup_teardown(max_length_reject_publish, setup, teardown),
 		cmocka_unit_test_setup_teardown(capacity_and_consumer_errors, setup, teardown),
