@@ -72,7 +72,7 @@ struct lp_queue {
 	uint64_t round;                  /* lp_queue_dispatch calls, from 1 */
 };
 
-static struct ready_entry *r_at(struct lp_queue *q, uint32_t i)
+static struct ready_entry *r_at(const struct lp_queue *q, uint32_t i)
 {
 	return &q->ready[(q->r_head + i) % q->capacity];
 }
@@ -324,7 +324,7 @@ static bool over_limit(const struct lp_queue *q, uint32_t taken, uint32_t extra_
 		return false;
 	bytes = q->r_bytes + extra_bytes;
 	for (uint32_t i = 0; i < skip; i++)
-		bytes -= r_at((struct lp_queue *)q, i)->msg->body_len;
+		bytes -= r_at(q, i)->msg->body_len;
 	return bytes > q->max_length_bytes;
 }
 
