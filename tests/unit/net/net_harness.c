@@ -12,50 +12,14 @@
 #include <rte_mempool.h>
 
 #include "net_harness.h"
-#include "port.h"
 #include "net/eth.h"
 
 struct lp_worker net_worker;
 struct rte_mempool *net_pool;
-struct rte_mbuf *net_tx[NET_TX_MAX];
-unsigned net_tx_count;
 const struct rte_ether_addr net_our_mac = {{0x02, 0, 0, 0, 0, 0x01}};
 const struct rte_ether_addr net_peer_mac = {{0x02, 0, 0, 0, 0, 0x02}};
 
 static struct lp_netif net_netif;
-
-/* The link-time port: captures what the stack sends. Consumes every mbuf. */
-uint16_t __wrap_lp_port_tx(struct lp_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n);
-uint16_t __wrap_lp_port_tx(struct lp_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
-{
-	(void)p;
-	(void)q;
-	for (uint16_t i = 0; i < n; i++) {
-		if (net_tx_count < NET_TX_MAX)
-			net_tx[net_tx_count++] = pkts[i];
-		else
-			rte_pktmbuf_free(pkts[i]);
-	}
-	return n;
-}
-
-uint16_t __wrap_lp_port_rx(struct lp_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n);
-uint16_t __wrap_lp_port_rx(struct lp_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
-{
-	(void)p;
-	(void)q;
-	(void)pkts;
-	(void)n;
-	return 0;
-}
-
-void __wrap_lp_port_fault_tick(struct lp_port *p, uint16_t q, uint64_t now_tsc);
-void __wrap_lp_port_fault_tick(struct lp_port *p, uint16_t q, uint64_t now_tsc)
-{
-	(void)p;
-	(void)q;
-	(void)now_tsc;
-}
 
 int net_group_setup(void **state)
 {
@@ -88,22 +52,15 @@ int net_setup(void **state)
 		.netmask = rte_cpu_to_be_32(0xffffff00),
 		.mtu = 1500,
 	};
-	net_tx_count = 0;
+	port_tx_clear();
 	/* The port pointer is never dereferenced: lp_port_* are wrapped. */
 	return lp_worker_init(&net_worker, 0, 0, &net_netif, (struct lp_port *)&net_netif, net_pool);
-}
-
-void net_tx_clear(void)
-{
-	for (unsigned i = 0; i < net_tx_count; i++)
-		rte_pktmbuf_free(net_tx[i]);
-	net_tx_count = 0;
 }
 
 int net_teardown(void **state)
 {
 	(void)state;
-	net_tx_clear();
+	port_tx_clear();
 	/* Every mbuf the stack touched is back: nothing leaked, nothing double-freed. */
 	assert_int_equal(rte_mempool_in_use_count(net_pool), 0);
 	return 0;

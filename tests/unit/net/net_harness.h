@@ -3,8 +3,8 @@
  * Test harness for the packet path (eth, arp, ip4, icmp, tcp): a real EAL
  * (no hugepages), a real mbuf pool and a real struct lp_worker whose port is
  * replaced at link time (-Wl,--wrap=lp_port_tx,--wrap=lp_port_rx,
- * --wrap=lp_port_fault_tick): what the stack transmits is captured in
- * `net_tx` instead of reaching a NIC. Frames are built byte for byte by the
+ * --wrap=lp_port_fault_tick): what the stack transmits is captured by
+ * port_capture.h instead of reaching a NIC. Frames are built byte for byte by the
  * helpers below and fed to lp_eth_input() as a port would deliver them.
  *
  * Every test's teardown checks that all mbufs are back in the pool.
@@ -17,9 +17,9 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 
+#include "port_capture.h"
 #include "worker.h"
 
-#define NET_TX_MAX 64
 
 /* Dataplane identity used by every test: 198.18.0.1/24, MAC 02:00:00:00:00:01. */
 /* RTE_IPV4() shifts an int into its sign bit (UB); this does not. */
@@ -32,9 +32,6 @@ extern struct rte_mempool *net_pool;
 extern const struct rte_ether_addr net_our_mac;
 extern const struct rte_ether_addr net_peer_mac;
 
-/* Captured transmissions, in order; the harness owns them. */
-extern struct rte_mbuf *net_tx[NET_TX_MAX];
-extern unsigned net_tx_count;
 
 /* cmocka group setup/teardown: EAL + pool once per test binary. */
 int net_group_setup(void **state);
@@ -43,8 +40,6 @@ int net_group_teardown(void **state);
 int net_setup(void **state);
 int net_teardown(void **state);
 
-/* Free every captured transmission. */
-void net_tx_clear(void);
 
 /* A new mbuf holding len bytes of data (copied). */
 struct rte_mbuf *net_frame(const void *data, uint16_t len);

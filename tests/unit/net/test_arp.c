@@ -41,7 +41,7 @@ static void expect_single_drop(enum lp_drop_reason r)
 {
 	assert_int_equal(net_drops(r), 1);
 	assert_int_equal(net_drops_total(), 1);
-	assert_int_equal(net_tx_count, 0);
+	assert_int_equal(port_tx_count(), 0);
 }
 
 static void request_for_us_is_answered(void **state)
@@ -51,9 +51,9 @@ static void request_for_us_is_answered(void **state)
 	(void)state;
 	memcpy(padded, &f, sizeof(f));
 	net_input(padded, sizeof(padded)); /* padded to the Ethernet minimum */
-	assert_int_equal(net_tx_count, 1);
-	assert_int_equal(rte_pktmbuf_pkt_len(net_tx[0]), sizeof(struct arp_frame));
-	const struct arp_frame *r = rte_pktmbuf_mtod(net_tx[0], const struct arp_frame *);
+	assert_int_equal(port_tx_count(), 1);
+	assert_int_equal(rte_pktmbuf_pkt_len(port_tx_at(0)), sizeof(struct arp_frame));
+	const struct arp_frame *r = rte_pktmbuf_mtod(port_tx_at(0), const struct arp_frame *);
 
 	assert_true(rte_is_same_ether_addr(&r->eth.dst_addr, &net_peer_mac));
 	assert_true(rte_is_same_ether_addr(&r->eth.src_addr, &net_our_mac));
@@ -70,10 +70,10 @@ static void request_teaches_us_the_sender(void **state)
 	struct rte_ether_addr mac;
 	(void)state;
 	net_input(&f, sizeof(f));
-	net_tx_clear();
+	port_tx_clear();
 	assert_int_equal(lp_arp_resolve(&net_worker, rte_cpu_to_be_32(NET_PEER_IP), &mac), 0);
 	assert_true(rte_is_same_ether_addr(&mac, &net_peer_mac));
-	assert_int_equal(net_tx_count, 0);
+	assert_int_equal(port_tx_count(), 0);
 }
 
 static void request_for_someone_else_is_dropped(void **state)
@@ -117,8 +117,8 @@ static void resolve_asks_then_learns_from_reply(void **state)
 	(void)state;
 	assert_int_equal(lp_arp_resolve(&net_worker, peer, &mac), -EAGAIN);
 	lp_worker_tx_flush(&net_worker);
-	assert_int_equal(net_tx_count, 1);
-	const struct arp_frame *q = rte_pktmbuf_mtod(net_tx[0], const struct arp_frame *);
+	assert_int_equal(port_tx_count(), 1);
+	const struct arp_frame *q = rte_pktmbuf_mtod(port_tx_at(0), const struct arp_frame *);
 
 	assert_true(rte_is_broadcast_ether_addr(&q->eth.dst_addr));
 	assert_int_equal(q->arp.arp_opcode, rte_cpu_to_be_16(RTE_ARP_OP_REQUEST));
@@ -126,7 +126,7 @@ static void resolve_asks_then_learns_from_reply(void **state)
 	/* A second attempt within a second sends nothing more. */
 	assert_int_equal(lp_arp_resolve(&net_worker, peer, &mac), -EAGAIN);
 	lp_worker_tx_flush(&net_worker);
-	assert_int_equal(net_tx_count, 1);
+	assert_int_equal(port_tx_count(), 1);
 
 	struct arp_frame reply = request_for(NET_OUR_IP);
 
@@ -134,7 +134,7 @@ static void resolve_asks_then_learns_from_reply(void **state)
 	reply.arp.arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
 	reply.arp.arp_data.arp_tha = net_our_mac;
 	net_input(&reply, sizeof(reply));
-	assert_int_equal(net_tx_count, 1); /* replies are not answered */
+	assert_int_equal(port_tx_count(), 1); /* replies are not answered */
 	assert_int_equal(lp_arp_resolve(&net_worker, peer, &mac), 0);
 	assert_true(rte_is_same_ether_addr(&mac, &net_peer_mac));
 }
@@ -144,8 +144,8 @@ static void announce_is_gratuitous(void **state)
 	(void)state;
 	assert_int_equal(lp_arp_announce(&net_worker), 0);
 	lp_worker_tx_flush(&net_worker);
-	assert_int_equal(net_tx_count, 1);
-	const struct arp_frame *a = rte_pktmbuf_mtod(net_tx[0], const struct arp_frame *);
+	assert_int_equal(port_tx_count(), 1);
+	const struct arp_frame *a = rte_pktmbuf_mtod(port_tx_at(0), const struct arp_frame *);
 
 	assert_true(rte_is_broadcast_ether_addr(&a->eth.dst_addr));
 	assert_int_equal(a->arp.arp_data.arp_sip, rte_cpu_to_be_32(NET_OUR_IP));

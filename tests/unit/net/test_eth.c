@@ -13,7 +13,7 @@ static void expect_single_drop(enum lp_drop_reason r)
 {
 	assert_int_equal(net_drops(r), 1);
 	assert_int_equal(net_drops_total(), 1);
-	assert_int_equal(net_tx_count, 0);
+	assert_int_equal(port_tx_count(), 0);
 }
 
 static void truncated_frame_is_dropped(void **state)
@@ -69,8 +69,8 @@ static void full_mtu_frame_is_accepted(void **state)
 	(void)state;
 	net_input(frame, len);
 	assert_int_equal(net_drops_total(), 0);
-	assert_int_equal(net_tx_count, 1);
-	assert_int_equal(rte_pktmbuf_pkt_len(net_tx[0]), len);
+	assert_int_equal(port_tx_count(), 1);
+	assert_int_equal(rte_pktmbuf_pkt_len(port_tx_at(0)), len);
 }
 
 static void reply_goes_back_to_sender_mac(void **state)
@@ -79,8 +79,8 @@ static void reply_goes_back_to_sender_mac(void **state)
 	uint16_t len = net_build_echo(frame, 1, 1, 8);
 	(void)state;
 	net_input(frame, len);
-	assert_int_equal(net_tx_count, 1);
-	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(net_tx[0], const struct rte_ether_hdr *);
+	assert_int_equal(port_tx_count(), 1);
+	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(port_tx_at(0), const struct rte_ether_hdr *);
 
 	assert_true(rte_is_same_ether_addr(&eth->dst_addr, &net_peer_mac));
 	assert_true(rte_is_same_ether_addr(&eth->src_addr, &net_our_mac));

@@ -16,7 +16,7 @@ static void expect_single_drop(enum lp_drop_reason r)
 {
 	assert_int_equal(net_drops(r), 1);
 	assert_int_equal(net_drops_total(), 1);
-	assert_int_equal(net_tx_count, 0);
+	assert_int_equal(port_tx_count(), 0);
 }
 
 static void echo_request_gets_identical_reply(void **state)
@@ -25,8 +25,8 @@ static void echo_request_gets_identical_reply(void **state)
 	uint16_t len = net_build_echo(f, 0x1234, 7, 1000);
 	(void)state;
 	net_input(f, len);
-	assert_int_equal(net_tx_count, 1);
-	struct rte_mbuf *r = net_tx[0];
+	assert_int_equal(port_tx_count(), 1);
+	struct rte_mbuf *r = port_tx_at(0);
 
 	assert_int_equal(rte_pktmbuf_pkt_len(r), len);
 	const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(r, const struct rte_ipv4_hdr *,
@@ -82,7 +82,7 @@ static void many_requests_many_replies(void **state)
 
 		net_input(f, len);
 	}
-	assert_int_equal(net_tx_count, 40);
+	assert_int_equal(port_tx_count(), 40);
 	assert_int_equal(net_worker.stats.tx_packets, 40);
 	assert_int_equal(net_drops_total(), 0);
 }

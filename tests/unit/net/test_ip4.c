@@ -31,7 +31,7 @@ static void expect_single_drop(enum lp_drop_reason r)
 {
 	assert_int_equal(net_drops(r), 1);
 	assert_int_equal(net_drops_total(), 1);
-	assert_int_equal(net_tx_count, 0);
+	assert_int_equal(port_tx_count(), 0);
 }
 
 static void valid_packet_passes(void **state)
@@ -41,7 +41,7 @@ static void valid_packet_passes(void **state)
 	(void)state;
 	net_input(f, len);
 	assert_int_equal(net_drops_total(), 0);
-	assert_int_equal(net_tx_count, 1);
+	assert_int_equal(port_tx_count(), 1);
 }
 
 static void truncated_header_is_dropped(void **state)
@@ -147,7 +147,7 @@ static void dont_fragment_is_fine(void **state)
 	recompute_cksum(f);
 	net_input(f, len);
 	assert_int_equal(net_drops_total(), 0);
-	assert_int_equal(net_tx_count, 1);
+	assert_int_equal(port_tx_count(), 1);
 }
 
 static void other_destination_is_dropped(void **state)
@@ -200,8 +200,8 @@ static void ethernet_padding_is_trimmed(void **state)
 	memset(f + len, 0xee, 60 - len);           /* padded to the 60-byte minimum */
 	net_input(f, 60);
 	assert_int_equal(net_drops_total(), 0);
-	assert_int_equal(net_tx_count, 1);
-	assert_int_equal(rte_pktmbuf_pkt_len(net_tx[0]), len);
+	assert_int_equal(port_tx_count(), 1);
+	assert_int_equal(rte_pktmbuf_pkt_len(port_tx_at(0)), len);
 }
 
 static void output_builds_a_valid_header(void **state)
@@ -213,8 +213,8 @@ static void output_builds_a_valid_header(void **state)
 	assert_int_equal(lp_ip4_output(&net_worker, m, rte_cpu_to_be_32(NET_PEER_IP), IPPROTO_UDP,
 				       &net_peer_mac), 0);
 	lp_worker_tx_flush(&net_worker);
-	assert_int_equal(net_tx_count, 1);
-	const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(net_tx[0], const struct rte_ipv4_hdr *, ETH_LEN);
+	assert_int_equal(port_tx_count(), 1);
+	const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(port_tx_at(0), const struct rte_ipv4_hdr *, ETH_LEN);
 
 	assert_int_equal(ip->version_ihl, 0x45);
 	assert_int_equal(rte_be_to_cpu_16(ip->total_length), 28);

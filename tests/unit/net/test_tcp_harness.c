@@ -17,7 +17,7 @@
 #include <rte_tcp.h>
 
 #include "test_tcp_harness.h"
-#include "port.h"
+#include "port_capture.h"
 #include "net/eth.h"
 
 struct lp_worker th_worker;
@@ -29,39 +29,6 @@ struct th_app th_app;
 struct rte_mbuf *th_last_fed;
 
 static struct lp_netif th_netif;
-static struct rte_mbuf *cap[TH_CAP_MAX];
-static unsigned cap_head, cap_count;
-
-/* The link-time port: captures what the stack sends. Consumes every mbuf. */
-uint16_t __wrap_lp_port_tx(struct lp_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n);
-uint16_t __wrap_lp_port_tx(struct lp_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
-{
-	(void)p;
-	(void)q;
-	for (uint16_t i = 0; i < n; i++) {
-		assert_true(cap_count < TH_CAP_MAX);
-		cap[(cap_head + cap_count++) % TH_CAP_MAX] = pkts[i];
-	}
-	return n;
-}
-
-uint16_t __wrap_lp_port_rx(struct lp_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n);
-uint16_t __wrap_lp_port_rx(struct lp_port *p, uint16_t q, struct rte_mbuf **pkts, uint16_t n)
-{
-	(void)p;
-	(void)q;
-	(void)pkts;
-	(void)n;
-	return 0;
-}
-
-void __wrap_lp_port_fault_tick(struct lp_port *p, uint16_t q, uint64_t now_tsc);
-void __wrap_lp_port_fault_tick(struct lp_port *p, uint16_t q, uint64_t now_tsc)
-{
-	(void)p;
-	(void)q;
-	(void)now_tsc;
-}
 
 int th_group_setup(void **state)
 {
@@ -175,7 +142,7 @@ int th_setup(void **state)
 		.netmask = rte_cpu_to_be_32(0xffffff00),
 		.mtu = 1500,
 	};
-	cap_head = cap_count = 0;
+	port_tx_clear();
 	uint8_t *rx = th_app.rx;
 
 	memset(&th_app, 0, sizeof(th_app));
@@ -273,17 +240,12 @@ void th_advance(uint32_t ms)
 
 unsigned th_pending(void)
 {
-	return cap_count;
+	return port_tx_count();
 }
 
 struct rte_mbuf *th_pop_frame(void)
 {
-	assert_true(cap_count > 0);
-	struct rte_mbuf *m = cap[cap_head];
-
-	cap_head = (cap_head + 1) % TH_CAP_MAX;
-	cap_count--;
-	return m;
+	return port_tx_pop();
 }
 
 void th_pop(struct th_seg *s)
@@ -329,7 +291,7 @@ unsigned th_drain(void)
 {
 	unsigned n = 0;
 
-	while (cap_count > 0) {
+	while (port_tx_count() > 0) {
 		rte_pktmbuf_free(th_pop_frame());
 		n++;
 	}

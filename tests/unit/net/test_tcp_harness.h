@@ -29,7 +29,6 @@
 #define TH_IP4(a, b, c, d) (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (uint32_t)(d))
 #define TH_OUR_IP TH_IP4(198, 18, 0, 1)
 #define TH_PEER_IP TH_IP4(198, 18, 0, 2)
-#define TH_CAP_MAX 8192
 #define TH_POOL_SIZE 8191
 
 extern struct lp_worker th_worker;
