@@ -28,6 +28,7 @@
 #include <rte_mbuf.h>
 
 #include "amqp/amqp_server.h"
+#include "broker/broker.h"
 #include "config.h"
 #include "ctl_link.h"
 #include "port.h"
@@ -56,6 +57,13 @@ struct dataplane {
 };
 
 static void control_poll(struct dataplane *dp, uint64_t tsc);
+static struct dataplane *the_dataplane; /* for the control link's result handler */
+
+static void on_ctl_result(void *arg, const struct lp_ctl_result *r)
+{
+	(void)arg;
+	lp_broker_on_result(&the_dataplane->workers[0], r);
+}
 
 static void on_signal(int sig)
 {
@@ -234,7 +242,24 @@ static int setup_control_link(struct dataplane *dp)
 	struct lp_ctl_link_handlers h = {0};
 
 	lp_snapshot_link_handlers(dp->snapshots, &h);
+	h.result = on_ctl_result;
 	lp_ctl_link_set_handlers(dp->ctl, &h);
+	for (unsigned i = 0; i < dp->n_workers; i++)
+		lp_amqp_server_set_control(&dp->workers[i], dp->ctl);
+	/* One worker: the main lcore is it and may call the link directly. With
+	 * several, declarations would need a ring to the main lcore (not built):
+	 * broker methods then answer 540. */
+	if (dp->n_workers == 1 && rte_lcore_count() == 1 && dp->cfg.amqp_port != 0) {
+		struct lp_broker_config bcfg;
+		int rc;
+
+		lp_broker_config_default(&bcfg);
+		rc = lp_broker_create(&dp->workers[0], &bcfg, dp->ctl);
+		if (rc != 0) {
+			fprintf(stderr, "lepus-dataplane: broker: %s\n", strerror(-rc));
+			return rc;
+		}
+	}
 	return 0;
 }
 
@@ -272,6 +297,7 @@ static void teardown(struct dataplane *dp)
 		print_summary(dp);
 		for (unsigned i = 0; i < dp->n_workers; i++) {
 			lp_amqp_server_destroy(&dp->workers[i]);
+			lp_broker_destroy(&dp->workers[i]);
 			lp_tcp_worker_destroy(&dp->workers[i]);
 			lp_worker_tx_flush(&dp->workers[i]);
 		}
@@ -290,6 +316,8 @@ static void teardown(struct dataplane *dp)
 int main(int argc, char **argv)
 {
 	static struct dataplane dp;
+
+	the_dataplane = &dp;
 	char err[256], text[64];
 	int n, rc;
 

@@ -15,6 +15,7 @@
 #include "port.h"
 #include "worker.h"
 #include "amqp/amqp_server.h"
+#include "broker/broker.h"
 #include "net/eth.h"
 #include "net/tcp.h"
 #include "snapshot.h"
@@ -72,7 +73,8 @@ unsigned lp_worker_poll(struct lp_worker *w)
 		w->stats.rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
 		lp_eth_input(w, pkts[i]);
 	}
-	/* AMQP output first, so that TCP segments it in this iteration. */
+	/* Deliveries, then AMQP output, so that TCP segments it in this iteration. */
+	lp_broker_poll(w);
 	lp_amqp_server_poll(w);
 	if (w->tcp != NULL)
 		lp_tcp_worker_poll(w);

@@ -27,6 +27,7 @@
 struct lp_port;
 struct lp_tcp_worker;
 struct lp_amqp_server;
+struct lp_broker;
 struct lp_snapshot_publisher;
 struct lp_snapshot;
 
@@ -55,6 +56,7 @@ struct lp_worker {
 	struct lp_arp_table arp;
 	struct lp_tcp_worker *tcp; /* NULL until TCP is set up */
 	struct lp_amqp_server *amqp; /* NULL until the AMQP listener is set up */
+	struct lp_broker *broker;    /* NULL: broker methods answer 540 */
 	/* What lepus-control pushed (NULL in unit tests): loaded at the start of
 	 * each poll iteration, released (RCU quiescent state) at its end. */
 	struct lp_snapshot_publisher *snapshots;

@@ -10,7 +10,10 @@
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
 
+#include "amqp_channel.h"
 #include "amqp_server.h"
+#include "broker/broker.h"
+#include "ctl_link.h"
 #include "net/tcp.h"
 #include "snapshot.h"
 #include "worker.h"
@@ -18,7 +21,7 @@
 /* Heartbeats and timeouts need no finer clock than this. */
 #define TICK_INTERVAL_NS 1000000ULL
 
-struct amqp_session {
+struct lp_amqp_session {
 	struct lp_amqp_conn *conn; /* NULL when the slot is free */
 	struct lp_tcb *tcb;
 	struct lp_amqp_server *srv;
@@ -26,6 +29,7 @@ struct amqp_session {
 	 * was full): the rest of `pending` from `pending_off`. Owned here. */
 	struct rte_mbuf *pending;
 	uint32_t pending_off;
+	uint64_t id;       /* unique on this dataplane: lepus-control's conn_id */
 	bool peer_closed;  /* FIN received */
 	bool tcp_closing;  /* lp_tcp_close() called */
 	uint32_t next_free;
@@ -35,11 +39,13 @@ struct lp_amqp_server {
 	struct lp_amqp_server_config cfg;
 	const struct lp_amqp_auth *auth;
 	struct lp_worker *w;
+	struct lp_ctl_link *ctl; /* CONNECTION_CLOSED notices (NULL: none) */
 	size_t conn_size;
 	uint8_t *conn_mem;
-	struct amqp_session *sessions;
+	struct lp_amqp_session *sessions;
 	uint32_t free_head; /* index of the first free session, or max_conns */
 	uint64_t last_tick_ns;
+	uint64_t next_id;
 	struct lp_amqp_server_stats stats;
 };
 
@@ -66,9 +72,16 @@ static const struct lp_amqp_auth *current_auth(const struct lp_amqp_server *srv)
 	return srv->w->snap != NULL ? srv->w->snap->auth : srv->auth;
 }
 
-static void session_release(struct amqp_session *s)
+static void session_release(struct lp_amqp_session *s)
 {
 	struct lp_amqp_server *srv = s->srv;
+
+	/* The broker's channels go (unacked messages back to their queues). */
+	if (srv->w->broker != NULL && s->conn != NULL) {
+		lp_amqp_channel_close_all(s->conn);
+		if (srv->ctl != NULL)
+			lp_ctl_link_connection_closed(srv->ctl, s->id);
+	}
 
 	rte_pktmbuf_free(s->pending);
 	s->pending = NULL;
@@ -81,7 +94,7 @@ static void session_release(struct amqp_session *s)
 }
 
 /* Move the connection's output into the TCP send stream, within its space. */
-static void session_flush(struct amqp_session *s)
+static void session_flush(struct lp_amqp_session *s)
 {
 	const uint8_t *p;
 	size_t len = lp_amqp_conn_output_peek(s->conn, &p);
@@ -112,7 +125,7 @@ static void session_flush(struct amqp_session *s)
  * output whenever it is full. Stops when input is exhausted or when neither
  * the connection nor TCP can take more (resumed from session_sent).
  */
-static void session_feed(struct amqp_session *s)
+static void session_feed(struct lp_amqp_session *s)
 {
 	while (s->pending != NULL) {
 		struct rte_mbuf *seg = s->pending;
@@ -157,10 +170,11 @@ static int session_accept(void *listen_arg, struct lp_tcb *t)
 		srv->stats.conns_refused++;
 		return -ENOSPC;
 	}
-	struct amqp_session *s = &srv->sessions[srv->free_head];
+	struct lp_amqp_session *s = &srv->sessions[srv->free_head];
 	void *mem = srv->conn_mem + (size_t)srv->free_head * srv->conn_size;
 
-	s->conn = lp_amqp_conn_init(mem, srv->conn_size, &srv->cfg.conn, current_auth(srv), NULL, s,
+	s->conn = lp_amqp_conn_init(mem, srv->conn_size, &srv->cfg.conn, current_auth(srv),
+				    srv->w->broker != NULL ? lp_broker_conn_ops() : NULL, s,
 				    now_ns(srv->w));
 	if (s->conn == NULL)
 		return -EINVAL;
@@ -171,6 +185,7 @@ static int session_accept(void *listen_arg, struct lp_tcb *t)
 	s->pending_off = 0;
 	s->peer_closed = false;
 	s->tcp_closing = false;
+	s->id = ((uint64_t)srv->w->id << 48) | ++srv->next_id;
 	srv->stats.conns_in_use++;
 	srv->stats.conns_accepted++;
 	lp_tcp_set_conn(t, s);
@@ -180,7 +195,7 @@ static int session_accept(void *listen_arg, struct lp_tcb *t)
 /* In-order bytes from TCP. Takes ownership of m (NULL: the peer's FIN). */
 static void session_recv(void *conn, struct lp_tcb *t, struct rte_mbuf *m)
 {
-	struct amqp_session *s = conn;
+	struct lp_amqp_session *s = conn;
 
 	(void)t;
 	if (m == NULL) {
@@ -206,7 +221,7 @@ static void session_recv(void *conn, struct lp_tcb *t, struct rte_mbuf *m)
 
 static void session_sent(void *conn, struct lp_tcb *t, uint32_t acked)
 {
-	struct amqp_session *s = conn;
+	struct lp_amqp_session *s = conn;
 
 	(void)t;
 	(void)acked;
@@ -277,7 +292,7 @@ void lp_amqp_server_destroy(struct lp_worker *w)
 		return;
 	lp_tcp_unlisten(w, srv->cfg.port);
 	for (uint32_t i = 0; i < srv->cfg.max_conns; i++) {
-		struct amqp_session *s = &srv->sessions[i];
+		struct lp_amqp_session *s = &srv->sessions[i];
 
 		if (s->conn != NULL) {
 			lp_tcp_abort(s->tcb);
@@ -298,18 +313,49 @@ void lp_amqp_server_poll(struct lp_worker *w)
 	if (srv == NULL || srv->stats.conns_in_use == 0)
 		return;
 	now = now_ns(w);
-	if (now - srv->last_tick_ns < TICK_INTERVAL_NS)
-		return;
-	srv->last_tick_ns = now;
+	bool tick = now - srv->last_tick_ns >= TICK_INTERVAL_NS;
+
+	if (tick)
+		srv->last_tick_ns = now;
 	for (uint32_t i = 0; i < srv->cfg.max_conns; i++) {
-		struct amqp_session *s = &srv->sessions[i];
+		struct lp_amqp_session *s = &srv->sessions[i];
+		const uint8_t *p;
 
 		if (s->conn == NULL)
 			continue;
-		s->conn->auth = current_auth(srv);
-		lp_amqp_conn_tick(s->conn, now);
-		session_flush(s);
+		if (tick) {
+			s->conn->auth = current_auth(srv);
+			lp_amqp_conn_tick(s->conn, now);
+		}
+		/* Deliveries made by the broker this iteration go out now. */
+		if (tick || lp_amqp_conn_output_peek(s->conn, &p) > 0)
+			session_flush(s);
 	}
+}
+
+struct lp_worker *lp_amqp_session_worker(const struct lp_amqp_session *s)
+{
+	return s->srv->w;
+}
+
+uint64_t lp_amqp_session_id(const struct lp_amqp_session *s)
+{
+	return s->id;
+}
+
+void lp_amqp_session_resume(struct lp_amqp_session *s)
+{
+	if (s->conn == NULL)
+		return;
+	lp_amqp_conn_resume(s->conn);
+	session_feed(s);
+	session_flush(s);
+}
+
+void lp_amqp_server_set_control(struct lp_worker *w, struct lp_ctl_link *ctl)
+{
+	if (w->amqp != NULL)
+		w->amqp->ctl = ctl;
 }
 
 const struct lp_amqp_server_stats *lp_amqp_server_stats(const struct lp_worker *w)
