@@ -78,6 +78,11 @@ struct lp_broker {
 	struct bconsumer *consumers;
 	uint64_t ctag_seq;
 	uint8_t args_copy[LP_CTL_ARGS_MAX];
+	/* Publishers paused while the message pool is low (back-pressure:
+	 * their connections stop reading, TCP closes the window). */
+	struct lp_amqp_session **blocked;
+	uint32_t n_blocked;
+	uint32_t low_water, high_water;
 };
 
 void lp_broker_config_default(struct lp_broker_config *cfg)
@@ -208,6 +213,10 @@ static void on_channel_close(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 			b->consumers[i].used = false;
 	if (bc->pub != NULL)
 		lp_msg_release(bc->pub);
+	/* A paused publisher that goes away must not be resumed later. */
+	for (uint32_t i = 0; i < b->n_blocked; i++)
+		if (b->blocked[i] == bc->session)
+			b->blocked[i--] = b->blocked[--b->n_blocked];
 	bc->used = false;
 	c->channels[ch].user = NULL;
 }
@@ -449,6 +458,17 @@ static int start_publish(struct lp_broker *b, struct bchan *bc, const struct lp_
 		lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_INTERNAL_ERROR, LP_AMQP_BASIC_PUBLISH,
 				      "message store full");
 		return -ENOSPC;
+	}
+	/* Back-pressure, never loss: below the low-water mark this publisher's
+	 * connection stops reading until the pool is back above high water. */
+	if (lp_msg_pool_available(b->pool) < b->low_water) {
+		for (uint32_t i = 0; i < b->n_blocked; i++)
+			if (b->blocked[i] == bc->session)
+				return -EINPROGRESS;
+		if (b->n_blocked < b->cfg.max_channels) {
+			b->blocked[b->n_blocked++] = bc->session;
+			return -EINPROGRESS;
+		}
 	}
 	return 0;
 }
@@ -802,6 +822,13 @@ void lp_broker_poll(struct lp_worker *w)
 
 	if (b == NULL)
 		return;
+	if (b->n_blocked > 0 && lp_msg_pool_available(b->pool) >= b->high_water) {
+		uint32_t n = b->n_blocked;
+
+		b->n_blocked = 0;
+		for (uint32_t i = 0; i < n; i++)
+			lp_amqp_session_resume(b->blocked[i]);
+	}
 	for (uint32_t i = 0; i < b->cfg.max_queues; i++) {
 		struct bqueue *bq = &b->queues[i];
 
@@ -845,7 +872,11 @@ int lp_broker_create(struct lp_worker *w, const struct lp_broker_config *cfg, st
 	b->queues = calloc(cfg->max_queues, sizeof(*b->queues));
 	b->chans = calloc(cfg->max_channels, sizeof(*b->chans));
 	b->consumers = calloc(cfg->max_consumers, sizeof(*b->consumers));
-	if (b->pool == NULL || b->queues == NULL || b->chans == NULL || b->consumers == NULL) {
+	b->blocked = calloc(cfg->max_channels, sizeof(*b->blocked));
+	b->low_water = cfg->max_messages / 8;
+	b->high_water = cfg->max_messages / 4;
+	if (b->pool == NULL || b->queues == NULL || b->chans == NULL || b->consumers == NULL ||
+	    b->blocked == NULL) {
 		w->broker = b;
 		lp_broker_destroy(w);
 		return -ENOMEM;
@@ -870,6 +901,7 @@ void lp_broker_destroy(struct lp_worker *w)
 	free(b->queues);
 	free(b->chans);
 	free(b->consumers);
+	free(b->blocked);
 	free(b);
 	w->broker = NULL;
 }
