@@ -162,6 +162,18 @@ static void session_feed(struct lp_amqp_session *s)
 	}
 }
 
+/* After the peer's FIN: close our side when no received byte is left to handle. */
+static void session_close_if_drained(struct lp_amqp_session *s)
+{
+	if (!s->peer_closed || s->pending != NULL || s->tcp_closing)
+		return;
+	session_flush(s);
+	if (!s->tcp_closing) {
+		s->tcp_closing = true;
+		lp_tcp_close(s->tcb);
+	}
+}
+
 static int session_accept(void *listen_arg, struct lp_tcb *t)
 {
 	struct lp_amqp_server *srv = listen_arg;
@@ -199,12 +211,10 @@ static void session_recv(void *conn, struct lp_tcb *t, struct rte_mbuf *m)
 
 	(void)t;
 	if (m == NULL) {
-		/* The client is gone for writing; RabbitMQ closes the socket too. */
+		/* The client is done writing: once what it sent before is handled
+		 * (a paused connection may still hold publishes), close our side. */
 		s->peer_closed = true;
-		if (!s->tcp_closing) {
-			s->tcp_closing = true;
-			lp_tcp_close(s->tcb);
-		}
+		session_close_if_drained(s);
 		return;
 	}
 	if (s->pending == NULL) {
@@ -230,6 +240,7 @@ static void session_sent(void *conn, struct lp_tcb *t, uint32_t acked)
 		session_feed(s);
 		session_flush(s);
 	}
+	session_close_if_drained(s);
 }
 
 static void session_closed(void *conn, struct lp_tcb *t, int reason)
@@ -350,6 +361,7 @@ void lp_amqp_session_resume(struct lp_amqp_session *s)
 	lp_amqp_conn_resume(s->conn);
 	session_feed(s);
 	session_flush(s);
+	session_close_if_drained(s);
 }
 
 void lp_amqp_server_set_control(struct lp_worker *w, struct lp_ctl_link *ctl)
