@@ -49,22 +49,27 @@ conn.close()
 conn = connect()
 ch = conn.channel()
 ch.queue_declare(queue="task_queue", durable=True)
+# Publisher confirms: each publish returns once routed, so the workers on other
+# connections see every task (without them nothing orders two connections).
+ch.confirm_delivery()
 for i in range(10):
     ch.basic_publish(exchange="", routing_key="task_queue", body=b"task %d" % i,
                      properties=pika.BasicProperties(delivery_mode=2))
 w1, w2 = connect(), connect()
 c1, c2 = w1.channel(), w2.channel()
 done = {1: [], 2: []}
-for n, c in ((1, c1), (2, c2)):
+for c in (c1, c2):
     c.basic_qos(prefetch_count=1)
+persistent = True
 # Alternate the two workers: each takes one task, acks it, takes the next.
 for _ in range(10):
     for n, c in ((1, c1), (2, c2)):
         m, props, body = c.basic_get("task_queue")
         if m is not None:
-            check(props.delivery_mode == 2, "2 work queues: persistent flag kept") if not done[n] else None
+            persistent = persistent and props.delivery_mode == 2
             done[n].append(body)
             c.basic_ack(m.delivery_tag)
+check(persistent, "2 work queues: persistent flag kept")
 all_done = sorted(done[1] + done[2])
 check(all_done == sorted(b"task %d" % i for i in range(10)), "2 work queues: every task done exactly once")
 check(len(done[1]) > 0 and len(done[2]) > 0, "2 work queues: both workers got tasks (%d/%d)" %
@@ -137,6 +142,7 @@ sch = server.channel()
 sch.queue_declare(queue="rpc_queue")
 client = connect()
 cch = client.channel()
+cch.confirm_delivery()
 callback = cch.queue_declare(queue="", exclusive=True).method.queue
 corr = str(uuid.uuid4())
 cch.basic_publish(exchange="", routing_key="rpc_queue", body=b"10",
