@@ -151,7 +151,7 @@ static bool callback_result(struct lp_amqp_conn *c, uint16_t ch, int rc, uint32_
 		/* Channel-level on purpose although 540 is a hard error in spec 1.3:
 		 * the connection stays usable for what is implemented. */
 		channel_close(c, ch, LP_AMQP_NOT_IMPLEMENTED, method_id,
-			      "%s is not implemented yet: this Lepus build has no broker core",
+			      "%s is not implemented by this worker",
 			      name ? name : "content");
 	} else {
 		channel_close(c, ch, LP_AMQP_INTERNAL_ERROR, method_id, "%s failed (%d)",

@@ -211,7 +211,7 @@ static void test_not_implemented_without_broker(void **state)
 	open_channel(f, 5);
 	feed_method(f, 5, &m);
 	assert_last_close(f, 5, 540,
-			  "NOT_IMPLEMENTED - queue.declare is not implemented yet: this Lepus build has no broker core");
+			  "NOT_IMPLEMENTED - queue.declare is not implemented by this worker");
 	assert_int_equal(lp_amqp_conn_get_state(f->c), LP_AMQP_CONN_RUNNING);
 	/* A client that closes the channel at the same time: Close-Ok. */
 	m = (struct lp_amqp_method){ .id = LP_AMQP_CHANNEL_CLOSE };

@@ -25,7 +25,7 @@
 
 #define SEC LP_AMQP_NS_PER_SEC
 
-#define NI(m) "NOT_IMPLEMENTED - " m " is not implemented yet: this Lepus build has no broker core"
+#define NI(m) "NOT_IMPLEMENTED - " m " is not implemented by this worker"
 
 static void test_pika_replay_every_byte(void **state)
 {
@@ -34,7 +34,7 @@ static void test_pika_replay_every_byte(void **state)
 	uint8_t *g = golden_load("pika_client.bin", &len);
 	struct bytes e = { .n = 0 };
 
-	/* Our answers to pika's stream, when no broker core is linked. */
+	/* Our answers to pika's stream, when no broker is attached. */
 	expect_start(&e);
 	expect_tune(&e);
 	expect_open_ok(&e);

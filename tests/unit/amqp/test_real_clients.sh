@@ -5,7 +5,7 @@
 # creates and removes (198.18.0.1, RFC 2544). pika opens a connection and
 # three channels, heartbeats (1 s) for more than 3 intervals and closes
 # cleanly; wrong password gets 403 ACCESS_REFUSED; an unknown vhost 530;
-# queue.declare 540 on its channel (no broker core yet); a garbage frame and a
+# queue.declare 540 on its channel (no broker in that harness); a garbage frame and a
 # frame over frame_max get 501; a silent client is dropped after two missed
 # heartbeats; amqp-tools' amqp-publish connects and is told 540.
 # Usage: test_real_clients.sh SERVER_BINARY   (root; skips with 77 otherwise)
