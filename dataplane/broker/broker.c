@@ -77,7 +77,6 @@ struct lp_broker {
 	struct bchan *chans;
 	struct bconsumer *consumers;
 	uint64_t ctag_seq;
-	uint8_t args_copy[LP_CTL_ARGS_MAX];
 	/* Publishers paused while the message pool is low (back-pressure:
 	 * their connections stop reading, TCP closes the window). */
 	struct lp_amqp_session **blocked;
@@ -245,13 +244,11 @@ static int submit(struct lp_broker *b, struct bchan *bc, uint16_t type, uint32_t
 	return -EINPROGRESS;
 }
 
-static void req_args(struct lp_broker *b, struct bchan *bc, struct lp_amqp_bytes args)
+/* The request is encoded at once by submit(): the method's view may be used. */
+static void req_args(struct bchan *bc, struct lp_amqp_bytes args)
 {
-	uint16_t n = args.len < sizeof(b->args_copy) ? (uint16_t)args.len : 0;
-
-	/* The request is encoded at once by submit(): the view may be used. */
 	bc->req.args = args.ptr;
-	bc->req.args_len = n;
+	bc->req.args_len = (uint16_t)args.len; /* checked in declaration() */
 }
 
 /* Empty queue name: the channel's most recently declared queue (RabbitMQ). */
@@ -266,8 +263,37 @@ static void queue_name(struct bchan *bc, char *dst, struct lp_amqp_bytes v)
 static int declaration(struct lp_broker *b, struct bchan *bc, const struct lp_amqp_method *m)
 {
 	struct lp_ctl_def_req *r = &bc->req;
+	struct lp_amqp_bytes args = {0};
 
 	memset(r, 0, sizeof(*r));
+	/* Arguments tables travel to lepus-control whole: refuse what cannot. */
+
+	switch (m->id) {
+	case LP_AMQP_EXCHANGE_DECLARE:
+		args = m->exchange_declare.arguments;
+		break;
+	case LP_AMQP_EXCHANGE_BIND:
+	case LP_AMQP_EXCHANGE_UNBIND:
+		args = m->exchange_bind.arguments;
+		break;
+	case LP_AMQP_QUEUE_DECLARE:
+		args = m->queue_declare.arguments;
+		break;
+	case LP_AMQP_QUEUE_BIND:
+		args = m->queue_bind.arguments;
+		break;
+	case LP_AMQP_QUEUE_UNBIND:
+		args = m->queue_unbind.arguments;
+		break;
+	default:
+		break;
+	}
+	if (args.len > LP_CTL_ARGS_MAX) {
+		lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_PRECONDITION_FAILED, m->id,
+				      "arguments table of %u octets is over Lepus's limit of %u",
+				      args.len, LP_CTL_ARGS_MAX);
+		return -EINVAL;
+	}
 	switch (m->id) {
 	case LP_AMQP_EXCHANGE_DECLARE: {
 		const struct lp_amqp_exchange_declare *a = &m->exchange_declare;
@@ -278,7 +304,7 @@ static int declaration(struct lp_broker *b, struct bchan *bc, const struct lp_am
 			   (a->internal ? LP_CTL_F_INTERNAL : 0);
 		copy_name(r->name, a->exchange);
 		copy_name(r->type, a->type);
-		req_args(b, bc, a->arguments);
+		req_args(bc, a->arguments);
 		return submit(b, bc, LP_CTL_DECLARE, m->id, a->nowait);
 	}
 	case LP_AMQP_EXCHANGE_DELETE:
@@ -294,7 +320,7 @@ static int declaration(struct lp_broker *b, struct bchan *bc, const struct lp_am
 		copy_name(r->name, a->destination);
 		copy_name(r->source, a->source);
 		copy_name(r->routing_key, a->routing_key);
-		req_args(b, bc, a->arguments);
+		req_args(bc, a->arguments);
 		return submit(b, bc, m->id == LP_AMQP_EXCHANGE_BIND ? LP_CTL_BIND : LP_CTL_UNBIND,
 			      m->id, a->nowait);
 	}
@@ -306,7 +332,7 @@ static int declaration(struct lp_broker *b, struct bchan *bc, const struct lp_am
 			   (a->auto_delete ? LP_CTL_F_AUTO_DELETE : 0) |
 			   (a->exclusive ? LP_CTL_F_EXCLUSIVE : 0);
 		copy_name(r->name, a->queue);
-		req_args(b, bc, a->arguments);
+		req_args(bc, a->arguments);
 		return submit(b, bc, LP_CTL_DECLARE, m->id, a->nowait);
 	}
 	case LP_AMQP_QUEUE_BIND:
@@ -314,14 +340,14 @@ static int declaration(struct lp_broker *b, struct bchan *bc, const struct lp_am
 		queue_name(bc, r->name, m->queue_bind.queue);
 		copy_name(r->source, m->queue_bind.exchange);
 		copy_name(r->routing_key, m->queue_bind.routing_key);
-		req_args(b, bc, m->queue_bind.arguments);
+		req_args(bc, m->queue_bind.arguments);
 		return submit(b, bc, LP_CTL_BIND, m->id, m->queue_bind.nowait);
 	case LP_AMQP_QUEUE_UNBIND:
 		r->object = LP_CTL_OBJ_QUEUE;
 		queue_name(bc, r->name, m->queue_unbind.queue);
 		copy_name(r->source, m->queue_unbind.exchange);
 		copy_name(r->routing_key, m->queue_unbind.routing_key);
-		req_args(b, bc, m->queue_unbind.arguments);
+		req_args(bc, m->queue_unbind.arguments);
 		return submit(b, bc, LP_CTL_UNBIND, m->id, false);
 	case LP_AMQP_QUEUE_PURGE:
 		r->object = LP_CTL_OBJ_QUEUE;
