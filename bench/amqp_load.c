@@ -41,6 +41,7 @@
 #define FRAME_MAX 131072
 #define SETUP_TIMEOUT_S 30
 #define STALL_S 5 /* drain gives up after this long without a delivery */
+#define MISSING_SHOWN 8 /* missing numbers listed in the summary */
 
 struct body_hdr {
 	uint32_t run_id;
@@ -98,6 +99,11 @@ struct run {
 	_Atomic unsigned prod_ready, prod_done, cons_ready, cons_done;
 	uint64_t t0_ns;
 	uint64_t pub_end_ns; /* producers stop publishing at this time */
+	/* Ready messages the queues still held once the consumers had closed
+	 * (passive Queue.Declare before the delete): tells a broker that
+	 * stalled (they are there) from one that lost them (they are not). */
+	bool left_known;
+	uint64_t left_in_queues;
 	char error[512];
 	pthread_mutex_t error_lock;
 };
@@ -626,6 +632,24 @@ static int topology_declare(struct run *r, amqp_connection_state_t c, char *err,
 	return 0;
 }
 
+/* Sum of the queues' ready messages (passive Queue.Declare). */
+static void queues_left(struct run *r, amqp_connection_state_t c)
+{
+	char err[256];
+	uint64_t n = 0;
+
+	for (unsigned q = 0; q < r->n_queues; q++) {
+		amqp_queue_declare_ok_t *ok = amqp_queue_declare(c, CHANNEL, cstr(r->qname[q]), 1, 0,
+								 0, 0, amqp_empty_table);
+
+		if (ok == NULL || !reply_ok(c, "queue.declare passive", err, sizeof(err)))
+			return;
+		n += ok->message_count;
+	}
+	r->left_in_queues = n;
+	r->left_known = true;
+}
+
 static void topology_delete(struct run *r, amqp_connection_state_t c)
 {
 	char err[256];
@@ -728,6 +752,11 @@ struct summary {
 	double pub_s, dlv_s, pub_rate, dlv_rate, gbit;
 	struct lp_hist hist;
 	bool drain_timeout;
+	struct {
+		unsigned producer;
+		uint64_t seq;
+	} first_missing[MISSING_SHOWN]; /* the lowest missing numbers, for a broker's logs */
+	unsigned first_missing_n;
 };
 
 static void summary_print(const struct run *r, const struct summary *s)
@@ -758,6 +787,20 @@ static void summary_print(const struct run *r, const struct summary *s)
 	printf("   lost %" PRIu64 ", duplicated %" PRIu64 ", out-of-order %" PRIu64 ", foreign %" PRIu64
 	       ", blocked %" PRIu64 "\n",
 	       s->lost, s->duplicated, s->out_of_order, s->foreign, s->t.blocked);
+	if (s->lost > 0 || s->drain_timeout) {
+		if (r->left_known)
+			printf("   left in the queue(s) after the consumers closed: %" PRIu64 "%s\n",
+			       r->left_in_queues,
+			       r->left_in_queues < s->lost ? " (the rest of the lost are gone from the broker)"
+							   : " (the broker kept them)");
+		if (s->first_missing_n > 0) {
+			printf("   first missing (producer:seq):");
+			for (unsigned i = 0; i < s->first_missing_n; i++)
+				printf(" %u:%" PRIu64, s->first_missing[i].producer,
+				       s->first_missing[i].seq);
+			printf("\n");
+		}
+	}
 	fflush(stdout);
 }
 
@@ -806,6 +849,8 @@ static void summary_json(const struct run *r, const struct summary *s)
 	}
 	if (r->error[0])
 		json_object_set_new(root, "error", json_string(r->error));
+	if (r->left_known)
+		json_object_set_new(root, "left_in_queues", json_integer((json_int_t)r->left_in_queues));
 	json_dumpf(root, stdout, JSON_COMPACT);
 	putchar('\n');
 	fflush(stdout);
@@ -837,8 +882,18 @@ static int summarize(struct run *r, struct summary *s)
 				const struct lp_seq *t = &r->track[q * r->n_prod + p];
 
 				s->duplicated += atomic_load(&t->duplicates);
-				if (routed(r, q, p))
-					s->lost += lp_seq_missing(t, atomic_load(&r->prod[p].published));
+				if (!routed(r, q, p))
+					continue;
+				uint64_t pub = atomic_load(&r->prod[p].published);
+				uint64_t missing = lp_seq_missing(t, pub);
+
+				s->lost += missing;
+				for (uint64_t seq = 0; missing > 0 && seq < pub &&
+				     s->first_missing_n < MISSING_SHOWN; seq++)
+					if (!lp_seq_test(t, seq)) {
+						s->first_missing[s->first_missing_n].producer = p;
+						s->first_missing[s->first_missing_n++].seq = seq;
+					}
 			}
 	s->pub_s = (double)(pub_end - r->t0_ns) / 1e9;
 	s->dlv_s = last > r->t0_ns ? (double)(last - r->t0_ns) / 1e9 : 0;
@@ -1037,6 +1092,8 @@ out:
 		if (r.cons[i].tid)
 			pthread_join(r.cons[i].tid, NULL);
 	if (setup) {
+		if (rc == 0)
+			queues_left(&r, setup);
 		topology_delete(&r, setup);
 		broker_close(setup);
 	}
