@@ -2,18 +2,20 @@
 # SPDX-License-Identifier: MIT
 # AMQP connection layer with real clients over the dataplane's own TCP: pika,
 # a rabbitmq-c program, amqp-tools, and raw frames (tests/integration/amqp_connection.py).
+# IT_TARGET=rabbitmq runs the same against RabbitMQ (lib.sh).
 . "$(dirname "$0")/lib.sh" "$1"
 
-it_start_control
-it_start_dataplane
+it_start_broker
+product=Lepus
+[ "$IT_TARGET" = rabbitmq ] && product=RabbitMQ
 
-it_client timeout 120 /usr/bin/python3 "$IT_TOP/tests/integration/amqp_connection.py" "$IT_DP_IP" ||
+it_client timeout 120 /usr/bin/python3 "$IT_TOP/tests/integration/amqp_connection.py" "$IT_BROKER_IP" "$product" ||
 	it_fail "pika / raw-frame checks"
-it_client timeout 60 "$IT_BUILD/tests/integration/amqp_connect_rmqc" "$IT_DP_IP" 5672 ||
+it_client timeout 60 "$IT_BUILD/tests/integration/amqp_connect_rmqc" "$IT_BROKER_IP" 5672 ||
 	it_fail "rabbitmq-c checks"
 # amqp-tools (Debian's, on rabbitmq-c): declare, a consumer that heartbeats
 # every second through 3.5 s of silence, two publishes, clean exits.
-url="amqp://guest:guest@$IT_DP_IP"
+url="amqp://guest:guest@$IT_BROKER_IP"
 if [ "${IT_WORKERS:-1}" != 1 ]; then
 	# Several workers: the broker is not served yet (no shard rings): 540.
 	out=$(it_client amqp-declare-queue --url "$url" -q tools-q 2>&1) && it_fail "declare served?"
