@@ -411,6 +411,11 @@ void lp_load_usage(FILE *f, const char *prog)
 		"bodies carrying (producer, sequence, CLOCK_MONOTONIC ns); consumers check\n"
 		"order, loss and duplicates exactly and measure latency (exact 1 us histogram).\n\n",
 		prog);
+	lp_load_usage_options(f);
+}
+
+void lp_load_usage_options(FILE *f)
+{
 	for (size_t i = 0; i < N_OPTS; i++) {
 		char left[64];
 		int k = 0;

@@ -88,3 +88,6 @@ int lp_load_scenarios_read(const char *path, const char *only, struct lp_load_op
 			   int max, char *err, size_t errlen);
 
 void lp_load_usage(FILE *f, const char *prog);
+/* The option table and the scenario file note alone (lepus-bench prints its
+ * own heading). */
+void lp_load_usage_options(FILE *f);
