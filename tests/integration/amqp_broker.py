@@ -152,6 +152,31 @@ def pump(conns, until=None, timeout=5.0, settle=0.3):
                 c.process_data_events(time_limit=0.02)
 
 
+def wait_ready(ch, queue, n, timeout=5.0):
+    """Poll (passive declare) until queue has n ready messages; returns the count."""
+    deadline = time.monotonic() + timeout
+    while True:
+        count = ch.queue_declare(queue, passive=True).method.message_count
+        if count >= n or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
+
+
+def wait_gone(conns, queue, timeout=5.0):
+    """Poll until a passive declare of queue answers 404 NOT_FOUND."""
+    deadline = time.monotonic() + timeout
+    ch = conns.channel()
+    while True:
+        try:
+            ch.queue_declare(queue, passive=True)
+        except ChannelClosedByBroker as e:
+            eq(e.reply_code, 404, "passive declare of %s" % queue)
+            return
+        if time.monotonic() > deadline:
+            raise Fail("queue %s still there after %.0f s" % (queue, timeout))
+        time.sleep(0.05)
+
+
 def declare_bound(ch, exchange, key="", arguments=None, **kw):
     q = ch.queue_declare(queue="", exclusive=True, **kw).method.queue
     ch.queue_bind(queue=q, exchange=exchange, routing_key=key, arguments=arguments)
@@ -436,8 +461,8 @@ def case_declare_ok_counts(conns):
     pump(conns, lambda: len(c.got) >= 1)
     ok = ch.queue_declare(q, durable=False).method  # non-passive redeclare reports too
     eq((ok.message_count, ok.consumer_count), (2, 1), "one unacked, one consumer")
-    Consumer(cch, q)
-    pump(conns, settle=0.2)
+    c2 = Consumer(cch, q)
+    pump(conns, lambda: len(c2.got) >= 1)
     ok = ch.queue_declare(q, passive=True).method
     eq((ok.message_count, ok.consumer_count), (1, 2), "two consumers, prefetch 1 each")
     ch.queue_delete(q)
@@ -466,13 +491,13 @@ def case_delete_conditions(conns):
     ch = conns.channel()
     cch = conns.channel()
     cch.basic_qos(prefetch_count=1)
-    Consumer(cch, q)
-    pump(conns, settle=0.2)
+    c = Consumer(cch, q)
+    pump(conns, lambda: c.got, settle=0)
     expect_close(ch, 406, ch.queue_delete, q, if_unused=True)
     ch = conns.channel()
     eq(ch.queue_declare(q, passive=True).method.message_count, 1, "queue kept after refusals")
     cch.close()  # the unacked one comes back
-    pump(conns, settle=0.2)
+    eq(wait_ready(ch, q, 2), 2, "ready after the consumer's channel closed")
     ok = ch.queue_delete(q, if_unused=True)
     eq(ok.method.message_count, 2, "Delete-Ok message_count")
     expect_close(ch, 404, ch.queue_declare, q, passive=True)
@@ -590,6 +615,7 @@ def case_multiple_ack(conns):
     pump(conns, settle=0.2)
     eq(ch.queue_declare(q, passive=True).method.message_count, 0, "6 still unacked, none ready")
     cch.close()  # 6 comes back
+    wait_ready(ch, q, 1)
     pump(conns, settle=0.2)
     eq(get_all(ch, q), [b"6"], "only the unacked message is requeued on close")
     # nack multiple with requeue keeps the order.
@@ -738,6 +764,15 @@ def case_publisher_confirms(conns):
     return "%d confirms for %d publishes, %d multiple" % (len(acks), n, sum(1 for _, m in acks if m))
 
 
+def case_max_length_drop_head(conns):
+    """x-max-length with the default overflow drops the oldest ready messages."""
+    ch = confirmed_channel(conns)
+    q = ch.queue_declare("", exclusive=True, arguments={"x-max-length": 2}).method.queue
+    publish(ch, "", q, ["1", "2", "3", "4"])
+    eq(ch.queue_declare(q, passive=True).method.message_count, 2, "ready messages at the limit")
+    eq(get_all(ch, q), [b"3", b"4"], "the newest two are kept")
+
+
 def case_confirm_nack_reject_publish(conns):
     ch = confirmed_channel(conns)
     q = ch.queue_declare("", exclusive=True, arguments={"x-max-length": 1,
@@ -859,8 +894,19 @@ def case_properties(conns):
     bare = c.got[1][1]
     for f in fields:
         eq(getattr(bare, f), None, "bare message: property %s" % f)
-    # user_id must be the connection's user.
-    expect_close(ch, 406, ch.basic_publish, "", q, b"x", pika.BasicProperties(user_id="mallory"))
+
+
+def case_user_id_validated(conns):
+    """RabbitMQ: a user_id property must name the connection's user (406)."""
+    ch = confirmed_channel(conns)
+    q = ch.queue_declare("", exclusive=True).method.queue
+    ch.basic_publish("", q, b"me", pika.BasicProperties(user_id="guest"))
+    m, props, _ = ch.basic_get(q, auto_ack=True)
+    eq(props.user_id, "guest", "user_id of the connection's user")
+    text = expect_close(ch, 406, ch.basic_publish, "", q, b"x", pika.BasicProperties(user_id="mallory"))
+    check(text.startswith("PRECONDITION_FAILED") and "mallory" in text, "reply text: " + text)
+    ch = ch.connection.channel()  # q is exclusive to this connection
+    eq(ch.queue_declare(q, passive=True).method.message_count, 0, "the refused message was not routed")
 
 
 def bodies_roundtrip(conns, sizes):
@@ -920,8 +966,7 @@ def case_auto_delete_last_consumer(conns):
     c1.ch.basic_cancel(c1.tag)
     eq(ch.queue_declare(q, passive=True).method.consumer_count, 1, "one consumer left")
     c2ch.basic_cancel(c2.tag)
-    pump(conns, settle=0.2)
-    expect_close(ch, 404, ch.queue_declare, q, passive=True)
+    wait_gone(conns, q)
     # The last consumer's channel closing counts too.
     ch = conns.channel()
     q2 = name("autodel2")
@@ -930,8 +975,7 @@ def case_auto_delete_last_consumer(conns):
     Consumer(c3ch, q2)
     pump(conns, settle=0.1)
     c3ch.close()
-    pump(conns, settle=0.2)
-    expect_close(ch, 404, ch.queue_declare, q2, passive=True)
+    wait_gone(conns, q2)
 
 
 # ---------------------------------------------------------------- transactions
@@ -1008,10 +1052,12 @@ CASES = [
     ("qos_prefetch", case_qos_prefetch),
     ("qos_global", case_qos_global),
     ("publisher_confirms", case_publisher_confirms),
+    ("max_length_drop_head", case_max_length_drop_head),
     ("confirm_nack_reject_publish", case_confirm_nack_reject_publish),
     ("channel_close_redelivers", case_channel_close_redelivers),
     ("consumer_killed", case_consumer_killed),
     ("properties", case_properties),
+    ("user_id_validated", case_user_id_validated),
     ("body_sizes", case_body_sizes),
     ("body_large", case_body_large),
     ("cancel_notify_on_delete", case_cancel_notify_on_delete),
