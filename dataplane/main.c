@@ -29,6 +29,7 @@
 
 #include "amqp/amqp_server.h"
 #include "broker/broker.h"
+#include "broker/mesh.h"
 #include "config.h"
 #include "ctl_link.h"
 #include "port.h"
@@ -40,6 +41,10 @@
 #define MBUF_CACHE 256
 /* How often the control link is serviced, from the main lcore. */
 #define CTL_POLL_INTERVAL_US 2000
+/* Operations per shard ring (32 bytes each). */
+#define SHARD_RING_SIZE 65536
+/* The main lcore's sleep between control polls when workers run elsewhere. */
+#define MAIN_POLL_SLEEP_US 200
 
 static atomic_bool stopping;
 
@@ -54,6 +59,8 @@ struct dataplane {
 	const struct lp_worker_stats **stats;
 	struct lp_ctl_link *ctl;
 	struct lp_snapshot_publisher *snapshots;
+	struct lp_mesh *mesh;            /* shard rings (workers on their own lcores) */
+	struct lp_broker_relay *relay;   /* their requests to lepus-control */
 };
 
 static void control_poll(struct dataplane *dp, uint64_t tsc);
@@ -62,7 +69,10 @@ static struct dataplane *the_dataplane; /* for the control link's result handler
 static void on_ctl_result(void *arg, const struct lp_ctl_result *r)
 {
 	(void)arg;
-	lp_broker_on_result(&the_dataplane->workers[0], r);
+	if (the_dataplane->relay != NULL)
+		lp_broker_relay_result(the_dataplane->relay, r);
+	else
+		lp_broker_on_result(&the_dataplane->workers[0], r);
 }
 
 static void on_signal(int sig)
@@ -104,7 +114,7 @@ static void main_lcore_loop(struct dataplane *dp)
 {
 	while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
 		control_poll(dp, rte_rdtsc());
-		usleep(CTL_POLL_INTERVAL_US);
+		usleep(MAIN_POLL_SLEEP_US);
 	}
 }
 
@@ -244,19 +254,28 @@ static int setup_control_link(struct dataplane *dp)
 	lp_snapshot_link_handlers(dp->snapshots, &h);
 	h.result = on_ctl_result;
 	lp_ctl_link_set_handlers(dp->ctl, &h);
-	for (unsigned i = 0; i < dp->n_workers; i++)
-		lp_amqp_server_set_control(&dp->workers[i], dp->ctl);
-	/* One worker: the main lcore is it and may call the link directly. With
-	 * several, declarations would need a ring to the main lcore (not built):
-	 * broker methods then answer 540. */
-	if (dp->n_workers == 1 && rte_lcore_count() == 1 && dp->cfg.amqp_port != 0) {
-		struct lp_broker_config bcfg;
-		int rc;
+	if (dp->cfg.amqp_port == 0)
+		return 0;
+	/* One lcore: it is the worker and calls the link directly. Otherwise the
+	 * workers reach each other through the ring mesh and lepus-control
+	 * through the main lcore's relay. */
+	bool single = dp->n_workers == 1 && rte_lcore_count() == 1;
+	struct lp_broker_config bcfg;
 
-		lp_broker_config_default(&bcfg);
-		rc = lp_broker_create(&dp->workers[0], &bcfg, dp->ctl);
+	lp_broker_config_default(&bcfg);
+	if (!single) {
+		dp->mesh = lp_mesh_create(dp->n_workers, SHARD_RING_SIZE);
+		dp->relay = dp->mesh != NULL ? lp_broker_relay_create(dp->mesh, dp->ctl) : NULL;
+		if (dp->relay == NULL) {
+			fprintf(stderr, "lepus-dataplane: shard rings: %s\n", rte_strerror(rte_errno));
+			return -ENOMEM;
+		}
+	}
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		int rc = lp_broker_create(&dp->workers[i], &bcfg, single ? dp->ctl : NULL, dp->mesh);
+
 		if (rc != 0) {
-			fprintf(stderr, "lepus-dataplane: broker: %s\n", strerror(-rc));
+			fprintf(stderr, "lepus-dataplane: broker on worker %u: %s\n", i, strerror(-rc));
 			return rc;
 		}
 	}
@@ -267,6 +286,8 @@ static int setup_control_link(struct dataplane *dp)
 static void control_poll(struct dataplane *dp, uint64_t tsc)
 {
 	lp_ctl_link_poll(dp->ctl, tsc_to_ns(tsc));
+	if (dp->relay != NULL)
+		lp_broker_relay_poll(dp->relay);
 	lp_snapshot_reclaim(dp->snapshots);
 }
 
@@ -291,17 +312,25 @@ static void print_summary(const struct dataplane *dp)
 
 static void teardown(struct dataplane *dp)
 {
-	if (dp->ctl != NULL)
-		lp_ctl_link_destroy(dp->ctl);
 	if (dp->workers != NULL) {
 		print_summary(dp);
+		/* Messages live in their publisher's pool and may be referenced
+		 * from any shard: every reference goes before any pool. */
 		for (unsigned i = 0; i < dp->n_workers; i++) {
 			lp_amqp_server_destroy(&dp->workers[i]);
+			lp_broker_drop_messages(&dp->workers[i]);
+		}
+		lp_mesh_destroy(dp->mesh);
+		for (unsigned i = 0; i < dp->n_workers; i++) {
 			lp_broker_destroy(&dp->workers[i]);
 			lp_tcp_worker_destroy(&dp->workers[i]);
 			lp_worker_tx_flush(&dp->workers[i]);
 		}
 	}
+	/* After the connections: closing them reports to the link. */
+	if (dp->ctl != NULL)
+		lp_ctl_link_destroy(dp->ctl);
+	lp_broker_relay_destroy(dp->relay);
 	lp_snapshot_publisher_destroy(dp->snapshots);
 	lp_port_close(dp->port);
 	rte_free(dp->workers);

@@ -391,6 +391,7 @@ static void on_start_ok(struct lp_amqp_conn *c, const struct lp_amqp_connection_
 	    caps.kind == LP_AMQP_FIELD_TABLE) {
 		c->cap_auth_failure_close = cap_true(caps.bytes, "authentication_failure_close");
 		c->cap_blocked = cap_true(caps.bytes, "connection.blocked");
+		c->cap_cancel_notify = cap_true(caps.bytes, "consumer_cancel_notify");
 	}
 	if (lp_amqp_bytes_eq(a->mechanism, "PLAIN")) {
 		c->mechanism = MECH_PLAIN;

@@ -105,6 +105,7 @@ struct lp_amqp_conn {
 	/* client */
 	bool cap_auth_failure_close;
 	bool cap_blocked;
+	bool cap_cancel_notify; /* consumer_cancel_notify */
 	bool blocked; /* Connection.Blocked sent, Unblocked not yet */
 	uint8_t mechanism;
 	uint8_t user_len, vhost_len;
@@ -205,6 +206,12 @@ int lp_amqp_conn_send_method(struct lp_amqp_conn *c, uint16_t ch, const struct l
 int lp_amqp_conn_send_content(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m,
 			      const struct lp_amqp_basic_properties *props, const uint8_t *body,
 			      uint64_t body_len);
+
+/* Does the client take Basic.Cancel from the server (RabbitMQ extension)? */
+static inline bool lp_amqp_conn_cap_cancel_notify(const struct lp_amqp_conn *c)
+{
+	return c->cap_cancel_notify;
+}
 
 /* Authenticated user and vhost (NUL-terminated; "" before Open-Ok). */
 static inline const char *lp_amqp_conn_user(const struct lp_amqp_conn *c)

@@ -13,7 +13,6 @@
 #include "amqp_channel.h"
 #include "amqp_server.h"
 #include "broker/broker.h"
-#include "ctl_link.h"
 #include "net/tcp.h"
 #include "snapshot.h"
 #include "worker.h"
@@ -39,7 +38,6 @@ struct lp_amqp_server {
 	struct lp_amqp_server_config cfg;
 	const struct lp_amqp_auth *auth;
 	struct lp_worker *w;
-	struct lp_ctl_link *ctl; /* CONNECTION_CLOSED notices (NULL: none) */
 	size_t conn_size;
 	uint8_t *conn_mem;
 	struct lp_amqp_session *sessions;
@@ -79,8 +77,7 @@ static void session_release(struct lp_amqp_session *s)
 	/* The broker's channels go (unacked messages back to their queues). */
 	if (srv->w->broker != NULL && s->conn != NULL) {
 		lp_amqp_channel_close_all(s->conn);
-		if (srv->ctl != NULL)
-			lp_ctl_link_connection_closed(srv->ctl, s->id);
+		lp_broker_connection_closed(srv->w, s->id); /* exclusive queues go */
 	}
 
 	rte_pktmbuf_free(s->pending);
@@ -362,12 +359,6 @@ void lp_amqp_session_resume(struct lp_amqp_session *s)
 	session_feed(s);
 	session_flush(s);
 	session_close_if_drained(s);
-}
-
-void lp_amqp_server_set_control(struct lp_worker *w, struct lp_ctl_link *ctl)
-{
-	if (w->amqp != NULL)
-		w->amqp->ctl = ctl;
 }
 
 const struct lp_amqp_server_stats *lp_amqp_server_stats(const struct lp_worker *w)

@@ -21,7 +21,6 @@
 
 struct lp_worker;
 struct lp_amqp_auth;
-struct lp_ctl_link;
 /* One AMQP connection over one TCP connection; the ctx of its callbacks. */
 struct lp_amqp_session;
 
@@ -69,8 +68,6 @@ uint64_t lp_amqp_session_id(const struct lp_amqp_session *s);
 /* The connection's paused method was answered: read its kept-back input. */
 void lp_amqp_session_resume(struct lp_amqp_session *s);
 
-/* Where closed connections are reported (exclusive queues); main lcore only. */
-void lp_amqp_server_set_control(struct lp_worker *w, struct lp_ctl_link *ctl);
 
 /* Counters (NULL without a server). */
 const struct lp_amqp_server_stats *lp_amqp_server_stats(const struct lp_worker *w);

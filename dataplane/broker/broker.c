@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The broker shard (see broker.h): channel state, declarations through
- * lepus-control, publish -> route -> enqueue, dispatch -> Basic.Deliver,
- * acknowledgements, Basic.Get, Qos, confirms. Everything it keeps comes from
- * fixed arrays and pools sized at start-up.
+ * The channel side of a broker shard (see broker.h, broker_int.h): channel
+ * state, declarations through lepus-control, publish -> route -> enqueue
+ * here or on the owner's ring, consumers, Basic.Get, acknowledgements,
+ * Qos, confirms, the encoding of deliveries, and the rings of the mesh
+ * (staged operations flushed once per poll; operations read, kept back
+ * while the connection they are for cannot take more).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,10 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
 #include "amqp/amqp_channel.h"
 #include "amqp/amqp_reply.h"
 #include "amqp/amqp_server.h"
-#include "broker.h"
+#include "broker_int.h"
 #include "ctl_link.h"
 #include "message.h"
 #include "queue.h"
@@ -22,67 +27,13 @@
 #include "topology.h"
 #include "worker.h"
 
-#define DISPATCH_BURST 64
 #define ROUTE_MAX 1024
 #define PROPS_MAX 4096
-#define NAME_LEN (LP_CTL_NAME_MAX + 1)
+#define NAME_LEN LP_BROKER_NAME_LEN
+/* A shard with this many operations waiting for its ring pauses publishers. */
+#define STAGE_PAUSE 8192
+#define STAGE_RESUME 1024
 
-struct bqueue {
-	bool used;
-	char vhost[NAME_LEN];
-	char name[NAME_LEN];
-	struct lp_queue *q;
-};
-
-struct bchan;
-
-struct bconsumer {
-	bool used;
-	struct bchan *chan;
-	struct bqueue *bq;
-	uint32_t id; /* in bq->q */
-	uint8_t tag_len;
-	char tag[NAME_LEN];
-};
-
-struct bchan {
-	bool used;
-	uint32_t id; /* channel id given to the queues: slot + 1 */
-	struct lp_amqp_session *session;
-	struct lp_amqp_conn *conn;
-	uint16_t ch;
-	uint64_t next_tag;   /* delivery tags, per channel, from 1 */
-	uint16_t prefetch;   /* Basic.Qos prefetch-count for new consumers */
-	bool confirm;
-	uint64_t publish_seq;
-	char last_queue[NAME_LEN]; /* for the empty-name shortcut */
-	/* Basic.Publish being assembled */
-	struct lp_msg *pub;
-	uint32_t pub_exchange;
-	bool pub_mandatory;
-	/* declaration waiting for lepus-control */
-	int64_t req_id;
-	uint16_t req_type;
-	struct lp_ctl_def_req req;
-	uint32_t method_id;
-	bool nowait;
-};
-
-struct lp_broker {
-	struct lp_worker *w;
-	struct lp_ctl_link *ctl;
-	struct lp_broker_config cfg;
-	struct lp_msg_pool *pool;
-	struct bqueue *queues;
-	struct bchan *chans;
-	struct bconsumer *consumers;
-	uint64_t ctag_seq;
-	/* Publishers paused while the message pool is low (back-pressure:
-	 * their connections stop reading, TCP closes the window). */
-	struct lp_amqp_session **blocked;
-	uint32_t n_blocked;
-	uint32_t low_water, high_water;
-};
 
 void lp_broker_config_default(struct lp_broker_config *cfg)
 {
@@ -110,68 +61,254 @@ static void copy_name(char *dst, struct lp_amqp_bytes v)
 	dst[n] = '\0';
 }
 
-/* ---- queues ----------------------------------------------------------- */
-
-static struct bqueue *bqueue_find(struct lp_broker *b, const char *vhost, const char *name)
+unsigned lp_broker_owner(const struct lp_broker *b, uint16_t owner_shard)
 {
-	for (uint32_t i = 0; i < b->cfg.max_queues; i++)
-		if (b->queues[i].used && strcmp(b->queues[i].name, name) == 0 &&
-		    strcmp(b->queues[i].vhost, vhost) == 0)
-			return &b->queues[i];
-	return NULL;
+	return owner_shard < b->n_workers ? owner_shard : owner_shard % b->n_workers;
 }
 
-/* The local queue for (vhost, name) if the topology has it; created on first use. */
-static struct bqueue *bqueue_get(struct lp_broker *b, const char *vhost, const char *name)
+/* ---- the mesh ---------------------------------------------------------- */
+
+void lp_broker_send(struct lp_broker *b, unsigned dst, struct lp_shard_op op)
 {
-	struct bqueue *bq = bqueue_find(b, vhost, name);
+	struct stage *s = &b->out[dst];
 
-	if (bq != NULL)
-		return bq;
-	if (lp_topology_queue_find(snap(b)->topo, vhost, name, strlen(name)) == LP_TOPOLOGY_NONE)
-		return NULL;
-	for (uint32_t i = 0; i < b->cfg.max_queues; i++) {
-		bq = &b->queues[i];
-		if (bq->used)
-			continue;
-		struct lp_queue_config qc = {
-			.capacity = b->cfg.queue_capacity, .max_consumers = 256,
-			.max_length = LP_QUEUE_NO_MAX_LENGTH, .max_length_bytes = LP_QUEUE_NO_MAX_BYTES,
-		};
-
-		bq->q = lp_queue_create(&qc);
-		if (bq->q == NULL)
-			return NULL;
-		bq->used = true;
-		snprintf(bq->vhost, sizeof(bq->vhost), "%s", vhost);
-		snprintf(bq->name, sizeof(bq->name), "%s", name);
-		return bq;
+	op.src = (uint16_t)b->id;
+	if (dst == b->id) {
+		lp_shard_handle(b, &op);
+		return;
 	}
-	return NULL;
+	if (s->n == s->cap) {
+		uint32_t cap = s->cap ? s->cap * 2 : 1024;
+		struct lp_shard_op *v = realloc(s->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			/* Out of memory: write to the ring directly, waiting for room
+			 * (the owner never waits on us while its ring to us is full). */
+			while (rte_ring_enqueue_elem(lp_mesh_ring(b->mesh, b->id, dst), &op, sizeof(op)) != 0)
+				;
+			b->stats.ops_sent++;
+			return;
+		}
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n++] = op;
 }
 
-static void consumers_drop_queue(struct lp_broker *b, struct bqueue *bq)
+static void flush_stages(struct lp_broker *b)
 {
-	for (uint32_t i = 0; i < b->cfg.max_consumers; i++)
-		if (b->consumers[i].used && b->consumers[i].bq == bq)
-			b->consumers[i].used = false;
+	for (unsigned d = 0; d < b->n_workers; d++) {
+		struct stage *s = &b->out[d];
+
+		if (d == b->id || s->n == 0)
+			continue;
+		unsigned k = rte_ring_enqueue_burst_elem(lp_mesh_ring(b->mesh, b->id, d), s->v,
+							 sizeof(s->v[0]), s->n, NULL);
+
+		b->stats.ops_sent += k;
+		if (k < s->n)
+			memmove(s->v, s->v + k, (s->n - k) * sizeof(s->v[0]));
+		s->n -= k;
+	}
 }
 
-static uint32_t bqueue_delete(struct lp_broker *b, struct bqueue *bq)
+static bool stages_full(const struct lp_broker *b, uint32_t limit)
 {
-	consumers_drop_queue(b, bq);
-	uint32_t n = lp_queue_message_count(bq->q);
-
-	lp_queue_destroy(bq->q);
-	bq->used = false;
-	return n;
+	for (unsigned d = 0; d < b->n_workers; d++)
+		if (b->out[d].n >= limit)
+			return true;
+	return false;
 }
 
-/* ---- channels --------------------------------------------------------- */
+static void credit_flush(struct lp_broker *b)
+{
+	if (b->credit_n == 0)
+		return;
+	lp_broker_send(b, b->credit_owner, (struct lp_shard_op){.type = LP_SHARD_CREDIT,
+								 .chan = b->credit_chan, .aux = b->credit_n});
+	b->credit_n = 0;
+}
+
+/* Basic.Deliver frame with three shortstrs (< 800 octets) and the content
+ * header's fixed part fit in 1024; body frames carry at least
+ * FRAME-MIN-SIZE - 8 octets each (spec 4.2.3). */
+size_t lp_broker_wire_size(const struct lp_msg *m)
+{
+	return 1024 + m->props_len + m->body_len + 8 * (m->body_len / 4088 + 1);
+}
+
+static void read_ring(struct lp_broker *b, unsigned src);
+
+/*
+ * Before a Basic.Get or Basic.Consume is served, everything other shards
+ * sent so far is applied: a channel closed on another worker before this
+ * request was made (its Close-Ok reached the client first) has its unacked
+ * messages back in the queue, as RabbitMQ requeues them before Close-Ok.
+ */
+static void apply_earlier_ops(struct lp_broker *b, unsigned except)
+{
+	if (b->mesh == NULL || b->draining)
+		return;
+	b->draining = true;
+	for (unsigned src = 0; src < b->n_workers; src++)
+		if (src != b->id && src != except)
+			read_ring(b, src);
+	b->draining = false;
+}
+
+/* Read what shard src sent; stop (keeping the rest) at a delivery for a
+ * connection whose send buffer cannot take it now. */
+static void read_ring(struct lp_broker *b, unsigned src)
+{
+	struct held *h = &b->in[src];
+
+	for (int round = 0; round < 4; round++) {
+		if (h->i == h->n) {
+			h->i = 0;
+			h->n = rte_ring_dequeue_burst_elem(lp_mesh_ring(b->mesh, src, b->id), h->v,
+							   sizeof(h->v[0]), LP_BROKER_HOLD, NULL);
+			b->stats.ops_received += h->n;
+			if (h->n == 0)
+				break;
+		}
+		for (; h->i < h->n; h->i++) {
+			const struct lp_shard_op *op = &h->v[h->i];
+
+			if (op->type == LP_SHARD_DELIVER) {
+				struct bchan *bc = lp_broker_chan(b, op->chan);
+
+				if (bc != NULL && lp_amqp_outbuf_room(&bc->conn->out) < lp_broker_wire_size(op->ptr)) {
+					credit_flush(b);
+					return;
+				}
+			} else if (op->type == LP_SHARD_GET || op->type == LP_SHARD_CONSUME) {
+				apply_earlier_ops(b, src);
+			}
+			lp_shard_handle(b, op);
+		}
+	}
+	credit_flush(b);
+}
+
+/* ---- control ----------------------------------------------------------- */
+
+static int relay_send(struct lp_broker *b, struct relay_msg *m)
+{
+	m->worker = (uint16_t)b->id;
+	if (rte_ring_enqueue(lp_mesh_to_main(b->mesh, b->id), m) != 0) {
+		free(m);
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+void lp_broker_queue_unused(struct lp_broker *b, const char *vhost, const char *name)
+{
+	if (b->ctl != NULL) {
+		lp_ctl_link_queue_unused(b->ctl, vhost, name);
+		return;
+	}
+	struct relay_msg *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return;
+	m->kind = RELAY_QUEUE_UNUSED;
+	snprintf(m->unused.vhost, sizeof(m->unused.vhost), "%s", vhost);
+	snprintf(m->unused.queue, sizeof(m->unused.queue), "%s", name);
+	relay_send(b, m);
+}
+
+void lp_broker_connection_closed(struct lp_worker *w, uint64_t conn_id)
+{
+	struct lp_broker *b = w->broker;
+
+	if (b == NULL)
+		return;
+	if (b->ctl != NULL) {
+		lp_ctl_link_connection_closed(b->ctl, conn_id);
+		return;
+	}
+	struct relay_msg *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return;
+	m->kind = RELAY_CONN_CLOSED;
+	m->conn_id = conn_id;
+	relay_send(b, m);
+}
+
+/* Send bc->req (type) to lepus-control; the channel waits for the RESULT. */
+static int submit(struct lp_broker *b, struct bchan *bc, uint16_t type)
+{
+	struct lp_amqp_conn *c = bc->conn;
+	int64_t id;
+
+	bc->req.conn_id = lp_amqp_session_id(bc->session);
+	bc->req.worker = (uint16_t)b->id;
+	snprintf(bc->req.vhost, sizeof(bc->req.vhost), "%s", lp_amqp_conn_vhost(c));
+	snprintf(bc->req.user, sizeof(bc->req.user), "%s", lp_amqp_conn_user(c));
+	bc->req_type = type;
+	if (b->ctl != NULL) {
+		id = lp_ctl_link_submit(b->ctl, type, &bc->req);
+	} else if (b->mesh == NULL) {
+		id = -ENOTCONN;
+	} else {
+		/* The arguments table is copied: the method's bytes do not outlive it. */
+		struct relay_msg *m = malloc(sizeof(*m) + bc->req.args_len);
+
+		id = -ENOMEM;
+		if (m != NULL) {
+			m->kind = RELAY_SUBMIT;
+			m->type = type;
+			m->cookie = ++b->req_seq;
+			m->req = bc->req;
+			memcpy(m->args, bc->req.args, bc->req.args_len);
+			m->req.args = m->args;
+			id = relay_send(b, m) == 0 ? (int64_t)b->req_seq : -ENOBUFS;
+		}
+	}
+	if (id < 0) {
+		lp_amqp_channel_error(c, bc->ch, LP_AMQP_INTERNAL_ERROR, bc->method_id,
+				      "lepus-control unavailable (%s)", strerror((int)-id));
+		return -EIO;
+	}
+	bc->req_id = (uint64_t)id;
+	bc->wait = WAIT_CONTROL;
+	return -EINPROGRESS;
+}
+
+/* ---- channels ---------------------------------------------------------- */
+
+struct bchan *lp_broker_chan(struct lp_broker *b, uint32_t id)
+{
+	uint32_t slot = lp_id_slot(id);
+
+	if (lp_chan_worker(id) != b->id || slot >= b->cfg.max_channels)
+		return NULL;
+	struct bchan *bc = &b->chans[slot];
+
+	return bc->used && bc->id == id ? bc : NULL;
+}
 
 static struct bchan *chan_get(struct lp_amqp_conn *c, uint16_t ch)
 {
 	return c->channels[ch].user;
+}
+
+static struct bconsumer *consumer_of(struct lp_broker *b, uint32_t handle)
+{
+	uint32_t slot = lp_id_slot(handle);
+
+	if (slot >= b->cfg.max_consumers)
+		return NULL;
+	struct bconsumer *k = &b->consumers[slot];
+
+	return k->used && (k->gen << LP_BROKER_SLOT_BITS | slot) == handle ? k : NULL;
+}
+
+static uint32_t consumer_handle(const struct lp_broker *b, const struct bconsumer *k)
+{
+	return k->gen << LP_BROKER_SLOT_BITS | (uint32_t)(k - b->consumers);
 }
 
 static void on_channel_open(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
@@ -183,16 +320,21 @@ static void on_channel_open(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 
 		if (bc->used)
 			continue;
+		uint32_t gen = (bc->gen + 1) & LP_BROKER_SLOT_MASK;
+		struct tagmap keep = bc->remote;
+
 		memset(bc, 0, sizeof(*bc));
+		bc->remote = (struct tagmap){.v = keep.v, .cap = keep.cap};
+		bc->gen = gen ? gen : 1;
 		bc->used = true;
-		bc->id = i + 1;
+		bc->id = lp_chan_id(b->id, bc->gen, i);
 		bc->session = ctx;
 		bc->conn = c;
 		bc->ch = ch;
 		c->channels[ch].user = bc;
 		return;
 	}
-	/* No slot: the channel stays without state; its methods get 541. */
+	/* No slot: the channel stays without state; its methods get 540. */
 	c->channels[ch].user = NULL;
 }
 
@@ -203,10 +345,10 @@ static void on_channel_close(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 
 	if (bc == NULL)
 		return;
-	/* Consumers go, unacked deliveries return in order, redelivered. */
-	for (uint32_t i = 0; i < b->cfg.max_queues; i++)
-		if (b->queues[i].used)
-			lp_queue_channel_close(b->queues[i].q, bc->id);
+	/* Every shard drops the channel's consumers and requeues its unacked
+	 * deliveries in order, redelivered (this one at once). */
+	for (unsigned w = 0; w < b->n_workers; w++)
+		lp_broker_send(b, w, (struct lp_shard_op){.type = LP_SHARD_CHAN_CLOSED, .chan = bc->id});
 	for (uint32_t i = 0; i < b->cfg.max_consumers; i++)
 		if (b->consumers[i].used && b->consumers[i].chan == bc)
 			b->consumers[i].used = false;
@@ -216,40 +358,131 @@ static void on_channel_close(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 	for (uint32_t i = 0; i < b->n_blocked; i++)
 		if (b->blocked[i] == bc->session)
 			b->blocked[i--] = b->blocked[--b->n_blocked];
+	bc->remote.n = bc->remote.head = 0;
 	bc->used = false;
 	c->channels[ch].user = NULL;
 }
 
-/* ---- declarations ----------------------------------------------------- */
+/* ---- delivery tags from other shards ------------------------------------ */
 
-static int submit(struct lp_broker *b, struct bchan *bc, uint16_t type, uint32_t method_id, bool nowait)
+static int tagmap_push(struct tagmap *m, uint64_t tag, unsigned owner, uint64_t owner_tag)
 {
-	struct lp_amqp_conn *c = bc->conn;
+	if (m->n == m->cap) {
+		uint32_t cap = m->cap ? m->cap * 2 : 256;
+		struct tagent *v = malloc(cap * sizeof(*v));
 
-	bc->req.conn_id = lp_amqp_session_id(bc->session);
-	bc->req.worker = (uint16_t)b->w->id;
-	snprintf(bc->req.vhost, sizeof(bc->req.vhost), "%s", lp_amqp_conn_vhost(c));
-	snprintf(bc->req.user, sizeof(bc->req.user), "%s", lp_amqp_conn_user(c));
-	bc->req_type = type;
-	bc->method_id = method_id;
-	bc->nowait = nowait;
-	int64_t id = b->ctl != NULL ? lp_ctl_link_submit(b->ctl, type, &bc->req) : -ENOTCONN;
-
-	if (id < 0) {
-		lp_amqp_channel_error(c, bc->ch, LP_AMQP_INTERNAL_ERROR, method_id,
-				      "lepus-control unavailable (%s)", strerror((int)-id));
-		return -EIO;
+		if (v == NULL)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < m->n; i++)
+			v[i] = m->v[(m->head + i) % m->cap];
+		free(m->v);
+		m->v = v;
+		m->cap = cap;
+		m->head = 0;
 	}
-	bc->req_id = id;
-	return -EINPROGRESS;
+	m->v[(m->head + m->n) % m->cap] =
+		(struct tagent){.tag = tag, .owner_tag = owner_tag, .owner = (uint16_t)owner};
+	m->n++;
+	return 0;
 }
 
-/* The request is encoded at once by submit(): the method's view may be used. */
-static void req_args(struct bchan *bc, struct lp_amqp_bytes args)
+static struct tagent *tagmap_at(struct tagmap *m, uint32_t i)
 {
-	bc->req.args = args.ptr;
-	bc->req.args_len = (uint16_t)args.len; /* checked in declaration() */
+	return &m->v[(m->head + i) % m->cap];
 }
+
+static void tagmap_trim(struct tagmap *m)
+{
+	while (m->n > 0 && tagmap_at(m, 0)->settled) {
+		m->head = (m->head + 1) % m->cap;
+		m->n--;
+	}
+}
+
+/* Settle the channel's remote deliveries named by (tag, multiple); the
+ * owners get one operation each. Returns how many were settled. */
+static int settle_remote(struct lp_broker *b, struct bchan *bc, uint64_t tag, uint8_t flags)
+{
+	struct tagmap *m = &bc->remote;
+	uint64_t upto[256] = {0};
+	int n = 0;
+
+	if (m->n == 0)
+		return 0;
+	if (!(flags & LP_SHARD_F_MULTIPLE)) {
+		uint32_t lo = 0, hi = m->n;
+
+		while (lo < hi) { /* tags grow along the FIFO */
+			uint32_t mid = (lo + hi) / 2;
+
+			if (tagmap_at(m, mid)->tag < tag)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		struct tagent *e = lo < m->n ? tagmap_at(m, lo) : NULL;
+
+		if (e == NULL || e->tag != tag || e->settled)
+			return 0;
+		e->settled = true;
+		lp_broker_send(b, e->owner, (struct lp_shard_op){.type = LP_SHARD_SETTLE, .chan = bc->id,
+								 .tag = e->owner_tag, .flags = flags});
+		tagmap_trim(m);
+		return 1;
+	}
+	while (m->n > 0 && (tag == 0 || tagmap_at(m, 0)->tag <= tag)) {
+		struct tagent *e = tagmap_at(m, 0);
+
+		if (!e->settled) {
+			upto[e->owner] = e->owner_tag;
+			n++;
+		}
+		m->head = (m->head + 1) % m->cap;
+		m->n--;
+	}
+	for (unsigned w = 0; w < b->n_workers; w++)
+		if (upto[w] != 0)
+			lp_broker_send(b, w, (struct lp_shard_op){.type = LP_SHARD_SETTLE, .chan = bc->id,
+								 .tag = upto[w], .flags = flags});
+	tagmap_trim(m);
+	return n;
+}
+
+/* ---- requests to a queue's owner --------------------------------------- */
+
+static void continue_request(struct lp_broker *b, struct bchan *bc, const struct lp_shard_op *r);
+
+/* Ask the owner of qid; a local owner answers at once. Returns 0 (done),
+ * -EINPROGRESS (the channel waits for the reply) or what the reply gave. */
+static int request(struct lp_broker *b, struct bchan *bc, unsigned owner, struct lp_shard_op op,
+		   enum bwait wait)
+{
+	op.chan = bc->id;
+	op.src = (uint16_t)b->id;
+	bc->wait = wait;
+	if (owner != b->id) {
+		lp_broker_send(b, owner, op);
+		return -EINPROGRESS;
+	}
+	struct lp_shard_op reply;
+
+	if (op.type == LP_SHARD_GET || op.type == LP_SHARD_CONSUME)
+		apply_earlier_ops(b, b->id);
+	lp_shard_request(b, &op, &reply);
+	reply.src = (uint16_t)b->id;
+	continue_request(b, bc, &reply);
+	return bc->wait != WAIT_NONE ? -EINPROGRESS : 0;
+}
+
+static const struct lp_topology_queue *queue_lookup(const struct lp_broker *b, const char *vhost,
+						    const char *name)
+{
+	const struct lp_topology *t = snap(b)->topo;
+
+	return lp_topology_queue(t, lp_topology_queue_find(t, vhost, name, strlen(name)));
+}
+
+/* ---- declarations ----------------------------------------------------- */
 
 /* Empty queue name: the channel's most recently declared queue (RabbitMQ). */
 static void queue_name(struct bchan *bc, char *dst, struct lp_amqp_bytes v)
@@ -260,34 +493,40 @@ static void queue_name(struct bchan *bc, char *dst, struct lp_amqp_bytes v)
 		copy_name(dst, v);
 }
 
+static void req_args(struct bchan *bc, struct lp_amqp_bytes args)
+{
+	bc->req.args = args.ptr;
+	bc->req.args_len = (uint16_t)args.len; /* checked in declaration() */
+}
+
+static struct lp_amqp_bytes method_args(const struct lp_amqp_method *m)
+{
+	switch (m->id) {
+	case LP_AMQP_EXCHANGE_DECLARE:
+		return m->exchange_declare.arguments;
+	case LP_AMQP_EXCHANGE_BIND:
+	case LP_AMQP_EXCHANGE_UNBIND:
+		return m->exchange_bind.arguments;
+	case LP_AMQP_QUEUE_DECLARE:
+		return m->queue_declare.arguments;
+	case LP_AMQP_QUEUE_BIND:
+		return m->queue_bind.arguments;
+	case LP_AMQP_QUEUE_UNBIND:
+		return m->queue_unbind.arguments;
+	default:
+		return (struct lp_amqp_bytes){0};
+	}
+}
+
 static int declaration(struct lp_broker *b, struct bchan *bc, const struct lp_amqp_method *m)
 {
 	struct lp_ctl_def_req *r = &bc->req;
-	struct lp_amqp_bytes args = {0};
+	struct lp_amqp_bytes args = method_args(m);
 
 	memset(r, 0, sizeof(*r));
+	bc->method_id = m->id;
+	bc->nowait = false;
 	/* Arguments tables travel to lepus-control whole: refuse what cannot. */
-
-	switch (m->id) {
-	case LP_AMQP_EXCHANGE_DECLARE:
-		args = m->exchange_declare.arguments;
-		break;
-	case LP_AMQP_EXCHANGE_BIND:
-	case LP_AMQP_EXCHANGE_UNBIND:
-		args = m->exchange_bind.arguments;
-		break;
-	case LP_AMQP_QUEUE_DECLARE:
-		args = m->queue_declare.arguments;
-		break;
-	case LP_AMQP_QUEUE_BIND:
-		args = m->queue_bind.arguments;
-		break;
-	case LP_AMQP_QUEUE_UNBIND:
-		args = m->queue_unbind.arguments;
-		break;
-	default:
-		break;
-	}
 	if (args.len > LP_CTL_ARGS_MAX) {
 		lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_PRECONDITION_FAILED, m->id,
 				      "arguments table of %u octets is over Lepus's limit of %u",
@@ -305,13 +544,15 @@ static int declaration(struct lp_broker *b, struct bchan *bc, const struct lp_am
 		copy_name(r->name, a->exchange);
 		copy_name(r->type, a->type);
 		req_args(bc, a->arguments);
-		return submit(b, bc, LP_CTL_DECLARE, m->id, a->nowait);
+		bc->nowait = a->nowait;
+		return submit(b, bc, LP_CTL_DECLARE);
 	}
 	case LP_AMQP_EXCHANGE_DELETE:
 		r->object = LP_CTL_OBJ_EXCHANGE;
 		r->flags = m->exchange_delete.if_unused ? LP_CTL_F_IF_UNUSED : 0;
 		copy_name(r->name, m->exchange_delete.exchange);
-		return submit(b, bc, LP_CTL_DELETE, m->id, m->exchange_delete.nowait);
+		bc->nowait = m->exchange_delete.nowait;
+		return submit(b, bc, LP_CTL_DELETE);
 	case LP_AMQP_EXCHANGE_BIND:
 	case LP_AMQP_EXCHANGE_UNBIND: {
 		const struct lp_amqp_exchange_bind *a = &m->exchange_bind; /* same layout */
@@ -321,8 +562,8 @@ static int declaration(struct lp_broker *b, struct bchan *bc, const struct lp_am
 		copy_name(r->source, a->source);
 		copy_name(r->routing_key, a->routing_key);
 		req_args(bc, a->arguments);
-		return submit(b, bc, m->id == LP_AMQP_EXCHANGE_BIND ? LP_CTL_BIND : LP_CTL_UNBIND,
-			      m->id, a->nowait);
+		bc->nowait = a->nowait;
+		return submit(b, bc, m->id == LP_AMQP_EXCHANGE_BIND ? LP_CTL_BIND : LP_CTL_UNBIND);
 	}
 	case LP_AMQP_QUEUE_DECLARE: {
 		const struct lp_amqp_queue_declare *a = &m->queue_declare;
@@ -333,7 +574,8 @@ static int declaration(struct lp_broker *b, struct bchan *bc, const struct lp_am
 			   (a->exclusive ? LP_CTL_F_EXCLUSIVE : 0);
 		copy_name(r->name, a->queue);
 		req_args(bc, a->arguments);
-		return submit(b, bc, LP_CTL_DECLARE, m->id, a->nowait);
+		bc->nowait = a->nowait;
+		return submit(b, bc, LP_CTL_DECLARE);
 	}
 	case LP_AMQP_QUEUE_BIND:
 		r->object = LP_CTL_OBJ_QUEUE;
@@ -341,33 +583,34 @@ static int declaration(struct lp_broker *b, struct bchan *bc, const struct lp_am
 		copy_name(r->source, m->queue_bind.exchange);
 		copy_name(r->routing_key, m->queue_bind.routing_key);
 		req_args(bc, m->queue_bind.arguments);
-		return submit(b, bc, LP_CTL_BIND, m->id, m->queue_bind.nowait);
+		bc->nowait = m->queue_bind.nowait;
+		return submit(b, bc, LP_CTL_BIND);
 	case LP_AMQP_QUEUE_UNBIND:
 		r->object = LP_CTL_OBJ_QUEUE;
 		queue_name(bc, r->name, m->queue_unbind.queue);
 		copy_name(r->source, m->queue_unbind.exchange);
 		copy_name(r->routing_key, m->queue_unbind.routing_key);
 		req_args(bc, m->queue_unbind.arguments);
-		return submit(b, bc, LP_CTL_UNBIND, m->id, false);
+		return submit(b, bc, LP_CTL_UNBIND);
 	case LP_AMQP_QUEUE_PURGE:
 		r->object = LP_CTL_OBJ_QUEUE;
 		queue_name(bc, r->name, m->queue_purge.queue);
-		return submit(b, bc, LP_CTL_PURGE, m->id, m->queue_purge.nowait);
-	default: { /* LP_AMQP_QUEUE_DELETE */
+		bc->nowait = m->queue_purge.nowait;
+		return submit(b, bc, LP_CTL_PURGE);
+	default: { /* LP_AMQP_QUEUE_DELETE: the owner's counts first */
 		const struct lp_amqp_queue_delete *a = &m->queue_delete;
-		char name[NAME_LEN];
+		const struct lp_topology_queue *tq;
 
 		r->object = LP_CTL_OBJ_QUEUE;
-		queue_name(bc, name, a->queue);
-		memcpy(r->name, name, sizeof(name));
+		queue_name(bc, r->name, a->queue);
 		r->flags = (a->if_unused ? LP_CTL_F_IF_UNUSED : 0) | (a->if_empty ? LP_CTL_F_IF_EMPTY : 0);
-		struct bqueue *bq = bqueue_find(b, lp_amqp_conn_vhost(bc->conn), name);
-
-		/* This shard owns every queue: give lepus-control the counts at once. */
-		r->flags |= LP_CTL_F_COUNTS;
-		r->message_count = bq ? lp_queue_message_count(bq->q) : 0;
-		r->consumer_count = bq ? lp_queue_consumer_count(bq->q) : 0;
-		return submit(b, bc, LP_CTL_DELETE, m->id, a->nowait);
+		bc->nowait = a->nowait;
+		tq = queue_lookup(b, lp_amqp_conn_vhost(bc->conn), r->name);
+		if (tq == NULL) /* lepus-control answers (404, or Delete-Ok 0 as RabbitMQ) */
+			return submit(b, bc, LP_CTL_DELETE);
+		return request(b, bc, lp_broker_owner(b, tq->owner_shard),
+			       (struct lp_shard_op){.type = LP_SHARD_COUNTS, .qid = tq->qid},
+			       WAIT_DELETE_COUNTS);
 	}
 	}
 }
@@ -380,12 +623,19 @@ static const char *strip_code_name(const char *text)
 	return dash != NULL ? dash + 3 : text;
 }
 
-static void answer(struct lp_broker *b, struct bchan *bc, const struct lp_ctl_result *r)
+static void send_ok(struct bchan *bc, const struct lp_amqp_method *ok)
 {
-	struct lp_amqp_conn *c = bc->conn;
-	const char *vhost = lp_amqp_conn_vhost(c);
+	if (!bc->nowait)
+		lp_amqp_conn_send_method(bc->conn, bc->ch, ok);
+}
+
+/* lepus-control accepted bc's declaration: answer, asking the owner first
+ * where the answer carries counts. */
+static int answer(struct lp_broker *b, struct bchan *bc, const struct lp_ctl_result *r)
+{
+	const char *vhost = lp_amqp_conn_vhost(bc->conn);
+	const struct lp_topology_queue *tq;
 	struct lp_amqp_method ok = {0};
-	struct bqueue *bq;
 
 	switch (bc->method_id) {
 	case LP_AMQP_EXCHANGE_DECLARE:
@@ -402,11 +652,13 @@ static void answer(struct lp_broker *b, struct bchan *bc, const struct lp_ctl_re
 		break;
 	case LP_AMQP_QUEUE_DECLARE:
 		snprintf(bc->last_queue, sizeof(bc->last_queue), "%s", r->queue);
-		bq = bqueue_get(b, vhost, r->queue);
+		tq = queue_lookup(b, vhost, r->queue);
+		if (tq != NULL)
+			return request(b, bc, lp_broker_owner(b, tq->owner_shard),
+				       (struct lp_shard_op){.type = LP_SHARD_COUNTS, .qid = tq->qid},
+				       WAIT_DECLARE_COUNTS);
 		ok.id = LP_AMQP_QUEUE_DECLARE_OK;
 		ok.queue_declare_ok.queue = lp_amqp_cstr(bc->last_queue);
-		ok.queue_declare_ok.message_count = bq ? lp_queue_message_count(bq->q) : 0;
-		ok.queue_declare_ok.consumer_count = bq ? lp_queue_consumer_count(bq->q) : 0;
 		break;
 	case LP_AMQP_QUEUE_BIND:
 		ok.id = LP_AMQP_QUEUE_BIND_OK;
@@ -415,18 +667,20 @@ static void answer(struct lp_broker *b, struct bchan *bc, const struct lp_ctl_re
 		ok.id = LP_AMQP_QUEUE_UNBIND_OK;
 		break;
 	case LP_AMQP_QUEUE_PURGE:
-		bq = bqueue_get(b, vhost, bc->req.name);
+		tq = queue_lookup(b, vhost, bc->req.name);
+		if (tq != NULL)
+			return request(b, bc, lp_broker_owner(b, tq->owner_shard),
+				       (struct lp_shard_op){.type = LP_SHARD_PURGE, .qid = tq->qid},
+				       WAIT_PURGE);
 		ok.id = LP_AMQP_QUEUE_PURGE_OK;
-		ok.queue_purge_ok.message_count = bq ? lp_queue_purge(bq->q) : 0;
 		break;
-	default: /* LP_AMQP_QUEUE_DELETE */
-		bq = bqueue_find(b, vhost, bc->req.name);
+	default: /* LP_AMQP_QUEUE_DELETE: the owner drops it with the next snapshot */
 		ok.id = LP_AMQP_QUEUE_DELETE_OK;
-		ok.queue_delete_ok.message_count = bq ? bqueue_delete(b, bq) : 0;
+		ok.queue_delete_ok.message_count = bc->delete_count;
 		break;
 	}
-	if (!bc->nowait)
-		lp_amqp_conn_send_method(c, bc->ch, &ok);
+	send_ok(bc, &ok);
+	return 0;
 }
 
 void lp_broker_on_result(struct lp_worker *w, const struct lp_ctl_result *r)
@@ -438,18 +692,19 @@ void lp_broker_on_result(struct lp_worker *w, const struct lp_ctl_result *r)
 	for (uint32_t i = 0; i < b->cfg.max_channels; i++) {
 		struct bchan *bc = &b->chans[i];
 
-		if (!bc->used || bc->req_id != (int64_t)r->req_id)
+		if (!bc->used || bc->wait != WAIT_CONTROL || bc->req_id != r->req_id)
 			continue;
 		bc->req_id = 0;
-		/* The batch carrying r->version came before this RESULT on the same
-		 * socket and was published then: this worker's next load sees it.
-		 * Refresh now, as the answer below reads it. */
-		w->snap = lp_snapshot_current(w->snapshots);
+		bc->wait = WAIT_NONE;
+		/* The batch carrying r->version was published before this RESULT
+		 * was read: refresh now, as the answer below reads it. */
+		if (w->snapshots != NULL)
+			w->snap = lp_snapshot_current(w->snapshots);
 		if (r->reply_code != 0)
 			lp_amqp_channel_error(bc->conn, bc->ch, r->reply_code, bc->method_id, "%s",
 					      strip_code_name(r->text));
-		else
-			answer(b, bc, r);
+		else if (answer(b, bc, r) == -EINPROGRESS)
+			return;
 		lp_amqp_session_resume(bc->session);
 		return;
 	}
@@ -485,9 +740,9 @@ static int start_publish(struct lp_broker *b, struct bchan *bc, const struct lp_
 				      "message store full");
 		return -ENOSPC;
 	}
-	/* Back-pressure, never loss: below the low-water mark this publisher's
-	 * connection stops reading until the pool is back above high water. */
-	if (lp_msg_pool_available(b->pool) < b->low_water) {
+	/* Back-pressure, never loss: while the pool is low or a ring backs up,
+	 * this publisher's connection stops reading (lp_broker_poll resumes it). */
+	if (lp_msg_pool_available(b->pool) < b->low_water || stages_full(b, STAGE_PAUSE)) {
 		for (uint32_t i = 0; i < b->n_blocked; i++)
 			if (b->blocked[i] == bc->session)
 				return -EINPROGRESS;
@@ -529,38 +784,48 @@ static void finish_publish(struct lp_broker *b, struct bchan *bc)
 	uint32_t dests[ROUTE_MAX];
 	struct lp_amqp_bytes headers = {0};
 	struct lp_amqp_basic_properties props;
-	const char *vhost = lp_amqp_conn_vhost(bc->conn);
 	const struct lp_topology *t = snap(b)->topo;
-	int n, queued = 0;
+	int n;
 
 	bc->pub = NULL;
 	bc->publish_seq++;
-	msg_props(m, &props);
-	if (props.flags & (1u << 13)) /* headers present (spec 4.2.6.1 property flags) */
-		headers = props.headers;
+	b->stats.published++;
+	if (m->props_len > 0) {
+		msg_props(m, &props);
+		if (props.flags & (1u << 13)) /* headers present (spec 4.2.6.1 property flags) */
+			headers = props.headers;
+	}
 	n = lp_topology_route(t, bc->pub_exchange, m->rkey, m->rkey_len, headers, dests, ROUTE_MAX);
 	if (n > ROUTE_MAX)
 		n = ROUTE_MAX;
 	for (int i = 0; i < n; i++) {
 		const struct lp_topology_queue *tq = lp_topology_queue(t, dests[i]);
-		struct bqueue *bq = tq ? bqueue_get(b, vhost, tq->name) : NULL;
+		unsigned owner = lp_broker_owner(b, tq->owner_shard);
 
-		if (bq == NULL)
-			continue;
 		lp_msg_ref(m, 1);
-		if (lp_queue_enqueue(bq->q, m) < 0)
-			lp_msg_release(m);
-		else
-			queued++;
+		if (owner == b->id) {
+			lp_shard_enqueue(b, tq->qid, m);
+		} else {
+			b->stats.routed_remote++;
+			lp_broker_send(b, owner, (struct lp_shard_op){.type = LP_SHARD_ENQUEUE,
+								     .qid = tq->qid, .ptr = m});
+		}
 	}
-	if (queued == 0 && bc->pub_mandatory) {
-		struct lp_amqp_method ret = {.id = LP_AMQP_BASIC_RETURN};
+	if (n == 0) {
+		b->stats.unroutable++;
+		if (bc->pub_mandatory) {
+			struct lp_amqp_method ret = {.id = LP_AMQP_BASIC_RETURN};
 
-		ret.basic_return.reply_code = LP_AMQP_NO_ROUTE;
-		ret.basic_return.reply_text = lp_amqp_cstr("NO_ROUTE");
-		ret.basic_return.exchange = (struct lp_amqp_bytes){(const uint8_t *)m->exchange, m->exchange_len};
-		ret.basic_return.routing_key = (struct lp_amqp_bytes){(const uint8_t *)m->rkey, m->rkey_len};
-		lp_amqp_conn_send_content(bc->conn, bc->ch, &ret, &props, m->body, m->body_len);
+			if (m->props_len == 0)
+				msg_props(m, &props);
+			ret.basic_return.reply_code = LP_AMQP_NO_ROUTE;
+			ret.basic_return.reply_text = lp_amqp_cstr("NO_ROUTE");
+			ret.basic_return.exchange =
+				(struct lp_amqp_bytes){(const uint8_t *)m->exchange, m->exchange_len};
+			ret.basic_return.routing_key =
+				(struct lp_amqp_bytes){(const uint8_t *)m->rkey, m->rkey_len};
+			lp_amqp_conn_send_content(bc->conn, bc->ch, &ret, &props, m->body, m->body_len);
+		}
 	}
 	send_confirm(bc, true);
 	lp_msg_release(m);
@@ -620,20 +885,40 @@ static struct bconsumer *consumer_find(struct lp_broker *b, struct bchan *bc, st
 	return NULL;
 }
 
-static int consume(struct lp_broker *b, struct bchan *bc, const struct lp_amqp_basic_consume *a)
+/* The queue a Basic.Consume or Basic.Get names, or NULL after a channel error. */
+static const struct lp_topology_queue *method_queue(struct lp_broker *b, struct bchan *bc,
+						    struct lp_amqp_bytes name, uint32_t method_id)
 {
 	struct lp_amqp_conn *c = bc->conn;
 	char qname[NAME_LEN];
-	struct bconsumer *k = NULL;
 
-	queue_name(bc, qname, a->queue);
-	struct bqueue *bq = bqueue_get(b, lp_amqp_conn_vhost(c), qname);
+	queue_name(bc, qname, name);
+	const struct lp_topology_queue *tq = queue_lookup(b, lp_amqp_conn_vhost(c), qname);
 
-	if (bq == NULL) {
-		lp_amqp_channel_error(c, bc->ch, LP_AMQP_NOT_FOUND, LP_AMQP_BASIC_CONSUME,
+	if (tq == NULL) {
+		lp_amqp_channel_error(c, bc->ch, LP_AMQP_NOT_FOUND, method_id,
 				      "no queue '%s' in vhost '%s'", qname, lp_amqp_conn_vhost(c));
-		return -ENOENT;
+		return NULL;
 	}
+	if ((tq->flags & LP_CTL_Q_EXCLUSIVE) && tq->owner_conn != lp_amqp_session_id(bc->session)) {
+		lp_amqp_channel_error(c, bc->ch, LP_AMQP_RESOURCE_LOCKED, method_id,
+				      "cannot obtain exclusive access to locked queue '%s' in vhost '%s'. "
+				      "It could be originally declared on another connection or the "
+				      "exclusive property value does not match that of the original "
+				      "declaration.", qname, lp_amqp_conn_vhost(c));
+		return NULL;
+	}
+	return tq;
+}
+
+static int consume(struct lp_broker *b, struct bchan *bc, const struct lp_amqp_basic_consume *a)
+{
+	struct lp_amqp_conn *c = bc->conn;
+	struct bconsumer *k = NULL;
+	const struct lp_topology_queue *tq = method_queue(b, bc, a->queue, LP_AMQP_BASIC_CONSUME);
+
+	if (tq == NULL)
+		return -ENOENT;
 	if (a->consumer_tag.len > 0 && consumer_find(b, bc, a->consumer_tag) != NULL) {
 		lp_amqp_conn_fail(c, LP_AMQP_NOT_ALLOWED, LP_AMQP_BASIC_CONSUME,
 				  "attempt to reuse consumer tag '%.*s'", (int)a->consumer_tag.len,
@@ -648,71 +933,112 @@ static int consume(struct lp_broker *b, struct bchan *bc, const struct lp_amqp_b
 				      "too many consumers on this worker");
 		return -ENOSPC;
 	}
-	if (a->consumer_tag.len > 0) {
+	if (a->consumer_tag.len > 0)
 		copy_name(k->tag, a->consumer_tag);
-	} else {
-		snprintf(k->tag, sizeof(k->tag), "amq.ctag-lepus-%" PRIu64, ++b->ctag_seq);
-	}
+	else
+		snprintf(k->tag, sizeof(k->tag), "amq.ctag-lepus-%u-%" PRIu64, b->id, ++b->ctag_seq);
 	k->tag_len = (uint8_t)strlen(k->tag);
-	struct lp_queue_consumer_spec spec = {
-		.tag = k->tag, .tag_len = k->tag_len, .channel = bc->id, .prefetch = bc->prefetch,
-		.no_ack = a->no_ack, .exclusive = a->exclusive, .handle = k,
-	};
-	int id = lp_queue_consumer_add(bq->q, &spec);
+	k->gen = ((k->gen + 1) & (0xfffffu)) ? (k->gen + 1) & 0xfffffu : 1;
+	k->used = true;
+	k->ready = false;
+	k->chan = bc;
+	k->qid = tq->qid;
+	k->owner = (uint16_t)lp_broker_owner(b, tq->owner_shard);
+	k->no_ack = a->no_ack;
+	bc->wait_consumer = (uint32_t)(k - b->consumers);
+	bc->nowait = a->nowait;
+	return request(b, bc, k->owner,
+		       (struct lp_shard_op){.type = LP_SHARD_CONSUME, .qid = tq->qid,
+					    .aux = consumer_handle(b, k), .tag = bc->prefetch,
+					    .flags = (uint8_t)((a->no_ack ? LP_SHARD_F_NO_ACK : 0) |
+							       (a->exclusive ? LP_SHARD_F_EXCLUSIVE : 0))},
+		       WAIT_CONSUME);
+}
+
+static void consume_done(struct bchan *bc, struct bconsumer *k, int id, const char *qname)
+{
+	struct lp_amqp_conn *c = bc->conn;
 
 	if (id < 0) {
+		k->used = false;
 		if (id == -EBUSY)
 			lp_amqp_channel_error(c, bc->ch, LP_AMQP_ACCESS_REFUSED, LP_AMQP_BASIC_CONSUME,
 					      "queue '%s' in vhost '%s' in exclusive use", qname,
 					      lp_amqp_conn_vhost(c));
+		else if (id == -ENOENT)
+			lp_amqp_channel_error(c, bc->ch, LP_AMQP_NOT_FOUND, LP_AMQP_BASIC_CONSUME,
+					      "no queue '%s' in vhost '%s'", qname, lp_amqp_conn_vhost(c));
 		else
 			lp_amqp_channel_error(c, bc->ch, LP_AMQP_RESOURCE_ERROR, LP_AMQP_BASIC_CONSUME,
 					      "cannot add a consumer (%d)", id);
-		return -EIO;
+		return;
 	}
-	k->used = true;
-	k->chan = bc;
-	k->bq = bq;
-	k->id = (uint32_t)id;
-	if (!a->nowait) {
+	k->owner_id = (uint32_t)id;
+	k->ready = true;
+	if (!bc->nowait) {
 		struct lp_amqp_method ok = {.id = LP_AMQP_BASIC_CONSUME_OK};
 
 		ok.basic_consume_ok.consumer_tag = (struct lp_amqp_bytes){(const uint8_t *)k->tag, k->tag_len};
 		lp_amqp_conn_send_method(c, bc->ch, &ok);
 	}
-	return 0;
+}
+
+static void send_cancel_ok(struct bchan *bc, const struct bconsumer *k)
+{
+	struct lp_amqp_method ok = {.id = LP_AMQP_BASIC_CANCEL_OK};
+
+	ok.basic_cancel_ok.consumer_tag = (struct lp_amqp_bytes){(const uint8_t *)k->tag, k->tag_len};
+	if (!bc->nowait)
+		lp_amqp_conn_send_method(bc->conn, bc->ch, &ok);
 }
 
 static int cancel(struct lp_broker *b, struct bchan *bc, const struct lp_amqp_basic_cancel *a)
 {
 	struct bconsumer *k = consumer_find(b, bc, a->consumer_tag);
 
-	/* RabbitMQ: unacked deliveries stay with the channel; unknown tags are fine. */
-	if (k != NULL) {
-		lp_queue_consumer_remove(k->bq->q, k->id, false);
-		k->used = false;
-	}
-	if (!a->nowait) {
+	bc->nowait = a->nowait;
+	/* RabbitMQ: unknown tags are fine; unacked deliveries stay with the channel. */
+	if (k == NULL || !k->ready) {
 		struct lp_amqp_method ok = {.id = LP_AMQP_BASIC_CANCEL_OK};
 
 		ok.basic_cancel_ok.consumer_tag = a->consumer_tag;
-		lp_amqp_conn_send_method(bc->conn, bc->ch, &ok);
+		if (!a->nowait)
+			lp_amqp_conn_send_method(bc->conn, bc->ch, &ok);
+		return 0;
 	}
-	return 0;
+	bc->wait_consumer = (uint32_t)(k - b->consumers);
+	return request(b, bc, k->owner,
+		       (struct lp_shard_op){.type = LP_SHARD_CANCEL, .qid = k->qid, .aux = k->owner_id},
+		       WAIT_CANCEL);
 }
 
-/* Ack/Nack/Reject: the channel's deliveries may come from any queue. */
+void lp_broker_consumer_cancelled(struct lp_broker *b, uint32_t handle)
+{
+	struct bconsumer *k = consumer_of(b, handle);
+
+	if (k == NULL)
+		return;
+	k->used = false;
+	if (!k->ready || !lp_amqp_conn_cap_cancel_notify(k->chan->conn))
+		return;
+	/* RabbitMQ's consumer_cancel_notify: the server cancels, nowait. */
+	struct lp_amqp_method m = {.id = LP_AMQP_BASIC_CANCEL};
+
+	m.basic_cancel.consumer_tag = (struct lp_amqp_bytes){(const uint8_t *)k->tag, k->tag_len};
+	m.basic_cancel.nowait = true;
+	lp_amqp_conn_send_method(k->chan->conn, k->chan->ch, &m);
+}
+
+/* Ack/Nack/Reject: the channel's deliveries may come from any shard. */
 static int settle(struct lp_broker *b, struct bchan *bc, uint32_t method_id, uint64_t tag,
 		  bool multiple, bool ack, bool requeue)
 {
-	int n = 0;
+	uint8_t flags = (uint8_t)((multiple ? LP_SHARD_F_MULTIPLE : 0) | (ack ? LP_SHARD_F_ACK : 0) |
+				  (requeue ? LP_SHARD_F_REQUEUE : 0));
+	int n = lp_shard_settle(b, &(struct lp_shard_op){.type = LP_SHARD_SETTLE, .chan = bc->id,
+							  .tag = tag, .flags = flags});
 
-	for (uint32_t i = 0; i < b->cfg.max_queues; i++) {
-		if (!b->queues[i].used)
-			continue;
-		n += ack ? lp_queue_ack(b->queues[i].q, bc->id, tag, multiple)
-			 : lp_queue_nack(b->queues[i].q, bc->id, tag, multiple, requeue);
-	}
+	n += settle_remote(b, bc, tag, flags);
 	if (n == 0 && !(multiple && tag == 0)) {
 		lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_PRECONDITION_FAILED, method_id,
 				      "unknown delivery tag %" PRIu64, tag);
@@ -723,37 +1049,105 @@ static int settle(struct lp_broker *b, struct bchan *bc, uint32_t method_id, uin
 
 static int get(struct lp_broker *b, struct bchan *bc, const struct lp_amqp_basic_get *a)
 {
-	struct lp_amqp_conn *c = bc->conn;
-	char qname[NAME_LEN];
-	struct lp_queue_delivery d;
+	const struct lp_topology_queue *tq = method_queue(b, bc, a->queue, LP_AMQP_BASIC_GET);
 
-	queue_name(bc, qname, a->queue);
-	struct bqueue *bq = bqueue_get(b, lp_amqp_conn_vhost(c), qname);
-
-	if (bq == NULL) {
-		lp_amqp_channel_error(c, bc->ch, LP_AMQP_NOT_FOUND, LP_AMQP_BASIC_GET,
-				      "no queue '%s' in vhost '%s'", qname, lp_amqp_conn_vhost(c));
+	if (tq == NULL)
 		return -ENOENT;
-	}
-	if (lp_queue_get(bq->q, bc->id, bc->next_tag + 1, a->no_ack, &d) != 1) {
+	bc->wait_no_ack = a->no_ack;
+	return request(b, bc, lp_broker_owner(b, tq->owner_shard),
+		       (struct lp_shard_op){.type = LP_SHARD_GET, .qid = tq->qid, .tag = bc->next_tag + 1,
+					    .flags = a->no_ack ? LP_SHARD_F_NO_ACK : 0},
+		       WAIT_GET);
+}
+
+static void get_done(struct lp_broker *b, struct bchan *bc, const struct lp_shard_op *r)
+{
+	struct lp_amqp_conn *c = bc->conn;
+	struct lp_msg *m = r->ptr;
+
+	if (m == NULL) {
 		struct lp_amqp_method e = {.id = LP_AMQP_BASIC_GET_EMPTY};
 
 		lp_amqp_conn_send_method(c, bc->ch, &e);
-		return 0;
+		return;
 	}
-	bc->next_tag++;
+	if (r->src == b->id) {
+		bc->next_tag = r->tag;
+	} else {
+		bc->next_tag++;
+		if (!bc->wait_no_ack)
+			tagmap_push(&bc->remote, bc->next_tag, r->src, r->tag);
+	}
 	struct lp_amqp_method ok = {.id = LP_AMQP_BASIC_GET_OK};
 	struct lp_amqp_basic_properties props;
 
 	ok.basic_get_ok.delivery_tag = bc->next_tag;
-	ok.basic_get_ok.redelivered = d.redelivered;
-	ok.basic_get_ok.exchange = (struct lp_amqp_bytes){(const uint8_t *)d.msg->exchange, d.msg->exchange_len};
-	ok.basic_get_ok.routing_key = (struct lp_amqp_bytes){(const uint8_t *)d.msg->rkey, d.msg->rkey_len};
-	ok.basic_get_ok.message_count = lp_queue_message_count(bq->q);
-	msg_props(d.msg, &props);
-	lp_amqp_conn_send_content(c, bc->ch, &ok, &props, d.msg->body, d.msg->body_len);
-	lp_msg_release(d.msg);
-	return 0;
+	ok.basic_get_ok.redelivered = r->flags & LP_SHARD_F_REDELIVERED;
+	ok.basic_get_ok.exchange = (struct lp_amqp_bytes){(const uint8_t *)m->exchange, m->exchange_len};
+	ok.basic_get_ok.routing_key = (struct lp_amqp_bytes){(const uint8_t *)m->rkey, m->rkey_len};
+	ok.basic_get_ok.message_count = r->aux;
+	msg_props(m, &props);
+	lp_amqp_conn_send_content(c, bc->ch, &ok, &props, m->body, m->body_len);
+	b->stats.delivered++;
+	lp_msg_release(m);
+}
+
+/* The owner answered bc's request r: finish the method. */
+static void continue_request(struct lp_broker *b, struct bchan *bc, const struct lp_shard_op *r)
+{
+	enum bwait wait = bc->wait;
+	struct lp_amqp_method ok = {0};
+	struct bconsumer *k = &b->consumers[bc->wait_consumer];
+
+	bc->wait = WAIT_NONE;
+	switch (wait) {
+	case WAIT_CONSUME:
+		consume_done(bc, k, (int32_t)r->aux, bc->last_queue);
+		break;
+	case WAIT_CANCEL:
+		send_cancel_ok(bc, k);
+		k->used = false;
+		break;
+	case WAIT_GET:
+		get_done(b, bc, r);
+		break;
+	case WAIT_PURGE:
+		ok.id = LP_AMQP_QUEUE_PURGE_OK;
+		ok.queue_purge_ok.message_count = r->aux;
+		send_ok(bc, &ok);
+		break;
+	case WAIT_DECLARE_COUNTS:
+		ok.id = LP_AMQP_QUEUE_DECLARE_OK;
+		ok.queue_declare_ok.queue = lp_amqp_cstr(bc->last_queue);
+		ok.queue_declare_ok.message_count = r->aux;
+		ok.queue_declare_ok.consumer_count = r->tag == UINT64_MAX ? 0 : (uint32_t)r->tag;
+		send_ok(bc, &ok);
+		break;
+	case WAIT_DELETE_COUNTS:
+		bc->req.flags |= LP_CTL_F_COUNTS;
+		bc->req.message_count = r->aux;
+		bc->req.consumer_count = r->tag == UINT64_MAX ? 0 : (uint32_t)r->tag;
+		bc->delete_count = r->aux;
+		submit(b, bc, LP_CTL_DELETE); /* waits again, or failed with a channel error */
+		break;
+	default:
+		break;
+	}
+}
+
+void lp_broker_reply(struct lp_broker *b, const struct lp_shard_op *op)
+{
+	struct bchan *bc = lp_broker_chan(b, op->chan);
+
+	if (bc == NULL || bc->wait == WAIT_NONE || bc->wait == WAIT_CONTROL) {
+		/* The channel closed meanwhile: nothing to answer. */
+		if (op->type == LP_SHARD_GET_REPLY && op->ptr != NULL)
+			lp_msg_release(op->ptr);
+		return;
+	}
+	continue_request(b, bc, op);
+	if (bc->wait == WAIT_NONE)
+		lp_amqp_session_resume(bc->session);
 }
 
 static int on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m)
@@ -797,9 +1191,9 @@ static int on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const struc
 		return settle(b, bc, m->id, m->basic_reject.delivery_tag, false, false,
 			      m->basic_reject.requeue);
 	case LP_AMQP_BASIC_RECOVER:
-		for (uint32_t i = 0; i < b->cfg.max_queues; i++)
-			if (b->queues[i].used)
-				lp_queue_recover(b->queues[i].q, bc->id);
+		for (unsigned w = 0; w < b->n_workers; w++)
+			lp_broker_send(b, w, (struct lp_shard_op){.type = LP_SHARD_RECOVER, .chan = bc->id});
+		bc->remote.n = bc->remote.head = 0;
 		ok.id = LP_AMQP_BASIC_RECOVER_OK;
 		lp_amqp_conn_send_method(c, ch, &ok);
 		return 0;
@@ -828,87 +1222,182 @@ const struct lp_amqp_conn_ops *lp_broker_conn_ops(void)
 	return &broker_ops;
 }
 
-/* ---- dispatch --------------------------------------------------------- */
+/* ---- deliveries ------------------------------------------------------- */
 
-/* Tag for the next delivery on channel id; 0 refuses (send buffer too full). */
-static uint64_t next_tag(void *ctx, uint32_t channel)
+uint64_t lp_broker_local_tag(struct lp_broker *b, uint32_t id, const struct lp_msg *m)
 {
-	struct lp_broker *b = ctx;
-	struct bchan *bc = &b->chans[channel - 1];
+	struct bchan *bc = lp_broker_chan(b, id);
+	size_t need = lp_broker_wire_size(m);
 
-	if (!bc->used || lp_amqp_outbuf_room(&bc->conn->out) < lp_msg_pool_body_max(b->pool) / 2 + 4096)
+	/* A burst is tagged before it is written: count what it promised, so
+	 * that lp_broker_deliver never finds the buffer full (it would lose the
+	 * delivery). */
+	if (bc == NULL || lp_amqp_outbuf_room(&bc->conn->out) < bc->promised + need)
 		return 0;
+	bc->promised += need;
 	return ++bc->next_tag;
+}
+
+void lp_broker_deliver(struct lp_broker *b, struct bchan *bc, uint32_t handle, struct lp_msg *m,
+		       uint64_t tag, bool redelivered, unsigned owner, bool no_ack)
+{
+	struct bconsumer *k = bc != NULL ? consumer_of(b, handle) : NULL;
+
+	if (owner == b->id && bc != NULL) { /* tagged by lp_broker_local_tag */
+		size_t need = lp_broker_wire_size(m);
+
+		bc->promised = bc->promised > need ? bc->promised - need : 0;
+	}
+	if (owner != b->id && bc != NULL) {
+		if (b->credit_n > 0 && (b->credit_chan != bc->id || b->credit_owner != owner))
+			credit_flush(b);
+		b->credit_chan = bc->id;
+		b->credit_owner = owner;
+		b->credit_n++;
+	}
+	if (k == NULL || k->chan != bc) {
+		/* Channel closed: the owner requeued it (ack mode) or it went with
+		 * the channel (no-ack), as in RabbitMQ. A consumer gone while the
+		 * channel lives: give it back to the owner. */
+		if (bc != NULL && owner != b->id && !no_ack)
+			lp_broker_send(b, owner, (struct lp_shard_op){.type = LP_SHARD_SETTLE, .chan = bc->id,
+								     .tag = tag, .flags = LP_SHARD_F_REQUEUE});
+		lp_msg_release(m);
+		return;
+	}
+	if (owner != b->id) {
+		uint64_t owner_tag = tag;
+
+		tag = ++bc->next_tag;
+		if (!no_ack && tagmap_push(&bc->remote, tag, owner, owner_tag) != 0)
+			/* No memory to remember it: give it back rather than lose it. */
+			lp_broker_send(b, owner, (struct lp_shard_op){.type = LP_SHARD_SETTLE, .chan = bc->id,
+								     .tag = owner_tag,
+								     .flags = LP_SHARD_F_REQUEUE});
+	}
+	struct lp_amqp_method d = {.id = LP_AMQP_BASIC_DELIVER};
+	struct lp_amqp_basic_properties props;
+
+	d.basic_deliver.consumer_tag = (struct lp_amqp_bytes){(const uint8_t *)k->tag, k->tag_len};
+	d.basic_deliver.delivery_tag = tag;
+	d.basic_deliver.redelivered = redelivered;
+	d.basic_deliver.exchange = (struct lp_amqp_bytes){(const uint8_t *)m->exchange, m->exchange_len};
+	d.basic_deliver.routing_key = (struct lp_amqp_bytes){(const uint8_t *)m->rkey, m->rkey_len};
+	msg_props(m, &props);
+	lp_amqp_conn_send_content(bc->conn, bc->ch, &d, &props, m->body, m->body_len);
+	b->stats.delivered++;
+	lp_msg_release(m);
 }
 
 void lp_broker_poll(struct lp_worker *w)
 {
 	struct lp_broker *b = w->broker;
-	struct lp_queue_delivery d[DISPATCH_BURST];
 
 	if (b == NULL)
 		return;
-	if (b->n_blocked > 0 && lp_msg_pool_available(b->pool) >= b->high_water) {
+	if (b->n_blocked > 0 && lp_msg_pool_available(b->pool) >= b->high_water &&
+	    !stages_full(b, STAGE_RESUME)) {
 		uint32_t n = b->n_blocked;
 
 		b->n_blocked = 0;
 		for (uint32_t i = 0; i < n; i++)
 			lp_amqp_session_resume(b->blocked[i]);
 	}
-	for (uint32_t i = 0; i < b->cfg.max_queues; i++) {
-		struct bqueue *bq = &b->queues[i];
+	if (b->mesh != NULL) {
+		struct lp_ctl_result *r;
 
-		if (!bq->used || lp_queue_consumer_count(bq->q) == 0 || lp_queue_message_count(bq->q) == 0)
-			continue;
-		unsigned n = lp_queue_dispatch(bq->q, next_tag, b, d, DISPATCH_BURST);
-
-		for (unsigned j = 0; j < n; j++) {
-			struct bconsumer *k = d[j].handle;
-			struct bchan *bc = &b->chans[d[j].channel - 1];
-			struct lp_amqp_method m = {.id = LP_AMQP_BASIC_DELIVER};
-			struct lp_amqp_basic_properties props;
-
-			m.basic_deliver.consumer_tag = (struct lp_amqp_bytes){(const uint8_t *)k->tag, k->tag_len};
-			m.basic_deliver.delivery_tag = d[j].delivery_tag;
-			m.basic_deliver.redelivered = d[j].redelivered;
-			m.basic_deliver.exchange = (struct lp_amqp_bytes){(const uint8_t *)d[j].msg->exchange,
-									  d[j].msg->exchange_len};
-			m.basic_deliver.routing_key = (struct lp_amqp_bytes){(const uint8_t *)d[j].msg->rkey,
-									     d[j].msg->rkey_len};
-			msg_props(d[j].msg, &props);
-			lp_amqp_conn_send_content(bc->conn, bc->ch, &m, &props, d[j].msg->body,
-						  d[j].msg->body_len);
-			lp_msg_release(d[j].msg);
+		while (rte_ring_dequeue(lp_mesh_from_main(b->mesh, b->id), (void **)&r) == 0) {
+			lp_broker_on_result(w, r);
+			free(r);
 		}
+		for (unsigned src = 0; src < b->n_workers; src++)
+			if (src != b->id)
+				read_ring(b, src);
 	}
+	lp_shard_check_topology(b);
+	lp_shard_dispatch(b);
+	if (b->mesh != NULL)
+		flush_stages(b);
+}
+
+const struct lp_broker_stats *lp_broker_stats(const struct lp_worker *w)
+{
+	return w->broker != NULL ? &w->broker->stats : NULL;
 }
 
 /* ---- life cycle ------------------------------------------------------- */
 
-int lp_broker_create(struct lp_worker *w, const struct lp_broker_config *cfg, struct lp_ctl_link *ctl)
+int lp_broker_create(struct lp_worker *w, const struct lp_broker_config *cfg,
+		     struct lp_ctl_link *ctl, struct lp_mesh *mesh)
 {
+	if (cfg->max_channels > LP_BROKER_MAX_SLOTS || cfg->max_consumers > LP_BROKER_MAX_SLOTS ||
+	    cfg->max_queues == 0 || w->id > 255)
+		return -EINVAL;
 	struct lp_broker *b = calloc(1, sizeof(*b));
 
 	if (b == NULL)
 		return -ENOMEM;
 	b->w = w;
+	b->id = w->id;
+	b->n_workers = mesh != NULL ? lp_mesh_workers(mesh) : 1;
 	b->ctl = ctl;
+	b->mesh = mesh;
 	b->cfg = *cfg;
+	b->qid_map_size = 1;
+	while (b->qid_map_size < 2 * cfg->max_queues)
+		b->qid_map_size <<= 1;
 	b->pool = lp_msg_pool_create(cfg->max_messages, PROPS_MAX, cfg->body_max);
 	b->queues = calloc(cfg->max_queues, sizeof(*b->queues));
+	b->live = calloc(cfg->max_queues, sizeof(*b->live));
+	b->qid_map = calloc(b->qid_map_size, sizeof(*b->qid_map));
+	b->rchans = calloc((size_t)b->n_workers * cfg->max_channels, sizeof(*b->rchans));
 	b->chans = calloc(cfg->max_channels, sizeof(*b->chans));
 	b->consumers = calloc(cfg->max_consumers, sizeof(*b->consumers));
 	b->blocked = calloc(cfg->max_channels, sizeof(*b->blocked));
+	b->out = calloc(b->n_workers, sizeof(*b->out));
+	b->in = calloc(b->n_workers, sizeof(*b->in));
 	b->low_water = cfg->max_messages / 8;
 	b->high_water = cfg->max_messages / 4;
-	if (b->pool == NULL || b->queues == NULL || b->chans == NULL || b->consumers == NULL ||
-	    b->blocked == NULL) {
-		w->broker = b;
+	w->broker = b;
+	if (b->pool == NULL || b->queues == NULL || b->live == NULL || b->qid_map == NULL ||
+	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL ||
+	    b->out == NULL || b->in == NULL) {
 		lp_broker_destroy(w);
 		return -ENOMEM;
 	}
-	w->broker = b;
 	return 0;
+}
+
+static bool op_has_msg(const struct lp_shard_op *op)
+{
+	return op->ptr != NULL && (op->type == LP_SHARD_ENQUEUE || op->type == LP_SHARD_DELIVER ||
+				   op->type == LP_SHARD_GET_REPLY);
+}
+
+void lp_broker_drop_messages(struct lp_worker *w)
+{
+	struct lp_broker *b = w->broker;
+
+	if (b == NULL)
+		return;
+	lp_shard_destroy_queues(b);
+	for (uint32_t i = 0; b->chans != NULL && i < b->cfg.max_channels; i++) {
+		if (b->chans[i].used && b->chans[i].pub != NULL)
+			lp_msg_release(b->chans[i].pub);
+		b->chans[i].pub = NULL;
+	}
+	for (unsigned d = 0; b->out != NULL && d < b->n_workers; d++) {
+		for (uint32_t i = 0; i < b->out[d].n; i++)
+			if (op_has_msg(&b->out[d].v[i]))
+				lp_msg_release(b->out[d].v[i].ptr);
+		b->out[d].n = 0;
+	}
+	for (unsigned s = 0; b->in != NULL && s < b->n_workers; s++) {
+		for (unsigned i = b->in[s].i; i < b->in[s].n; i++)
+			if (op_has_msg(&b->in[s].v[i]))
+				lp_msg_release(b->in[s].v[i].ptr);
+		b->in[s].i = b->in[s].n = 0;
+	}
 }
 
 void lp_broker_destroy(struct lp_worker *w)
@@ -917,17 +1406,21 @@ void lp_broker_destroy(struct lp_worker *w)
 
 	if (b == NULL)
 		return;
-	for (uint32_t i = 0; b->queues != NULL && i < b->cfg.max_queues; i++)
-		if (b->queues[i].used)
-			lp_queue_destroy(b->queues[i].q);
+	lp_broker_drop_messages(w);
 	for (uint32_t i = 0; b->chans != NULL && i < b->cfg.max_channels; i++)
-		if (b->chans[i].used && b->chans[i].pub != NULL)
-			lp_msg_release(b->chans[i].pub);
-	lp_msg_pool_destroy(b->pool);
+		free(b->chans[i].remote.v);
+	for (unsigned d = 0; b->out != NULL && d < b->n_workers; d++)
+		free(b->out[d].v);
 	free(b->queues);
+	free(b->live);
+	free(b->qid_map);
+	free(b->rchans);
 	free(b->chans);
 	free(b->consumers);
 	free(b->blocked);
+	free(b->out);
+	free(b->in);
+	lp_msg_pool_destroy(b->pool);
 	free(b);
 	w->broker = NULL;
 }

@@ -87,7 +87,8 @@ struct lp_queue_delivery {
 };
 
 /*
- * Delivery tag for the next delivery on channel: the caller's channel counts
+ * Delivery tag for the next delivery on channel, of message m (so that the
+ * channel can check it has room for it): the caller's channel counts
  * its own tags (AMQP 0-9-1 basic.deliver: delivery tags are per channel and
  * start at 1). Called once per delivery lp_queue_dispatch is about to make,
  * in delivery order. Returning 0 refuses it: the channel cannot take more now
@@ -95,7 +96,7 @@ struct lp_queue_delivery {
  * consumer is then skipped for the rest of this lp_queue_dispatch call and
  * the message stays at the head for the next consumer.
  */
-typedef uint64_t (*lp_queue_tag_fn)(void *ctx, uint32_t channel);
+typedef uint64_t (*lp_queue_tag_fn)(void *ctx, uint32_t channel, const struct lp_msg *m);
 
 /*
  * A new empty queue, or NULL with errno EINVAL (capacity or max_consumers 0)

@@ -32,6 +32,7 @@ struct b_queue {
 	uint8_t flags;
 	uint16_t owner_shard;
 	uint64_t owner_conn;
+	uint32_t qid;
 };
 
 struct b_binding {
@@ -41,13 +42,20 @@ struct b_binding {
 	uint16_t args_len;
 };
 
-#define ARRAY(T) struct { T *v; uint32_t n, cap; }
+#define ARRAY_BODY(T) { T *v; uint32_t n, cap; }
+#define ARRAY(T) struct ARRAY_BODY(T)
+
+struct b_queues ARRAY_BODY(struct b_queue);
 
 struct lp_topology_builder {
 	ARRAY(char *) vhosts;
 	ARRAY(struct b_exchange) exchanges;
-	ARRAY(struct b_queue) queues;
+	struct b_queues queues;
 	ARRAY(struct b_binding) bindings;
+	/* Queue ids: a queue keeps its id for as long as it exists, also across
+	 * a full batch (lepus-control restarted), so shards keep its messages. */
+	struct b_queues retired; /* the queues before the last clear */
+	uint32_t next_qid;
 };
 
 /* Make room for one more element; 0 or -ENOMEM. */
@@ -100,8 +108,14 @@ void lp_topology_builder_clear(struct lp_topology_builder *b)
 		free(b->vhosts.v[i]);
 	for (uint32_t i = 0; i < b->exchanges.n; i++)
 		b_exchange_free(&b->exchanges.v[i]);
-	for (uint32_t i = 0; i < b->queues.n; i++)
-		b_queue_free(&b->queues.v[i]);
+	for (uint32_t i = 0; i < b->retired.n; i++)
+		b_queue_free(&b->retired.v[i]);
+	b->retired.n = 0;
+	/* Swap: the queues become the retired ones, whose ids re-adds reuse. */
+	struct b_queues q = b->queues;
+
+	b->queues = b->retired;
+	b->retired = q;
 	for (uint32_t i = 0; i < b->bindings.n; i++)
 		b_binding_free(&b->bindings.v[i]);
 	b->vhosts.n = b->exchanges.n = b->queues.n = b->bindings.n = 0;
@@ -114,7 +128,10 @@ void lp_topology_builder_destroy(struct lp_topology_builder *b)
 	lp_topology_builder_clear(b);
 	free(b->vhosts.v);
 	free(b->exchanges.v);
+	for (uint32_t i = 0; i < b->retired.n; i++)
+		b_queue_free(&b->retired.v[i]);
 	free(b->queues.v);
+	free(b->retired.v);
 	free(b->bindings.v);
 	free(b);
 }
@@ -220,6 +237,17 @@ static int apply_queue(struct lp_topology_builder *b, const struct lp_ctl_topo_q
 	if (q->vhost == NULL || q->name == NULL) {
 		b_queue_free(q);
 		return -ENOMEM;
+	}
+	q->qid = ++b->next_qid ? b->next_qid : ++b->next_qid; /* never 0 */
+	for (uint32_t r = 0; r < b->retired.n; r++) {
+		struct b_queue *old = &b->retired.v[r];
+
+		if (strcmp(old->vhost, q->vhost) == 0 && strcmp(old->name, q->name) == 0) {
+			q->qid = old->qid;
+			b_queue_free(old);
+			*old = b->retired.v[--b->retired.n];
+			break;
+		}
 	}
 	b->queues.n++;
 	return 0;
@@ -454,7 +482,7 @@ struct lp_topology *lp_topology_build(const struct lp_topology_builder *b, uint6
 
 		t->queues[i] = (struct lp_topology_queue){.vhost = strdup(q->vhost), .name = strdup(q->name),
 							  .owner_shard = q->owner_shard, .flags = q->flags,
-							  .owner_conn = q->owner_conn};
+							  .owner_conn = q->owner_conn, .qid = q->qid};
 		if (t->queues[i].vhost == NULL || t->queues[i].name == NULL) {
 			t->n_queues++;
 			goto fail;

@@ -39,6 +39,7 @@ struct lp_topology_queue {
 	uint16_t owner_shard;
 	uint8_t flags;       /* LP_CTL_Q_* */
 	uint64_t owner_conn; /* exclusive queues */
+	uint32_t qid;        /* stable id (> 0) while the queue exists; shards key on it */
 };
 
 /* A new empty builder, or NULL (ENOMEM). */

@@ -16,13 +16,6 @@ it_client timeout 60 "$IT_BUILD/tests/integration/amqp_connect_rmqc" "$IT_BROKER
 # amqp-tools (Debian's, on rabbitmq-c): declare, a consumer that heartbeats
 # every second through 3.5 s of silence, two publishes, clean exits.
 url="amqp://guest:guest@$IT_BROKER_IP"
-if [ "${IT_WORKERS:-1}" != 1 ]; then
-	# Several workers: the broker is not served yet (no shard rings): 540.
-	out=$(it_client amqp-declare-queue --url "$url" -q tools-q 2>&1) && it_fail "declare served?"
-	echo "$out" | grep -q "NOT_IMPLEMENTED" || it_fail "expected 540 NOT_IMPLEMENTED: $out"
-	it_log "PASS (broker methods: 540 with ${IT_WORKERS} workers, as documented)"
-	exit 0
-fi
 it_client amqp-declare-queue --url "$url" -q tools-q >/dev/null || it_fail "amqp-declare-queue"
 it_client timeout 30 amqp-consume --url "$url" --heartbeat=1 -q tools-q -c 2 cat >"$IT_DIR/consumed" 2>&1 &
 consumer=$!

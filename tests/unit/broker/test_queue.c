@@ -78,10 +78,11 @@ static struct lp_queue *mkq(struct fx *f, int i, uint32_t cap, uint32_t max_len)
 	return f->q[i];
 }
 
-static uint64_t next_tag(void *ctx, uint32_t channel)
+static uint64_t next_tag(void *ctx, uint32_t channel, const struct lp_msg *m)
 {
 	struct fx *f = ctx;
 
+	(void)m;
 	if (f->blocked & (1u << channel))
 		return 0;
 	return ++f->tags[channel];

@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The owner side of a broker shard (see broker_int.h): the queues this
+ * worker owns, found by their topology id (qid) through a small open
+ * addressing table, dispatch to consumers on any worker, and the operations
+ * other shards (or this worker's own channels) send to an owner.
+ *
+ * A queue is created here the first time something needs it (a publish, a
+ * consume, a Basic.Get) and the snapshot lists it with this shard as owner;
+ * it is destroyed when a snapshot no longer has it (Queue.Delete, an
+ * exclusive queue's connection closed, an auto-delete queue unused, a vhost
+ * deleted), after its consumers are told (Basic.Cancel, RabbitMQ's
+ * consumer_cancel_notify).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "broker_int.h"
+#include "message.h"
+#include "queue.h"
+#include "snapshot.h"
+#include "topology.h"
+#include "worker.h"
+
+#define DISPATCH_BURST 64
+/* Deliveries in flight to one remote channel before the owner waits for credit. */
+#define RCHAN_INFLIGHT_MAX 256
+/* Stop dispatching to a shard while this many operations wait for its ring. */
+#define STAGE_SOFT_MAX 8192
+#define QUEUE_MAX_CONSUMERS 256
+
+/* ---- qid -> queue ---------------------------------------------------- */
+
+static uint32_t qid_hash(const struct lp_broker *b, uint32_t qid)
+{
+	return (qid * 2654435761u) & (b->qid_map_size - 1);
+}
+
+static void qid_map_put(struct lp_broker *b, uint32_t qid, uint32_t slot)
+{
+	uint32_t h = qid_hash(b, qid);
+
+	while (b->qid_map[h] != 0)
+		h = (h + 1) & (b->qid_map_size - 1);
+	b->qid_map[h] = slot + 1;
+}
+
+/* Linear probing deletion by backward shift (Knuth 6.4 algorithm R). */
+static void qid_map_del(struct lp_broker *b, uint32_t qid)
+{
+	uint32_t mask = b->qid_map_size - 1, h = qid_hash(b, qid);
+
+	while (b->qid_map[h] != 0 && b->queues[b->qid_map[h] - 1].qid != qid)
+		h = (h + 1) & mask;
+	if (b->qid_map[h] == 0)
+		return;
+	b->qid_map[h] = 0;
+	for (uint32_t j = (h + 1) & mask; b->qid_map[j] != 0; j = (j + 1) & mask) {
+		uint32_t slot = b->qid_map[j] - 1;
+
+		b->qid_map[j] = 0;
+		qid_map_put(b, b->queues[slot].qid, slot);
+	}
+}
+
+static struct oqueue *qid_find(struct lp_broker *b, uint32_t qid)
+{
+	for (uint32_t h = qid_hash(b, qid); b->qid_map[h] != 0; h = (h + 1) & (b->qid_map_size - 1))
+		if (b->queues[b->qid_map[h] - 1].qid == qid)
+			return &b->queues[b->qid_map[h] - 1];
+	return NULL;
+}
+
+/* The snapshot's entry for qid if this shard owns it. */
+static const struct lp_topology_queue *topo_queue(struct lp_broker *b, uint32_t qid)
+{
+	const struct lp_topology *t = b->w->snap->topo;
+	uint32_t n = lp_topology_queue_count(t);
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct lp_topology_queue *tq = lp_topology_queue(t, i);
+
+		if (tq->qid == qid)
+			return lp_broker_owner(b, tq->owner_shard) == b->id ? tq : NULL;
+	}
+	return NULL;
+}
+
+struct oqueue *lp_shard_queue(struct lp_broker *b, uint32_t qid)
+{
+	struct oqueue *oq = qid_find(b, qid);
+	const struct lp_topology_queue *tq;
+
+	if (oq != NULL)
+		return oq;
+	if (b->w->snap == NULL)
+		return NULL;
+	tq = topo_queue(b, qid);
+	if (tq == NULL && b->w->snapshots != NULL) {
+		/* Published after this iteration loaded its snapshot (the sender
+		 * saw it): a newer load is safe until our quiescent state. */
+		b->w->snap = lp_snapshot_current(b->w->snapshots);
+		tq = topo_queue(b, qid);
+	}
+	if (tq == NULL || b->n_live == b->cfg.max_queues)
+		return NULL;
+	for (uint32_t i = 0; i < b->cfg.max_queues; i++) {
+		oq = &b->queues[i];
+		if (oq->used)
+			continue;
+		struct lp_queue_config qc = {
+			.capacity = b->cfg.queue_capacity, .max_consumers = QUEUE_MAX_CONSUMERS,
+			.max_length = LP_QUEUE_NO_MAX_LENGTH, .max_length_bytes = LP_QUEUE_NO_MAX_BYTES,
+		};
+
+		oq->q = lp_queue_create(&qc);
+		if (oq->q == NULL)
+			return NULL;
+		oq->used = true;
+		oq->had_consumer = false;
+		oq->qid = qid;
+		oq->flags = tq->flags;
+		snprintf(oq->vhost, sizeof(oq->vhost), "%s", tq->vhost);
+		snprintf(oq->name, sizeof(oq->name), "%s", tq->name);
+		oq->live_idx = b->n_live;
+		b->live[b->n_live++] = i;
+		qid_map_put(b, qid, i);
+		return oq;
+	}
+	return NULL;
+}
+
+/* Tell every consumer of oq that it is gone, then free the queue. */
+static void queue_delete(struct lp_broker *b, struct oqueue *oq)
+{
+	struct lp_queue_consumer_spec spec;
+
+	for (uint32_t id = 0; id < QUEUE_MAX_CONSUMERS; id++) {
+		if (lp_queue_consumer_info(oq->q, id, &spec) != 0)
+			continue;
+		unsigned w = lp_chan_worker(spec.channel);
+		uint32_t handle = (uint32_t)(uintptr_t)spec.handle;
+
+		if (w == b->id)
+			lp_broker_consumer_cancelled(b, handle);
+		else
+			lp_broker_send(b, w, (struct lp_shard_op){.type = LP_SHARD_CANCELLED,
+								 .chan = spec.channel, .aux = handle,
+								 .qid = oq->qid});
+	}
+	lp_queue_destroy(oq->q);
+	qid_map_del(b, oq->qid);
+	uint32_t last = b->live[--b->n_live];
+
+	b->live[oq->live_idx] = last;
+	b->queues[last].live_idx = oq->live_idx;
+	oq->used = false;
+	oq->q = NULL;
+}
+
+void lp_shard_check_topology(struct lp_broker *b)
+{
+	const struct lp_topology *t = b->w->snap != NULL ? b->w->snap->topo : NULL;
+
+	if (t == NULL || lp_topology_version(t) == b->seen_version)
+		return;
+	b->seen_version = lp_topology_version(t);
+	for (uint32_t i = 0; i < b->n_live;) {
+		struct oqueue *oq = &b->queues[b->live[i]];
+		uint32_t idx = lp_topology_queue_find(t, oq->vhost, oq->name, strlen(oq->name));
+		const struct lp_topology_queue *tq = lp_topology_queue(t, idx);
+
+		if (tq != NULL && tq->qid == oq->qid && lp_broker_owner(b, tq->owner_shard) == b->id) {
+			i++;
+			continue;
+		}
+		queue_delete(b, oq); /* live[i] now holds another queue */
+	}
+}
+
+void lp_shard_destroy_queues(struct lp_broker *b)
+{
+	for (uint32_t i = 0; b->queues != NULL && i < b->cfg.max_queues; i++) {
+		if (b->queues[i].used)
+			lp_queue_destroy(b->queues[i].q);
+		b->queues[i].used = false;
+		b->queues[i].q = NULL;
+	}
+	b->n_live = 0;
+	if (b->qid_map != NULL)
+		memset(b->qid_map, 0, b->qid_map_size * sizeof(*b->qid_map));
+}
+
+void lp_shard_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m)
+{
+	struct oqueue *oq = lp_shard_queue(b, qid);
+
+	/* No queue: deleted while the message travelled. */
+	if (oq == NULL || lp_queue_enqueue(oq->q, m) < 0) {
+		if (oq != NULL)
+			b->stats.dropped_queue_full++;
+		lp_msg_release(m);
+		return;
+	}
+	b->stats.routed_local++;
+}
+
+/* ---- dispatch ------------------------------------------------------- */
+
+static struct rchan *rchan_of(struct lp_broker *b, uint32_t chan)
+{
+	struct rchan *rc = &b->rchans[lp_chan_worker(chan) * b->cfg.max_channels + lp_id_slot(chan)];
+
+	if (rc->id != chan)
+		*rc = (struct rchan){.id = chan};
+	return rc;
+}
+
+/* Delivery tag for channel chan (lp_queue_tag_fn); 0 refuses it for now. */
+static uint64_t owner_tag(void *ctx, uint32_t chan, const struct lp_msg *m)
+{
+	struct lp_broker *b = ctx;
+	unsigned w = lp_chan_worker(chan);
+
+	if (w == b->id)
+		return lp_broker_local_tag(b, chan, m);
+	if (w >= b->n_workers || lp_id_slot(chan) >= b->cfg.max_channels)
+		return 0;
+	struct rchan *rc = rchan_of(b, chan);
+
+	if (rc->inflight >= RCHAN_INFLIGHT_MAX || b->out[w].n >= STAGE_SOFT_MAX)
+		return 0;
+	rc->inflight++;
+	return ++rc->next_tag;
+}
+
+void lp_shard_dispatch(struct lp_broker *b)
+{
+	struct lp_queue_delivery d[DISPATCH_BURST];
+
+	for (uint32_t i = 0; i < b->n_live; i++) {
+		struct oqueue *oq = &b->queues[b->live[i]];
+
+		if (lp_queue_consumer_count(oq->q) == 0 || lp_queue_message_count(oq->q) == 0)
+			continue;
+		unsigned n = lp_queue_dispatch(oq->q, owner_tag, b, d, DISPATCH_BURST);
+
+		for (unsigned j = 0; j < n; j++) {
+			unsigned w = lp_chan_worker(d[j].channel);
+			uint32_t handle = (uint32_t)(uintptr_t)d[j].handle;
+
+			if (w == b->id) {
+				lp_broker_deliver(b, lp_broker_chan(b, d[j].channel), handle, d[j].msg,
+						  d[j].delivery_tag, d[j].redelivered, b->id, d[j].no_ack);
+				continue;
+			}
+			lp_broker_send(b, w, (struct lp_shard_op){
+				.type = LP_SHARD_DELIVER, .qid = oq->qid, .chan = d[j].channel,
+				.aux = handle, .tag = d[j].delivery_tag, .ptr = d[j].msg,
+				.flags = (uint8_t)((d[j].no_ack ? LP_SHARD_F_NO_ACK : 0) |
+						   (d[j].redelivered ? LP_SHARD_F_REDELIVERED : 0))});
+		}
+	}
+}
+
+/* ---- operations ------------------------------------------------------ */
+
+/* Auto-delete (RabbitMQ): a queue that had a consumer and has none left. */
+static void check_unused(struct lp_broker *b, struct oqueue *oq)
+{
+	if ((oq->flags & LP_CTL_Q_AUTO_DELETE) && oq->had_consumer &&
+	    lp_queue_consumer_count(oq->q) == 0) {
+		oq->had_consumer = false;
+		lp_broker_queue_unused(b, oq->vhost, oq->name);
+	}
+}
+
+int lp_shard_settle(struct lp_broker *b, const struct lp_shard_op *op)
+{
+	bool multiple = op->flags & LP_SHARD_F_MULTIPLE;
+	int n = 0;
+
+	for (uint32_t i = 0; i < b->n_live; i++) {
+		struct lp_queue *q = b->queues[b->live[i]].q;
+
+		if (op->flags & LP_SHARD_F_ACK)
+			n += lp_queue_ack(q, op->chan, op->tag, multiple);
+		else
+			n += lp_queue_nack(q, op->chan, op->tag, multiple, op->flags & LP_SHARD_F_REQUEUE);
+	}
+	return n;
+}
+
+static void channel_closed(struct lp_broker *b, uint32_t chan)
+{
+	for (uint32_t i = 0; i < b->n_live; i++) {
+		struct oqueue *oq = &b->queues[b->live[i]];
+
+		lp_queue_channel_close(oq->q, chan);
+		check_unused(b, oq);
+	}
+	if (lp_chan_worker(chan) != b->id && lp_chan_worker(chan) < b->n_workers)
+		*rchan_of(b, chan) = (struct rchan){0};
+}
+
+static void consume(struct lp_broker *b, const struct lp_shard_op *op, struct lp_shard_op *reply)
+{
+	struct oqueue *oq = lp_shard_queue(b, op->qid);
+	struct lp_queue_consumer_spec spec = {
+		.tag = "", .tag_len = 0, .channel = op->chan, .prefetch = (uint16_t)op->tag,
+		.no_ack = op->flags & LP_SHARD_F_NO_ACK, .exclusive = op->flags & LP_SHARD_F_EXCLUSIVE,
+		.handle = (void *)(uintptr_t)op->aux,
+	};
+	int id = oq != NULL ? lp_queue_consumer_add(oq->q, &spec) : -ENOENT;
+
+	if (id >= 0)
+		oq->had_consumer = true;
+	reply->type = LP_SHARD_CONSUME_REPLY;
+	reply->aux = (uint32_t)id;
+	reply->tag = op->aux;
+}
+
+static void cancel(struct lp_broker *b, const struct lp_shard_op *op, struct lp_shard_op *reply)
+{
+	struct oqueue *oq = qid_find(b, op->qid);
+
+	if (oq != NULL) {
+		lp_queue_consumer_remove(oq->q, op->aux, false);
+		check_unused(b, oq);
+	}
+	reply->type = LP_SHARD_CANCEL_REPLY;
+}
+
+static void get(struct lp_broker *b, const struct lp_shard_op *op, struct lp_shard_op *reply)
+{
+	struct oqueue *oq = lp_shard_queue(b, op->qid);
+	bool no_ack = op->flags & LP_SHARD_F_NO_ACK;
+	struct lp_queue_delivery d;
+	uint64_t tag;
+
+	reply->type = LP_SHARD_GET_REPLY;
+	if (oq == NULL || lp_queue_message_count(oq->q) == 0)
+		return;
+	if (lp_chan_worker(op->chan) == b->id)
+		tag = op->tag; /* the channel's own next tag */
+	else
+		tag = ++rchan_of(b, op->chan)->next_tag;
+	if (lp_queue_get(oq->q, op->chan, tag, no_ack, &d) != 1)
+		return;
+	reply->ptr = d.msg;
+	reply->tag = tag;
+	reply->aux = lp_queue_message_count(oq->q);
+	reply->flags = d.redelivered ? LP_SHARD_F_REDELIVERED : 0;
+}
+
+void lp_shard_request(struct lp_broker *b, const struct lp_shard_op *op, struct lp_shard_op *reply)
+{
+	struct oqueue *oq;
+
+	*reply = (struct lp_shard_op){.src = (uint16_t)b->id, .qid = op->qid, .chan = op->chan};
+	switch (op->type) {
+	case LP_SHARD_CONSUME:
+		consume(b, op, reply);
+		break;
+	case LP_SHARD_CANCEL:
+		cancel(b, op, reply);
+		break;
+	case LP_SHARD_GET:
+		get(b, op, reply);
+		break;
+	case LP_SHARD_PURGE:
+		oq = lp_shard_queue(b, op->qid);
+		reply->type = LP_SHARD_PURGE_REPLY;
+		reply->aux = oq != NULL ? lp_queue_purge(oq->q) : 0;
+		break;
+	default: /* LP_SHARD_COUNTS */
+		oq = lp_shard_queue(b, op->qid);
+		reply->type = LP_SHARD_COUNTS_REPLY;
+		reply->aux = oq != NULL ? lp_queue_message_count(oq->q) : 0;
+		reply->tag = oq != NULL ? lp_queue_consumer_count(oq->q) : UINT64_MAX;
+		break;
+	}
+}
+
+void lp_shard_handle(struct lp_broker *b, const struct lp_shard_op *op)
+{
+	struct lp_shard_op reply;
+	struct bchan *bc;
+
+	switch (op->type) {
+	case LP_SHARD_ENQUEUE:
+		lp_shard_enqueue(b, op->qid, op->ptr);
+		break;
+	case LP_SHARD_SETTLE:
+		lp_shard_settle(b, op);
+		break;
+	case LP_SHARD_CREDIT: {
+		struct rchan *rc = rchan_of(b, op->chan);
+
+		rc->inflight = rc->inflight > op->aux ? rc->inflight - op->aux : 0;
+		break;
+	}
+	case LP_SHARD_RECOVER:
+		for (uint32_t i = 0; i < b->n_live; i++)
+			lp_queue_recover(b->queues[b->live[i]].q, op->chan);
+		break;
+	case LP_SHARD_CHAN_CLOSED:
+		channel_closed(b, op->chan);
+		break;
+	case LP_SHARD_CONSUME:
+	case LP_SHARD_CANCEL:
+	case LP_SHARD_GET:
+	case LP_SHARD_PURGE:
+	case LP_SHARD_COUNTS:
+		lp_shard_request(b, op, &reply);
+		lp_broker_send(b, op->src, reply);
+		break;
+	case LP_SHARD_DELIVER:
+		bc = lp_broker_chan(b, op->chan);
+		lp_broker_deliver(b, bc, op->aux, op->ptr, op->tag, op->flags & LP_SHARD_F_REDELIVERED,
+				  op->src, op->flags & LP_SHARD_F_NO_ACK);
+		break;
+	case LP_SHARD_CANCELLED:
+		lp_broker_consumer_cancelled(b, op->aux);
+		break;
+	default: /* replies */
+		lp_broker_reply(b, op);
+		break;
+	}
+}
