@@ -152,6 +152,26 @@ bool lp_amqp_table_get(struct lp_amqp_bytes body, const char *key, struct lp_amq
 	return false;
 }
 
+bool lp_amqp_field_int(const struct lp_amqp_field_value *v, int64_t *out)
+{
+	switch (v->kind) {
+	case LP_AMQP_FIELD_I8: *out = v->i8; return true;
+	case LP_AMQP_FIELD_U8: *out = v->u8; return true;
+	case LP_AMQP_FIELD_I16: *out = v->i16; return true;
+	case LP_AMQP_FIELD_U16: *out = v->u16; return true;
+	case LP_AMQP_FIELD_I32: *out = v->i32; return true;
+	case LP_AMQP_FIELD_U32: *out = v->u32; return true;
+	case LP_AMQP_FIELD_I64: *out = v->i64; return true;
+	case LP_AMQP_FIELD_U64:
+		if (v->u64 > INT64_MAX)
+			return false;
+		*out = (int64_t)v->u64;
+		return true;
+	default:
+		return false;
+	}
+}
+
 bool lp_amqp_wr_table_begin(struct lp_amqp_wr *w, size_t *mark)
 {
 	*mark = w->off;

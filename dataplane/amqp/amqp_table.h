@@ -97,6 +97,10 @@ int lp_amqp_array_next(struct lp_amqp_table_iter *it, struct lp_amqp_field_value
 /* Looks up 'key' in a validated table body. Returns true and *v if present. */
 bool lp_amqp_table_get(struct lp_amqp_bytes body, const char *key, struct lp_amqp_field_value *v);
 
+/* The value of an integer field of any width ('b' 'B' 's' 'u' 'I' 'i' 'l'
+ * 'L'; an 'L' above INT64_MAX is refused). Returns true and *out if it is one. */
+bool lp_amqp_field_int(const struct lp_amqp_field_value *v, int64_t *out);
+
 /* Writers. A table or array is written as: begin (reserves the length, returns
  * its position in *mark), entries, end (patches the length). Returns true on
  * success; false and w->overflow when out of room (or a key is over 255). */

@@ -111,7 +111,8 @@ struct oqueue *lp_shard_queue(struct lp_broker *b, uint32_t qid)
 			continue;
 		struct lp_queue_config qc = {
 			.capacity = b->cfg.queue_capacity, .max_consumers = QUEUE_MAX_CONSUMERS,
-			.max_length = LP_QUEUE_NO_MAX_LENGTH, .max_length_bytes = LP_QUEUE_NO_MAX_BYTES,
+			.max_length = tq->max_length, .max_length_bytes = tq->max_length_bytes,
+			.reject_publish = tq->reject_publish,
 		};
 
 		oq->q = lp_queue_create(&qc);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amqp/amqp_table.h"
 #include "dest_set.h"
 #include "headers.h"
 #include "topic.h"
@@ -33,6 +34,9 @@ struct b_queue {
 	uint16_t owner_shard;
 	uint64_t owner_conn;
 	uint32_t qid;
+	uint32_t max_length;
+	uint64_t max_length_bytes;
+	bool reject_publish;
 };
 
 struct b_binding {
@@ -215,6 +219,27 @@ static int apply_exchange(struct lp_topology_builder *b, const struct lp_ctl_top
 	return 0;
 }
 
+/* The length limits of a queue's arguments (lepus-control validated them:
+ * non-negative integers, a known x-overflow). */
+static void queue_limits(struct b_queue *q, struct lp_amqp_bytes args)
+{
+	struct lp_amqp_field_value v;
+	int64_t n;
+
+	q->max_length = UINT32_MAX;
+	q->max_length_bytes = UINT64_MAX;
+	q->reject_publish = false;
+	if (args.len == 0 || !lp_amqp_table_valid(args))
+		return;
+	if (lp_amqp_table_get(args, "x-max-length", &v) && lp_amqp_field_int(&v, &n) && n >= 0)
+		q->max_length = n < UINT32_MAX ? (uint32_t)n : UINT32_MAX - 1;
+	if (lp_amqp_table_get(args, "x-max-length-bytes", &v) && lp_amqp_field_int(&v, &n) && n >= 0)
+		q->max_length_bytes = (uint64_t)n;
+	if (lp_amqp_table_get(args, "x-overflow", &v) && v.kind == LP_AMQP_FIELD_LONGSTR)
+		q->reject_publish = lp_amqp_bytes_eq(v.bytes, "reject-publish") ||
+				    lp_amqp_bytes_eq(v.bytes, "reject-publish-dlx");
+}
+
 static int apply_queue(struct lp_topology_builder *b, const struct lp_ctl_topo_queue *m)
 {
 	long i = find_queue(b, m->vhost, m->name);
@@ -238,6 +263,7 @@ static int apply_queue(struct lp_topology_builder *b, const struct lp_ctl_topo_q
 		b_queue_free(q);
 		return -ENOMEM;
 	}
+	queue_limits(q, (struct lp_amqp_bytes){m->args, m->args_len});
 	q->qid = ++b->next_qid ? b->next_qid : ++b->next_qid; /* never 0 */
 	for (uint32_t r = 0; r < b->retired.n; r++) {
 		struct b_queue *old = &b->retired.v[r];
@@ -482,7 +508,10 @@ struct lp_topology *lp_topology_build(const struct lp_topology_builder *b, uint6
 
 		t->queues[i] = (struct lp_topology_queue){.vhost = strdup(q->vhost), .name = strdup(q->name),
 							  .owner_shard = q->owner_shard, .flags = q->flags,
-							  .owner_conn = q->owner_conn, .qid = q->qid};
+							  .owner_conn = q->owner_conn, .qid = q->qid,
+							  .max_length = q->max_length,
+							  .max_length_bytes = q->max_length_bytes,
+							  .reject_publish = q->reject_publish};
 		if (t->queues[i].vhost == NULL || t->queues[i].name == NULL) {
 			t->n_queues++;
 			goto fail;
