@@ -831,6 +831,22 @@ static void finish_publish(struct lp_broker *b, struct bchan *bc)
 	lp_msg_release(m);
 }
 
+/* RabbitMQ validates user-id: it must name the connection's user, else the
+ * channel closes with 406 and the message is not routed. */
+static bool user_id_valid(struct bchan *bc, const struct lp_amqp_basic_properties *p)
+{
+	const char *user = lp_amqp_conn_user(bc->conn);
+
+	if (!(p->flags & LP_AMQP_BASIC_USER_ID_FLAG) || lp_amqp_bytes_eq(p->user_id, user))
+		return true;
+	lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_PRECONDITION_FAILED, LP_AMQP_BASIC_PUBLISH,
+			      "user_id property set to '%.*s' but authenticated user was '%s'",
+			      (int)p->user_id.len, (const char *)p->user_id.ptr, user);
+	lp_msg_release(bc->pub);
+	bc->pub = NULL;
+	return false;
+}
+
 static int on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 			     const struct lp_amqp_content_header *h)
 {
@@ -840,6 +856,8 @@ static int on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 
 	if (bc == NULL || bc->pub == NULL)
 		return -ENOTSUP;
+	if (!user_id_valid(bc, &h->props))
+		return -EACCES;
 	if (h->body_size > lp_msg_pool_body_max(b->pool)) {
 		lp_amqp_channel_error(c, ch, LP_AMQP_PRECONDITION_FAILED, LP_AMQP_BASIC_PUBLISH,
 				      "message size %" PRIu64 " is larger than configured max size %u",
@@ -911,6 +929,18 @@ static const struct lp_topology_queue *method_queue(struct lp_broker *b, struct 
 	return tq;
 }
 
+/* A consumer's prefetch. The channel-wide limit (global) is counted where
+ * the channel is; a queue on another shard cannot see that count, so there
+ * the consumer's own limit is capped at the channel's instead. */
+static uint16_t consumer_prefetch(const struct lp_broker *b, const struct bchan *bc,
+				  const struct bconsumer *k)
+{
+	if (k->owner == b->id || bc->prefetch_global == 0)
+		return bc->prefetch;
+	return bc->prefetch == 0 || bc->prefetch > bc->prefetch_global ? bc->prefetch_global
+									 : bc->prefetch;
+}
+
 static int consume(struct lp_broker *b, struct bchan *bc, const struct lp_amqp_basic_consume *a)
 {
 	struct lp_amqp_conn *c = bc->conn;
@@ -949,7 +979,7 @@ static int consume(struct lp_broker *b, struct bchan *bc, const struct lp_amqp_b
 	bc->nowait = a->nowait;
 	return request(b, bc, k->owner,
 		       (struct lp_shard_op){.type = LP_SHARD_CONSUME, .qid = tq->qid,
-					    .aux = consumer_handle(b, k), .tag = bc->prefetch,
+					    .aux = consumer_handle(b, k), .tag = consumer_prefetch(b, bc, k),
 					    .flags = (uint8_t)((a->no_ack ? LP_SHARD_F_NO_ACK : 0) |
 							       (a->exclusive ? LP_SHARD_F_EXCLUSIVE : 0))},
 		       WAIT_CONSUME);
@@ -1039,6 +1069,7 @@ static int settle(struct lp_broker *b, struct bchan *bc, uint32_t method_id, uin
 							  .tag = tag, .flags = flags});
 
 	n += settle_remote(b, bc, tag, flags);
+	bc->unacked = bc->unacked > (uint32_t)n ? bc->unacked - (uint32_t)n : 0;
 	if (n == 0 && !(multiple && tag == 0)) {
 		lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_PRECONDITION_FAILED, method_id,
 				      "unknown delivery tag %" PRIu64, tag);
@@ -1172,7 +1203,14 @@ static int on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const struc
 	case LP_AMQP_BASIC_PUBLISH:
 		return start_publish(b, bc, &m->basic_publish);
 	case LP_AMQP_BASIC_QOS:
-		bc->prefetch = m->basic_qos.prefetch_count;
+		/* RabbitMQ 3.x: global is the channel's limit; a per-consumer
+		 * Basic.Qos afterwards lifts it (rabbit_channel). */
+		if (m->basic_qos.global) {
+			bc->prefetch_global = m->basic_qos.prefetch_count;
+		} else {
+			bc->prefetch = m->basic_qos.prefetch_count;
+			bc->prefetch_global = 0;
+		}
 		ok.id = LP_AMQP_BASIC_QOS_OK;
 		lp_amqp_conn_send_method(c, ch, &ok);
 		return 0;
@@ -1194,6 +1232,7 @@ static int on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const struc
 		for (unsigned w = 0; w < b->n_workers; w++)
 			lp_broker_send(b, w, (struct lp_shard_op){.type = LP_SHARD_RECOVER, .chan = bc->id});
 		bc->remote.n = bc->remote.head = 0;
+		bc->unacked = 0;
 		ok.id = LP_AMQP_BASIC_RECOVER_OK;
 		lp_amqp_conn_send_method(c, ch, &ok);
 		return 0;
@@ -1224,7 +1263,7 @@ const struct lp_amqp_conn_ops *lp_broker_conn_ops(void)
 
 /* ---- deliveries ------------------------------------------------------- */
 
-uint64_t lp_broker_local_tag(struct lp_broker *b, uint32_t id, const struct lp_msg *m)
+uint64_t lp_broker_local_tag(struct lp_broker *b, uint32_t id, const struct lp_msg *m, bool no_ack)
 {
 	struct bchan *bc = lp_broker_chan(b, id);
 	size_t need = lp_broker_wire_size(m);
@@ -1234,6 +1273,10 @@ uint64_t lp_broker_local_tag(struct lp_broker *b, uint32_t id, const struct lp_m
 	 * delivery). */
 	if (bc == NULL || lp_amqp_outbuf_room(&bc->conn->out) < bc->promised + need)
 		return 0;
+	if (!no_ack && bc->prefetch_global != 0 && bc->unacked >= bc->prefetch_global)
+		return 0;
+	if (!no_ack)
+		bc->unacked++; /* counted at tagging: a burst stays within the limit */
 	bc->promised += need;
 	return ++bc->next_tag;
 }
@@ -1267,6 +1310,9 @@ void lp_broker_deliver(struct lp_broker *b, struct bchan *bc, uint32_t handle, s
 	}
 	if (owner != b->id) {
 		uint64_t owner_tag = tag;
+
+		if (!no_ack)
+			bc->unacked++;
 
 		tag = ++bc->next_tag;
 		if (!no_ack && tagmap_push(&bc->remote, tag, owner, owner_tag) != 0)

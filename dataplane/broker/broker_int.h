@@ -92,6 +92,8 @@ struct bchan {
 	uint64_t next_tag;   /* delivery tags, per channel, from 1 */
 	size_t promised;     /* send buffer octets of deliveries tagged, not yet written */
 	uint16_t prefetch;   /* Basic.Qos prefetch-count for new consumers */
+	uint16_t prefetch_global; /* Basic.Qos global: the channel's limit (RabbitMQ 3.x) */
+	uint32_t unacked;    /* consumer deliveries in ack mode not settled yet */
 	bool confirm;
 	uint64_t publish_seq;
 	char last_queue[LP_BROKER_NAME_LEN]; /* for the empty-name shortcut */
@@ -236,7 +238,7 @@ unsigned lp_broker_owner(const struct lp_broker *b, uint16_t owner_shard);
 struct bchan *lp_broker_chan(struct lp_broker *b, uint32_t id);
 /* Tag for a delivery of m on local channel id; 0 when its connection's
  * send buffer cannot take m besides what is already promised this burst. */
-uint64_t lp_broker_local_tag(struct lp_broker *b, uint32_t id, const struct lp_msg *m);
+uint64_t lp_broker_local_tag(struct lp_broker *b, uint32_t id, const struct lp_msg *m, bool no_ack);
 /* Upper bound of the octets a delivery of m takes in a send buffer. */
 size_t lp_broker_wire_size(const struct lp_msg *m);
 /* Encode a delivery for consumer handle on local channel bc (NULL: closed),

@@ -475,7 +475,7 @@ unsigned lp_queue_dispatch(struct lp_queue *q, lp_queue_tag_fn tag_fn, void *ctx
 			id = next;
 			continue;
 		}
-		uint64_t tag = tag_fn(ctx, c->channel, q->ready[q->r_head].msg);
+		uint64_t tag = tag_fn(ctx, c->channel, q->ready[q->r_head].msg, c->no_ack);
 		if (tag == 0) {
 			c->refused_in = q->round;
 			id = next;

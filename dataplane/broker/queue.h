@@ -88,7 +88,8 @@ struct lp_queue_delivery {
 
 /*
  * Delivery tag for the next delivery on channel, of message m (so that the
- * channel can check it has room for it): the caller's channel counts
+ * channel can check it has room for it) to a consumer with no_ack (which a
+ * channel-wide prefetch limit does not count): the caller's channel counts
  * its own tags (AMQP 0-9-1 basic.deliver: delivery tags are per channel and
  * start at 1). Called once per delivery lp_queue_dispatch is about to make,
  * in delivery order. Returning 0 refuses it: the channel cannot take more now
@@ -96,7 +97,8 @@ struct lp_queue_delivery {
  * consumer is then skipped for the rest of this lp_queue_dispatch call and
  * the message stays at the head for the next consumer.
  */
-typedef uint64_t (*lp_queue_tag_fn)(void *ctx, uint32_t channel, const struct lp_msg *m);
+typedef uint64_t (*lp_queue_tag_fn)(void *ctx, uint32_t channel, const struct lp_msg *m,
+				  bool no_ack);
 
 /*
  * A new empty queue, or NULL with errno EINVAL (capacity or max_consumers 0)

@@ -219,13 +219,13 @@ static struct rchan *rchan_of(struct lp_broker *b, uint32_t chan)
 }
 
 /* Delivery tag for channel chan (lp_queue_tag_fn); 0 refuses it for now. */
-static uint64_t owner_tag(void *ctx, uint32_t chan, const struct lp_msg *m)
+static uint64_t owner_tag(void *ctx, uint32_t chan, const struct lp_msg *m, bool no_ack)
 {
 	struct lp_broker *b = ctx;
 	unsigned w = lp_chan_worker(chan);
 
 	if (w == b->id)
-		return lp_broker_local_tag(b, chan, m);
+		return lp_broker_local_tag(b, chan, m, no_ack);
 	if (w >= b->n_workers || lp_id_slot(chan) >= b->cfg.max_channels)
 		return 0;
 	struct rchan *rc = rchan_of(b, chan);

@@ -78,11 +78,12 @@ static struct lp_queue *mkq(struct fx *f, int i, uint32_t cap, uint32_t max_len)
 	return f->q[i];
 }
 
-static uint64_t next_tag(void *ctx, uint32_t channel, const struct lp_msg *m)
+static uint64_t next_tag(void *ctx, uint32_t channel, const struct lp_msg *m, bool no_ack)
 {
 	struct fx *f = ctx;
 
 	(void)m;
+	(void)no_ack;
 	if (f->blocked & (1u << channel))
 		return 0;
 	return ++f->tags[channel];
