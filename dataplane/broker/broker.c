@@ -277,6 +277,15 @@ static int submit(struct lp_broker *b, struct bchan *bc, uint16_t type)
 	return -EINPROGRESS;
 }
 
+/* A transaction's publishes are released, its acknowledgements forgotten. */
+static void tx_discard(struct bchan *bc)
+{
+	for (uint32_t i = 0; i < bc->txq.n; i++)
+		if (bc->txq.v[i].msg != NULL)
+			lp_msg_release(bc->txq.v[i].msg);
+	bc->txq.n = 0;
+}
+
 /* ---- channels ---------------------------------------------------------- */
 
 struct bchan *lp_broker_chan(struct lp_broker *b, uint32_t id)
@@ -359,6 +368,13 @@ static void on_channel_close(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 		if (b->blocked[i] == bc->session)
 			b->blocked[i--] = b->blocked[--b->n_blocked];
 	bc->remote.n = bc->remote.head = 0;
+	tx_discard(bc);
+	free(bc->txq.v);
+	free(bc->confirms.v);
+	bc->txq.v = NULL;
+	bc->txq.cap = 0;
+	bc->confirms.v = NULL;
+	bc->confirms.n = bc->confirms.cap = 0;
 	bc->used = false;
 	c->channels[ch].user = NULL;
 }
@@ -754,22 +770,6 @@ static int start_publish(struct lp_broker *b, struct bchan *bc, const struct lp_
 	return 0;
 }
 
-static void send_confirm(struct bchan *bc, bool ack)
-{
-	struct lp_amqp_method m = {0};
-
-	if (!bc->confirm)
-		return;
-	if (ack) {
-		m.id = LP_AMQP_BASIC_ACK;
-		m.basic_ack.delivery_tag = bc->publish_seq;
-	} else {
-		m.id = LP_AMQP_BASIC_NACK;
-		m.basic_nack.delivery_tag = bc->publish_seq;
-	}
-	lp_amqp_conn_send_method(bc->conn, bc->ch, &m);
-}
-
 /* Decoded properties of m (views into m->props). */
 static void msg_props(const struct lp_msg *m, struct lp_amqp_basic_properties *p)
 {
@@ -778,42 +778,108 @@ static void msg_props(const struct lp_msg *m, struct lp_amqp_basic_properties *p
 		lp_amqp_basic_properties_decode(m->props, m->props_len, p);
 }
 
-static void finish_publish(struct lp_broker *b, struct bchan *bc)
+/* Confirm seq as ack or nack, unless owners' verdicts are still awaited. */
+static void confirm_publish(struct bchan *bc, uint64_t seq, bool ack)
 {
-	struct lp_msg *m = bc->pub;
+	struct lp_amqp_method m = {0};
+
+	if (ack) {
+		m.id = LP_AMQP_BASIC_ACK;
+		m.basic_ack.delivery_tag = seq;
+	} else {
+		m.id = LP_AMQP_BASIC_NACK;
+		m.basic_nack.delivery_tag = seq;
+	}
+	lp_amqp_conn_send_method(bc->conn, bc->ch, &m);
+}
+
+static struct pconfirm *pconfirm_add(struct bchan *bc, uint64_t seq)
+{
+	if (bc->confirms.n == bc->confirms.cap) {
+		uint32_t cap = bc->confirms.cap ? bc->confirms.cap * 2 : 16;
+		struct pconfirm *v = realloc(bc->confirms.v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return NULL;
+		bc->confirms.v = v;
+		bc->confirms.cap = cap;
+	}
+	struct pconfirm *p = &bc->confirms.v[bc->confirms.n++];
+
+	*p = (struct pconfirm){.seq = seq};
+	return p;
+}
+
+void lp_broker_confirm(struct lp_broker *b, const struct lp_shard_op *op)
+{
+	struct bchan *bc = lp_broker_chan(b, op->chan);
+
+	for (uint32_t i = 0; bc != NULL && i < bc->confirms.n; i++) {
+		struct pconfirm *p = &bc->confirms.v[i];
+
+		if (p->seq != op->tag)
+			continue;
+		p->nack |= !(op->flags & LP_SHARD_F_ACK);
+		if (--p->outstanding > 0)
+			return;
+		confirm_publish(bc, p->seq, !p->nack);
+		memmove(p, p + 1, (bc->confirms.n - i - 1) * sizeof(*p));
+		bc->confirms.n--;
+		return;
+	}
+}
+
+/*
+ * Route m (published to exchange xi; the caller keeps its reference) into
+ * its queues: here at once, elsewhere through the owner's ring. seq > 0: the
+ * publisher uses confirms; the confirm goes now unless a queue on another
+ * shard may refuse it (x-overflow reject-publish), then when it has said.
+ */
+static void route_publish(struct lp_broker *b, struct bchan *bc, struct lp_msg *m, uint32_t xi,
+			  bool mandatory, uint64_t seq)
+{
 	uint32_t dests[ROUTE_MAX];
 	struct lp_amqp_bytes headers = {0};
 	struct lp_amqp_basic_properties props;
 	const struct lp_topology *t = snap(b)->topo;
+	struct pconfirm *wait = NULL;
+	bool rejected = false;
 	int n;
 
-	bc->pub = NULL;
-	bc->publish_seq++;
-	b->stats.published++;
 	if (m->props_len > 0) {
 		msg_props(m, &props);
-		if (props.flags & (1u << 13)) /* headers present (spec 4.2.6.1 property flags) */
+		if (props.flags & LP_AMQP_BASIC_HEADERS_FLAG)
 			headers = props.headers;
 	}
-	n = lp_topology_route(t, bc->pub_exchange, m->rkey, m->rkey_len, headers, dests, ROUTE_MAX);
+	n = lp_topology_route(t, xi, m->rkey, m->rkey_len, headers, dests, ROUTE_MAX);
 	if (n > ROUTE_MAX)
 		n = ROUTE_MAX;
 	for (int i = 0; i < n; i++) {
 		const struct lp_topology_queue *tq = lp_topology_queue(t, dests[i]);
 		unsigned owner = lp_broker_owner(b, tq->owner_shard);
+		struct lp_shard_op op = {.type = LP_SHARD_ENQUEUE, .qid = tq->qid, .ptr = m};
 
 		lp_msg_ref(m, 1);
 		if (owner == b->id) {
-			lp_shard_enqueue(b, tq->qid, m);
-		} else {
-			b->stats.routed_remote++;
-			lp_broker_send(b, owner, (struct lp_shard_op){.type = LP_SHARD_ENQUEUE,
-								     .qid = tq->qid, .ptr = m});
+			rejected |= lp_shard_enqueue(b, tq->qid, m) == -ENOBUFS;
+			continue;
 		}
+		b->stats.routed_remote++;
+		if (seq != 0 && tq->reject_publish) {
+			if (wait == NULL)
+				wait = pconfirm_add(bc, seq);
+			if (wait != NULL) {
+				wait->outstanding++;
+				op.flags = LP_SHARD_F_CONFIRM;
+				op.chan = bc->id;
+				op.tag = seq;
+			}
+		}
+		lp_broker_send(b, owner, op);
 	}
 	if (n == 0) {
 		b->stats.unroutable++;
-		if (bc->pub_mandatory) {
+		if (mandatory) {
 			struct lp_amqp_method ret = {.id = LP_AMQP_BASIC_RETURN};
 
 			if (m->props_len == 0)
@@ -827,7 +893,46 @@ static void finish_publish(struct lp_broker *b, struct bchan *bc)
 			lp_amqp_conn_send_content(bc->conn, bc->ch, &ret, &props, m->body, m->body_len);
 		}
 	}
-	send_confirm(bc, true);
+	if (seq == 0)
+		return;
+	if (wait != NULL)
+		wait->nack |= rejected;
+	else
+		confirm_publish(bc, seq, !rejected);
+}
+
+static int tx_push(struct bchan *bc, struct txent e)
+{
+	if (bc->txq.n == bc->txq.cap) {
+		uint32_t cap = bc->txq.cap ? bc->txq.cap * 2 : 64;
+		struct txent *v = realloc(bc->txq.v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_RESOURCE_ERROR, e.method_id,
+					      "no memory for the transaction");
+			return -ENOMEM;
+		}
+		bc->txq.v = v;
+		bc->txq.cap = cap;
+	}
+	bc->txq.v[bc->txq.n++] = e;
+	return 0;
+}
+
+static void finish_publish(struct lp_broker *b, struct bchan *bc)
+{
+	struct lp_msg *m = bc->pub;
+
+	bc->pub = NULL;
+	b->stats.published++;
+	if (bc->tx) { /* routed at Tx.Commit (the reference goes with it) */
+		if (tx_push(bc, (struct txent){.msg = m, .mandatory = bc->pub_mandatory,
+					       .method_id = LP_AMQP_BASIC_PUBLISH}) != 0)
+			lp_msg_release(m);
+		return;
+	}
+	route_publish(b, bc, m, bc->pub_exchange, bc->pub_mandatory,
+		      bc->confirm ? ++bc->publish_seq : 0);
 	lp_msg_release(m);
 }
 
@@ -1059,12 +1164,11 @@ void lp_broker_consumer_cancelled(struct lp_broker *b, uint32_t handle)
 	lp_amqp_conn_send_method(k->chan->conn, k->chan->ch, &m);
 }
 
-/* Ack/Nack/Reject: the channel's deliveries may come from any shard. */
-static int settle(struct lp_broker *b, struct bchan *bc, uint32_t method_id, uint64_t tag,
-		  bool multiple, bool ack, bool requeue)
+/* Ack/Nack/Reject now: the channel's deliveries may come from any shard. */
+static int settle_now(struct lp_broker *b, struct bchan *bc, uint32_t method_id, uint64_t tag,
+		      uint8_t flags)
 {
-	uint8_t flags = (uint8_t)((multiple ? LP_SHARD_F_MULTIPLE : 0) | (ack ? LP_SHARD_F_ACK : 0) |
-				  (requeue ? LP_SHARD_F_REQUEUE : 0));
+	bool multiple = flags & LP_SHARD_F_MULTIPLE;
 	int n = lp_shard_settle(b, &(struct lp_shard_op){.type = LP_SHARD_SETTLE, .chan = bc->id,
 							  .tag = tag, .flags = flags});
 
@@ -1075,6 +1179,71 @@ static int settle(struct lp_broker *b, struct bchan *bc, uint32_t method_id, uin
 				      "unknown delivery tag %" PRIu64, tag);
 		return -ENOENT;
 	}
+	return 0;
+}
+
+/* Ack/Nack/Reject; in a transaction, at Tx.Commit. */
+static int settle(struct lp_broker *b, struct bchan *bc, uint32_t method_id, uint64_t tag,
+		  bool multiple, bool ack, bool requeue)
+{
+	uint8_t flags = (uint8_t)((multiple ? LP_SHARD_F_MULTIPLE : 0) | (ack ? LP_SHARD_F_ACK : 0) |
+				  (requeue ? LP_SHARD_F_REQUEUE : 0));
+
+	if (bc->tx)
+		return tx_push(bc, (struct txent){.flags = flags, .method_id = method_id, .tag = tag});
+	return settle_now(b, bc, method_id, tag, flags);
+}
+
+/* Tx.Select, Tx.Commit, Tx.Rollback (AMQP 0-9-1 class tx, as RabbitMQ: the
+ * channel's publishes and acknowledgements take effect at commit, in order;
+ * rollback forgets them; the channel stays transactional). */
+static int tx_method(struct lp_broker *b, struct bchan *bc, uint32_t method_id)
+{
+	struct lp_amqp_method ok = {0};
+	const char *vhost = lp_amqp_conn_vhost(bc->conn);
+
+	if (method_id == LP_AMQP_TX_SELECT) {
+		if (bc->confirm) {
+			lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_PRECONDITION_FAILED, method_id,
+					      "cannot switch from confirm to tx mode");
+			return -EINVAL;
+		}
+		bc->tx = true;
+		ok.id = LP_AMQP_TX_SELECT_OK;
+		lp_amqp_conn_send_method(bc->conn, bc->ch, &ok);
+		return 0;
+	}
+	if (!bc->tx) {
+		lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_PRECONDITION_FAILED, method_id,
+				      "channel is not transactional");
+		return -EINVAL;
+	}
+	if (method_id == LP_AMQP_TX_ROLLBACK) {
+		tx_discard(bc);
+		ok.id = LP_AMQP_TX_ROLLBACK_OK;
+		lp_amqp_conn_send_method(bc->conn, bc->ch, &ok);
+		return 0;
+	}
+	for (uint32_t i = 0; i < bc->txq.n; i++) {
+		struct txent *e = &bc->txq.v[i];
+
+		if (e->msg == NULL) {
+			if (settle_now(b, bc, e->method_id, e->tag, e->flags) == 0)
+				continue;
+			bc->txq.n = i + 1; /* the channel is closing: drop the rest */
+			break;
+		}
+		uint32_t xi = lp_topology_exchange_find(snap(b)->topo, vhost, e->msg->exchange,
+							e->msg->exchange_len);
+
+		if (xi != LP_TOPOLOGY_NONE) /* the exchange may be gone since the publish */
+			route_publish(b, bc, e->msg, xi, e->mandatory, 0);
+		lp_msg_release(e->msg);
+		e->msg = NULL;
+	}
+	tx_discard(bc);
+	ok.id = LP_AMQP_TX_COMMIT_OK;
+	lp_amqp_conn_send_method(bc->conn, bc->ch, &ok);
 	return 0;
 }
 
@@ -1236,7 +1405,16 @@ static int on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const struc
 		ok.id = LP_AMQP_BASIC_RECOVER_OK;
 		lp_amqp_conn_send_method(c, ch, &ok);
 		return 0;
+	case LP_AMQP_TX_SELECT:
+	case LP_AMQP_TX_COMMIT:
+	case LP_AMQP_TX_ROLLBACK:
+		return tx_method(b, bc, m->id);
 	case LP_AMQP_CONFIRM_SELECT:
+		if (bc->tx) {
+			lp_amqp_channel_error(c, ch, LP_AMQP_PRECONDITION_FAILED, m->id,
+					      "cannot switch from tx to confirm mode");
+			return -EINVAL;
+		}
 		bc->confirm = true;
 		if (!m->confirm_select.nowait) {
 			ok.id = LP_AMQP_CONFIRM_SELECT_OK;
@@ -1244,7 +1422,7 @@ static int on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const struc
 		}
 		return 0;
 	default:
-		return -ENOTSUP; /* tx.*: 540 NOT_IMPLEMENTED */
+		return -ENOTSUP; /* 540 NOT_IMPLEMENTED */
 	}
 }
 
@@ -1431,6 +1609,7 @@ void lp_broker_drop_messages(struct lp_worker *w)
 		if (b->chans[i].used && b->chans[i].pub != NULL)
 			lp_msg_release(b->chans[i].pub);
 		b->chans[i].pub = NULL;
+		tx_discard(&b->chans[i]);
 	}
 	for (unsigned d = 0; b->out != NULL && d < b->n_workers; d++) {
 		for (uint32_t i = 0; i < b->out[d].n; i++)
@@ -1453,8 +1632,11 @@ void lp_broker_destroy(struct lp_worker *w)
 	if (b == NULL)
 		return;
 	lp_broker_drop_messages(w);
-	for (uint32_t i = 0; b->chans != NULL && i < b->cfg.max_channels; i++)
+	for (uint32_t i = 0; b->chans != NULL && i < b->cfg.max_channels; i++) {
 		free(b->chans[i].remote.v);
+		free(b->chans[i].txq.v);
+		free(b->chans[i].confirms.v);
+	}
 	for (unsigned d = 0; b->out != NULL && d < b->n_workers; d++)
 		free(b->out[d].v);
 	free(b->queues);

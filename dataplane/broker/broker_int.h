@@ -82,6 +82,22 @@ enum bwait {
 	WAIT_DELETE_COUNTS,  /* counts before submitting Queue.Delete */
 };
 
+/* A publish whose confirm waits for owners' verdicts (reject-publish queues). */
+struct pconfirm {
+	uint64_t seq;
+	uint32_t outstanding;
+	bool nack;
+};
+
+/* Tx.Select'ed work, applied at Tx.Commit in order. */
+struct txent {
+	struct lp_msg *msg;  /* a publish (one reference), or NULL: a settle */
+	bool mandatory;
+	uint8_t flags;       /* settle: LP_SHARD_F_* */
+	uint32_t method_id;  /* settle: Basic.Ack/Nack/Reject */
+	uint64_t tag;
+};
+
 struct bchan {
 	bool used;
 	uint32_t gen;
@@ -98,6 +114,9 @@ struct bchan {
 	uint64_t publish_seq;
 	char last_queue[LP_BROKER_NAME_LEN]; /* for the empty-name shortcut */
 	struct tagmap remote; /* deliveries from other shards, unacked */
+	struct { struct pconfirm *v; uint32_t n, cap; } confirms;
+	bool tx;              /* Tx.Select'ed */
+	struct { struct txent *v; uint32_t n, cap; } txq;
 	/* Basic.Publish being assembled */
 	struct lp_msg *pub;
 	uint32_t pub_exchange;
@@ -213,8 +232,9 @@ enum { RELAY_SUBMIT = 1, RELAY_CONN_CLOSED, RELAY_QUEUE_UNUSED };
 /* ---- shard.c: the owner side ----------------------------------------- */
 
 struct oqueue *lp_shard_queue(struct lp_broker *b, uint32_t qid);
-/* Enqueue m (takes the reference) into this shard's queue qid. */
-void lp_shard_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m);
+/* Enqueue m (takes the reference) into this shard's queue qid. Returns 0,
+ * -ENOBUFS (reject-publish limit), -ENOSPC (full) or -ENOENT (no queue). */
+int lp_shard_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m);
 /* Handle an operation from shard op->src (or a local one). Takes op->ptr's reference. */
 void lp_shard_handle(struct lp_broker *b, const struct lp_shard_op *op);
 /* Answer a request (CONSUME, CANCEL, GET, PURGE, COUNTS) into reply. */
@@ -248,6 +268,8 @@ void lp_broker_deliver(struct lp_broker *b, struct bchan *bc, uint32_t handle, s
 		       uint64_t tag, bool redelivered, unsigned owner, bool no_ack);
 /* The owner removed consumer handle (queue deleted): Basic.Cancel to the client. */
 void lp_broker_consumer_cancelled(struct lp_broker *b, uint32_t handle);
+/* An owner's verdict on a publish awaiting it (LP_SHARD_CONFIRM). */
+void lp_broker_confirm(struct lp_broker *b, const struct lp_shard_op *op);
 /* An operation answering a channel's paused request. */
 void lp_broker_reply(struct lp_broker *b, const struct lp_shard_op *op);
 /* Tell lepus-control that auto-delete queue (vhost, name) has no consumer left. */

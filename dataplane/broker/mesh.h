@@ -42,6 +42,7 @@ enum lp_shard_op_type {
 	LP_SHARD_COUNTS,      /* counts of qid */
 	LP_SHARD_COUNTS_REPLY, /* aux: messages; tag: consumers (UINT64_MAX: no such queue) */
 	LP_SHARD_CANCELLED,   /* the owner removed consumer aux (queue deleted): notify */
+	LP_SHARD_CONFIRM,     /* ENQUEUE with F_CONFIRM done: publish tag on chan, F_ACK or not */
 };
 
 /* lp_shard_op.flags */
@@ -52,6 +53,7 @@ enum {
 	LP_SHARD_F_NO_ACK = 1u << 3,   /* CONSUME, GET, DELIVER */
 	LP_SHARD_F_EXCLUSIVE = 1u << 4, /* CONSUME */
 	LP_SHARD_F_REDELIVERED = 1u << 5, /* DELIVER, GET_REPLY */
+	LP_SHARD_F_CONFIRM = 1u << 6,  /* ENQUEUE: answer with CONFIRM (chan, tag) */
 };
 
 /* One operation: 32 bytes, the ring's element size. */

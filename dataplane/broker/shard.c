@@ -193,18 +193,20 @@ void lp_shard_destroy_queues(struct lp_broker *b)
 		memset(b->qid_map, 0, b->qid_map_size * sizeof(*b->qid_map));
 }
 
-void lp_shard_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m)
+int lp_shard_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m)
 {
 	struct oqueue *oq = lp_shard_queue(b, qid);
+	int rc = oq != NULL ? lp_queue_enqueue(oq->q, m) : -ENOENT;
 
 	/* No queue: deleted while the message travelled. */
-	if (oq == NULL || lp_queue_enqueue(oq->q, m) < 0) {
-		if (oq != NULL)
+	if (rc < 0) {
+		if (rc == -ENOSPC)
 			b->stats.dropped_queue_full++;
 		lp_msg_release(m);
-		return;
+		return rc;
 	}
 	b->stats.routed_local++;
+	return 0;
 }
 
 /* ---- dispatch ------------------------------------------------------- */
@@ -390,8 +392,18 @@ void lp_shard_handle(struct lp_broker *b, const struct lp_shard_op *op)
 	struct bchan *bc;
 
 	switch (op->type) {
-	case LP_SHARD_ENQUEUE:
-		lp_shard_enqueue(b, op->qid, op->ptr);
+	case LP_SHARD_ENQUEUE: {
+		int rc = lp_shard_enqueue(b, op->qid, op->ptr);
+
+		/* A reject-publish queue's verdict for a publisher with confirms. */
+		if (op->flags & LP_SHARD_F_CONFIRM)
+			lp_broker_send(b, op->src, (struct lp_shard_op){
+				.type = LP_SHARD_CONFIRM, .chan = op->chan, .tag = op->tag,
+				.flags = rc == -ENOBUFS || rc == -ENOSPC ? 0 : LP_SHARD_F_ACK});
+		break;
+	}
+	case LP_SHARD_CONFIRM:
+		lp_broker_confirm(b, op);
 		break;
 	case LP_SHARD_SETTLE:
 		lp_shard_settle(b, op);
