@@ -9,6 +9,11 @@
  * swap instead of corrupting the stack (the ABA problem). Unlike a bounded
  * ring, a thread stopped half-way through a release never makes the pool
  * look empty to the others.
+ *
+ * Large bodies (over body_max) are the only allocation after creation:
+ * lp_msg_body_reserve takes the octets from the pool's budget with a
+ * compare-and-swap loop (never over it, even with releases racing on other
+ * threads), then mallocs; the last release frees and gives the octets back.
  */
 #include <errno.h>
 #include <stdalign.h>
@@ -23,11 +28,14 @@ struct lp_msg_pool {
 	uint32_t capacity;
 	uint32_t props_max;
 	uint32_t body_max;
+	uint64_t large_max;
+	uint64_t large_budget;
 	struct lp_msg *msgs;
 	uint8_t *data;
 	_Atomic uint32_t *next;                  /* free-stack links, by slot */
 	alignas(64) _Atomic uint64_t head;       /* generation << 32 | top slot */
 	alignas(64) _Atomic uint32_t available;
+	alignas(64) _Atomic uint64_t large_bytes; /* octets of heap bodies held */
 };
 
 static void free_push(struct lp_msg_pool *p, uint32_t index)
@@ -79,6 +87,9 @@ struct lp_msg_pool *lp_msg_pool_create(uint32_t capacity, uint32_t props_max, ui
 	p->capacity = capacity;
 	p->props_max = props_max;
 	p->body_max = body_max;
+	p->large_max = LP_MSG_LARGE_MAX_DEFAULT;
+	p->large_budget = LP_MSG_LARGE_BUDGET_DEFAULT;
+	atomic_init(&p->large_bytes, 0);
 	p->msgs = calloc(capacity, sizeof(*p->msgs));
 	p->data = slot != 0 ? malloc((size_t)capacity * slot) : NULL;
 	p->next = calloc(capacity, sizeof(*p->next));
@@ -108,6 +119,9 @@ void lp_msg_pool_destroy(struct lp_msg_pool *p)
 {
 	if (p == NULL)
 		return;
+	for (uint32_t i = 0; p->msgs != NULL && i < p->capacity; i++)
+		if (p->msgs[i].body_heap != 0)
+			free(p->msgs[i].body);
 	free(p->msgs);
 	free(p->data);
 	free(p->next);
@@ -134,6 +148,78 @@ uint32_t lp_msg_pool_props_max(const struct lp_msg_pool *p)
 	return p->props_max;
 }
 
+int lp_msg_pool_set_large(struct lp_msg_pool *p, uint64_t large_max, uint64_t budget)
+{
+	if (large_max > UINT32_MAX)
+		return -EINVAL;
+	p->large_max = large_max;
+	p->large_budget = budget;
+	return 0;
+}
+
+uint64_t lp_msg_pool_large_bytes(const struct lp_msg_pool *p)
+{
+	return atomic_load_explicit(&p->large_bytes, memory_order_relaxed);
+}
+
+uint64_t lp_msg_pool_large_budget(const struct lp_msg_pool *p)
+{
+	return p->large_budget;
+}
+
+uint64_t lp_msg_pool_large_max(const struct lp_msg_pool *p)
+{
+	return p->large_max;
+}
+
+static uint8_t *slot_body(const struct lp_msg_pool *p, uint32_t index)
+{
+	if (p->data == NULL)
+		return NULL;
+	return p->data + (size_t)index * ((size_t)p->props_max + p->body_max) + p->props_max;
+}
+
+/* Give m's heap body back (free and return its octets to the budget). */
+static void body_heap_free(struct lp_msg *m)
+{
+	struct lp_msg_pool *p = m->pool;
+
+	if (m->body_heap == 0)
+		return;
+	free(m->body);
+	atomic_fetch_sub_explicit(&p->large_bytes, m->body_heap, memory_order_relaxed);
+	m->body_heap = 0;
+	m->body = slot_body(p, m->index);
+}
+
+int lp_msg_body_reserve(struct lp_msg *m, uint64_t size)
+{
+	struct lp_msg_pool *p = m->pool;
+	uint64_t old, new;
+	uint8_t *buf;
+
+	body_heap_free(m);
+	if (size <= p->body_max)
+		return 0;
+	if (size > p->large_max)
+		return -EMSGSIZE;
+	old = atomic_load_explicit(&p->large_bytes, memory_order_relaxed);
+	do {
+		if (size > p->large_budget || old > p->large_budget - size)
+			return -ENOBUFS;
+		new = old + size;
+	} while (!atomic_compare_exchange_weak_explicit(&p->large_bytes, &old, new,
+							 memory_order_relaxed, memory_order_relaxed));
+	buf = malloc((size_t)size);
+	if (buf == NULL) {
+		atomic_fetch_sub_explicit(&p->large_bytes, size, memory_order_relaxed);
+		return -ENOMEM;
+	}
+	m->body = buf;
+	m->body_heap = (uint32_t)size;
+	return 0;
+}
+
 struct lp_msg *lp_msg_create(struct lp_msg_pool *p, const char *exchange, size_t exchange_len,
 			     const char *rkey, size_t rkey_len, const void *props, size_t props_len,
 			     const void *body, size_t body_len, uint32_t flags)
@@ -141,8 +227,10 @@ struct lp_msg *lp_msg_create(struct lp_msg_pool *p, const char *exchange, size_t
 	struct lp_msg *m;
 	uint32_t index;
 
+	int rc;
+
 	if (exchange_len > LP_MSG_NAME_MAX || rkey_len > LP_MSG_NAME_MAX ||
-	    props_len > p->props_max || body_len > p->body_max) {
+	    props_len > p->props_max || (body_len > p->body_max && body_len > p->large_max)) {
 		errno = EMSGSIZE;
 		return NULL;
 	}
@@ -151,6 +239,12 @@ struct lp_msg *lp_msg_create(struct lp_msg_pool *p, const char *exchange, size_t
 		return NULL;
 	}
 	m = &p->msgs[index];
+	rc = lp_msg_body_reserve(m, body_len);
+	if (rc < 0) {
+		free_push(p, index);
+		errno = -rc;
+		return NULL;
+	}
 	m->flags = flags;
 	m->exchange_len = (uint8_t)exchange_len;
 	if (exchange_len != 0)
@@ -179,6 +273,7 @@ bool lp_msg_release(struct lp_msg *m)
 {
 	if (atomic_fetch_sub_explicit(&m->refcnt, 1, memory_order_acq_rel) != 1)
 		return false;
+	body_heap_free(m);
 	free_push(m->pool, m->index);
 	return true;
 }

@@ -10,8 +10,13 @@
  * a lock-free stack.
  *
  * Every message and its storage come from a pool created at start-up with a
- * fixed capacity and fixed maximum property and body sizes; nothing is
- * allocated afterwards. Plain C: no DPDK, so tests and tools can use it.
+ * fixed capacity and fixed maximum property and body sizes. A body larger
+ * than the pool's slot (body_max) is the one exception: lp_msg_body_reserve
+ * gives it a heap buffer of exactly its size, counted against a pool-wide
+ * byte budget (an atomic counter, as releases happen on any thread) and
+ * freed with the message's last reference. m->body points at the body
+ * whatever its storage, so routing and queues never see the difference.
+ * Plain C: no DPDK, so tests and tools can use it.
  */
 #pragma once
 
@@ -27,6 +32,13 @@
 #define LP_MSG_F_IMMEDIATE  (1u << 1)
 #define LP_MSG_F_PERSISTENT (1u << 2)  /* delivery-mode 2 */
 
+/* Defaults of lp_msg_pool_set_large: the largest body a pool takes (RabbitMQ's
+ * ceiling for max_message_size, 512 MiB; the configured limit, 128 MiB by
+ * default, is enforced by the AMQP channel before the broker sees a header)
+ * and the bytes all heap bodies of one pool may hold together. */
+#define LP_MSG_LARGE_MAX_DEFAULT (512ULL << 20)
+#define LP_MSG_LARGE_BUDGET_DEFAULT (1ULL << 30)
+
 struct lp_msg_pool;
 
 struct lp_msg {
@@ -35,9 +47,10 @@ struct lp_msg {
 	uint32_t props_len;        /* encoded content-header property list */
 	uint32_t body_len;
 	uint8_t *props;            /* pool storage, props_max bytes */
-	uint8_t *body;             /* pool storage, body_max bytes */
+	uint8_t *body;             /* the pool slot (body_max bytes), or a heap buffer */
 	struct lp_msg_pool *pool;
 	uint32_t index;            /* slot in the pool */
+	uint32_t body_heap;        /* octets of the heap body; 0: body is the slot */
 	uint8_t exchange_len;
 	uint8_t rkey_len;
 	char exchange[LP_MSG_NAME_MAX + 1];   /* NUL-terminated copies */
@@ -53,7 +66,7 @@ struct lp_msg {
 struct lp_msg_pool *lp_msg_pool_create(uint32_t capacity, uint32_t props_max, uint32_t body_max);
 
 /*
- * Free the pool and its storage. Messages still referenced become invalid:
+ * Free the pool and its storage (heap bodies included). Messages still referenced become invalid:
  * callers check lp_msg_pool_available() == lp_msg_pool_capacity() first.
  * NULL is a no-op.
  */
@@ -68,22 +81,52 @@ uint32_t lp_msg_pool_body_max(const struct lp_msg_pool *p);
 uint32_t lp_msg_pool_props_max(const struct lp_msg_pool *p);
 
 /*
+ * Bodies above body_max: at most large_max octets each (at most UINT32_MAX),
+ * at most budget octets together. Call before the pool is in use; the
+ * defaults are LP_MSG_LARGE_MAX_DEFAULT and LP_MSG_LARGE_BUDGET_DEFAULT.
+ * large_max 0 turns heap bodies off. Returns 0, or -EINVAL (large_max over
+ * UINT32_MAX).
+ */
+int lp_msg_pool_set_large(struct lp_msg_pool *p, uint64_t large_max, uint64_t budget);
+
+/* Octets of heap bodies held now (exact when no other thread allocates or
+ * releases); 0 once every large message has been freed. */
+uint64_t lp_msg_pool_large_bytes(const struct lp_msg_pool *p);
+uint64_t lp_msg_pool_large_budget(const struct lp_msg_pool *p);
+uint64_t lp_msg_pool_large_max(const struct lp_msg_pool *p);
+
+/*
  * Take a message from the pool with one reference (the caller's), copying
  * the exchange and routing key (not NUL-terminated, at most LP_MSG_NAME_MAX
  * bytes each), the properties and the body; any pointer may be NULL when its
- * length is 0. Returns the message, or NULL with errno EMSGSIZE (a name,
- * the properties or the body is too long for the pool) or ENOSPC (pool empty).
- * Never allocates.
+ * length is 0. A body over body_max gets heap storage (lp_msg_body_reserve).
+ * Returns the message, or NULL with errno EMSGSIZE (a name, the properties
+ * or the body is too long for the pool), ENOSPC (pool empty), ENOBUFS (the
+ * large-body budget is spent) or ENOMEM. Allocates only for a large body.
  */
 struct lp_msg *lp_msg_create(struct lp_msg_pool *p, const char *exchange, size_t exchange_len,
 			     const char *rkey, size_t rkey_len, const void *props, size_t props_len,
 			     const void *body, size_t body_len, uint32_t flags);
 
+/*
+ * Make room for a body of size octets before it is written (the content
+ * header announced it): within body_max the pool slot serves, above it a
+ * heap buffer of exactly size octets, counted against the pool's budget.
+ * Afterwards m->body has room for size octets; m->body_len is unchanged
+ * (0 for a new message). Call from the one thread that owns m while it is
+ * being built; a second call replaces an earlier heap buffer (its bytes are
+ * lost). Returns 0; -EMSGSIZE (size over the pool's large_max, or over
+ * body_max with heap bodies off), -ENOBUFS (the budget cannot take size
+ * more octets now: nothing reserved), -ENOMEM (malloc failed).
+ */
+int lp_msg_body_reserve(struct lp_msg *m, uint64_t size);
+
 /* Add n references (fan-out: one per extra destination). Any thread. */
 void lp_msg_ref(struct lp_msg *m, uint32_t n);
 
 /*
- * Drop one reference; the last one returns m to its pool. Any thread.
+ * Drop one reference; the last one frees a heap body (returning its octets
+ * to the budget) and returns m to its pool. Any thread.
  * Returns true when this call freed the message (m is then invalid).
  */
 bool lp_msg_release(struct lp_msg *m);
