@@ -59,6 +59,19 @@ size_t lp_amqp_conn_memsize(const struct lp_amqp_conn_cfg *cfg)
 	       align8(cfg->frame_max) + align8(cfg->outbuf_size);
 }
 
+/* The send buffer's fixed size plus the largest content: two frames
+ * (method, header) of frame_max and the body in frames of FRAME-MIN-SIZE,
+ * the smallest frame_max a client may negotiate (spec 4.2.3). */
+static size_t content_max(const struct lp_amqp_conn_cfg *cfg)
+{
+	uint64_t body = cfg->max_message_size < ((uint64_t)1 << 40) ? cfg->max_message_size
+								     : (uint64_t)1 << 40;
+	uint64_t n = (uint64_t)cfg->outbuf_size + 2 * (uint64_t)cfg->frame_max +
+		     lp_amqp_content_wire_size(0, body, LP_AMQP_FRAME_MIN_SIZE);
+
+	return n < SIZE_MAX ? (size_t)n : SIZE_MAX;
+}
+
 struct lp_amqp_conn *lp_amqp_conn_init(void *mem, size_t memsize, const struct lp_amqp_conn_cfg *cfg,
 				       const struct lp_amqp_auth *auth,
 				       const struct lp_amqp_conn_ops *ops, void *ctx, uint64_t now_ns)
@@ -87,11 +100,22 @@ struct lp_amqp_conn *lp_amqp_conn_init(void *mem, size_t memsize, const struct l
 	lp_amqp_frame_reader_set_max(&c->rd, LP_AMQP_FRAME_MIN_SIZE);
 	p += align8(cfg->frame_max);
 	lp_amqp_outbuf_init(&c->out, p, cfg->outbuf_size);
+	c->out_content_max = content_max(cfg);
+	/* Twice what flow control admits: room for a Get-Ok or Return (not
+	 * admitted by lp_amqp_conn_can_take) besides a large delivery. */
+	lp_amqp_outbuf_set_grow(&c->out, c->out_content_max <= SIZE_MAX / 2 ? 2 * c->out_content_max
+									     : SIZE_MAX);
 	c->state = LP_AMQP_CONN_HEADER;
 	c->frame_max = LP_AMQP_FRAME_MIN_SIZE;
 	c->channel_max = cfg->channel_max;
 	c->now_ns = c->created_ns = c->last_rx_ns = c->last_tx_ns = now_ns;
 	return c;
+}
+
+void lp_amqp_conn_release(struct lp_amqp_conn *c)
+{
+	if (c != NULL)
+		lp_amqp_outbuf_fini(&c->out);
 }
 
 size_t lp_amqp_conn_output_peek(const struct lp_amqp_conn *c, const uint8_t **p)
@@ -139,7 +163,8 @@ int lp_amqp_conn_send_content(struct lp_amqp_conn *c, uint16_t ch, const struct 
 		return rm;
 	rc = lp_amqp_frame_write_content(&c->out, ch, props, body, body_len, c->frame_max);
 	if (rc < 0) {
-		/* The method frame is the last rm octets, compacted or not. */
+		/* The method frame is the last rm octets, compacted, moved to a
+		 * grown buffer or not. */
 		c->out.tail -= (size_t)rm;
 		return rc;
 	}

@@ -13,7 +13,17 @@
  * struct lp_amqp_conn_ops.
  *
  * Memory: one block the caller provides (lp_amqp_conn_memsize), so a worker
- * can take connections from a pool sized at start-up; nothing is allocated.
+ * can take connections from a pool sized at start-up. The one exception is
+ * the send buffer, which grows on the heap for a write that does not fit
+ * (see struct lp_amqp_outbuf in amqp_frame.h) and shrinks back as soon as
+ * the transport has drained it: a content larger than the buffer (up to
+ * max_message_size) is written whole, its frames contiguous (so no other
+ * frame comes between them, AMQP 0-9-1 4.2.6), and a method (a confirm,
+ * Close-Ok) is never refused for lack of room. Flow control still uses the
+ * fixed size: input is read, and lp_amqp_conn_can_take admits deliveries,
+ * only while the pending output is under it, except that a content too
+ * large for the buffer is admitted alone on an empty buffer.
+ * lp_amqp_conn_release frees the heap buffer.
  */
 #pragma once
 
@@ -92,6 +102,7 @@ struct lp_amqp_conn {
 
 	struct lp_amqp_frame_reader rd;
 	struct lp_amqp_outbuf out;
+	size_t out_content_max; /* largest write lp_amqp_conn_can_take admits */
 	uint8_t proto_hdr[8];
 	uint8_t proto_have;
 	bool rx_broken; /* framing lost: discard all further input */
@@ -134,10 +145,16 @@ size_t lp_amqp_conn_memsize(const struct lp_amqp_conn_cfg *cfg);
  * lp_amqp_conn_memsize; 8-byte aligned). 'auth' must outlive it. Returns the
  * connection (== mem) awaiting the protocol header, or NULL with errno EINVAL
  * when mem is too small or cfg out of range (frame_max < 4096, channel_max 0).
- * Nothing to free: the caller reclaims 'mem' when the transport is done. */
+ * When the transport is done: lp_amqp_conn_release, then the caller reclaims
+ * 'mem'. */
 struct lp_amqp_conn *lp_amqp_conn_init(void *mem, size_t memsize, const struct lp_amqp_conn_cfg *cfg,
 				       const struct lp_amqp_auth *auth,
 				       const struct lp_amqp_conn_ops *ops, void *ctx, uint64_t now_ns);
+
+/* Frees what the connection allocated (a send buffer grown on the heap) and
+ * drops its pending output. The connection is unusable afterwards; c may be
+ * NULL. */
+void lp_amqp_conn_release(struct lp_amqp_conn *c);
 
 /* Consumes received octets [p, p+len), any split. Returns the octets
  * consumed: len, or fewer when the send buffer lacks room for the replies
@@ -194,15 +211,38 @@ int lp_amqp_conn_close(struct lp_amqp_conn *c, uint16_t code, const char *fmt, .
  * in that state), -ENOSPC. */
 int lp_amqp_conn_set_blocked(struct lp_amqp_conn *c, bool blocked, const char *reason);
 
-/* Sends a method on a channel (broker replies: Declare-Ok etc.). Returns
- * octets appended, -ENOSPC, -EINVAL, -EMSGSIZE, or -ENOTCONN when closing. */
+/*
+ * May a content of 'wire' octets (everything it will append: method, header
+ * and body frames, at most; a caller promising several sums them) be written
+ * now without running the send buffer past its flow-control limit? True
+ * when it fits the room of the fixed buffer (lp_amqp_outbuf_room); or, for
+ * a content larger than that room can ever be, when nothing is pending at
+ * all and wire is at most what max_message_size needs (cfg.outbuf_size +
+ * two frames + the body with its frame overheads at FRAME-MIN-SIZE): the
+ * buffer then grows on the heap for that one content and shrinks back once
+ * it is sent. So a connection holds at most one large content at a time,
+ * and small deliveries wait behind it until its octets have left.
+ */
+static inline bool lp_amqp_conn_can_take(const struct lp_amqp_conn *c, size_t wire)
+{
+	if (wire <= lp_amqp_outbuf_room(&c->out))
+		return true;
+	return lp_amqp_outbuf_len(&c->out) == 0 && wire <= c->out_content_max;
+}
+
+/* Sends a method on a channel (broker replies: Declare-Ok etc.), growing
+ * the send buffer if it is full (see above). Returns octets appended,
+ * -ENOSPC / -ENOMEM (the buffer cannot grow: past twice the largest content,
+ * or malloc failed), -EINVAL, -EMSGSIZE, or -ENOTCONN when closing. */
 int lp_amqp_conn_send_method(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m);
 
 /* Sends a method with content (basic.deliver, basic.get-ok, basic.return):
  * the method frame, the content header with 'props', and the body in frames
- * of at most the negotiated frame_max, all or nothing. Returns octets
- * appended, -ENOSPC (nothing appended: retry after the transport drained
- * output), -EINVAL, -EMSGSIZE, or -ENOTCONN when not running. */
+ * of at most the negotiated frame_max, all or nothing, contiguous in the
+ * send buffer (grown on the heap when it does not fit; the body is copied,
+ * so it need not outlive the call). Returns octets appended, -ENOSPC /
+ * -ENOMEM (nothing appended: the buffer cannot grow that far, see
+ * lp_amqp_conn_can_take), -EINVAL, -EMSGSIZE, or -ENOTCONN when not running. */
 int lp_amqp_conn_send_content(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m,
 			      const struct lp_amqp_basic_properties *props, const uint8_t *body,
 			      uint64_t body_len);

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Frame reader and writer (AMQP 0-9-1 4.2.3 general frame format, 4.2.6
- * content framing, 4.2.7 heartbeat frames). See amqp_frame.h.
+ * content framing, 4.2.7 heartbeat frames), and the send buffer that grows on
+ * the heap for a write larger than its fixed array. See amqp_frame.h.
  */
 #include "amqp_frame.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 void lp_amqp_frame_reader_init(struct lp_amqp_frame_reader *r, uint8_t *buf, uint32_t buf_cap)
@@ -113,22 +115,69 @@ int lp_amqp_frame_read(struct lp_amqp_frame_reader *r, const uint8_t *data, size
 
 void lp_amqp_outbuf_init(struct lp_amqp_outbuf *o, uint8_t *buf, size_t cap)
 {
-	o->buf = buf;
-	o->cap = cap;
+	o->buf = o->fixed = buf;
+	o->cap = o->fixed_cap = cap;
 	o->head = 0;
 	o->tail = 0;
+	o->grow_max = 0;
+}
+
+void lp_amqp_outbuf_set_grow(struct lp_amqp_outbuf *o, size_t grow_max)
+{
+	o->grow_max = grow_max;
+}
+
+void lp_amqp_outbuf_fini(struct lp_amqp_outbuf *o)
+{
+	if (lp_amqp_outbuf_grown(o))
+		free(o->buf);
+	o->buf = o->fixed;
+	o->cap = o->fixed_cap;
+	o->head = o->tail = 0;
+}
+
+static void compact(struct lp_amqp_outbuf *o)
+{
+	if (o->head == 0)
+		return;
+	memmove(o->buf, o->buf + o->head, o->tail - o->head);
+	o->tail -= o->head;
+	o->head = 0;
+}
+
+int lp_amqp_outbuf_ensure(struct lp_amqp_outbuf *o, size_t n)
+{
+	size_t len = lp_amqp_outbuf_len(o), want;
+	uint8_t *nb;
+
+	if (o->cap - o->tail >= n)
+		return 0;
+	if (o->cap - len >= n) {
+		compact(o);
+		return 0;
+	}
+	if (n > o->grow_max || len > o->grow_max - n)
+		return -ENOSPC;
+	/* Room for the write and then the fixed capacity again, so that what
+	 * follows it (methods, small deliveries) needs no second copy. */
+	want = len + n;
+	want = o->grow_max - want >= o->fixed_cap ? want + o->fixed_cap : o->grow_max;
+	nb = malloc(want);
+	if (nb == NULL)
+		return -ENOMEM;
+	memcpy(nb, o->buf + o->head, len);
+	if (lp_amqp_outbuf_grown(o))
+		free(o->buf);
+	o->buf = nb;
+	o->cap = want;
+	o->head = 0;
+	o->tail = len;
+	return 0;
 }
 
 uint8_t *lp_amqp_outbuf_reserve(struct lp_amqp_outbuf *o, size_t n)
 {
-	if (o->cap - o->tail >= n)
-		return o->buf + o->tail;
-	if (lp_amqp_outbuf_room(o) < n)
-		return NULL;
-	memmove(o->buf, o->buf + o->head, o->tail - o->head);
-	o->tail -= o->head;
-	o->head = 0;
-	return o->buf + o->tail;
+	return lp_amqp_outbuf_ensure(o, n) == 0 ? o->buf + o->tail : NULL;
 }
 
 void lp_amqp_outbuf_commit(struct lp_amqp_outbuf *o, size_t n)
@@ -144,11 +193,23 @@ size_t lp_amqp_outbuf_peek(const struct lp_amqp_outbuf *o, const uint8_t **p)
 
 void lp_amqp_outbuf_consume(struct lp_amqp_outbuf *o, size_t n)
 {
+	size_t len;
+
 	if (n > o->tail - o->head)
 		n = o->tail - o->head;
 	o->head += n;
 	if (o->head == o->tail)
 		o->head = o->tail = 0;
+	len = o->tail - o->head;
+	/* Drained to what the fixed array holds: back there, heap freed. */
+	if (lp_amqp_outbuf_grown(o) && len <= o->fixed_cap) {
+		memcpy(o->fixed, o->buf + o->head, len);
+		free(o->buf);
+		o->buf = o->fixed;
+		o->cap = o->fixed_cap;
+		o->head = 0;
+		o->tail = len;
+	}
 }
 
 static void put_header(uint8_t *p, uint8_t type, uint16_t channel, uint32_t size)
@@ -162,14 +223,11 @@ static void put_header(uint8_t *p, uint8_t type, uint16_t channel, uint32_t size
 	p[6] = (uint8_t)size;
 }
 
-/* Contiguous space at the tail; compacts first when 'compact' is set. */
-static uint8_t *tail_space(struct lp_amqp_outbuf *o, size_t *avail, bool compact)
+/* Contiguous space at the tail; compacts first when 'compact_first' is set. */
+static uint8_t *tail_space(struct lp_amqp_outbuf *o, size_t *avail, bool compact_first)
 {
-	if (compact && o->head > 0) {
-		memmove(o->buf, o->buf + o->head, o->tail - o->head);
-		o->tail -= o->head;
-		o->head = 0;
-	}
+	if (compact_first)
+		compact(o);
 	*avail = o->cap - o->tail;
 	return o->buf + o->tail;
 }
@@ -200,6 +258,15 @@ int lp_amqp_frame_write_method(struct lp_amqp_outbuf *o, uint16_t channel,
 	int rc = write_method(o, channel, m, frame_max, false);
 	if (rc == -ENOSPC && o->head > 0)
 		rc = write_method(o, channel, m, frame_max, true);
+	if (rc == -ENOSPC && o->grow_max != 0) {
+		/* A method frame is at most frame_max octets, or -EMSGSIZE. */
+		int e = lp_amqp_outbuf_ensure(o, frame_max);
+		if (e < 0)
+			return e;
+		rc = write_method(o, channel, m, frame_max, false);
+		if (rc == -ENOSPC)
+			rc = -EMSGSIZE;
+	}
 	return rc;
 }
 
@@ -267,7 +334,28 @@ int lp_amqp_frame_write_content(struct lp_amqp_outbuf *o, uint16_t channel,
 	int rc = write_content(o, channel, props, body, body_len, frame_max, false);
 	if (rc == -ENOSPC && o->head > 0)
 		rc = write_content(o, channel, props, body, body_len, frame_max, true);
+	if (rc == -ENOSPC && o->grow_max != 0 && frame_max > LP_AMQP_FRAME_OVERHEAD) {
+		/* The header frame is at most frame_max octets, or -EMSGSIZE. */
+		uint64_t chunk = frame_max - LP_AMQP_FRAME_OVERHEAD;
+		uint64_t need = frame_max + body_len + (body_len + chunk - 1) / chunk * LP_AMQP_FRAME_OVERHEAD;
+		int e;
+
+		if (body_len > INT32_MAX || need > SIZE_MAX)
+			return -ENOSPC;
+		e = lp_amqp_outbuf_ensure(o, (size_t)need);
+		if (e < 0)
+			return e;
+		rc = write_content(o, channel, props, body, body_len, frame_max, false);
+	}
 	return rc;
+}
+
+uint64_t lp_amqp_content_wire_size(size_t props_len, uint64_t body_len, uint32_t frame_max)
+{
+	uint64_t chunk = frame_max > LP_AMQP_FRAME_OVERHEAD ? frame_max - LP_AMQP_FRAME_OVERHEAD : 1;
+
+	return LP_AMQP_FRAME_OVERHEAD + 12 + (uint64_t)props_len + body_len +
+	       (body_len + chunk - 1) / chunk * LP_AMQP_FRAME_OVERHEAD;
 }
 
 int lp_amqp_frame_write_raw(struct lp_amqp_outbuf *o, const void *data, size_t n)

@@ -59,36 +59,74 @@ int lp_amqp_frame_reader_set_max(struct lp_amqp_frame_reader *r, uint32_t frame_
 int lp_amqp_frame_read(struct lp_amqp_frame_reader *r, const uint8_t *data, size_t len,
 		       size_t *consumed, struct lp_amqp_frame *f);
 
-/* Send buffer: a caller-owned byte array; data in [head, tail). */
+/*
+ * Send buffer: a caller-owned byte array (the "fixed" buffer, sized at
+ * start-up); data in [head, tail) of buf. Optionally (lp_amqp_outbuf_set_grow)
+ * it grows on the heap when a write does not fit: the pending octets move to
+ * a malloc'd buffer with room for the write plus the fixed capacity again,
+ * and move back into the fixed array, the heap buffer freed, as soon as the
+ * transport has drained them to at most the fixed capacity. A write is
+ * therefore never split or lost for lack of room (up to grow_max), while
+ * lp_amqp_outbuf_room keeps measuring against the fixed capacity, so that
+ * flow control (what the connection reads, what the broker delivers) is
+ * unchanged. This is how a content larger than the buffer (a 128 MiB
+ * message) goes out: whole, in order, its frames contiguous.
+ */
 struct lp_amqp_outbuf {
-	uint8_t *buf;
-	size_t cap;
+	uint8_t *buf;	  /* fixed, or a heap buffer while grown */
+	size_t cap;	  /* of buf */
 	size_t head;
 	size_t tail;
+	uint8_t *fixed;	  /* the caller's array */
+	size_t fixed_cap;
+	size_t grow_max;  /* largest heap capacity; 0: never grows */
 };
 
+/* A fixed buffer of cap octets that never grows. */
 void lp_amqp_outbuf_init(struct lp_amqp_outbuf *o, uint8_t *buf, size_t cap);
+/* Let o grow on the heap up to grow_max octets of capacity (0: never). */
+void lp_amqp_outbuf_set_grow(struct lp_amqp_outbuf *o, size_t grow_max);
+/* Frees a heap buffer and empties o (back on its fixed array). */
+void lp_amqp_outbuf_fini(struct lp_amqp_outbuf *o);
 static inline size_t lp_amqp_outbuf_len(const struct lp_amqp_outbuf *o)
 {
 	return o->tail - o->head;
 }
-/* Free octets after compaction. */
+/* Free octets of the fixed capacity (0 while more than that is pending):
+ * what flow control may still promise. */
 static inline size_t lp_amqp_outbuf_room(const struct lp_amqp_outbuf *o)
 {
-	return o->cap - lp_amqp_outbuf_len(o);
+	size_t len = lp_amqp_outbuf_len(o);
+	return len < o->fixed_cap ? o->fixed_cap - len : 0;
 }
-/* Makes n contiguous octets available at the tail; returns a pointer to them,
- * or NULL when the buffer cannot hold n more. Commit with lp_amqp_outbuf_commit. */
+/* True while the data lives in a heap buffer. */
+static inline bool lp_amqp_outbuf_grown(const struct lp_amqp_outbuf *o)
+{
+	return o->buf != o->fixed;
+}
+/* Makes n contiguous octets free at the tail, compacting, or growing when
+ * allowed. Returns 0; -ENOSPC (no growth, or the capacity would pass
+ * grow_max); -ENOMEM (malloc failed). Nothing pending is lost either way. */
+int lp_amqp_outbuf_ensure(struct lp_amqp_outbuf *o, size_t n);
+/* Makes n contiguous octets available at the tail (lp_amqp_outbuf_ensure);
+ * returns a pointer to them, or NULL when the buffer cannot hold n more.
+ * Commit with lp_amqp_outbuf_commit. */
 uint8_t *lp_amqp_outbuf_reserve(struct lp_amqp_outbuf *o, size_t n);
 void lp_amqp_outbuf_commit(struct lp_amqp_outbuf *o, size_t n);
-/* Pending data: returns its length and *p; consume removes n octets. */
+/* Pending data: returns its length and *p (valid until the next call on o);
+ * consume removes n octets (and may move the rest back to the fixed array). */
 size_t lp_amqp_outbuf_peek(const struct lp_amqp_outbuf *o, const uint8_t **p);
 void lp_amqp_outbuf_consume(struct lp_amqp_outbuf *o, size_t n);
 
-/* Frame writers: each appends whole frames or nothing. Return octets
- * appended, -ENOSPC when the buffer lacks room, -EINVAL for an argument
- * that cannot be encoded (shortstr over 255), -EMSGSIZE when a method does
- * not fit in frame_max. */
+/* Octets a content (header frame with props_len octets of properties, body
+ * frames of at most frame_max) takes on the wire, without its method frame. */
+uint64_t lp_amqp_content_wire_size(size_t props_len, uint64_t body_len, uint32_t frame_max);
+
+/* Frame writers: each appends whole frames or nothing, growing the buffer
+ * when it may. Return octets appended, -ENOSPC when the buffer lacks room
+ * (-ENOMEM when growing it failed), -EINVAL for an argument that cannot be
+ * encoded (shortstr over 255), -EMSGSIZE when a method or content header
+ * does not fit in frame_max. */
 int lp_amqp_frame_write_method(struct lp_amqp_outbuf *o, uint16_t channel,
 			       const struct lp_amqp_method *m, uint32_t frame_max);
 int lp_amqp_frame_write_heartbeat(struct lp_amqp_outbuf *o);

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * AMQP listener on TCP-lite (see amqp_server.h). One session per TCP
- * connection, from a fixed array; each session owns its lp_amqp_conn block.
+ * connection, from a fixed array; each session owns its lp_amqp_conn block
+ * (and, through it, a send buffer grown on the heap for a large content,
+ * freed by lp_amqp_conn_release when the session goes). session_flush moves
+ * whatever the connection holds into TCP as the peer's window allows, so a
+ * 128 MiB delivery leaves over many poll iterations without blocking.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -82,6 +86,7 @@ static void session_release(struct lp_amqp_session *s)
 
 	rte_pktmbuf_free(s->pending);
 	s->pending = NULL;
+	lp_amqp_conn_release(s->conn); /* a send buffer grown on the heap */
 	s->conn = NULL;
 	s->tcb = NULL;
 	s->next_free = srv->free_head;

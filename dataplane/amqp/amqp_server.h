@@ -11,7 +11,8 @@
  * TCP flow control pushes back on the client, nothing is dropped.
  *
  * Every connection's memory comes from a block sized at start-up
- * (max_conns * lp_amqp_conn_memsize); nothing is allocated afterwards.
+ * (max_conns * lp_amqp_conn_memsize); only a send buffer that must grow for
+ * a content larger than it is allocated afterwards (amqp_conn.h).
  */
 #pragma once
 

@@ -60,6 +60,7 @@ static void finish(struct slot *s, int *closed)
 	printf("closed %u %s\n", code, why[0] ? why : "(peer went away)");
 	fflush(stdout);
 	close(s->fd);
+	lp_amqp_conn_release(s->c);
 	free(s->mem);
 	s->fd = -1;
 	(*closed)++;

@@ -44,6 +44,7 @@ static inline int setup(void **state)
 static inline int teardown(void **state)
 {
 	struct fx *f = *state;
+	lp_amqp_conn_release(f->c);
 	free(f->mem);
 	lp_amqp_auth_destroy(f->db);
 	free(f);
@@ -53,6 +54,7 @@ static inline int teardown(void **state)
 static inline struct lp_amqp_conn *mk(struct fx *f, const struct lp_amqp_conn_ops *ops, void *ctx)
 {
 	size_t n = lp_amqp_conn_memsize(&f->cfg);
+	lp_amqp_conn_release(f->c);
 	free(f->mem);
 	f->mem = aligned_alloc(64, (n + 63) & ~(size_t)63);
 	assert_non_null(f->mem);

@@ -623,6 +623,8 @@ static void test_send_content(void **state)
 	const uint8_t *p;
 	size_t before = lp_amqp_conn_output_peek(f->c, &p);
 	assert_int_equal(before, (size_t)n);
+	assert_false(lp_amqp_conn_can_take(f->c, 10000 + 100));
+	lp_amqp_outbuf_set_grow(&f->c->out, 0);
 	assert_int_equal(lp_amqp_conn_send_content(f->c, 1, &m, &props, body, 10000), -ENOSPC);
 	assert_int_equal(lp_amqp_conn_output_peek(f->c, &p), before);
 	drain(f);
@@ -657,6 +659,265 @@ static void test_send_content(void **state)
 	assert_int_equal(fr[4].size, 10000 - 2 * 4088);
 }
 
+/* --- contents larger than the send buffer (amqp_conn.h) --- */
+
+struct wire_out {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+/* Moves up to 'piece' octets of pending output to o, as TCP would. */
+static size_t drain_piece(struct fx *f, struct wire_out *o, size_t piece)
+{
+	const uint8_t *p;
+	size_t n = lp_amqp_conn_output_peek(f->c, &p);
+
+	if (n > piece)
+		n = piece;
+	assert_true(o->len + n <= o->cap);
+	memcpy(o->p + o->len, p, n);
+	o->len += n;
+	lp_amqp_conn_output_consume(f->c, n);
+	return n;
+}
+
+struct parsed {
+	uint8_t type;
+	uint16_t channel;
+	uint32_t size;
+	struct lp_amqp_method m;        /* method frames */
+	struct lp_amqp_content_header h; /* header frames */
+	size_t body_off;                 /* body frames: offset of the payload in 'bodies' */
+};
+
+/* Splits o into frames with the codec's reader at frame_max (a bigger frame
+ * fails the test); body payloads are copied to *bodies in order. */
+static size_t parse_all(const struct wire_out *o, uint32_t frame_max, struct parsed *v, size_t max,
+			uint8_t *bodies, size_t bodies_cap)
+{
+	struct lp_amqp_frame_reader r;
+	uint8_t *rbuf = malloc(frame_max);
+	size_t off = 0, n = 0, bl = 0;
+
+	assert_non_null(rbuf);
+	lp_amqp_frame_reader_init(&r, rbuf, frame_max);
+	while (off < o->len) {
+		struct lp_amqp_frame fr;
+		size_t used, chunk = o->len - off < 5003 ? o->len - off : 5003;
+		int rc = lp_amqp_frame_read(&r, o->p + off, chunk, &used, &fr);
+
+		assert_true(rc >= 0); /* -EMSGSIZE: a frame over frame_max */
+		off += used;
+		if (rc == 0)
+			continue;
+		assert_true(n < max);
+		assert_true(fr.size + LP_AMQP_FRAME_OVERHEAD <= frame_max);
+		v[n] = (struct parsed){ .type = fr.type, .channel = fr.channel, .size = fr.size };
+		if (fr.type == LP_AMQP_FRAME_METHOD) {
+			assert_int_equal(lp_amqp_method_decode(fr.payload, fr.size, &v[n].m), 0);
+		} else if (fr.type == LP_AMQP_FRAME_HEADER) {
+			assert_int_equal(lp_amqp_content_header_decode(fr.payload, fr.size, &v[n].h), 0);
+		} else if (fr.type == LP_AMQP_FRAME_BODY) {
+			assert_true(bl + fr.size <= bodies_cap);
+			memcpy(bodies + bl, fr.payload, fr.size);
+			v[n].body_off = bl;
+			bl += fr.size;
+		}
+		n++;
+	}
+	assert_int_equal(r.have, 0); /* no partial frame left */
+	free(rbuf);
+	return n;
+}
+
+static void basic_ack(struct fx *f, uint16_t ch, uint64_t tag)
+{
+	struct lp_amqp_method a = { .id = LP_AMQP_BASIC_ACK };
+
+	a.basic_ack.delivery_tag = tag;
+	assert_true(lp_amqp_conn_send_method(f->c, ch, &a) > 0);
+}
+
+/*
+ * A body of body_len octets through a connection with the default 256 KiB
+ * send buffer at frame_max: admitted on an empty buffer, written whole; a
+ * confirm on the same and on another channel and a small delivery written
+ * right after it and more confirms written while TCP drains it in uneven
+ * pieces all come out after its last body frame, in order; every frame
+ * within frame_max; the body byte-identical; the heap buffer gone at the end.
+ */
+static void large_content(struct fx *f, uint32_t frame_max, size_t body_len, unsigned seed)
+{
+	struct lp_amqp_method d = { .id = LP_AMQP_BASIC_DELIVER }, co = { .id = LP_AMQP_CHANNEL_OPEN };
+	struct lp_amqp_basic_properties props = {
+		.flags = LP_AMQP_BASIC_CONTENT_TYPE_FLAG | LP_AMQP_BASIC_DELIVERY_MODE_FLAG |
+			 LP_AMQP_BASIC_MESSAGE_ID_FLAG,
+		.content_type = lp_amqp_cstr("application/octet-stream"),
+		.delivery_mode = 2,
+		.message_id = lp_amqp_cstr("big-1"),
+	};
+	uint8_t *body = malloc(body_len);
+	struct wire_out o = { .cap = body_len + (4 << 20) };
+	size_t max_frames = body_len / (frame_max - 8) + 4096, nf, i, confirms = 0;
+	struct parsed *v = calloc(max_frames, sizeof(*v));
+	uint8_t *bodies = malloc(body_len + 4096);
+	const uint8_t *p;
+
+	assert_non_null(body);
+	assert_non_null(v);
+	assert_non_null(bodies);
+	o.p = malloc(o.cap);
+	assert_non_null(o.p);
+	for (i = 0; i < body_len; i++)
+		body[i] = (uint8_t)((i * 2654435761u) >> 13 ^ seed);
+	lp_amqp_conn_cfg_default(&f->cfg);
+	f->cfg.version = "0.1.0";
+	assert_int_equal(f->cfg.outbuf_size, 256 * 1024);
+	mk(f, NULL, NULL);
+	handshake(f, 2047, frame_max, 0);
+	feed_method(f, 1, &co);
+	feed_method(f, 2, &co);
+	f->out_len = 0;
+	assert_int_equal(lp_amqp_conn_output_peek(f->c, &p), 0);
+
+	d.basic_deliver.consumer_tag = lp_amqp_cstr("ctag-big");
+	d.basic_deliver.delivery_tag = 42;
+	d.basic_deliver.exchange = lp_amqp_cstr("");
+	d.basic_deliver.routing_key = lp_amqp_cstr("q.big");
+	/* What a broker would promise for it (method + content). */
+	size_t wire = 1024 + (size_t)lp_amqp_content_wire_size(64, body_len, frame_max);
+	assert_true(wire > f->cfg.outbuf_size);
+	assert_true(lp_amqp_conn_can_take(f->c, wire));
+	int n = lp_amqp_conn_send_content(f->c, 1, &d, &props, body, body_len);
+	assert_true(n > 0 && (size_t)n > body_len);
+	assert_true(lp_amqp_outbuf_grown(&f->c->out));
+	/* Pending: nothing more is admitted, not even a small delivery... */
+	assert_false(lp_amqp_conn_can_take(f->c, 200));
+	assert_false(lp_amqp_conn_can_take(f->c, wire));
+	/* ...but whatever is written is accepted and goes after it. */
+	basic_ack(f, 1, 7);
+	basic_ack(f, 2, 9);
+	d.basic_deliver.consumer_tag = lp_amqp_cstr("ctag-small");
+	d.basic_deliver.delivery_tag = 1;
+	assert_true(lp_amqp_conn_send_content(f->c, 2, &d, &props, (const uint8_t *)"hello", 5) > 0);
+
+	/* TCP takes uneven pieces; confirms keep coming meanwhile. */
+	unsigned r = seed;
+	for (int guard = 0; guard < 1000000; guard++) {
+		r = r * 1103515245u + 12345u;
+		size_t piece = 1 + (r >> 8) % 70001;
+		if (guard % 3 == 0)
+			piece %= 300; /* some tiny ones */
+		if (drain_piece(f, &o, piece + 1) == 0)
+			break;
+		if (guard % 7 == 0)
+			basic_ack(f, 1, 100 + confirms++);
+		if (lp_amqp_outbuf_len(&f->c->out) <= f->cfg.outbuf_size)
+			assert_false(lp_amqp_outbuf_grown(&f->c->out)); /* shrunk back */
+	}
+	assert_int_equal(lp_amqp_conn_output_peek(f->c, &p), 0);
+	assert_false(lp_amqp_outbuf_grown(&f->c->out));
+	assert_true(lp_amqp_conn_can_take(f->c, 200));
+	assert_true(confirms > 3);
+
+	nf = parse_all(&o, frame_max, v, max_frames, bodies, body_len + 4096);
+	/* Deliver, header, then only its body frames up to body_size. */
+	assert_true(nf >= 3);
+	assert_int_equal(v[0].type, LP_AMQP_FRAME_METHOD);
+	assert_int_equal(v[0].channel, 1);
+	assert_int_equal(v[0].m.id, LP_AMQP_BASIC_DELIVER);
+	assert_true(v[0].m.basic_deliver.delivery_tag == 42);
+	assert_int_equal(v[1].type, LP_AMQP_FRAME_HEADER);
+	assert_int_equal(v[1].channel, 1);
+	assert_true(v[1].h.body_size == body_len);
+	assert_true(lp_amqp_bytes_eq(v[1].h.props.content_type, "application/octet-stream"));
+	assert_true(lp_amqp_bytes_eq(v[1].h.props.message_id, "big-1"));
+	assert_int_equal(v[1].h.props.delivery_mode, 2);
+	size_t got = 0;
+	for (i = 2; got < body_len; i++) {
+		assert_true(i < nf);
+		assert_int_equal(v[i].type, LP_AMQP_FRAME_BODY);
+		assert_int_equal(v[i].channel, 1);
+		assert_true(v[i].size > 0);
+		got += v[i].size;
+	}
+	assert_int_equal(got, body_len);
+	assert_int_equal(i - 2, (body_len + frame_max - 9) / (frame_max - 8));
+	assert_memory_equal(bodies, body, body_len);
+	/* Then, in the order written: the two confirms, the small delivery, the rest. */
+	assert_true(nf == i + 5 + confirms);
+	assert_int_equal(v[i].m.id, LP_AMQP_BASIC_ACK);
+	assert_int_equal(v[i].channel, 1);
+	assert_true(v[i].m.basic_ack.delivery_tag == 7);
+	assert_int_equal(v[i + 1].m.id, LP_AMQP_BASIC_ACK);
+	assert_int_equal(v[i + 1].channel, 2);
+	assert_true(v[i + 1].m.basic_ack.delivery_tag == 9);
+	assert_int_equal(v[i + 2].m.id, LP_AMQP_BASIC_DELIVER);
+	assert_int_equal(v[i + 2].channel, 2);
+	assert_int_equal(v[i + 3].type, LP_AMQP_FRAME_HEADER);
+	assert_true(v[i + 3].h.body_size == 5);
+	assert_int_equal(v[i + 4].type, LP_AMQP_FRAME_BODY);
+	assert_int_equal(v[i + 4].size, 5);
+	assert_memory_equal(bodies + v[i + 4].body_off, "hello", 5);
+	for (size_t k = 0; k < confirms; k++) {
+		assert_int_equal(v[i + 5 + k].m.id, LP_AMQP_BASIC_ACK);
+		assert_true(v[i + 5 + k].m.basic_ack.delivery_tag == 100 + k);
+	}
+	free(o.p);
+	free(body);
+	free(bodies);
+	free(v);
+}
+
+static void test_large_content_1mib(void **state)
+{
+	large_content(*state, 131072, 1 << 20, 1);
+}
+
+static void test_large_content_1mib_min_frames(void **state)
+{
+	large_content(*state, 4096, (1 << 20) + 1, 2);
+}
+
+static void test_large_content_20mib(void **state)
+{
+	large_content(*state, 131072, 20 << 20, 3);
+}
+
+/* The limits: a second large content is not admitted while one is pending
+ * (but a Get-Ok/Return written anyway is taken); past the growth limit
+ * nothing is written and what is pending stays intact. */
+static void test_large_content_limits(void **state)
+{
+	struct fx *f = *state;
+	struct lp_amqp_method d = { .id = LP_AMQP_BASIC_GET_OK };
+	struct lp_amqp_basic_properties props = { 0 };
+	size_t len = 1 << 20;
+	uint8_t *body = calloc(1, len);
+	const uint8_t *p;
+
+	assert_non_null(body);
+	lp_amqp_conn_cfg_default(&f->cfg);
+	f->cfg.max_message_size = 2 << 20;
+	mk(f, NULL, NULL);
+	handshake(f, 2047, 131072, 0);
+	f->out_len = 0;
+	/* Over what max_message_size needs: not admitted even on an empty buffer. */
+	assert_false(lp_amqp_conn_can_take(f->c, f->c->out_content_max + 1));
+	assert_true(lp_amqp_conn_can_take(f->c, f->c->out_content_max));
+	assert_true(lp_amqp_conn_send_content(f->c, 1, &d, &props, body, len) > 0);
+	size_t one = lp_amqp_conn_output_peek(f->c, &p);
+	assert_false(lp_amqp_conn_can_take(f->c, len));
+	assert_true(lp_amqp_conn_send_content(f->c, 1, &d, &props, body, len) > 0);
+	assert_int_equal(lp_amqp_conn_output_peek(f->c, &p), 2 * one);
+	/* Growth capped: all or nothing, the pending octets untouched. */
+	lp_amqp_outbuf_set_grow(&f->c->out, 2 * one + 1000);
+	assert_int_equal(lp_amqp_conn_send_content(f->c, 1, &d, &props, body, len), -ENOSPC);
+	assert_int_equal(lp_amqp_conn_output_peek(f->c, &p), 2 * one);
+	/* Released with the heap buffer still held: freed (ASan's leak check). */
+	free(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -673,6 +934,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blocked_and_update_secret, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_content, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_content_1mib, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_content_1mib_min_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_content_20mib, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_content_limits, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -181,12 +181,84 @@ static void test_writer(void **state)
 	assert_int_equal(lp_amqp_frame_write_heartbeat(&o), -ENOSPC);
 }
 
+/* The send buffer grows on the heap for what does not fit, only when allowed,
+ * keeps the order of what is pending, and goes back to its fixed array (heap
+ * freed) once drained to the fixed size. */
+static void test_outbuf_grow(void **state)
+{
+	static uint8_t fixed[256], body[10000];
+	struct lp_amqp_outbuf o;
+	struct lp_amqp_method m = { .id = LP_AMQP_CHANNEL_OPEN_OK };
+	struct lp_amqp_basic_properties props = { 0 };
+	const uint8_t *p;
+	uint8_t got[20000];
+	size_t n = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 13 + 5);
+	lp_amqp_outbuf_init(&o, fixed, sizeof(fixed));
+	assert_int_equal(lp_amqp_frame_write_method(&o, 1, &m, 4096), 16);
+	/* Not allowed to grow: refused, nothing changed. */
+	assert_int_equal(lp_amqp_frame_write_content(&o, 1, &props, body, 1000, 4096), -ENOSPC);
+	assert_int_equal(lp_amqp_outbuf_len(&o), 16);
+	assert_int_equal(lp_amqp_outbuf_ensure(&o, 1000), -ENOSPC);
+	/* Allowed: the content lands in a heap buffer after the method. */
+	lp_amqp_outbuf_set_grow(&o, 1 << 20);
+	int c = lp_amqp_frame_write_content(&o, 1, &props, body, sizeof(body), 4096);
+	assert_int_equal(c, 8 + 12 + 2 + 3 * 8 + 10000);
+	assert_true(lp_amqp_outbuf_grown(&o));
+	assert_true(o.cap >= 16 + (size_t)c + sizeof(fixed));
+	assert_int_equal(lp_amqp_outbuf_room(&o), 0); /* over the fixed size */
+	/* A method after it needs no new buffer (room was left for it). */
+	uint8_t *before = o.buf;
+	assert_int_equal(lp_amqp_frame_write_method(&o, 2, &m, 4096), 16);
+	assert_ptr_equal(o.buf, before);
+	size_t total = lp_amqp_outbuf_len(&o);
+	assert_int_equal(total, 16 + (size_t)c + 16);
+	/* Drain in pieces: back on the fixed array once <= 256 pending. */
+	while (lp_amqp_outbuf_len(&o) > 0) {
+		size_t k = lp_amqp_outbuf_peek(&o, &p);
+		if (k > 777)
+			k = 777;
+		memcpy(got + n, p, k);
+		n += k;
+		lp_amqp_outbuf_consume(&o, k);
+		assert_true(lp_amqp_outbuf_grown(&o) == (lp_amqp_outbuf_len(&o) > sizeof(fixed)));
+	}
+	assert_int_equal(n, total);
+	assert_ptr_equal(o.buf, fixed);
+	static const uint8_t open_ok1[] = { 1, 0, 1, 0, 0, 0, 8, 0, 20, 0, 11, 0, 0, 0, 0, 0xCE };
+	static const uint8_t open_ok2[] = { 1, 0, 2, 0, 0, 0, 8, 0, 20, 0, 11, 0, 0, 0, 0, 0xCE };
+	assert_memory_equal(got, open_ok1, 16);
+	assert_memory_equal(got + total - 16, open_ok2, 16);
+	/* Body frames 4088, 4088, 1824 after the 22-octet header frame. */
+	assert_memory_equal(got + 16 + 22 + 7, body, 4088);
+	assert_memory_equal(got + 16 + 22 + 4096 + 7, body + 4088, 4088);
+	assert_memory_equal(got + 16 + 22 + 2 * 4096 + 7, body + 2 * 4088, 1824);
+	/* Past grow_max: nothing written; a heartbeat grows the buffer too. */
+	lp_amqp_outbuf_set_grow(&o, 4096);
+	assert_int_equal(lp_amqp_frame_write_content(&o, 1, &props, body, sizeof(body), 4096), -ENOSPC);
+	assert_int_equal(lp_amqp_outbuf_len(&o), 0);
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(lp_amqp_frame_write_heartbeat(&o), 8);
+	assert_true(lp_amqp_outbuf_grown(&o));
+	assert_int_equal(lp_amqp_outbuf_len(&o), 320);
+	/* fini frees the heap buffer (ASan's leak check) and empties. */
+	lp_amqp_outbuf_fini(&o);
+	assert_ptr_equal(o.buf, fixed);
+	assert_int_equal(lp_amqp_outbuf_len(&o), 0);
+	assert_int_equal(lp_amqp_content_wire_size(3, 10000, 4096), 8 + 12 + 3 + 3 * 8 + 10000);
+	assert_int_equal(lp_amqp_content_wire_size(0, 0, 4096), 20);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden_any_split),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_writer),
+		cmocka_unit_test(test_outbuf_grow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
