@@ -88,6 +88,7 @@ struct run {
 	struct amqp_connection_info ci;
 	uint32_t run_id;
 	bool fanout;
+	bool headers; /* -t headers: routed by the lepus-queue header (--x-match) */
 	char exchange[LP_LOAD_NAME_MAX];
 	bool declared_exchange;
 	unsigned n_queues, n_prod, n_cons;
@@ -253,6 +254,60 @@ static amqp_bytes_t cstr(const char *s)
 	return amqp_cstring_bytes(s);
 }
 
+/* A routing or binding key from its template: %q is the queue's name, %p the
+ * producer's number (producer < 0: left as it is), %% a %; anything else is
+ * copied. Truncated to out_len - 1 characters. */
+static void key_expand(char *out, size_t out_len, const char *tmpl, const char *queue,
+		       int producer)
+{
+	size_t n = 0;
+
+	for (const char *t = tmpl; *t && n + 1 < out_len; t++) {
+		char num[16];
+		const char *ins = NULL;
+
+		if (t[0] == '%' && t[1] == 'q')
+			ins = queue;
+		else if (t[0] == '%' && t[1] == 'p' && producer >= 0)
+			ins = (snprintf(num, sizeof(num), "%d", producer), num);
+		else if (t[0] == '%' && t[1] == '%')
+			ins = "%";
+		if (ins == NULL) {
+			out[n++] = *t;
+			continue;
+		}
+		for (; *ins && n + 1 < out_len; ins++)
+			out[n++] = *ins;
+		t++;
+	}
+	out[n] = '\0';
+}
+
+/* Headers exchange (-t headers): what a message of queue group `queue`
+ * carries, and what queue `queue` binds with (--x-match all: both headers;
+ * any: its lepus-queue, or a header no message has). entries[] gets 2 or 3;
+ * the strings must outlive the table. */
+static amqp_table_t headers_table(amqp_table_entry_t *entries, const char *queue,
+				  const char *x_match)
+{
+	amqp_table_t t = {0, entries};
+
+	if (x_match) {
+		entries[t.num_entries].key = cstr("x-match");
+		entries[t.num_entries].value.kind = AMQP_FIELD_KIND_UTF8;
+		entries[t.num_entries++].value.value.bytes = cstr(x_match);
+	}
+	entries[t.num_entries].key = cstr("lepus-queue");
+	entries[t.num_entries].value.kind = AMQP_FIELD_KIND_UTF8;
+	entries[t.num_entries++].value.value.bytes = cstr(queue);
+	entries[t.num_entries].key =
+		cstr(x_match && strcmp(x_match, "any") == 0 ? "lepus-none" : "lepus-load");
+	entries[t.num_entries].value.kind = AMQP_FIELD_KIND_UTF8;
+	entries[t.num_entries++].value.value.bytes =
+		cstr(x_match && strcmp(x_match, "any") == 0 ? "x" : "amqp-load");
+	return t;
+}
+
 /* Broker-initiated closes and blocks seen by any thread's frame loop. */
 static bool close_frame(const amqp_frame_t *f, char *err, size_t len)
 {
@@ -351,6 +406,7 @@ static void *producer_main(void *arg)
 	const struct lp_load_opts *o = r->o;
 	struct timeval poll_now = {0, 0}, poll_wait = {0, 100000};
 	amqp_basic_properties_t props = {0};
+	amqp_table_entry_t hdrs[3];
 	amqp_connection_state_t c;
 	amqp_bytes_t body;
 	char who[32], err[256];
@@ -378,6 +434,10 @@ static void *producer_main(void *arg)
 	if (o->persistent) {
 		props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
 		props.delivery_mode = 2; /* AMQP 0-9-1 basic class: 2 = persistent */
+	}
+	if (r->headers) {
+		props._flags |= AMQP_BASIC_HEADERS_FLAG;
+		props.headers = headers_table(hdrs, r->qname[p->group], NULL);
 	}
 	atomic_fetch_add(&r->prod_ready, 1);
 	while (!atomic_load(&r->go) && !atomic_load(&r->stop_publish))
@@ -620,11 +680,18 @@ static int topology_declare(struct run *r, amqp_connection_state_t c, char *err,
 		if (!reply_ok(c, "queue.purge", err, len))
 			return -1;
 		if (r->exchange[0]) {
-			const char *key = r->fanout ? o->routing_key
-				: (o->routing_key[0] ? o->routing_key : r->qname[q]);
+			char key[LP_LOAD_NAME_MAX];
+			amqp_table_entry_t args[3];
 
+			if (o->binding_key[0])
+				key_expand(key, sizeof(key), o->binding_key, r->qname[q], -1);
+			else if (r->fanout || o->routing_key[0])
+				key_expand(key, sizeof(key), o->routing_key, r->qname[q], -1);
+			else
+				snprintf(key, sizeof(key), "%s", r->qname[q]);
 			amqp_queue_bind(c, CHANNEL, cstr(r->qname[q]), cstr(r->exchange), cstr(key),
-					amqp_empty_table);
+					r->headers ? headers_table(args, r->qname[q], o->x_match)
+						   : amqp_empty_table);
 			if (!reply_ok(c, "queue.bind", err, len))
 				return -1;
 		}
@@ -847,6 +914,9 @@ static void summary_json(const struct run *r, const struct summary *s)
 		fprintf(stderr, "amqp-load: cannot build the JSON summary\n");
 		return;
 	}
+	json_object_set_new(cfg, "binding_key", json_string(o->binding_key));
+	if (r->headers)
+		json_object_set_new(cfg, "x_match", json_string(o->x_match));
 	if (r->error[0])
 		json_object_set_new(root, "error", json_string(r->error));
 	if (r->left_known)
@@ -936,6 +1006,7 @@ static int run_layout(struct run *r, const struct lp_load_opts *o)
 		return -EINVAL;
 	}
 	r->fanout = o->fanout_queues > 0;
+	r->headers = !r->fanout && o->exchange[0] && strcmp(o->type, "headers") == 0;
 	r->n_queues = o->fanout_queues ? o->fanout_queues : o->queues ? o->queues : 1;
 	groups = r->fanout ? 1 : r->n_queues;
 	r->n_prod = o->producers * groups;
@@ -960,9 +1031,11 @@ static int run_layout(struct run *r, const struct lp_load_opts *o)
 		p->run = r;
 		p->id = i;
 		p->group = r->fanout ? 0 : i / o->producers;
-		snprintf(p->rkey, sizeof(p->rkey), "%s",
-			 o->routing_key[0] ? o->routing_key
-			 : r->fanout ? "" : r->qname[p->group]);
+		if (o->routing_key[0])
+			key_expand(p->rkey, sizeof(p->rkey), o->routing_key, r->qname[p->group],
+				   (int)i);
+		else
+			snprintf(p->rkey, sizeof(p->rkey), "%s", r->fanout ? "" : r->qname[p->group]);
 	}
 	for (unsigned i = 0; i < r->n_cons; i++) {
 		struct consumer *k = &r->cons[i];

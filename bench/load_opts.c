@@ -40,7 +40,9 @@ static const struct opt opts[] = {
 	{"queue", 'u', STR(queue), "NAME", "queue name (default lepus-bench)"},
 	{"exchange", 'e', STR(exchange), "NAME", "exchange (default: the default exchange \"\")"},
 	{"type", 't', STR(type), "TYPE", "exchange type when -e is given (default direct)"},
-	{"routing-key", 'k', STR(routing_key), "KEY", "routing key (default: the queue name)"},
+	{"routing-key", 'k', STR(routing_key), "KEY", "routing key (default: the queue name); %q: the producer's queue, %p: its number, %%: %"},
+	{"binding-key", 0, STR(binding_key), "KEY", "binding key of each queue, %q: its name (default: -k, else the queue name), e.g. -t topic -k 'load.%q.p%p' --binding-key '*.%q.#'"},
+	{"x-match", 0, STR(x_match), "all|any", "-t headers: messages carry lepus-queue=<queue> and lepus-load=amqp-load; queues bind with x-match on lepus-queue=<name> and, all: lepus-load=amqp-load, any: lepus-none=x (default all)"},
 	{"size", 's', U32(size, 16u << 20), "BYTES", "message body size, >= 24 (default 64)"},
 	{"rate", 'r', U32(rate, 100000000), "N", "msgs/s per producer, 0 = unlimited (default)"},
 	{"confirm", 'c', U32(confirm, 1000000), "N", "publisher confirms, at most N unconfirmed (0 = off)"},
@@ -70,6 +72,7 @@ void lp_load_opts_default(struct lp_load_opts *o)
 	strcpy(o->uri, "amqp://guest:guest@localhost:5672");
 	strcpy(o->queue, "lepus-bench");
 	strcpy(o->type, "direct");
+	strcpy(o->x_match, "all");
 	o->producers = 1;
 	o->consumers = 1;
 	o->size = 64;
@@ -174,6 +177,15 @@ int lp_load_opts_check(const struct lp_load_opts *o, char *err, size_t errlen)
 	if (o->qos && o->multi_ack > o->qos && !o->autoack) {
 		snprintf(err, errlen, "--multi-ack-every %u > --qos %u would never ack", o->multi_ack,
 			 o->qos);
+		return -EINVAL;
+	}
+	if (strcmp(o->x_match, "all") != 0 && strcmp(o->x_match, "any") != 0) {
+		snprintf(err, errlen, "--x-match must be all or any");
+		return -EINVAL;
+	}
+	if (strstr(o->binding_key, "%p") ||
+	    (strstr(o->routing_key, "%p") && !o->binding_key[0] && !o->fanout_queues)) {
+		snprintf(err, errlen, "%%p (the producer) only in -k, and then with --binding-key");
 		return -EINVAL;
 	}
 	if (strncmp(o->uri, "amqp://", 7) != 0) {

@@ -30,7 +30,9 @@ struct lp_load_opts {
 	char queue[LP_LOAD_NAME_MAX];  /* -u; with --queues/--fanout-queues: q-%d */
 	char exchange[LP_LOAD_NAME_MAX]; /* -e; "" is the default exchange */
 	char type[32];                 /* -t exchange type */
-	char routing_key[LP_LOAD_NAME_MAX]; /* -k; default: the queue's name */
+	char routing_key[LP_LOAD_NAME_MAX]; /* -k; default: the queue's name; %q, %p expanded */
+	char binding_key[LP_LOAD_NAME_MAX]; /* --binding-key; default: -k or the queue's name */
+	char x_match[16];              /* --x-match all|any: headers exchange bindings */
 	uint32_t producers;            /* -x, per queue group */
 	uint32_t consumers;            /* -y, per queue */
 	uint32_t size;                 /* -s body bytes */
