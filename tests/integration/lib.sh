@@ -130,7 +130,10 @@ it_start_control() {
 it_start_dataplane() {
 	it_require_lepus
 	rm -f "$IT_DIR/dataplane.ready"
-	ip netns exec "$IT_NS_DP" "$IT_BUILD/dataplane/lepus-dataplane" ${IT_LCORES:--l 0} --no-huge -m 512 \
+	# Without MALLOC_PERTURB_ (meson test sets a random one): glibc would
+	# fill the broker's multi-GiB message pool at start-up byte by byte and
+	# the dataplane would not be ready within 60 s (as in bench/lepus-bench-memif).
+	ip netns exec "$IT_NS_DP" env -u MALLOC_PERTURB_ "$IT_BUILD/dataplane/lepus-dataplane" ${IT_LCORES:--l 0} --no-huge -m 512 \
 		--no-pci --no-telemetry --log-level=lib.*:notice \
 		--file-prefix "lepus-it-$IT_ID" -- \
 		--port "af_packet:$IT_IF_DP" --ip "$IT_DP_IP/24" --control "$IT_SOCK" \
