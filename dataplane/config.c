@@ -149,6 +149,12 @@ static int set_amqp_max_conns(struct lp_config *cfg, const char *v)
 	return parse_u32(v, 1, 1u << 20, &cfg->amqp_max_conns);
 }
 
+/* RabbitMQ max_message_size: at most 512 MiB. */
+static int set_max_message_size(struct lp_config *cfg, const char *v)
+{
+	return parse_u32(v, 1, 512u << 20, &cfg->max_message_size);
+}
+
 static int set_tcp_max_conns(struct lp_config *cfg, const char *v)
 {
 	return parse_u32(v, 16, 1u << 22, &cfg->tcp_max_conns);
@@ -180,6 +186,7 @@ static const struct setting settings[] = {
 	{"fault", "drop=P,dup=P,reorder=P,seed=N", "inject faults in both directions", set_fault},
 	{"amqp-port", "N", "AMQP listener port (default 5672, 0 = none)", set_amqp_port},
 	{"amqp-max-conns", "N", "AMQP connections per worker (default 128)", set_amqp_max_conns},
+	{"max-message-size", "BYTES", "largest message body accepted, 406 above it (default 134217728, at most 536870912)", set_max_message_size},
 	{"tcp-max-conns", "N", "TCP connections per worker, all services (default 4096)", set_tcp_max_conns},
 	{"echo-port", "N", "TCP echo service (RFC 862) on port N (default off)", set_echo_port},
 	{"discard-port", "N", "TCP discard service (RFC 863) on port N (default off)", set_discard_port},
@@ -204,6 +211,7 @@ void lp_config_defaults(struct lp_config *cfg)
 	cfg->n_mbufs = DEFAULT_MBUFS;
 	cfg->amqp_port = 5672;
 	cfg->amqp_max_conns = 128;
+	cfg->max_message_size = 128u << 20;
 	cfg->tcp_max_conns = 4096;
 	strcpy(cfg->control_socket, DEFAULT_CONTROL_SOCKET);
 }

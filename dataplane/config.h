@@ -28,6 +28,7 @@ struct lp_config {
 	struct lp_fault_config fault; /* --fault drop=P,dup=P,reorder=P,seed=N */
 	uint16_t amqp_port;          /* --amqp-port, default 5672, 0 = off */
 	uint32_t amqp_max_conns;     /* --amqp-max-conns, per worker, default 128 */
+	uint32_t max_message_size;   /* --max-message-size BYTES, default 128 MiB (RabbitMQ's) */
 	uint32_t tcp_max_conns;      /* --tcp-max-conns, TCBs per worker, default 4096 */
 	uint16_t echo_port;          /* --echo-port, TCP echo service, 0 = off */
 	uint16_t discard_port;       /* --discard-port, TCP discard service, 0 = off */

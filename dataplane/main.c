@@ -208,6 +208,7 @@ static int setup_services(struct dataplane *dp)
 	lp_amqp_server_config_default(&acfg);
 	acfg.port = dp->cfg.amqp_port;
 	acfg.max_conns = dp->cfg.amqp_max_conns;
+	acfg.conn.max_message_size = dp->cfg.max_message_size;
 	/* Credentials and topology as lepus-control pushes them (snapshot.h). */
 	dp->snapshots = lp_snapshot_publisher_create(dp->n_workers);
 	if (dp->snapshots == NULL)

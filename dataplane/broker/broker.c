@@ -177,7 +177,7 @@ static void read_ring(struct lp_broker *b, unsigned src)
 			if (op->type == LP_SHARD_DELIVER) {
 				struct bchan *bc = lp_broker_chan(b, op->chan);
 
-				if (bc != NULL && lp_amqp_outbuf_room(&bc->conn->out) < lp_broker_wire_size(op->ptr)) {
+				if (bc != NULL && !lp_amqp_conn_can_take(bc->conn, lp_broker_wire_size(op->ptr))) {
 					credit_flush(b);
 					return;
 				}
@@ -963,13 +963,24 @@ static int on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 		return -ENOTSUP;
 	if (!user_id_valid(bc, &h->props))
 		return -EACCES;
-	if (h->body_size > lp_msg_pool_body_max(b->pool)) {
-		lp_amqp_channel_error(c, ch, LP_AMQP_PRECONDITION_FAILED, LP_AMQP_BASIC_PUBLISH,
-				      "message size %" PRIu64 " is larger than configured max size %u",
-				      h->body_size, lp_msg_pool_body_max(b->pool));
+	/* Over the pool's slot, the body gets a heap buffer from the pool's
+	 * large-message budget (message.h); the configured max_message_size
+	 * was checked by the channel (amqp_channel.c, 406 as RabbitMQ). */
+	n = lp_msg_body_reserve(bc->pub, h->body_size);
+	if (n < 0) {
+		if (n == -EMSGSIZE)
+			lp_amqp_channel_error(c, ch, LP_AMQP_PRECONDITION_FAILED, LP_AMQP_BASIC_PUBLISH,
+					      "message size %" PRIu64 " is larger than max size %" PRIu64,
+					      h->body_size, lp_msg_pool_large_max(b->pool));
+		else /* AMQP 0-9-1 1.3 content-too-large: the client may retry later */
+			lp_amqp_channel_error(c, ch, LP_AMQP_CONTENT_TOO_LARGE, LP_AMQP_BASIC_PUBLISH,
+					      "message size %" PRIu64 " does not fit in the memory for large "
+					      "messages now (%" PRIu64 " of %" PRIu64 " bytes in use)",
+					      h->body_size, lp_msg_pool_large_bytes(b->pool),
+					      lp_msg_pool_large_budget(b->pool));
 		lp_msg_release(bc->pub);
 		bc->pub = NULL;
-		return -EMSGSIZE;
+		return n;
 	}
 	n = lp_amqp_basic_properties_encode(&h->props, bc->pub->props, lp_msg_pool_props_max(b->pool));
 	bc->pub->props_len = n > 0 ? (uint32_t)n : 0;
@@ -986,8 +997,8 @@ static int on_content_body(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const
 
 	if (bc == NULL || bc->pub == NULL)
 		return -ENOTSUP;
-	/* The header's body_size was checked against body_max; the channel
-	 * checks the pieces add up to it (spec 4.2.6.2). */
+	/* Room for the header's body_size was reserved; the channel checks
+	 * the pieces add up to it (spec 4.2.6.2). */
 	memcpy(bc->pub->body + bc->pub->body_len, p, len);
 	bc->pub->body_len += (uint32_t)len;
 	if (last)
@@ -1449,7 +1460,7 @@ uint64_t lp_broker_local_tag(struct lp_broker *b, uint32_t id, const struct lp_m
 	/* A burst is tagged before it is written: count what it promised, so
 	 * that lp_broker_deliver never finds the buffer full (it would lose the
 	 * delivery). */
-	if (bc == NULL || lp_amqp_outbuf_room(&bc->conn->out) < bc->promised + need)
+	if (bc == NULL || !lp_amqp_conn_can_take(bc->conn, bc->promised + need))
 		return 0;
 	if (!no_ack && bc->prefetch_global != 0 && bc->unacked >= bc->prefetch_global)
 		return 0;
