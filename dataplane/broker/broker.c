@@ -262,7 +262,8 @@ static int submit(struct lp_broker *b, struct bchan *bc, uint16_t type)
 			m->type = type;
 			m->cookie = ++b->req_seq;
 			m->req = bc->req;
-			memcpy(m->args, bc->req.args, bc->req.args_len);
+			if (bc->req.args_len > 0)
+				memcpy(m->args, bc->req.args, bc->req.args_len);
 			m->req.args = m->args;
 			id = relay_send(b, m) == 0 ? (int64_t)b->req_seq : -ENOBUFS;
 		}
