@@ -181,6 +181,15 @@ static void read_ring(struct lp_broker *b, unsigned src)
 					credit_flush(b);
 					return;
 				}
+			} else if (op->type == LP_SHARD_ENQUEUE) {
+				/* A full queue holds the ring: the publisher's worker
+				 * then stops reading its publishers (never a silent drop). */
+				struct oqueue *oq = lp_shard_queue(b, op->qid);
+
+				if (oq != NULL && !lp_queue_can_take(oq->q, op->ptr)) {
+					credit_flush(b);
+					return;
+				}
 			} else if (op->type == LP_SHARD_GET || op->type == LP_SHARD_CONSUME) {
 				apply_earlier_ops(b, src);
 			}
@@ -368,6 +377,10 @@ static void on_channel_close(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 	for (uint32_t i = 0; i < b->n_blocked; i++)
 		if (b->blocked[i] == bc->session)
 			b->blocked[i--] = b->blocked[--b->n_blocked];
+	for (uint32_t i = 0; i < b->n_parked; i++)
+		if (b->parked[i] == bc)
+			b->parked[i--] = b->parked[--b->n_parked];
+	bc->parked = false;
 	bc->remote.n = bc->remote.head = 0;
 	tx_discard(bc);
 	free(bc->txq.v);
@@ -836,8 +849,8 @@ void lp_broker_confirm(struct lp_broker *b, const struct lp_shard_op *op)
  * publisher uses confirms; the confirm goes now unless a queue on another
  * shard may refuse it (x-overflow reject-publish), then when it has said.
  */
-static void route_publish(struct lp_broker *b, struct bchan *bc, struct lp_msg *m, uint32_t xi,
-			  bool mandatory, uint64_t seq)
+static int route_publish(struct lp_broker *b, struct bchan *bc, struct lp_msg *m, uint32_t xi,
+			 bool mandatory, uint64_t seq)
 {
 	uint32_t dests[ROUTE_MAX];
 	struct lp_amqp_bytes headers = {0};
@@ -855,6 +868,15 @@ static void route_publish(struct lp_broker *b, struct bchan *bc, struct lp_msg *
 	n = lp_topology_route(t, xi, m->rkey, m->rkey_len, headers, dests, ROUTE_MAX);
 	if (n > ROUTE_MAX)
 		n = ROUTE_MAX;
+	/* A full queue here: nothing is routed yet, the publisher waits. */
+	for (int i = 0; i < n; i++) {
+		const struct lp_topology_queue *tq = lp_topology_queue(t, dests[i]);
+		struct oqueue *oq;
+
+		if (lp_broker_owner(b, tq->owner_shard) == b->id &&
+		    (oq = lp_shard_queue(b, tq->qid)) != NULL && !lp_queue_can_take(oq->q, m))
+			return -EAGAIN;
+	}
 	for (int i = 0; i < n; i++) {
 		const struct lp_topology_queue *tq = lp_topology_queue(t, dests[i]);
 		unsigned owner = lp_broker_owner(b, tq->owner_shard);
@@ -862,7 +884,10 @@ static void route_publish(struct lp_broker *b, struct bchan *bc, struct lp_msg *
 
 		lp_msg_ref(m, 1);
 		if (owner == b->id) {
-			rejected |= lp_shard_enqueue(b, tq->qid, m) == -ENOBUFS;
+			int rc = lp_shard_enqueue(b, tq->qid, m);
+
+			/* Refused (reject-publish) or full: the publisher learns it. */
+			rejected |= rc == -ENOBUFS || rc == -ENOSPC;
 			continue;
 		}
 		b->stats.routed_remote++;
@@ -895,11 +920,12 @@ static void route_publish(struct lp_broker *b, struct bchan *bc, struct lp_msg *
 		}
 	}
 	if (seq == 0)
-		return;
+		return 0;
 	if (wait != NULL)
 		wait->nack |= rejected;
 	else
 		confirm_publish(bc, seq, !rejected);
+	return 0;
 }
 
 static int tx_push(struct bchan *bc, struct txent e)
@@ -920,21 +946,50 @@ static int tx_push(struct bchan *bc, struct txent e)
 	return 0;
 }
 
-static void finish_publish(struct lp_broker *b, struct bchan *bc)
+/* Route the channel's complete publish; park it while a queue of this
+ * shard is full. Returns 0 or -EINPROGRESS (parked: the connection waits). */
+static int finish_publish(struct lp_broker *b, struct bchan *bc)
 {
 	struct lp_msg *m = bc->pub;
 
-	bc->pub = NULL;
-	b->stats.published++;
 	if (bc->tx) { /* routed at Tx.Commit (the reference goes with it) */
+		bc->pub = NULL;
+		b->stats.published++;
 		if (tx_push(bc, (struct txent){.msg = m, .mandatory = bc->pub_mandatory,
 					       .method_id = LP_AMQP_BASIC_PUBLISH}) != 0)
 			lp_msg_release(m);
-		return;
+		return 0;
 	}
-	route_publish(b, bc, m, bc->pub_exchange, bc->pub_mandatory,
-		      bc->confirm ? ++bc->publish_seq : 0);
+	if (route_publish(b, bc, m, bc->pub_exchange, bc->pub_mandatory,
+			  bc->confirm ? bc->publish_seq + 1 : 0) == -EAGAIN) {
+		if (!bc->parked) {
+			bc->parked = true;
+			b->parked[b->n_parked++] = bc;
+		}
+		return -EINPROGRESS;
+	}
+	if (bc->confirm)
+		bc->publish_seq++;
+	bc->pub = NULL;
+	b->stats.published++;
 	lp_msg_release(m);
+	return 0;
+}
+
+/* Retry parked publishes; a channel whose publish went resumes reading. */
+static void retry_parked(struct lp_broker *b)
+{
+	for (uint32_t i = 0; i < b->n_parked;) {
+		struct bchan *bc = b->parked[i];
+
+		if (finish_publish(b, bc) == -EINPROGRESS) {
+			i++;
+			continue;
+		}
+		bc->parked = false;
+		b->parked[i] = b->parked[--b->n_parked];
+		lp_amqp_session_resume(bc->session);
+	}
 }
 
 /* RabbitMQ validates user-id: it must name the connection's user, else the
@@ -986,7 +1041,7 @@ static int on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 	n = lp_amqp_basic_properties_encode(&h->props, bc->pub->props, lp_msg_pool_props_max(b->pool));
 	bc->pub->props_len = n > 0 ? (uint32_t)n : 0;
 	if (h->body_size == 0)
-		finish_publish(b, bc);
+		return finish_publish(b, bc);
 	return 0;
 }
 
@@ -1003,7 +1058,7 @@ static int on_content_body(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const
 	memcpy(bc->pub->body + bc->pub->body_len, p, len);
 	bc->pub->body_len += (uint32_t)len;
 	if (last)
-		finish_publish(b, bc);
+		return finish_publish(b, bc);
 	return 0;
 }
 
@@ -1552,6 +1607,8 @@ void lp_broker_poll(struct lp_worker *w)
 	}
 	lp_shard_check_topology(b);
 	lp_shard_dispatch(b);
+	if (b->n_parked > 0)
+		retry_parked(b);
 	if (b->mesh != NULL)
 		flush_stages(b);
 }
@@ -1590,13 +1647,14 @@ int lp_broker_create(struct lp_worker *w, const struct lp_broker_config *cfg,
 	b->chans = calloc(cfg->max_channels, sizeof(*b->chans));
 	b->consumers = calloc(cfg->max_consumers, sizeof(*b->consumers));
 	b->blocked = calloc(cfg->max_channels, sizeof(*b->blocked));
+	b->parked = calloc(cfg->max_channels, sizeof(*b->parked));
 	b->out = calloc(b->n_workers, sizeof(*b->out));
 	b->in = calloc(b->n_workers, sizeof(*b->in));
 	b->low_water = cfg->max_messages / 8;
 	b->high_water = cfg->max_messages / 4;
 	w->broker = b;
 	if (b->pool == NULL || b->queues == NULL || b->live == NULL || b->qid_map == NULL ||
-	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL ||
+	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL || b->parked == NULL ||
 	    b->out == NULL || b->in == NULL) {
 		lp_broker_destroy(w);
 		return -ENOMEM;
@@ -1658,6 +1716,7 @@ void lp_broker_destroy(struct lp_worker *w)
 	free(b->chans);
 	free(b->consumers);
 	free(b->blocked);
+	free(b->parked);
 	free(b->out);
 	free(b->in);
 	lp_msg_pool_destroy(b->pool);

@@ -117,10 +117,12 @@ struct bchan {
 	struct { struct pconfirm *v; uint32_t n, cap; } confirms;
 	bool tx;              /* Tx.Select'ed */
 	struct { struct txent *v; uint32_t n, cap; } txq;
-	/* Basic.Publish being assembled */
+	/* Basic.Publish being assembled, or parked: complete, waiting for room
+	 * in a full queue of this shard (its connection paused) */
 	struct lp_msg *pub;
 	uint32_t pub_exchange;
 	bool pub_mandatory;
+	bool parked;
 	/* a paused method */
 	enum bwait wait;
 	uint32_t wait_consumer; /* WAIT_CONSUME / WAIT_CANCEL: consumer slot */
@@ -205,6 +207,8 @@ struct lp_broker {
 	 * (back-pressure: their connections stop reading). */
 	struct lp_amqp_session **blocked;
 	uint32_t n_blocked;
+	struct bchan **parked;   /* channels with a parked publish */
+	uint32_t n_parked;
 	uint32_t low_water, high_water;
 	/* CREDIT for the deliveries from one owner to one channel, sent once
 	 * per run of them */

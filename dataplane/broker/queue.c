@@ -371,6 +371,17 @@ int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m)
 	return dropped;
 }
 
+bool lp_queue_can_take(const struct lp_queue *q, const struct lp_msg *m)
+{
+	bool limited = q->max_length != LP_QUEUE_NO_MAX_LENGTH ||
+		       q->max_length_bytes != LP_QUEUE_NO_MAX_BYTES;
+
+	if (q->r_count + q->un_count < q->capacity)
+		return true;
+	/* Full: lp_queue_enqueue refuses m unless a limit drops or rejects it. */
+	return limited && over_limit(q, spoken_for(q), 1, m->body_len);
+}
+
 int lp_queue_consumer_add(struct lp_queue *q, const struct lp_queue_consumer_spec *spec)
 {
 	struct consumer *c = NULL;

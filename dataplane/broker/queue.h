@@ -126,6 +126,12 @@ uint32_t lp_queue_destroy(struct lp_queue *q);
 int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m);
 
 /*
+ * Would lp_queue_enqueue(q, m) do something other than -ENOSPC (capacity
+ * reached)? A shard holds messages back while it is false (back-pressure).
+ */
+bool lp_queue_can_take(const struct lp_queue *q, const struct lp_msg *m);
+
+/*
  * Basic.Consume: attach a consumer. Returns its id (>= 0; ids are reused
  * after removal), -EINVAL (tag too long), -EBUSY (an exclusive consumer is
  * attached, or an exclusive one is asked for while others are: RabbitMQ
