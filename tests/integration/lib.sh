@@ -68,6 +68,9 @@ it_fail() {
 
 it_cleanup() {
 	local rc=$?
+	# A second TERM (meson's timeout, timeout(1)) must not cut the cleanup short
+	# and leave the namespaces or a broker behind.
+	trap '' INT TERM
 	lp_stop_pid "$IT_DP_PID" 15
 	lp_stop_pid "$IT_CONTROL_PID" 5
 	if [ "$IT_RMQ_STARTED" -ne 0 ]; then
