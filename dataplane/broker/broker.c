@@ -156,8 +156,107 @@ static void apply_earlier_ops(struct lp_broker *b, unsigned except)
 	b->draining = false;
 }
 
-/* Read what shard src sent; stop (keeping the rest) at a delivery for a
- * connection whose send buffer cannot take it now. */
+static bool op_has_msg(const struct lp_shard_op *op)
+{
+	return op->ptr != NULL && (op->type == LP_SHARD_ENQUEUE || op->type == LP_SHARD_DELIVER ||
+				   op->type == LP_SHARD_GET_REPLY);
+}
+
+/* The local channel an operation from another shard is for, or NULL. */
+static struct bchan *op_channel(struct lp_broker *b, const struct lp_shard_op *op)
+{
+	switch (op->type) {
+	case LP_SHARD_DELIVER:
+	case LP_SHARD_CONSUME_REPLY:
+	case LP_SHARD_CANCEL_REPLY:
+	case LP_SHARD_GET_REPLY:
+	case LP_SHARD_PURGE_REPLY:
+	case LP_SHARD_COUNTS_REPLY:
+	case LP_SHARD_CANCELLED:
+	case LP_SHARD_CONFIRM:
+		return lp_broker_chan(b, op->chan);
+	default:
+		return NULL;
+	}
+}
+
+static bool op_fits(const struct bchan *bc, const struct lp_shard_op *op)
+{
+	return op->type != LP_SHARD_DELIVER ||
+	       lp_amqp_conn_can_take(bc->conn, lp_broker_wire_size(op->ptr));
+}
+
+static void backlog_push(struct lp_broker *b, struct bchan *bc, const struct lp_shard_op *op)
+{
+	typeof(bc->backlog) *q = &bc->backlog;
+
+	if (q->n == q->cap) {
+		uint32_t cap = q->cap ? q->cap * 2 : 64;
+		struct lp_shard_op *v = malloc(cap * sizeof(*v));
+
+		if (v == NULL) { /* cannot keep it: as if the channel had closed */
+			if (op_has_msg(op))
+				lp_msg_release(op->ptr);
+			return;
+		}
+		for (uint32_t i = 0; i < q->n; i++)
+			v[i] = q->v[(q->head + i) % q->cap];
+		free(q->v);
+		q->v = v;
+		q->cap = cap;
+		q->head = 0;
+	}
+	if (q->n == 0)
+		b->backlogged[b->n_backlogged++] = bc;
+	q->v[(q->head + q->n++) % q->cap] = *op;
+}
+
+/* Apply what bc's backlog can take now; true when it is empty. */
+static bool backlog_run(struct lp_broker *b, struct bchan *bc)
+{
+	typeof(bc->backlog) *q = &bc->backlog;
+
+	while (q->n > 0 && bc->used) {
+		struct lp_shard_op op = q->v[q->head];
+
+		if (!op_fits(bc, &op))
+			break;
+		q->head = (q->head + 1) % q->cap;
+		q->n--;
+		lp_shard_handle(b, &op);
+	}
+	credit_flush(b);
+	return q->n == 0;
+}
+
+/* Drop bc's backlog (channel closed: the owners requeue what it held). */
+static void backlog_drop(struct lp_broker *b, struct bchan *bc)
+{
+	typeof(bc->backlog) *q = &bc->backlog;
+
+	for (uint32_t i = 0; i < q->n; i++)
+		if (op_has_msg(&q->v[(q->head + i) % q->cap]))
+			lp_msg_release(q->v[(q->head + i) % q->cap].ptr);
+	if (q->n > 0)
+		for (uint32_t i = 0; i < b->n_backlogged; i++)
+			if (b->backlogged[i] == bc)
+				b->backlogged[i--] = b->backlogged[--b->n_backlogged];
+	q->n = q->head = 0;
+}
+
+static void run_backlogs(struct lp_broker *b)
+{
+	for (uint32_t i = 0; i < b->n_backlogged;) {
+		if (backlog_run(b, b->backlogged[i]))
+			b->backlogged[i] = b->backlogged[--b->n_backlogged];
+		else
+			i++;
+	}
+}
+
+/* Read what shard src sent. An operation for a channel whose connection
+ * cannot take a delivery now waits in that channel's backlog (in order),
+ * so one slow consumer never stalls the others. */
 static void read_ring(struct lp_broker *b, unsigned src)
 {
 	struct held *h = &b->in[src];
@@ -174,14 +273,14 @@ static void read_ring(struct lp_broker *b, unsigned src)
 		for (; h->i < h->n; h->i++) {
 			const struct lp_shard_op *op = &h->v[h->i];
 
-			if (op->type == LP_SHARD_DELIVER) {
-				struct bchan *bc = lp_broker_chan(b, op->chan);
+			struct bchan *bc = op_channel(b, op);
 
-				if (bc != NULL && !lp_amqp_conn_can_take(bc->conn, lp_broker_wire_size(op->ptr))) {
-					credit_flush(b);
-					return;
-				}
-			} else if (op->type == LP_SHARD_ENQUEUE) {
+			if (bc != NULL && (bc->backlog.n > 0 || !op_fits(bc, op))) {
+				credit_flush(b);
+				backlog_push(b, bc, op);
+				continue;
+			}
+			if (op->type == LP_SHARD_ENQUEUE) {
 				/* A full queue holds the ring: the publisher's worker
 				 * then stops reading its publishers (never a silent drop). */
 				struct oqueue *oq = lp_shard_queue(b, op->qid);
@@ -381,6 +480,10 @@ static void on_channel_close(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 		if (b->parked[i] == bc)
 			b->parked[i--] = b->parked[--b->n_parked];
 	bc->parked = false;
+	backlog_drop(b, bc);
+	free(bc->backlog.v);
+	bc->backlog.v = NULL;
+	bc->backlog.cap = 0;
 	bc->remote.n = bc->remote.head = 0;
 	tx_discard(bc);
 	free(bc->txq.v);
@@ -498,6 +601,9 @@ static int request(struct lp_broker *b, struct bchan *bc, unsigned owner, struct
 
 	if (op.type == LP_SHARD_GET || op.type == LP_SHARD_CONSUME)
 		apply_earlier_ops(b, b->id);
+	/* The deliveries just applied took tags: the Get's is the next one. */
+	if (op.type == LP_SHARD_GET)
+		op.tag = bc->next_tag + 1;
 	lp_shard_request(b, &op, &reply);
 	reply.src = (uint16_t)b->id;
 	continue_request(b, bc, &reply);
@@ -1322,7 +1428,7 @@ static int get(struct lp_broker *b, struct bchan *bc, const struct lp_amqp_basic
 		return -ENOENT;
 	bc->wait_no_ack = a->no_ack;
 	return request(b, bc, lp_broker_owner(b, tq->owner_shard),
-		       (struct lp_shard_op){.type = LP_SHARD_GET, .qid = tq->qid, .tag = bc->next_tag + 1,
+		       (struct lp_shard_op){.type = LP_SHARD_GET, .qid = tq->qid,
 					    .flags = a->no_ack ? LP_SHARD_F_NO_ACK : 0},
 		       WAIT_GET);
 }
@@ -1560,11 +1666,16 @@ void lp_broker_deliver(struct lp_broker *b, struct bchan *bc, uint32_t handle, s
 			bc->unacked++;
 
 		tag = ++bc->next_tag;
-		if (!no_ack && tagmap_push(&bc->remote, tag, owner, owner_tag) != 0)
+		if (!no_ack && tagmap_push(&bc->remote, tag, owner, owner_tag) != 0) {
 			/* No memory to remember it: give it back rather than lose it. */
 			lp_broker_send(b, owner, (struct lp_shard_op){.type = LP_SHARD_SETTLE, .chan = bc->id,
 								     .tag = owner_tag,
 								     .flags = LP_SHARD_F_REQUEUE});
+			bc->next_tag--;
+			bc->unacked--;
+			lp_msg_release(m);
+			return;
+		}
 	}
 	struct lp_amqp_method d = {.id = LP_AMQP_BASIC_DELIVER};
 	struct lp_amqp_basic_properties props;
@@ -1601,6 +1712,7 @@ void lp_broker_poll(struct lp_worker *w)
 			lp_broker_on_result(w, r);
 			free(r);
 		}
+		run_backlogs(b);
 		for (unsigned src = 0; src < b->n_workers; src++)
 			if (src != b->id)
 				read_ring(b, src);
@@ -1648,13 +1760,14 @@ int lp_broker_create(struct lp_worker *w, const struct lp_broker_config *cfg,
 	b->consumers = calloc(cfg->max_consumers, sizeof(*b->consumers));
 	b->blocked = calloc(cfg->max_channels, sizeof(*b->blocked));
 	b->parked = calloc(cfg->max_channels, sizeof(*b->parked));
+	b->backlogged = calloc(cfg->max_channels, sizeof(*b->backlogged));
 	b->out = calloc(b->n_workers, sizeof(*b->out));
 	b->in = calloc(b->n_workers, sizeof(*b->in));
 	b->low_water = cfg->max_messages / 8;
 	b->high_water = cfg->max_messages / 4;
 	w->broker = b;
 	if (b->pool == NULL || b->queues == NULL || b->live == NULL || b->qid_map == NULL ||
-	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL || b->parked == NULL ||
+	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL || b->parked == NULL || b->backlogged == NULL ||
 	    b->out == NULL || b->in == NULL) {
 		lp_broker_destroy(w);
 		return -ENOMEM;
@@ -1662,11 +1775,6 @@ int lp_broker_create(struct lp_worker *w, const struct lp_broker_config *cfg,
 	return 0;
 }
 
-static bool op_has_msg(const struct lp_shard_op *op)
-{
-	return op->ptr != NULL && (op->type == LP_SHARD_ENQUEUE || op->type == LP_SHARD_DELIVER ||
-				   op->type == LP_SHARD_GET_REPLY);
-}
 
 void lp_broker_drop_messages(struct lp_worker *w)
 {
@@ -1680,6 +1788,8 @@ void lp_broker_drop_messages(struct lp_worker *w)
 			lp_msg_release(b->chans[i].pub);
 		b->chans[i].pub = NULL;
 		tx_discard(&b->chans[i]);
+		if (b->backlogged != NULL)
+			backlog_drop(b, &b->chans[i]);
 	}
 	for (unsigned d = 0; b->out != NULL && d < b->n_workers; d++) {
 		for (uint32_t i = 0; i < b->out[d].n; i++)
@@ -1706,6 +1816,7 @@ void lp_broker_destroy(struct lp_worker *w)
 		free(b->chans[i].remote.v);
 		free(b->chans[i].txq.v);
 		free(b->chans[i].confirms.v);
+		free(b->chans[i].backlog.v);
 	}
 	for (unsigned d = 0; b->out != NULL && d < b->n_workers; d++)
 		free(b->out[d].v);
@@ -1717,6 +1828,7 @@ void lp_broker_destroy(struct lp_worker *w)
 	free(b->consumers);
 	free(b->blocked);
 	free(b->parked);
+	free(b->backlogged);
 	free(b->out);
 	free(b->in);
 	lp_msg_pool_destroy(b->pool);

@@ -114,6 +114,9 @@ struct bchan {
 	uint64_t publish_seq;
 	char last_queue[LP_BROKER_NAME_LEN]; /* for the empty-name shortcut */
 	struct tagmap remote; /* deliveries from other shards, unacked */
+	/* Operations from other shards for this channel kept back, in order,
+	 * while its connection cannot take the first (a delivery) */
+	struct { struct lp_shard_op *v; uint32_t head, n, cap; } backlog;
 	struct { struct pconfirm *v; uint32_t n, cap; } confirms;
 	bool tx;              /* Tx.Select'ed */
 	struct { struct txent *v; uint32_t n, cap; } txq;
@@ -209,6 +212,8 @@ struct lp_broker {
 	uint32_t n_blocked;
 	struct bchan **parked;   /* channels with a parked publish */
 	uint32_t n_parked;
+	struct bchan **backlogged; /* channels with a backlog */
+	uint32_t n_backlogged;
 	uint32_t low_water, high_water;
 	/* CREDIT for the deliveries from one owner to one channel, sent once
 	 * per run of them */

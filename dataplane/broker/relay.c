@@ -118,24 +118,37 @@ void lp_broker_relay_poll(struct lp_broker_relay *r)
 {
 	void *v[RELAY_BURST];
 	unsigned kept = 0;
+	/* Workers with a request waiting for the socket: their later requests
+	 * wait behind it, in order (a worker's ring is FIFO). */
+	uint64_t held[4] = {0};
 
-	for (unsigned i = 0; i < r->n_retry; i++)
-		if (!handle(r, r->retry[i]))
-			r->retry[kept++] = r->retry[i];
-		else
+	for (unsigned i = 0; i < r->n_retry; i++) {
+		unsigned w = r->retry[i]->worker;
+
+		if (!(held[w / 64] >> (w % 64) & 1) && handle(r, r->retry[i])) {
 			free(r->retry[i]);
+		} else {
+			held[w / 64] |= 1ull << (w % 64);
+			r->retry[kept++] = r->retry[i];
+		}
+	}
 	r->n_retry = kept;
 	for (unsigned w = 0; w < lp_mesh_workers(r->mesh); w++) {
 		/* Leave requests in the ring while older ones wait for the socket. */
 		unsigned room = LP_CTL_LINK_MAX_PENDING - r->n_retry;
-		unsigned n = rte_ring_dequeue_burst(lp_mesh_to_main(r->mesh, w), v,
-						    room < RELAY_BURST ? room : RELAY_BURST, NULL);
+		unsigned n;
 
+		if (held[w / 64] >> (w % 64) & 1)
+			continue;
+		n = rte_ring_dequeue_burst(lp_mesh_to_main(r->mesh, w), v,
+					   room < RELAY_BURST ? room : RELAY_BURST, NULL);
 		for (unsigned i = 0; i < n; i++) {
-			if (handle(r, v[i]))
+			if (!(held[w / 64] >> (w % 64) & 1) && handle(r, v[i])) {
 				free(v[i]);
-			else
+			} else {
+				held[w / 64] |= 1ull << (w % 64);
 				r->retry[r->n_retry++] = v[i];
+			}
 		}
 	}
 }

@@ -409,9 +409,11 @@ void lp_shard_handle(struct lp_broker *b, const struct lp_shard_op *op)
 		lp_shard_settle(b, op);
 		break;
 	case LP_SHARD_CREDIT: {
-		struct rchan *rc = rchan_of(b, op->chan);
+		struct rchan *rc = &b->rchans[lp_chan_worker(op->chan) * b->cfg.max_channels +
+					      lp_id_slot(op->chan)];
 
-		rc->inflight = rc->inflight > op->aux ? rc->inflight - op->aux : 0;
+		if (rc->id == op->chan) /* a closed channel's late credit changes nothing */
+			rc->inflight = rc->inflight > op->aux ? rc->inflight - op->aux : 0;
 		break;
 	}
 	case LP_SHARD_RECOVER:
