@@ -150,9 +150,10 @@ int lp_amqp_conn_send_method(struct lp_amqp_conn *c, uint16_t ch, const struct l
 	return send_method(c, ch, m);
 }
 
-int lp_amqp_conn_send_content(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m,
-			      const struct lp_amqp_basic_properties *props, const uint8_t *body,
-			      uint64_t body_len)
+/* Method frame then content; props encoded, or raw (props NULL). */
+static int send_content(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m,
+			const struct lp_amqp_basic_properties *props, const uint8_t *raw,
+			size_t raw_len, const uint8_t *body, uint64_t body_len)
 {
 	int rm, rc;
 
@@ -161,7 +162,11 @@ int lp_amqp_conn_send_content(struct lp_amqp_conn *c, uint16_t ch, const struct 
 	rm = lp_amqp_frame_write_method(&c->out, ch, m, c->frame_max);
 	if (rm < 0)
 		return rm;
-	rc = lp_amqp_frame_write_content(&c->out, ch, props, body, body_len, c->frame_max);
+	if (props != NULL)
+		rc = lp_amqp_frame_write_content(&c->out, ch, props, body, body_len, c->frame_max);
+	else
+		rc = lp_amqp_frame_write_content_raw(&c->out, ch, raw, raw_len, body, body_len,
+						     c->frame_max);
 	if (rc < 0) {
 		/* The method frame is the last rm octets, compacted, moved to a
 		 * grown buffer or not. */
@@ -170,6 +175,22 @@ int lp_amqp_conn_send_content(struct lp_amqp_conn *c, uint16_t ch, const struct 
 	}
 	c->tx_seen = true;
 	return rm + rc;
+}
+
+int lp_amqp_conn_send_content(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m,
+			      const struct lp_amqp_basic_properties *props, const uint8_t *body,
+			      uint64_t body_len)
+{
+	static const struct lp_amqp_basic_properties none;
+
+	return send_content(c, ch, m, props != NULL ? props : &none, NULL, 0, body, body_len);
+}
+
+int lp_amqp_conn_send_content_raw(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m,
+				  const uint8_t *props, size_t props_len, const uint8_t *body,
+				  uint64_t body_len)
+{
+	return send_content(c, ch, m, NULL, props, props_len, body, body_len);
 }
 
 /* Marks closed without a Close frame (RabbitMQ closes the socket). */

@@ -246,6 +246,11 @@ int lp_amqp_conn_send_method(struct lp_amqp_conn *c, uint16_t ch, const struct l
 int lp_amqp_conn_send_content(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m,
 			      const struct lp_amqp_basic_properties *props, const uint8_t *body,
 			      uint64_t body_len);
+/* The same with the property list already encoded (as stored from a
+ * publisher's content header; props_len 0: none). */
+int lp_amqp_conn_send_content_raw(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m,
+				  const uint8_t *props, size_t props_len, const uint8_t *body,
+				  uint64_t body_len);
 
 /* Does the client take Basic.Cancel from the server (RabbitMQ extension)? */
 static inline bool lp_amqp_conn_cap_cancel_notify(const struct lp_amqp_conn *c)

@@ -283,9 +283,16 @@ int lp_amqp_frame_write_heartbeat(struct lp_amqp_outbuf *o)
 	return LP_AMQP_FRAME_OVERHEAD;
 }
 
-static int write_content(struct lp_amqp_outbuf *o, uint16_t channel,
-			 const struct lp_amqp_basic_properties *props, const uint8_t *body,
-			 uint64_t body_len, uint32_t frame_max, bool compact)
+/* The content header's property list: encoded from props, or copied from
+ * raw (already encoded, e.g. as a publisher sent it) when props is NULL. */
+struct props_src {
+	const struct lp_amqp_basic_properties *props;
+	const uint8_t *raw;
+	size_t raw_len;
+};
+
+static int write_content(struct lp_amqp_outbuf *o, uint16_t channel, const struct props_src *ps,
+			 const uint8_t *body, uint64_t body_len, uint32_t frame_max, bool compact)
 {
 	size_t room, off, chunk;
 	uint64_t nframes, total;
@@ -297,10 +304,17 @@ static int write_content(struct lp_amqp_outbuf *o, uint16_t channel,
 		return -ENOSPC;
 	chunk = frame_max - LP_AMQP_FRAME_OVERHEAD;
 	nframes = (body_len + chunk - 1) / chunk;
-	n = lp_amqp_basic_properties_encode(props, p + LP_AMQP_FRAME_HEADER_LEN + 12,
-					    room - LP_AMQP_FRAME_OVERHEAD - 12);
-	if (n < 0)
-		return n;
+	if (ps->props != NULL) {
+		n = lp_amqp_basic_properties_encode(ps->props, p + LP_AMQP_FRAME_HEADER_LEN + 12,
+						    room - LP_AMQP_FRAME_OVERHEAD - 12);
+		if (n < 0)
+			return n;
+	} else {
+		if (ps->raw_len > room - LP_AMQP_FRAME_OVERHEAD - 12)
+			return ps->raw_len + 12 + LP_AMQP_FRAME_OVERHEAD > frame_max ? -EMSGSIZE : -ENOSPC;
+		memcpy(p + LP_AMQP_FRAME_HEADER_LEN + 12, ps->raw, ps->raw_len);
+		n = (int)ps->raw_len;
+	}
 	if ((uint64_t)n + 12 + LP_AMQP_FRAME_OVERHEAD > frame_max)
 		return -EMSGSIZE;
 	total = (uint64_t)n + 12 + LP_AMQP_FRAME_OVERHEAD + body_len + nframes * LP_AMQP_FRAME_OVERHEAD;
@@ -327,9 +341,9 @@ static int write_content(struct lp_amqp_outbuf *o, uint16_t channel,
 	return (int)off;
 }
 
-int lp_amqp_frame_write_content(struct lp_amqp_outbuf *o, uint16_t channel,
-				const struct lp_amqp_basic_properties *props, const uint8_t *body,
-				uint64_t body_len, uint32_t frame_max)
+static int write_content_any(struct lp_amqp_outbuf *o, uint16_t channel,
+			     const struct props_src *props, const uint8_t *body, uint64_t body_len,
+			     uint32_t frame_max)
 {
 	int rc = write_content(o, channel, props, body, body_len, frame_max, false);
 	if (rc == -ENOSPC && o->head > 0)
@@ -348,6 +362,26 @@ int lp_amqp_frame_write_content(struct lp_amqp_outbuf *o, uint16_t channel,
 		rc = write_content(o, channel, props, body, body_len, frame_max, false);
 	}
 	return rc;
+}
+
+int lp_amqp_frame_write_content(struct lp_amqp_outbuf *o, uint16_t channel,
+				const struct lp_amqp_basic_properties *props, const uint8_t *body,
+				uint64_t body_len, uint32_t frame_max)
+{
+	struct props_src ps = {.props = props};
+
+	return write_content_any(o, channel, &ps, body, body_len, frame_max);
+}
+
+int lp_amqp_frame_write_content_raw(struct lp_amqp_outbuf *o, uint16_t channel,
+				    const uint8_t *props, size_t props_len, const uint8_t *body,
+				    uint64_t body_len, uint32_t frame_max)
+{
+	/* An empty list still has its 16-bit flags word (spec 4.2.6.1). */
+	static const uint8_t no_flags[2];
+	struct props_src ps = {.raw = props_len ? props : no_flags, .raw_len = props_len ? props_len : 2};
+
+	return write_content_any(o, channel, &ps, body, body_len, frame_max);
 }
 
 uint64_t lp_amqp_content_wire_size(size_t props_len, uint64_t body_len, uint32_t frame_max)
@@ -382,5 +416,6 @@ int lp_amqp_content_header_decode(const uint8_t *p, size_t len, struct lp_amqp_c
 	/* AMQP 0-9-1 4.2.6.1: weight is unused and must be zero. */
 	if (h->weight != 0)
 		return -EBADMSG;
+	h->props_raw = (struct lp_amqp_bytes){p + r.off, (uint32_t)(len - r.off)};
 	return lp_amqp_basic_properties_decode(p + r.off, len - r.off, &h->props);
 }

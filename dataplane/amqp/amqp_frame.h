@@ -135,6 +135,11 @@ int lp_amqp_frame_write_heartbeat(struct lp_amqp_outbuf *o);
 int lp_amqp_frame_write_content(struct lp_amqp_outbuf *o, uint16_t channel,
 				const struct lp_amqp_basic_properties *props, const uint8_t *body,
 				uint64_t body_len, uint32_t frame_max);
+/* The same with the property list already encoded (props_len octets: flags
+ * and values as in a content header, spec 4.2.6.1; 0 means none). */
+int lp_amqp_frame_write_content_raw(struct lp_amqp_outbuf *o, uint16_t channel,
+				    const uint8_t *props, size_t props_len, const uint8_t *body,
+				    uint64_t body_len, uint32_t frame_max);
 /* Writes raw octets (the protocol header). Returns n or -ENOSPC. */
 int lp_amqp_frame_write_raw(struct lp_amqp_outbuf *o, const void *p, size_t n);
 
@@ -144,6 +149,7 @@ struct lp_amqp_content_header {
 	uint16_t weight;
 	uint64_t body_size;
 	struct lp_amqp_basic_properties props; /* valid when class_id is basic */
+	struct lp_amqp_bytes props_raw; /* the encoded property list (flags and values) */
 };
 
 /* Decodes a content header payload. Returns 0; -EBADMSG when malformed or

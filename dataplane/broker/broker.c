@@ -28,7 +28,10 @@
 #include "worker.h"
 
 #define ROUTE_MAX 1024
+/* A message's slot: properties up to 4 KiB and a body up to 4 KiB (larger
+ * bodies get heap storage, message.h); 512 MiB per worker at 65536. */
 #define PROPS_MAX 4096
+#define BODY_SLOT 4096
 #define NAME_LEN LP_BROKER_NAME_LEN
 /* A shard with this many operations waiting for its ring pauses publishers. */
 #define STAGE_PAUSE 8192
@@ -38,7 +41,7 @@
 void lp_broker_config_default(struct lp_broker_config *cfg)
 {
 	*cfg = (struct lp_broker_config){
-		.max_messages = 65536, .body_max = 128 * 1024, .max_queues = 1024,
+		.max_messages = 65536, .body_max = BODY_SLOT, .max_queues = 1024,
 		.queue_capacity = 65536, .max_channels = 4096, .max_consumers = 4096,
 	};
 }
@@ -890,14 +893,6 @@ static int start_publish(struct lp_broker *b, struct bchan *bc, const struct lp_
 	return 0;
 }
 
-/* Decoded properties of m (views into m->props). */
-static void msg_props(const struct lp_msg *m, struct lp_amqp_basic_properties *p)
-{
-	memset(p, 0, sizeof(*p));
-	if (m->props_len > 0)
-		lp_amqp_basic_properties_decode(m->props, m->props_len, p);
-}
-
 /* Confirm seq as ack or nack, unless owners' verdicts are still awaited. */
 static void confirm_publish(struct bchan *bc, uint64_t seq, bool ack)
 {
@@ -959,18 +954,12 @@ static int route_publish(struct lp_broker *b, struct bchan *bc, struct lp_msg *m
 			 bool mandatory, uint64_t seq)
 {
 	uint32_t dests[ROUTE_MAX];
-	struct lp_amqp_bytes headers = {0};
-	struct lp_amqp_basic_properties props;
+	struct lp_amqp_bytes headers = {m->props + m->headers_off, m->headers_len};
 	const struct lp_topology *t = snap(b)->topo;
 	struct pconfirm *wait = NULL;
 	bool rejected = false;
 	int n;
 
-	if (m->props_len > 0) {
-		msg_props(m, &props);
-		if (props.flags & LP_AMQP_BASIC_HEADERS_FLAG)
-			headers = props.headers;
-	}
 	n = lp_topology_route(t, xi, m->rkey, m->rkey_len, headers, dests, ROUTE_MAX);
 	if (n > ROUTE_MAX)
 		n = ROUTE_MAX;
@@ -1014,15 +1003,14 @@ static int route_publish(struct lp_broker *b, struct bchan *bc, struct lp_msg *m
 		if (mandatory) {
 			struct lp_amqp_method ret = {.id = LP_AMQP_BASIC_RETURN};
 
-			if (m->props_len == 0)
-				msg_props(m, &props);
 			ret.basic_return.reply_code = LP_AMQP_NO_ROUTE;
 			ret.basic_return.reply_text = lp_amqp_cstr("NO_ROUTE");
 			ret.basic_return.exchange =
 				(struct lp_amqp_bytes){(const uint8_t *)m->exchange, m->exchange_len};
 			ret.basic_return.routing_key =
 				(struct lp_amqp_bytes){(const uint8_t *)m->rkey, m->rkey_len};
-			lp_amqp_conn_send_content(bc->conn, bc->ch, &ret, &props, m->body, m->body_len);
+			lp_amqp_conn_send_content_raw(bc->conn, bc->ch, &ret, m->props, m->props_len,
+						      m->body, m->body_len);
 		}
 	}
 	if (seq == 0)
@@ -1144,8 +1132,23 @@ static int on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 		bc->pub = NULL;
 		return n;
 	}
-	n = lp_amqp_basic_properties_encode(&h->props, bc->pub->props, lp_msg_pool_props_max(b->pool));
-	bc->pub->props_len = n > 0 ? (uint32_t)n : 0;
+	/* The property list is kept as the publisher encoded it (validated by
+	 * the channel's decode): deliveries copy it, never re-encode it; the
+	 * headers table is located once, for routing. */
+	if (h->props_raw.len > lp_msg_pool_props_max(b->pool)) {
+		lp_amqp_channel_error(c, ch, LP_AMQP_PRECONDITION_FAILED, LP_AMQP_BASIC_PUBLISH,
+				      "message properties of %u octets are over Lepus's limit of %u",
+				      h->props_raw.len, lp_msg_pool_props_max(b->pool));
+		lp_msg_release(bc->pub);
+		bc->pub = NULL;
+		return -EMSGSIZE;
+	}
+	memcpy(bc->pub->props, h->props_raw.ptr, h->props_raw.len);
+	bc->pub->props_len = h->props_raw.len;
+	if (h->props.flags & LP_AMQP_BASIC_HEADERS_FLAG) {
+		bc->pub->headers_off = (uint32_t)(h->props.headers.ptr - h->props_raw.ptr);
+		bc->pub->headers_len = h->props.headers.len;
+	}
 	if (h->body_size == 0)
 		return finish_publish(b, bc);
 	return 0;
@@ -1452,15 +1455,13 @@ static void get_done(struct lp_broker *b, struct bchan *bc, const struct lp_shar
 			tagmap_push(&bc->remote, bc->next_tag, r->src, r->tag);
 	}
 	struct lp_amqp_method ok = {.id = LP_AMQP_BASIC_GET_OK};
-	struct lp_amqp_basic_properties props;
 
 	ok.basic_get_ok.delivery_tag = bc->next_tag;
 	ok.basic_get_ok.redelivered = r->flags & LP_SHARD_F_REDELIVERED;
 	ok.basic_get_ok.exchange = (struct lp_amqp_bytes){(const uint8_t *)m->exchange, m->exchange_len};
 	ok.basic_get_ok.routing_key = (struct lp_amqp_bytes){(const uint8_t *)m->rkey, m->rkey_len};
 	ok.basic_get_ok.message_count = r->aux;
-	msg_props(m, &props);
-	lp_amqp_conn_send_content(c, bc->ch, &ok, &props, m->body, m->body_len);
+	lp_amqp_conn_send_content_raw(c, bc->ch, &ok, m->props, m->props_len, m->body, m->body_len);
 	b->stats.delivered++;
 	lp_msg_release(m);
 }
@@ -1678,15 +1679,14 @@ void lp_broker_deliver(struct lp_broker *b, struct bchan *bc, uint32_t handle, s
 		}
 	}
 	struct lp_amqp_method d = {.id = LP_AMQP_BASIC_DELIVER};
-	struct lp_amqp_basic_properties props;
 
 	d.basic_deliver.consumer_tag = (struct lp_amqp_bytes){(const uint8_t *)k->tag, k->tag_len};
 	d.basic_deliver.delivery_tag = tag;
 	d.basic_deliver.redelivered = redelivered;
 	d.basic_deliver.exchange = (struct lp_amqp_bytes){(const uint8_t *)m->exchange, m->exchange_len};
 	d.basic_deliver.routing_key = (struct lp_amqp_bytes){(const uint8_t *)m->rkey, m->rkey_len};
-	msg_props(m, &props);
-	lp_amqp_conn_send_content(bc->conn, bc->ch, &d, &props, m->body, m->body_len);
+	lp_amqp_conn_send_content_raw(bc->conn, bc->ch, &d, m->props, m->props_len, m->body,
+				      m->body_len);
 	b->stats.delivered++;
 	lp_msg_release(m);
 }

@@ -32,7 +32,7 @@ struct lp_mesh;
 
 struct lp_broker_config {
 	uint32_t max_messages;  /* message pool per worker (default 65536) */
-	uint32_t body_max;      /* largest body (default 128 KiB) */
+	uint32_t body_max;      /* body kept in the message slot (default 4 KiB; larger: heap) */
 	uint32_t max_queues;    /* owned per worker (default 1024) */
 	uint32_t queue_capacity; /* messages per queue (default 65536) */
 	uint32_t max_channels;  /* open channels on the worker (default 4096, at most 4096) */

@@ -2,7 +2,7 @@
 /*
  * Message pool (see message.h). All storage is allocated by
  * lp_msg_pool_create: the message headers and one data area holding each
- * message's properties and body slots. Free messages form a lock-free stack
+ * message's properties and body slots (mmap'ed and populated at creation). Free messages form a lock-free stack
  * (Treiber's) linked through their slot indices; the head word packs the top
  * index with a generation counter bumped by every change, so a thread that
  * was preempted between reading the head and its compare-and-swap fails the
@@ -19,6 +19,7 @@
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "message.h"
 
@@ -31,7 +32,8 @@ struct lp_msg_pool {
 	uint64_t large_max;
 	uint64_t large_budget;
 	struct lp_msg *msgs;
-	uint8_t *data;
+	uint8_t *data;                           /* mmap'ed, populated: capacity * slot */
+	size_t data_len;
 	_Atomic uint32_t *next;                  /* free-stack links, by slot */
 	alignas(64) _Atomic uint64_t head;       /* generation << 32 | top slot */
 	alignas(64) _Atomic uint32_t available;
@@ -91,7 +93,15 @@ struct lp_msg_pool *lp_msg_pool_create(uint32_t capacity, uint32_t props_max, ui
 	p->large_budget = LP_MSG_LARGE_BUDGET_DEFAULT;
 	atomic_init(&p->large_bytes, 0);
 	p->msgs = calloc(capacity, sizeof(*p->msgs));
-	p->data = slot != 0 ? malloc((size_t)capacity * slot) : NULL;
+	/* Every page touched now, not by the first burst that fills the pool
+	 * (page faults on the worker), and never filled by malloc debugging. */
+	if (slot != 0) {
+		p->data_len = (size_t)capacity * slot;
+		p->data = mmap(NULL, p->data_len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (p->data == MAP_FAILED)
+			p->data = NULL;
+	}
 	p->next = calloc(capacity, sizeof(*p->next));
 	if (p->msgs == NULL || (slot != 0 && p->data == NULL) || p->next == NULL) {
 		lp_msg_pool_destroy(p);
@@ -123,7 +133,8 @@ void lp_msg_pool_destroy(struct lp_msg_pool *p)
 		if (p->msgs[i].body_heap != 0)
 			free(p->msgs[i].body);
 	free(p->msgs);
-	free(p->data);
+	if (p->data != NULL)
+		munmap(p->data, p->data_len);
 	free(p->next);
 	free(p);
 }
@@ -255,6 +266,7 @@ struct lp_msg *lp_msg_create(struct lp_msg_pool *p, const char *exchange, size_t
 		memcpy(m->rkey, rkey, rkey_len);
 	m->rkey[rkey_len] = '\0';
 	m->props_len = (uint32_t)props_len;
+	m->headers_off = m->headers_len = 0;
 	if (props_len != 0)
 		memcpy(m->props, props, props_len);
 	m->body_len = (uint32_t)body_len;

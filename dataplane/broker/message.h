@@ -51,6 +51,8 @@ struct lp_msg {
 	struct lp_msg_pool *pool;
 	uint32_t index;            /* slot in the pool */
 	uint32_t body_heap;        /* octets of the heap body; 0: body is the slot */
+	uint32_t headers_off;      /* the headers table's body within props (routing) */
+	uint32_t headers_len;      /* 0: none */
 	uint8_t exchange_len;
 	uint8_t rkey_len;
 	char exchange[LP_MSG_NAME_MAX + 1];   /* NUL-terminated copies */
