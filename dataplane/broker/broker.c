@@ -1113,6 +1113,23 @@ static int on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 		return -ENOTSUP;
 	if (!user_id_valid(bc, &h->props))
 		return -EACCES;
+	/* The property list is kept as the publisher encoded it (validated by
+	 * the channel's decode): deliveries copy it, never re-encode it; the
+	 * headers table is located once, for routing. */
+	if (h->props_raw.len > lp_msg_pool_props_max(b->pool)) {
+		lp_amqp_channel_error(c, ch, LP_AMQP_PRECONDITION_FAILED, LP_AMQP_BASIC_PUBLISH,
+				      "message properties of %u octets are over Lepus's limit of %u",
+				      h->props_raw.len, lp_msg_pool_props_max(b->pool));
+		lp_msg_release(bc->pub);
+		bc->pub = NULL;
+		return -EMSGSIZE;
+	}
+	memcpy(bc->pub->props, h->props_raw.ptr, h->props_raw.len);
+	bc->pub->props_len = h->props_raw.len;
+	if (h->props.flags & LP_AMQP_BASIC_HEADERS_FLAG) {
+		bc->pub->headers_off = (uint32_t)(h->props.headers.ptr - h->props_raw.ptr);
+		bc->pub->headers_len = h->props.headers.len;
+	}
 	/* Over the pool's slot, the body gets a heap buffer from the pool's
 	 * large-message budget (message.h); the configured max_message_size
 	 * was checked by the channel (amqp_channel.c, 406 as RabbitMQ). */
@@ -1131,23 +1148,6 @@ static int on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 		lp_msg_release(bc->pub);
 		bc->pub = NULL;
 		return n;
-	}
-	/* The property list is kept as the publisher encoded it (validated by
-	 * the channel's decode): deliveries copy it, never re-encode it; the
-	 * headers table is located once, for routing. */
-	if (h->props_raw.len > lp_msg_pool_props_max(b->pool)) {
-		lp_amqp_channel_error(c, ch, LP_AMQP_PRECONDITION_FAILED, LP_AMQP_BASIC_PUBLISH,
-				      "message properties of %u octets are over Lepus's limit of %u",
-				      h->props_raw.len, lp_msg_pool_props_max(b->pool));
-		lp_msg_release(bc->pub);
-		bc->pub = NULL;
-		return -EMSGSIZE;
-	}
-	memcpy(bc->pub->props, h->props_raw.ptr, h->props_raw.len);
-	bc->pub->props_len = h->props_raw.len;
-	if (h->props.flags & LP_AMQP_BASIC_HEADERS_FLAG) {
-		bc->pub->headers_off = (uint32_t)(h->props.headers.ptr - h->props_raw.ptr);
-		bc->pub->headers_len = h->props.headers.len;
 	}
 	if (h->body_size == 0)
 		return finish_publish(b, bc);

@@ -183,11 +183,12 @@ uint64_t lp_msg_pool_large_max(const struct lp_msg_pool *p)
 	return p->large_max;
 }
 
-static uint8_t *slot_body(const struct lp_msg_pool *p, uint32_t index)
+/* An inline body follows the properties in the slot: a small message's
+ * properties and body share cache lines (one miss, not two, when it is
+ * delivered from a deep queue). */
+static uint8_t *slot_body(const struct lp_msg *m)
 {
-	if (p->data == NULL)
-		return NULL;
-	return p->data + (size_t)index * ((size_t)p->props_max + p->body_max) + p->props_max;
+	return m->props != NULL ? m->props + m->props_len : NULL;
 }
 
 /* Give m's heap body back (free and return its octets to the budget). */
@@ -200,7 +201,7 @@ static void body_heap_free(struct lp_msg *m)
 	free(m->body);
 	atomic_fetch_sub_explicit(&p->large_bytes, m->body_heap, memory_order_relaxed);
 	m->body_heap = 0;
-	m->body = slot_body(p, m->index);
+	m->body = slot_body(m);
 }
 
 int lp_msg_body_reserve(struct lp_msg *m, uint64_t size)
@@ -210,8 +211,10 @@ int lp_msg_body_reserve(struct lp_msg *m, uint64_t size)
 	uint8_t *buf;
 
 	body_heap_free(m);
-	if (size <= p->body_max)
+	if (size <= p->body_max) {
+		m->body = slot_body(m);
 		return 0;
+	}
 	if (size > p->large_max)
 		return -EMSGSIZE;
 	old = atomic_load_explicit(&p->large_bytes, memory_order_relaxed);
@@ -250,6 +253,10 @@ struct lp_msg *lp_msg_create(struct lp_msg_pool *p, const char *exchange, size_t
 		return NULL;
 	}
 	m = &p->msgs[index];
+	m->props_len = (uint32_t)props_len;
+	m->headers_off = m->headers_len = 0;
+	if (props_len != 0)
+		memcpy(m->props, props, props_len);
 	rc = lp_msg_body_reserve(m, body_len);
 	if (rc < 0) {
 		free_push(p, index);
@@ -265,10 +272,6 @@ struct lp_msg *lp_msg_create(struct lp_msg_pool *p, const char *exchange, size_t
 	if (rkey_len != 0)
 		memcpy(m->rkey, rkey, rkey_len);
 	m->rkey[rkey_len] = '\0';
-	m->props_len = (uint32_t)props_len;
-	m->headers_off = m->headers_len = 0;
-	if (props_len != 0)
-		memcpy(m->props, props, props_len);
 	m->body_len = (uint32_t)body_len;
 	if (body_len != 0)
 		memcpy(m->body, body, body_len);

@@ -47,7 +47,8 @@ struct lp_msg {
 	uint32_t props_len;        /* encoded content-header property list */
 	uint32_t body_len;
 	uint8_t *props;            /* pool storage, props_max bytes */
-	uint8_t *body;             /* the pool slot (body_max bytes), or a heap buffer */
+	uint8_t *body;             /* in the slot right after the properties (body_max
+				    * bytes), or a heap buffer */
 	struct lp_msg_pool *pool;
 	uint32_t index;            /* slot in the pool */
 	uint32_t body_heap;        /* octets of the heap body; 0: body is the slot */
@@ -112,7 +113,8 @@ struct lp_msg *lp_msg_create(struct lp_msg_pool *p, const char *exchange, size_t
 
 /*
  * Make room for a body of size octets before it is written (the content
- * header announced it): within body_max the pool slot serves, above it a
+ * header announced it), after the properties are in place (an inline body
+ * follows them): within body_max the pool slot serves, above it a
  * heap buffer of exactly size octets, counted against the pool's budget.
  * Afterwards m->body has room for size octets; m->body_len is unchanged
  * (0 for a new message). Call from the one thread that owns m while it is
