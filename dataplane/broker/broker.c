@@ -71,9 +71,16 @@ unsigned lp_broker_owner(const struct lp_broker *b, uint16_t owner_shard)
 
 /* ---- the mesh ---------------------------------------------------------- */
 
+/* Publishes travel on the data lane, everything else on the control lane. */
+static unsigned op_lane(const struct lp_shard_op *op)
+{
+	return op->type == LP_SHARD_ENQUEUE ? LP_MESH_DATA : LP_MESH_CTL;
+}
+
 void lp_broker_send(struct lp_broker *b, unsigned dst, struct lp_shard_op op)
 {
-	struct stage *s = &b->out[dst];
+	unsigned lane = op_lane(&op);
+	struct stage *s = &b->out[lane * b->n_workers + dst];
 
 	op.src = (uint16_t)b->id;
 	if (dst == b->id) {
@@ -87,7 +94,8 @@ void lp_broker_send(struct lp_broker *b, unsigned dst, struct lp_shard_op op)
 		if (v == NULL) {
 			/* Out of memory: write to the ring directly, waiting for room
 			 * (the owner never waits on us while its ring to us is full). */
-			while (rte_ring_enqueue_elem(lp_mesh_ring(b->mesh, b->id, dst), &op, sizeof(op)) != 0)
+			while (rte_ring_enqueue_elem(lp_mesh_ring(b->mesh, b->id, dst, lane), &op,
+						     sizeof(op)) != 0)
 				;
 			b->stats.ops_sent++;
 			return;
@@ -100,13 +108,15 @@ void lp_broker_send(struct lp_broker *b, unsigned dst, struct lp_shard_op op)
 
 static void flush_stages(struct lp_broker *b)
 {
-	for (unsigned d = 0; d < b->n_workers; d++) {
-		struct stage *s = &b->out[d];
+	for (unsigned i = 0; i < LP_MESH_LANES * b->n_workers; i++) {
+		struct stage *s = &b->out[i];
+		unsigned d = i % b->n_workers;
 
 		if (d == b->id || s->n == 0)
 			continue;
-		unsigned k = rte_ring_enqueue_burst_elem(lp_mesh_ring(b->mesh, b->id, d), s->v,
-							 sizeof(s->v[0]), s->n, NULL);
+		unsigned k = rte_ring_enqueue_burst_elem(lp_mesh_ring(b->mesh, b->id, d,
+								      i / b->n_workers),
+							 s->v, sizeof(s->v[0]), s->n, NULL);
 
 		b->stats.ops_sent += k;
 		if (k < s->n)
@@ -117,8 +127,8 @@ static void flush_stages(struct lp_broker *b)
 
 static bool stages_full(const struct lp_broker *b, uint32_t limit)
 {
-	for (unsigned d = 0; d < b->n_workers; d++)
-		if (b->out[d].n >= limit)
+	for (unsigned i = 0; i < LP_MESH_LANES * b->n_workers; i++)
+		if (b->out[i].n >= limit)
 			return true;
 	return false;
 }
@@ -141,6 +151,7 @@ size_t lp_broker_wire_size(const struct lp_msg *m)
 }
 
 static void read_ring(struct lp_broker *b, unsigned src);
+static void read_data_ring(struct lp_broker *b, unsigned src);
 
 /*
  * Before a Basic.Get or Basic.Consume is served, everything other shards
@@ -153,9 +164,13 @@ static void apply_earlier_ops(struct lp_broker *b, unsigned except)
 	if (b->mesh == NULL || b->draining)
 		return;
 	b->draining = true;
-	for (unsigned src = 0; src < b->n_workers; src++)
-		if (src != b->id && src != except)
+	for (unsigned src = 0; src < b->n_workers; src++) {
+		if (src == b->id)
+			continue;
+		read_data_ring(b, src); /* publishes made before the request */
+		if (src != except)
 			read_ring(b, src);
+	}
 	b->draining = false;
 }
 
@@ -257,9 +272,36 @@ static void run_backlogs(struct lp_broker *b)
 	}
 }
 
-/* Read what shard src sent. An operation for a channel whose connection
- * cannot take a delivery now waits in that channel's backlog (in order),
- * so one slow consumer never stalls the others. */
+/* Read the publishes shard src sent; stop (keeping the rest, in order) at
+ * one for a queue that is full: the data lane then backs up and src pauses
+ * its publishers. Acks travel on the control lane and still drain the queue. */
+static void read_data_ring(struct lp_broker *b, unsigned src)
+{
+	struct held *h = &b->in[LP_MESH_DATA * b->n_workers + src];
+
+	for (int round = 0; round < 4; round++) {
+		if (h->i == h->n) {
+			h->i = 0;
+			h->n = rte_ring_dequeue_burst_elem(lp_mesh_ring(b->mesh, src, b->id, LP_MESH_DATA),
+							   h->v, sizeof(h->v[0]), LP_BROKER_HOLD, NULL);
+			b->stats.ops_received += h->n;
+			if (h->n == 0)
+				break;
+		}
+		for (; h->i < h->n; h->i++) {
+			const struct lp_shard_op *op = &h->v[h->i];
+			struct oqueue *oq = lp_shard_queue(b, op->qid);
+
+			if (oq != NULL && !lp_queue_can_take(oq->q, op->ptr))
+				return;
+			lp_shard_handle(b, op);
+		}
+	}
+}
+
+/* Read the control lane from shard src. An operation for a channel whose
+ * connection cannot take a delivery now waits in that channel's backlog (in
+ * order), so one slow consumer never stalls the others. */
 static void read_ring(struct lp_broker *b, unsigned src)
 {
 	struct held *h = &b->in[src];
@@ -267,8 +309,8 @@ static void read_ring(struct lp_broker *b, unsigned src)
 	for (int round = 0; round < 4; round++) {
 		if (h->i == h->n) {
 			h->i = 0;
-			h->n = rte_ring_dequeue_burst_elem(lp_mesh_ring(b->mesh, src, b->id), h->v,
-							   sizeof(h->v[0]), LP_BROKER_HOLD, NULL);
+			h->n = rte_ring_dequeue_burst_elem(lp_mesh_ring(b->mesh, src, b->id, LP_MESH_CTL),
+							   h->v, sizeof(h->v[0]), LP_BROKER_HOLD, NULL);
 			b->stats.ops_received += h->n;
 			if (h->n == 0)
 				break;
@@ -283,16 +325,8 @@ static void read_ring(struct lp_broker *b, unsigned src)
 				backlog_push(b, bc, op);
 				continue;
 			}
-			if (op->type == LP_SHARD_ENQUEUE) {
-				/* A full queue holds the ring: the publisher's worker
-				 * then stops reading its publishers (never a silent drop). */
-				struct oqueue *oq = lp_shard_queue(b, op->qid);
-
-				if (oq != NULL && !lp_queue_can_take(oq->q, op->ptr)) {
-					credit_flush(b);
-					return;
-				}
-			} else if (op->type == LP_SHARD_GET || op->type == LP_SHARD_CONSUME) {
+			if (op->type == LP_SHARD_GET || op->type == LP_SHARD_CONSUME ||
+			    op->type == LP_SHARD_COUNTS || op->type == LP_SHARD_PURGE) {
 				apply_earlier_ops(b, src);
 			}
 			lp_shard_handle(b, op);
@@ -602,7 +636,7 @@ static int request(struct lp_broker *b, struct bchan *bc, unsigned owner, struct
 	}
 	struct lp_shard_op reply;
 
-	if (op.type == LP_SHARD_GET || op.type == LP_SHARD_CONSUME)
+	if (op.type != LP_SHARD_CANCEL) /* sees what was published and closed before */
 		apply_earlier_ops(b, b->id);
 	/* The deliveries just applied took tags: the Get's is the next one. */
 	if (op.type == LP_SHARD_GET)
@@ -1713,9 +1747,12 @@ void lp_broker_poll(struct lp_worker *w)
 			free(r);
 		}
 		run_backlogs(b);
-		for (unsigned src = 0; src < b->n_workers; src++)
-			if (src != b->id)
+		for (unsigned src = 0; src < b->n_workers; src++) {
+			if (src != b->id) {
 				read_ring(b, src);
+				read_data_ring(b, src);
+			}
+		}
 	}
 	lp_shard_check_topology(b);
 	lp_shard_dispatch(b);
@@ -1761,8 +1798,8 @@ int lp_broker_create(struct lp_worker *w, const struct lp_broker_config *cfg,
 	b->blocked = calloc(cfg->max_channels, sizeof(*b->blocked));
 	b->parked = calloc(cfg->max_channels, sizeof(*b->parked));
 	b->backlogged = calloc(cfg->max_channels, sizeof(*b->backlogged));
-	b->out = calloc(b->n_workers, sizeof(*b->out));
-	b->in = calloc(b->n_workers, sizeof(*b->in));
+	b->out = calloc(LP_MESH_LANES * b->n_workers, sizeof(*b->out));
+	b->in = calloc(LP_MESH_LANES * b->n_workers, sizeof(*b->in));
 	b->low_water = cfg->max_messages / 8;
 	b->high_water = cfg->max_messages / 4;
 	w->broker = b;
@@ -1791,13 +1828,13 @@ void lp_broker_drop_messages(struct lp_worker *w)
 		if (b->backlogged != NULL)
 			backlog_drop(b, &b->chans[i]);
 	}
-	for (unsigned d = 0; b->out != NULL && d < b->n_workers; d++) {
+	for (unsigned d = 0; b->out != NULL && d < LP_MESH_LANES * b->n_workers; d++) {
 		for (uint32_t i = 0; i < b->out[d].n; i++)
 			if (op_has_msg(&b->out[d].v[i]))
 				lp_msg_release(b->out[d].v[i].ptr);
 		b->out[d].n = 0;
 	}
-	for (unsigned s = 0; b->in != NULL && s < b->n_workers; s++) {
+	for (unsigned s = 0; b->in != NULL && s < LP_MESH_LANES * b->n_workers; s++) {
 		for (unsigned i = b->in[s].i; i < b->in[s].n; i++)
 			if (op_has_msg(&b->in[s].v[i]))
 				lp_msg_release(b->in[s].v[i].ptr);
@@ -1818,7 +1855,7 @@ void lp_broker_destroy(struct lp_worker *w)
 		free(b->chans[i].confirms.v);
 		free(b->chans[i].backlog.v);
 	}
-	for (unsigned d = 0; b->out != NULL && d < b->n_workers; d++)
+	for (unsigned d = 0; b->out != NULL && d < LP_MESH_LANES * b->n_workers; d++)
 		free(b->out[d].v);
 	free(b->queues);
 	free(b->live);

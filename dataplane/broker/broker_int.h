@@ -203,8 +203,8 @@ struct lp_broker {
 	struct bconsumer *consumers; /* [max_consumers] */
 	uint64_t ctag_seq, req_seq;
 	/* the mesh */
-	struct stage *out;       /* [n_workers] */
-	struct held *in;         /* [n_workers] */
+	struct stage *out;       /* [lane * n_workers + dst] */
+	struct held *in;         /* [lane * n_workers + src] */
 	bool draining;           /* apply_earlier_ops() running */
 	/* Publishers paused while the message pool or a ring is low
 	 * (back-pressure: their connections stop reading). */

@@ -20,7 +20,7 @@
 
 struct lp_mesh {
 	unsigned n;
-	struct rte_ring **ops;       /* [src * n + dst] */
+	struct rte_ring **ops;       /* [(lane * n + src) * n + dst] */
 	struct rte_ring **to_main;   /* [w] */
 	struct rte_ring **from_main; /* [w] */
 };
@@ -51,7 +51,7 @@ struct lp_mesh *lp_mesh_create(unsigned n_workers, unsigned ring_size)
 		return NULL;
 	}
 	m->n = n_workers;
-	m->ops = calloc((size_t)n_workers * n_workers, sizeof(*m->ops));
+	m->ops = calloc((size_t)LP_MESH_LANES * n_workers * n_workers, sizeof(*m->ops));
 	m->to_main = calloc(n_workers, sizeof(*m->to_main));
 	m->from_main = calloc(n_workers, sizeof(*m->from_main));
 	if (m->ops == NULL || m->to_main == NULL || m->from_main == NULL) {
@@ -64,10 +64,14 @@ struct lp_mesh *lp_mesh_create(unsigned n_workers, unsigned ring_size)
 		for (unsigned d = 0; d < n_workers; d++) {
 			if (s == d)
 				continue;
-			m->ops[s * n_workers + d] =
-				ring_new("op", s, d, sizeof(struct lp_shard_op), ring_size);
-			if (m->ops[s * n_workers + d] == NULL)
-				goto fail;
+			for (unsigned l = 0; l < LP_MESH_LANES; l++) {
+				size_t i = ((size_t)l * n_workers + s) * n_workers + d;
+
+				m->ops[i] = ring_new(l == LP_MESH_DATA ? "dt" : "op", s, d,
+						     sizeof(struct lp_shard_op), ring_size);
+				if (m->ops[i] == NULL)
+					goto fail;
+			}
 		}
 		m->to_main[s] = ring_new("tm", s, 0, sizeof(void *), MAIN_RING_SIZE);
 		m->from_main[s] = ring_new("fm", s, 0, sizeof(void *), MAIN_RING_SIZE);
@@ -91,7 +95,7 @@ void lp_mesh_destroy(struct lp_mesh *m)
 
 	if (m == NULL)
 		return;
-	for (unsigned i = 0; m->ops != NULL && i < m->n * m->n; i++) {
+	for (unsigned i = 0; m->ops != NULL && i < LP_MESH_LANES * m->n * m->n; i++) {
 		if (m->ops[i] == NULL)
 			continue;
 		while (rte_ring_dequeue_elem(m->ops[i], &op, sizeof(op)) == 0)
@@ -124,9 +128,9 @@ unsigned lp_mesh_workers(const struct lp_mesh *m)
 	return m->n;
 }
 
-struct rte_ring *lp_mesh_ring(const struct lp_mesh *m, unsigned src, unsigned dst)
+struct rte_ring *lp_mesh_ring(const struct lp_mesh *m, unsigned src, unsigned dst, unsigned lane)
 {
-	return m->ops[src * m->n + dst];
+	return m->ops[((size_t)lane * m->n + src) * m->n + dst];
 }
 
 struct rte_ring *lp_mesh_to_main(const struct lp_mesh *m, unsigned w)

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The shard ring mesh (DESIGN.md "shard <-> shard"): one single-producer/
- * single-consumer rte_ring for every ordered pair of worker shards, carrying
+ * The shard ring mesh (DESIGN.md "shard <-> shard"): two single-producer/
+ * single-consumer rte_rings ("lanes") for every ordered pair of worker
+ * shards: the data lane carries publishes for the owner's queues (ENQUEUE),
+ * which the owner stops reading while the queue is full (back-pressure);
+ * the control lane carries everything else and is always read, so that
+ * acknowledgements still return credit to a full queue's consumers. They carry
  * fixed-size operations (struct lp_shard_op: a message reference to enqueue,
  * a delivery for a consumer, an acknowledgement back to the owner, a request
  * and its reply), plus one pointer ring each way between every worker and
@@ -85,8 +89,14 @@ void lp_mesh_destroy(struct lp_mesh *m);
 
 unsigned lp_mesh_workers(const struct lp_mesh *m);
 
-/* Ring written by worker src, read by worker dst (src != dst). */
-struct rte_ring *lp_mesh_ring(const struct lp_mesh *m, unsigned src, unsigned dst);
+enum lp_mesh_lane {
+	LP_MESH_CTL = 0,
+	LP_MESH_DATA = 1,
+	LP_MESH_LANES = 2,
+};
+
+/* Ring of lane written by worker src, read by worker dst (src != dst). */
+struct rte_ring *lp_mesh_ring(const struct lp_mesh *m, unsigned src, unsigned dst, unsigned lane);
 
 /* Pointer rings between worker w and the main lcore (see broker.h for what
  * travels on them). */

@@ -1299,10 +1299,10 @@ static void teardown_releases_messages_in_flight(void **state)
 	for (uint32_t i = 0; i < 7; i++)
 		publish(p, "q1", 500 + i, SMALL);
 	lp_broker_poll(f->w[0]);
-	assert_true(rte_ring_count(lp_mesh_ring(f->mesh, 0, 1)) > 0);
+	assert_true(rte_ring_count(lp_mesh_ring(f->mesh, 0, 1, LP_MESH_DATA)) > 0); /* publishes */
 	for (uint32_t i = 0; i < 5; i++)
 		publish(p, "q1", 600 + i, SMALL);
-	assert_true(b0->out[1].n > 0); /* staged, not flushed */
+	assert_true(b0->out[LP_MESH_DATA * 2 + 1].n > 0); /* staged on the data lane, not flushed */
 	assert_true(pool_free(f, 0) < POOL - 300);
 }
 
@@ -1325,16 +1325,18 @@ static void mesh_rings_round_trip_and_destroy_releases(void **state)
 		for (unsigned d = 0; d < 3; d++) {
 			if (s == d)
 				continue;
-			struct rte_ring *r = lp_mesh_ring(m, s, d);
+			struct rte_ring *r = lp_mesh_ring(m, s, d, LP_MESH_CTL);
 
 			assert_non_null(r);
+			assert_non_null(lp_mesh_ring(m, s, d, LP_MESH_DATA));
+			assert_ptr_not_equal(r, lp_mesh_ring(m, s, d, LP_MESH_DATA));
 			assert_int_equal(rte_ring_get_capacity(r), 63);
 			assert_true(rte_ring_is_prod_single(r));
 			assert_true(rte_ring_is_cons_single(r));
 			for (unsigned s2 = 0; s2 < 3; s2++)
 				for (unsigned d2 = 0; d2 < 3; d2++)
 					if (s2 != d2 && (s2 != s || d2 != d))
-						assert_ptr_not_equal(r, lp_mesh_ring(m, s2, d2));
+						assert_ptr_not_equal(r, lp_mesh_ring(m, s2, d2, LP_MESH_CTL));
 		}
 	}
 	/* A second mesh at the same time: its rings have their own names. */
@@ -1349,9 +1351,9 @@ static void mesh_rings_round_trip_and_destroy_releases(void **state)
 	op = (struct lp_shard_op){.type = LP_SHARD_DELIVER, .flags = LP_SHARD_F_REDELIVERED, .src = 0,
 				  .qid = 77, .chan = lp_chan_id(2, 5, 9), .aux = 1234,
 				  .tag = UINT64_MAX - 1, .ptr = msg};
-	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 0, 2), &op, sizeof(op)), 0);
-	assert_int_equal(rte_ring_count(lp_mesh_ring(m, 2, 0)), 0);
-	assert_int_equal(rte_ring_dequeue_elem(lp_mesh_ring(m, 0, 2), &back, sizeof(back)), 0);
+	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 0, 2, LP_MESH_CTL), &op, sizeof(op)), 0);
+	assert_int_equal(rte_ring_count(lp_mesh_ring(m, 2, 0, LP_MESH_CTL)), 0);
+	assert_int_equal(rte_ring_dequeue_elem(lp_mesh_ring(m, 0, 2, LP_MESH_CTL), &back, sizeof(back)), 0);
 	assert_memory_equal(&op, &back, sizeof(op));
 	assert_int_equal(lp_chan_worker(back.chan), 2);
 	assert_int_equal(lp_id_slot(back.chan), 9);
@@ -1360,15 +1362,15 @@ static void mesh_rings_round_trip_and_destroy_releases(void **state)
 	 * operations' pointers are not touched, main-lcore blocks are freed. */
 	lp_msg_ref(msg, 2);
 	op.type = LP_SHARD_ENQUEUE;
-	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 1, 0), &op, sizeof(op)), 0);
+	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 1, 0, LP_MESH_CTL), &op, sizeof(op)), 0);
 	op.type = LP_SHARD_GET_REPLY;
-	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 2, 1), &op, sizeof(op)), 0);
+	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 2, 1, LP_MESH_CTL), &op, sizeof(op)), 0);
 	op.type = LP_SHARD_DELIVER;
-	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 0, 1), &op, sizeof(op)), 0);
+	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 0, 1, LP_MESH_CTL), &op, sizeof(op)), 0);
 	op = (struct lp_shard_op){.type = LP_SHARD_GET_REPLY}; /* Get-Empty: no message */
-	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 1, 2), &op, sizeof(op)), 0);
+	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 1, 2, LP_MESH_CTL), &op, sizeof(op)), 0);
 	op = (struct lp_shard_op){.type = LP_SHARD_SETTLE, .tag = 3};
-	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 1, 2), &op, sizeof(op)), 0);
+	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 1, 2, LP_MESH_CTL), &op, sizeof(op)), 0);
 	assert_int_equal(lp_msg_refcnt(msg), 3);
 	assert_int_equal(lp_msg_pool_available(pool), 15);
 	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(m, 1), calloc(1, 64)), 0);
