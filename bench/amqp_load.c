@@ -14,7 +14,6 @@
  * Everything is bounded: a watchdog ends the process if a broker stalls.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,10 +29,10 @@
 #include <amqp.h>
 #include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
-#include <jansson.h>
 
 #include "lat_hist.h"
 #include "load_opts.h"
+#include "load_report.h"
 #include "seq_track.h"
 
 #define HDR_LEN 24
@@ -41,7 +40,7 @@
 #define FRAME_MAX 131072
 #define SETUP_TIMEOUT_S 30
 #define STALL_S 5 /* drain gives up after this long without a delivery */
-#define MISSING_SHOWN 8 /* missing numbers listed in the summary */
+#define MISSING_SHOWN LP_LOAD_MISSING_MAX /* missing numbers listed in the summary */
 
 struct body_hdr {
 	uint32_t run_id;
@@ -737,11 +736,7 @@ static bool routed(const struct run *r, unsigned q, unsigned p)
 	return r->fanout || r->prod[p].group == q;
 }
 
-struct totals {
-	uint64_t published, confirmed, nacked, returned, blocked, delivered, expected;
-};
-
-static void totals_read(struct run *r, struct totals *t)
+static void totals_read(struct run *r, struct lp_load_totals *t)
 {
 	memset(t, 0, sizeof(*t));
 	for (unsigned i = 0; i < r->n_prod; i++) {
@@ -761,50 +756,16 @@ static void totals_read(struct run *r, struct totals *t)
 		t->delivered += atomic_load_explicit(&r->cons[i].delivered, memory_order_relaxed);
 }
 
-/* The per-second line: rates over the last interval and approximate
- * latency percentiles of the deliveries in it. */
-struct progress {
-	FILE *f;
-	bool tty;
-	uint64_t last_ns;
-	struct totals last;
-	uint64_t coarse_last[LP_HIST_COARSE_N];
-};
-
-static void progress_tick(struct run *r, struct progress *pg, const char *phase)
+/* The per-second line (load_report.h) from every consumer's coarse histogram. */
+static void progress_tick(struct run *r, struct lp_load_progress *pg, const char *phase)
 {
-	uint64_t now = now_ns(), coarse[LP_HIST_COARSE_N] = {0}, p50 = 0, p99 = 0;
-	double dt = (double)(now - pg->last_ns) / 1e9;
-	struct totals t;
-	char lat[64] = "";
-	bool have;
+	uint64_t now = now_ns(), coarse[LP_HIST_COARSE_N] = {0};
+	struct lp_load_totals t;
 
 	totals_read(r, &t);
 	for (unsigned i = 0; i < r->n_cons; i++)
 		lp_hist_coarse_read(&r->cons[i].coarse, coarse);
-	for (unsigned i = 0; i < LP_HIST_COARSE_N; i++) {
-		uint64_t c = coarse[i];
-
-		coarse[i] -= pg->coarse_last[i];
-		pg->coarse_last[i] = c;
-	}
-	have = lp_hist_coarse_percentile(coarse, 50, &p50);
-	if (have && lp_hist_coarse_percentile(coarse, 99, &p99))
-		snprintf(lat, sizeof(lat), " | lat~ p50 %" PRIu64 " us p99 %" PRIu64 " us", p50,
-			 p99);
-	if (!r->o->quiet && dt > 0)
-		fprintf(pg->f,
-			"%s%6.1fs %-5s| pub %9.0f/s | conf %9.0f/s | dlv %9.0f/s%s | backlog %" PRIu64
-			"%s",
-			pg->tty ? "\r" : "", (double)(now - r->t0_ns) / 1e9, phase,
-			(double)(t.published - pg->last.published) / dt,
-			(double)(t.confirmed - pg->last.confirmed) / dt,
-			(double)(t.delivered - pg->last.delivered) / dt, lat,
-			t.expected > t.delivered ? t.expected - t.delivered : 0,
-			pg->tty ? "   " : "\n");
-	fflush(pg->f);
-	pg->last = t;
-	pg->last_ns = now;
+	lp_load_progress_tick(pg, now, &t, coarse, phase);
 }
 
 static void on_sigint(int sig)
@@ -813,163 +774,47 @@ static void on_sigint(int sig)
 	interrupted = 1;
 }
 
-struct summary {
-	struct totals t;
-	uint64_t lost, duplicated, out_of_order, foreign;
-	double pub_s, dlv_s, pub_rate, dlv_rate, gbit;
-	struct lp_hist hist;
-	bool drain_timeout;
-	struct {
-		unsigned producer;
-		uint64_t seq;
-	} first_missing[MISSING_SHOWN]; /* the lowest missing numbers, for a broker's logs */
-	unsigned first_missing_n;
-};
-
-static void summary_print(const struct run *r, const struct summary *s)
+/* The end-of-run report (load_report.h); hist gets every consumer's samples
+ * and must outlive rep. Returns 0 or -ENOMEM. */
+static int summarize(struct run *r, struct lp_load_report *rep, struct lp_hist *hist)
 {
 	const struct lp_load_opts *o = r->o;
-	const struct lp_hist *h = &s->hist;
 
-	printf("== %s: %u producer(s), %u consumer(s), %u queue(s)%s, %u B, confirm %u, %s, qos %u%s\n",
-	       o->name, r->n_prod, r->n_cons, r->n_queues, r->fanout ? " (fanout)" : "", o->size,
-	       o->confirm, o->autoack ? "auto-ack" : "manual ack", o->qos,
-	       o->persistent ? ", persistent" : "");
-	if (r->error[0])
-		printf("   ERROR      %s\n", r->error);
-	printf("   published  %" PRIu64 " in %.2f s (%.0f msgs/s)\n", s->t.published, s->pub_s,
-	       s->pub_rate);
-	printf("   confirmed  %" PRIu64 " (nacked %" PRIu64 ", returned %" PRIu64 ")\n",
-	       s->t.confirmed, s->t.nacked, s->t.returned);
-	printf("   delivered  %" PRIu64 " of %" PRIu64 " expected in %.2f s (%.0f msgs/s, %.3f Gbit/s payload)%s\n",
-	       s->t.delivered, s->t.expected, s->dlv_s, s->dlv_rate, s->gbit,
-	       s->drain_timeout ? " [drain ended before every delivery]" : "");
-	if (h->count)
-		printf("   latency    min %" PRIu64 " us, p50 %" PRIu64 " us, p99 %" PRIu64
-		       " us, p99.9 %" PRIu64 " us, max %" PRIu64 " us, mean %.1f us (%" PRIu64
-		       " samples, %" PRIu64 " over %u s)\n",
-		       h->min_ns / 1000, lp_hist_percentile_us(h, 50), lp_hist_percentile_us(h, 99),
-		       lp_hist_percentile_us(h, 99.9), h->max_ns / 1000, lp_hist_mean_us(h), h->count,
-		       h->overflow, LP_HIST_DEFAULT_US / 1000000);
-	printf("   lost %" PRIu64 ", duplicated %" PRIu64 ", out-of-order %" PRIu64 ", foreign %" PRIu64
-	       ", blocked %" PRIu64 "\n",
-	       s->lost, s->duplicated, s->out_of_order, s->foreign, s->t.blocked);
-	if (s->lost > 0 || s->drain_timeout) {
-		if (r->left_known)
-			printf("   left in the queue(s) after the consumers closed: %" PRIu64 "%s\n",
-			       r->left_in_queues,
-			       r->left_in_queues < s->lost ? " (the rest of the lost are gone from the broker)"
-							   : " (the broker kept them)");
-		if (s->first_missing_n > 0) {
-			printf("   first missing (producer:seq):");
-			for (unsigned i = 0; i < s->first_missing_n; i++)
-				printf(" %u:%" PRIu64, s->first_missing[i].producer,
-				       s->first_missing[i].seq);
-			printf("\n");
-		}
-	}
-	fflush(stdout);
-}
-
-static void summary_json(const struct run *r, const struct summary *s)
-{
-	const struct lp_load_opts *o = r->o;
-	const struct lp_hist *h = &s->hist;
-	json_t *lat = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I}",
-				"samples", (json_int_t)h->count,
-				"min", (json_int_t)(h->count ? h->min_ns / 1000 : 0),
-				"p50", (json_int_t)lp_hist_percentile_us(h, 50),
-				"p99", (json_int_t)lp_hist_percentile_us(h, 99),
-				"p99_9", (json_int_t)lp_hist_percentile_us(h, 99.9),
-				"max", (json_int_t)(h->max_ns / 1000),
-				"mean", lp_hist_mean_us(h),
-				"overflow", (json_int_t)h->overflow,
-				"limit_us", (json_int_t)LP_HIST_DEFAULT_US);
-	json_t *cfg = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:b,s:I,s:I,s:I,s:I}",
-				"queue", o->queue, "exchange", r->exchange, "type",
-				r->fanout ? "fanout" : o->type, "routing_key", o->routing_key,
-				"producers", (json_int_t)r->n_prod, "consumers", (json_int_t)r->n_cons,
-				"queues", (json_int_t)r->n_queues, "size", (json_int_t)o->size,
-				"rate", (json_int_t)o->rate, "confirm", (json_int_t)o->confirm,
-				"autoack", o->autoack, "multi_ack_every", (json_int_t)o->multi_ack,
-				"qos", (json_int_t)o->qos, "persistent", o->persistent,
-				"time", (json_int_t)o->time_s, "pmessages", (json_int_t)o->pmessages,
-				"drain", (json_int_t)o->drain_s, "fanout_queues",
-				(json_int_t)o->fanout_queues);
-	json_t *root = json_pack(
-		"{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:o,s:I,s:I,s:I,s:I,s:b,s:b}",
-		"scenario", o->name, "host", r->ci.host, "config", cfg,
-		"published", (json_int_t)s->t.published, "confirmed", (json_int_t)s->t.confirmed,
-		"nacked", (json_int_t)s->t.nacked, "returned", (json_int_t)s->t.returned,
-		"delivered", (json_int_t)s->t.delivered, "expected", (json_int_t)s->t.expected,
-		"blocked", (json_int_t)s->t.blocked,
-		"publish_seconds", s->pub_s, "deliver_seconds", s->dlv_s,
-		"published_per_s", s->pub_rate, "delivered_per_s", s->dlv_rate,
-		"gbit_per_s", s->gbit, "latency_us", lat,
-		"lost", (json_int_t)s->lost, "duplicated", (json_int_t)s->duplicated,
-		"out_of_order", (json_int_t)s->out_of_order, "foreign", (json_int_t)s->foreign,
-		"drain_timeout", s->drain_timeout, "interrupted", interrupted != 0);
-
-	if (root == NULL) {
-		fprintf(stderr, "amqp-load: cannot build the JSON summary\n");
-		return;
-	}
-	json_object_set_new(cfg, "binding_key", json_string(o->binding_key));
-	if (r->headers)
-		json_object_set_new(cfg, "x_match", json_string(o->x_match));
-	if (r->error[0])
-		json_object_set_new(root, "error", json_string(r->error));
-	if (r->left_known)
-		json_object_set_new(root, "left_in_queues", json_integer((json_int_t)r->left_in_queues));
-	json_dumpf(root, stdout, JSON_COMPACT);
-	putchar('\n');
-	fflush(stdout);
-	json_decref(root);
-}
-
-static int summarize(struct run *r, struct summary *s)
-{
-	uint64_t last = 0, pub_end = r->t0_ns;
-
-	memset(s, 0, sizeof(*s));
-	if (lp_hist_init(&s->hist, LP_HIST_DEFAULT_US) < 0)
+	*rep = (struct lp_load_report){
+		.o = o,
+		.host = r->ci.host,
+		.exchange = r->exchange,
+		.type = r->fanout ? "fanout" : o->type,
+		.binding_key = o->binding_key,
+		.x_match = r->headers ? o->x_match : NULL,
+		.error = r->error,
+		.n_prod = r->n_prod,
+		.n_cons = r->n_cons,
+		.n_queues = r->n_queues,
+		.fanout = r->fanout,
+		.hist = hist,
+		.interrupted = interrupted != 0,
+		.left_known = r->left_known,
+		.left_in_queues = r->left_in_queues,
+		.missing_max = MISSING_SHOWN,
+		.t0 = r->t0_ns,
+	};
+	if (lp_hist_init(hist, LP_HIST_DEFAULT_US) < 0)
 		return -ENOMEM;
-	totals_read(r, &s->t);
+	totals_read(r, &rep->t);
 	for (unsigned i = 0; i < r->n_cons; i++) {
-		lp_hist_merge(&s->hist, &r->cons[i].hist);
-		s->foreign += r->cons[i].foreign;
-		if (r->cons[i].last_ns > last)
-			last = r->cons[i].last_ns;
-		for (unsigned p = 0; p < r->n_prod; p++)
-			s->out_of_order += r->cons[i].order[p].late;
+		const struct consumer *k = &r->cons[i];
+
+		lp_hist_merge(hist, &k->hist);
+		lp_load_report_consumer(rep, k->foreign, k->last_ns, k->order, r->n_prod);
 	}
 	for (unsigned p = 0; p < r->n_prod; p++)
-		if (r->prod[p].end_ns > pub_end)
-			pub_end = r->prod[p].end_ns;
-	if (r->o->consumers > 0)
-		for (unsigned q = 0; q < r->n_queues; q++)
-			for (unsigned p = 0; p < r->n_prod; p++) {
-				const struct lp_seq *t = &r->track[q * r->n_prod + p];
-
-				s->duplicated += atomic_load(&t->duplicates);
-				if (!routed(r, q, p))
-					continue;
-				uint64_t pub = atomic_load(&r->prod[p].published);
-				uint64_t missing = lp_seq_missing(t, pub);
-
-				s->lost += missing;
-				for (uint64_t seq = 0; missing > 0 && seq < pub &&
-				     s->first_missing_n < MISSING_SHOWN; seq++)
-					if (!lp_seq_test(t, seq)) {
-						s->first_missing[s->first_missing_n].producer = p;
-						s->first_missing[s->first_missing_n++].seq = seq;
-					}
-			}
-	s->pub_s = (double)(pub_end - r->t0_ns) / 1e9;
-	s->dlv_s = last > r->t0_ns ? (double)(last - r->t0_ns) / 1e9 : 0;
-	s->pub_rate = s->pub_s > 0 ? (double)s->t.published / s->pub_s : 0;
-	s->dlv_rate = s->dlv_s > 0 ? (double)s->t.delivered / s->dlv_s : 0;
-	s->gbit = s->dlv_rate * r->o->size * 8 / 1e9;
+		lp_load_report_producer(rep, r->prod[p].end_ns);
+	for (unsigned q = 0; q < r->n_queues && o->consumers > 0; q++)
+		for (unsigned p = 0; p < r->n_prod; p++)
+			lp_load_report_track(rep, &r->track[q * r->n_prod + p], p,
+					     atomic_load(&r->prod[p].published), routed(r, q, p));
+	lp_load_report_rates(rep, 1e9, o->size);
 	return 0;
 }
 
@@ -1068,8 +913,9 @@ static bool wait_count(_Atomic unsigned *c, unsigned n, struct run *r, uint64_t 
 static int run_scenario(const struct lp_load_opts *o)
 {
 	struct run r = {0};
-	struct summary s;
-	struct progress pg = {0};
+	struct lp_load_report rep;
+	struct lp_hist hist;
+	struct lp_load_progress pg;
 	amqp_connection_state_t setup = NULL;
 	uint64_t pub_deadline, drain_deadline, last_progress_ns, last_delivered = 0;
 	bool drain_timeout = false;
@@ -1081,8 +927,6 @@ static int run_scenario(const struct lp_load_opts *o)
 		run_free(&r);
 		return 1;
 	}
-	pg.f = o->json ? stderr : stdout;
-	pg.tty = isatty(fileno(pg.f));
 
 	watchdog_arm("setup (connect, declare)", SETUP_TIMEOUT_S);
 	setup = broker_connect(&r, err, sizeof(err));
@@ -1108,7 +952,7 @@ static int run_scenario(const struct lp_load_opts *o)
 
 	watchdog_arm("the run", (uint64_t)o->time_s + 2 * o->drain_s + 60);
 	r.t0_ns = now_ns();
-	pg.last_ns = r.t0_ns;
+	lp_load_progress_init(&pg, o->json ? stderr : stdout, o->quiet, 1e9, r.t0_ns);
 	pub_deadline = r.t0_ns + (uint64_t)(o->time_s ? o->time_s : 600) * 1000000000u;
 	r.pub_end_ns = pub_deadline;
 	atomic_store(&r.go, true);
@@ -1131,7 +975,7 @@ static int run_scenario(const struct lp_load_opts *o)
 	drain_deadline = now_ns() + (uint64_t)o->drain_s * 1000000000u;
 	last_progress_ns = now_ns();
 	for (uint64_t tick = (now_ns() - r.t0_ns) / 1000000000u + 1; !interrupted; ) {
-		struct totals t;
+		struct lp_load_totals t;
 		uint64_t now = now_ns();
 
 		totals_read(&r, &t);
@@ -1151,8 +995,7 @@ static int run_scenario(const struct lp_load_opts *o)
 		}
 		sleep_ns(5000000);
 	}
-	if (pg.tty && !o->quiet)
-		fputc('\n', pg.f);
+	lp_load_progress_end(&pg);
 	rc = 0;
 out:
 	atomic_store(&r.stop_publish, true);
@@ -1172,13 +1015,13 @@ out:
 	}
 	atomic_store(&watchdog_deadline_ns, 0);
 	if (rc == 0) {
-		if (summarize(&r, &s) == 0) {
-			s.drain_timeout = drain_timeout;
-			if (o->json)
-				summary_json(&r, &s);
-			else
-				summary_print(&r, &s);
-			lp_hist_free(&s.hist);
+		if (summarize(&r, &rep, &hist) == 0) {
+			rep.drain_timeout = drain_timeout;
+			if (!o->json)
+				lp_load_report_print(&rep, stdout);
+			else if (lp_load_report_json(&rep, stdout) < 0)
+				fprintf(stderr, "amqp-load: cannot build the JSON summary\n");
+			lp_hist_free(&hist);
 		}
 		if (r.error[0]) {
 			fprintf(stderr, "amqp-load: %s: %s\n", o->name, r.error);

@@ -32,7 +32,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -43,6 +42,7 @@
 #include "amqp_client.h"
 #include "lat_hist.h"
 #include "load_opts.h"
+#include "load_report.h"
 #include "port.h"
 #include "seq_track.h"
 #include "worker.h"
@@ -646,11 +646,7 @@ static bool routed(const struct run *r, unsigned q, unsigned p)
 	return r->fanout || r->prod[p].group == q;
 }
 
-struct totals {
-	uint64_t published, confirmed, nacked, returned, blocked, delivered, expected;
-};
-
-static void totals_read(const struct run *r, struct totals *t)
+static void totals_read(const struct run *r, struct lp_load_totals *t)
 {
 	memset(t, 0, sizeof(*t));
 	for (unsigned i = 0; i < r->n_prod; i++) {
@@ -670,176 +666,54 @@ static void totals_read(const struct run *r, struct totals *t)
 		t->delivered += r->cons[i].delivered;
 }
 
-struct progress {
-	FILE *f;
-	bool tty;
-	uint64_t last_tsc;
-	struct totals last;
-	uint64_t coarse_last[LP_HIST_COARSE_N];
-};
-
-static void progress_tick(struct run *r, struct progress *pg, const char *phase)
+/* The per-second line (load_report.h), in TSC cycles. */
+static void progress_tick(struct run *r, struct lp_load_progress *pg, const char *phase)
 {
-	uint64_t now = rte_rdtsc(), coarse[LP_HIST_COARSE_N] = {0}, p50 = 0, p99 = 0;
-	double dt = (double)(now - pg->last_tsc) / (double)r->hz;
-	struct totals t;
-	char lat[64] = "";
+	uint64_t now = rte_rdtsc(), coarse[LP_HIST_COARSE_N] = {0};
+	struct lp_load_totals t;
 
 	totals_read(r, &t);
 	lp_hist_coarse_read(&r->coarse, coarse);
-	for (unsigned i = 0; i < LP_HIST_COARSE_N; i++) {
-		uint64_t c = coarse[i];
-
-		coarse[i] -= pg->coarse_last[i];
-		pg->coarse_last[i] = c;
-	}
-	if (lp_hist_coarse_percentile(coarse, 50, &p50) &&
-	    lp_hist_coarse_percentile(coarse, 99, &p99))
-		snprintf(lat, sizeof(lat), " | lat~ p50 %" PRIu64 " us p99 %" PRIu64 " us", p50,
-			 p99);
-	if (!r->o->quiet && dt > 0)
-		fprintf(pg->f,
-			"%s%6.1fs %-5s| pub %9.0f/s | conf %9.0f/s | dlv %9.0f/s%s | backlog %" PRIu64
-			"%s",
-			pg->tty ? "\r" : "", (double)(now - r->t0_tsc) / (double)r->hz, phase,
-			(double)(t.published - pg->last.published) / dt,
-			(double)(t.confirmed - pg->last.confirmed) / dt,
-			(double)(t.delivered - pg->last.delivered) / dt, lat,
-			t.expected > t.delivered ? t.expected - t.delivered : 0,
-			pg->tty ? "   " : "\n");
-	fflush(pg->f);
-	pg->last = t;
-	pg->last_tsc = now;
+	lp_load_progress_tick(pg, now, &t, coarse, phase);
 }
 
-struct summary {
-	struct totals t;
-	uint64_t lost, duplicated, out_of_order, foreign;
-	double pub_s, dlv_s, pub_rate, dlv_rate, gbit, busy;
-	bool drain_timeout;
-};
-
-static void summarize(const struct run *r, struct summary *s)
+/* The end-of-run report (load_report.h); host[INET_ADDRSTRLEN] gets the
+ * broker's address and must outlive rep, like r. */
+static void summarize(const struct run *r, struct lp_load_report *rep, char *host)
 {
-	uint64_t last = r->t0_tsc, pub_end = r->t0_tsc;
+	const struct lp_load_opts *o = r->o;
 	const struct bench *b = r->b;
 
-	memset(s, 0, sizeof(*s));
-	totals_read(r, &s->t);
-	for (unsigned i = 0; i < r->n_cons; i++) {
-		s->foreign += r->cons[i].foreign;
-		if (r->cons[i].last_tsc > last)
-			last = r->cons[i].last_tsc;
-		for (unsigned p = 0; p < r->n_prod; p++)
-			s->out_of_order += r->cons[i].order[p].late;
-	}
+	inet_ntop(AF_INET, &r->broker_ip, host, INET_ADDRSTRLEN);
+	*rep = (struct lp_load_report){
+		.o = o,
+		.program = "lepus-bench",
+		.host = host,
+		.exchange = r->exchange,
+		.type = r->ex_type,
+		.error = r->error,
+		.n_prod = r->n_prod,
+		.n_cons = r->n_cons,
+		.n_queues = r->n_queues,
+		.fanout = r->fanout,
+		.rate_note = true,
+		.hist = &r->hist,
+		.interrupted = interrupted != 0,
+		.has_busy = true,
+		.busy = b->loop_tsc ? (double)b->busy_tsc / (double)b->loop_tsc : 0,
+		.t0 = r->t0_tsc,
+	};
+	totals_read(r, &rep->t);
+	for (unsigned i = 0; i < r->n_cons; i++)
+		lp_load_report_consumer(rep, r->cons[i].foreign, r->cons[i].last_tsc, r->cons[i].order,
+					r->n_prod);
 	for (unsigned p = 0; p < r->n_prod; p++)
-		if (r->prod[p].end_tsc > pub_end)
-			pub_end = r->prod[p].end_tsc;
-	if (r->o->consumers > 0)
-		for (unsigned q = 0; q < r->n_queues; q++)
-			for (unsigned p = 0; p < r->n_prod; p++) {
-				const struct lp_seq *t = &r->track[q * r->n_prod + p];
-
-				s->duplicated += atomic_load(&t->duplicates);
-				if (routed(r, q, p))
-					s->lost += lp_seq_missing(t, r->prod[p].published);
-			}
-	s->pub_s = (double)(pub_end - r->t0_tsc) / (double)r->hz;
-	s->dlv_s = (double)(last - r->t0_tsc) / (double)r->hz;
-	s->pub_rate = s->pub_s > 0 ? (double)s->t.published / s->pub_s : 0;
-	s->dlv_rate = s->dlv_s > 0 ? (double)s->t.delivered / s->dlv_s : 0;
-	s->gbit = s->dlv_rate * r->o->size * 8 / 1e9;
-	s->busy = b->loop_tsc ? (double)b->busy_tsc / (double)b->loop_tsc : 0;
-}
-
-static void summary_print(const struct run *r, const struct summary *s)
-{
-	const struct lp_load_opts *o = r->o;
-	const struct lp_hist *h = &r->hist;
-
-	printf("== %s: %u producer(s), %u consumer(s), %u queue(s)%s, %u B, confirm %u, %s, qos %u%s%s\n",
-	       o->name, r->n_prod, r->n_cons, r->n_queues, r->fanout ? " (fanout)" : "", o->size,
-	       o->confirm, o->autoack ? "auto-ack" : "manual ack", o->qos,
-	       o->persistent ? ", persistent" : "",
-	       o->rate ? ", rate-limited" : "");
-	if (r->error[0])
-		printf("   ERROR      %s\n", r->error);
-	printf("   published  %" PRIu64 " in %.2f s (%.0f msgs/s)\n", s->t.published, s->pub_s,
-	       s->pub_rate);
-	printf("   confirmed  %" PRIu64 " (nacked %" PRIu64 ", returned %" PRIu64 ")\n",
-	       s->t.confirmed, s->t.nacked, s->t.returned);
-	printf("   delivered  %" PRIu64 " of %" PRIu64 " expected in %.2f s (%.0f msgs/s, %.3f Gbit/s payload)%s\n",
-	       s->t.delivered, s->t.expected, s->dlv_s, s->dlv_rate, s->gbit,
-	       s->drain_timeout ? " [drain ended before every delivery]" : "");
-	if (h->count)
-		printf("   latency    min %" PRIu64 " us, p50 %" PRIu64 " us, p99 %" PRIu64
-		       " us, p99.9 %" PRIu64 " us, max %" PRIu64 " us, mean %.1f us (%" PRIu64
-		       " samples, %" PRIu64 " over %u s)\n",
-		       h->min_ns / 1000, lp_hist_percentile_us(h, 50), lp_hist_percentile_us(h, 99),
-		       lp_hist_percentile_us(h, 99.9), h->max_ns / 1000, lp_hist_mean_us(h), h->count,
-		       h->overflow, LP_HIST_DEFAULT_US / 1000000);
-	printf("   lost %" PRIu64 ", duplicated %" PRIu64 ", out-of-order %" PRIu64 ", foreign %" PRIu64
-	       ", blocked %" PRIu64 "\n",
-	       s->lost, s->duplicated, s->out_of_order, s->foreign, s->t.blocked);
-	printf("   bench lcore busy %.0f%% of the run (polls that moved a packet or a message)\n",
-	       s->busy * 100);
-	fflush(stdout);
-}
-
-static void summary_json(const struct run *r, const struct summary *s)
-{
-	const struct lp_load_opts *o = r->o;
-	const struct lp_hist *h = &r->hist;
-	char host[INET_ADDRSTRLEN];
-	json_t *lat = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I}",
-				"samples", (json_int_t)h->count,
-				"min", (json_int_t)(h->count ? h->min_ns / 1000 : 0),
-				"p50", (json_int_t)lp_hist_percentile_us(h, 50),
-				"p99", (json_int_t)lp_hist_percentile_us(h, 99),
-				"p99_9", (json_int_t)lp_hist_percentile_us(h, 99.9),
-				"max", (json_int_t)(h->max_ns / 1000),
-				"mean", lp_hist_mean_us(h),
-				"overflow", (json_int_t)h->overflow,
-				"limit_us", (json_int_t)LP_HIST_DEFAULT_US);
-	json_t *cfg = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:b,s:I,s:I,s:I,s:I}",
-				"queue", o->queue, "exchange", r->exchange, "type", r->ex_type,
-				"routing_key", o->routing_key,
-				"producers", (json_int_t)r->n_prod, "consumers", (json_int_t)r->n_cons,
-				"queues", (json_int_t)r->n_queues, "size", (json_int_t)o->size,
-				"rate", (json_int_t)o->rate, "confirm", (json_int_t)o->confirm,
-				"autoack", o->autoack, "multi_ack_every", (json_int_t)o->multi_ack,
-				"qos", (json_int_t)o->qos, "persistent", o->persistent,
-				"time", (json_int_t)o->time_s, "pmessages", (json_int_t)o->pmessages,
-				"drain", (json_int_t)o->drain_s, "fanout_queues",
-				(json_int_t)o->fanout_queues);
-
-	inet_ntop(AF_INET, &r->broker_ip, host, sizeof(host));
-	json_t *root = json_pack(
-		"{s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:o,s:I,s:I,s:I,s:I,s:b,s:b,s:f}",
-		"program", "lepus-bench", "scenario", o->name, "host", host, "config", cfg,
-		"published", (json_int_t)s->t.published, "confirmed", (json_int_t)s->t.confirmed,
-		"nacked", (json_int_t)s->t.nacked, "returned", (json_int_t)s->t.returned,
-		"delivered", (json_int_t)s->t.delivered, "expected", (json_int_t)s->t.expected,
-		"blocked", (json_int_t)s->t.blocked,
-		"publish_seconds", s->pub_s, "deliver_seconds", s->dlv_s,
-		"published_per_s", s->pub_rate, "delivered_per_s", s->dlv_rate,
-		"gbit_per_s", s->gbit, "latency_us", lat,
-		"lost", (json_int_t)s->lost, "duplicated", (json_int_t)s->duplicated,
-		"out_of_order", (json_int_t)s->out_of_order, "foreign", (json_int_t)s->foreign,
-		"drain_timeout", s->drain_timeout, "interrupted", interrupted != 0,
-		"bench_busy", s->busy);
-
-	if (root == NULL) {
-		fprintf(stderr, "lepus-bench: cannot build the JSON summary\n");
-		return;
-	}
-	if (r->error[0])
-		json_object_set_new(root, "error", json_string(r->error));
-	json_dumpf(root, stdout, JSON_COMPACT);
-	putchar('\n');
-	fflush(stdout);
-	json_decref(root);
+		lp_load_report_producer(rep, r->prod[p].end_tsc);
+	for (unsigned q = 0; q < r->n_queues && o->consumers > 0; q++)
+		for (unsigned p = 0; p < r->n_prod; p++)
+			lp_load_report_track(rep, &r->track[q * r->n_prod + p], p, r->prod[p].published,
+					     routed(r, q, p));
+	lp_load_report_rates(rep, (double)r->hz, o->size);
 }
 
 /* --- one scenario ------------------------------------------------------------------ */
@@ -1039,8 +913,9 @@ static void close_conn(struct conn *c)
 static int run_scenario(struct bench *b, const struct lp_load_opts *o)
 {
 	struct run r = {0};
-	struct progress pg = {0};
-	struct summary s;
+	struct lp_load_progress pg;
+	struct lp_load_report rep;
+	char host[INET_ADDRSTRLEN];
 	uint64_t last_progress = 0, last_delivered = 0, drain_end, tick = 1;
 	bool drain_timeout = false;
 	int rc = 1;
@@ -1052,8 +927,6 @@ static int run_scenario(struct bench *b, const struct lp_load_opts *o)
 		b->r = NULL;
 		return 1;
 	}
-	pg.f = o->json ? stderr : stdout;
-	pg.tty = isatty(fileno(pg.f));
 
 	/* Declarations on the set-up connection. */
 	r.phase = PH_SETUP;
@@ -1078,7 +951,7 @@ static int run_scenario(struct bench *b, const struct lp_load_opts *o)
 	r.phase = PH_RUN;
 	r.t0_tsc = rte_rdtsc();
 	r.pub_end_tsc = r.t0_tsc + (uint64_t)(o->time_s ? o->time_s : 600) * r.hz;
-	pg.last_tsc = r.t0_tsc;
+	lp_load_progress_init(&pg, o->json ? stderr : stdout, o->quiet, (double)r.hz, r.t0_tsc);
 	b->busy_tsc = b->loop_tsc = 0;
 	for (;;) {
 		uint64_t t = rte_rdtsc();
@@ -1103,7 +976,7 @@ static int run_scenario(struct bench *b, const struct lp_load_opts *o)
 	drain_end = rte_rdtsc() + (uint64_t)o->drain_s * r.hz;
 	last_progress = rte_rdtsc();
 	while (!r.failed && !interrupted) {
-		struct totals t;
+		struct lp_load_totals t;
 		uint64_t now;
 
 		poll_once(b);
@@ -1125,8 +998,7 @@ static int run_scenario(struct bench *b, const struct lp_load_opts *o)
 			tick++;
 		}
 	}
-	if (pg.tty && !o->quiet)
-		fputc('\n', pg.f);
+	lp_load_progress_end(&pg);
 	rc = 0;
 out:
 	/* Close: the last acks, Connection.Close everywhere, queues deleted. */
@@ -1160,12 +1032,12 @@ out:
 		r.failed = failed;
 	}
 	if (rc == 0) {
-		summarize(&r, &s);
-		s.drain_timeout = drain_timeout;
-		if (o->json)
-			summary_json(&r, &s);
-		else
-			summary_print(&r, &s);
+		summarize(&r, &rep, host);
+		rep.drain_timeout = drain_timeout;
+		if (!o->json)
+			lp_load_report_print(&rep, stdout);
+		else if (lp_load_report_json(&rep, stdout) < 0)
+			fprintf(stderr, "lepus-bench: cannot build the JSON summary\n");
 		if (r.failed) {
 			fprintf(stderr, "lepus-bench: %s: %s\n", o->name, r.error);
 			rc = 1;
