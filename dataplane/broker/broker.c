@@ -1150,13 +1150,14 @@ static int on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 	/* The property list is kept as the publisher encoded it (validated by
 	 * the channel's decode): deliveries copy it, never re-encode it; the
 	 * headers table is located once, for routing. */
-	if (h->props_raw.len > lp_msg_pool_props_max(b->pool)) {
-		lp_amqp_channel_error(c, ch, LP_AMQP_PRECONDITION_FAILED, LP_AMQP_BASIC_PUBLISH,
-				      "message properties of %u octets are over Lepus's limit of %u",
-				      h->props_raw.len, lp_msg_pool_props_max(b->pool));
+	n = lp_msg_props_reserve(bc->pub, h->props_raw.len); /* over 4 KiB: heap */
+	if (n < 0) {
+		lp_amqp_channel_error(c, ch, LP_AMQP_CONTENT_TOO_LARGE, LP_AMQP_BASIC_PUBLISH,
+				      "message properties of %u octets do not fit in the memory for "
+				      "large messages now", h->props_raw.len);
 		lp_msg_release(bc->pub);
 		bc->pub = NULL;
-		return -EMSGSIZE;
+		return n;
 	}
 	memcpy(bc->pub->props, h->props_raw.ptr, h->props_raw.len);
 	bc->pub->props_len = h->props_raw.len;

@@ -132,6 +132,9 @@ void lp_msg_pool_destroy(struct lp_msg_pool *p)
 	for (uint32_t i = 0; p->msgs != NULL && i < p->capacity; i++)
 		if (p->msgs[i].body_heap != 0)
 			free(p->msgs[i].body);
+	for (uint32_t i = 0; p->msgs != NULL && i < p->capacity; i++)
+		if (p->msgs[i].props_heap != 0)
+			free(p->msgs[i].props);
 	free(p->msgs);
 	if (p->data != NULL)
 		munmap(p->data, p->data_len);
@@ -186,29 +189,92 @@ uint64_t lp_msg_pool_large_max(const struct lp_msg_pool *p)
 /* An inline body follows the properties in the slot: a small message's
  * properties and body share cache lines (one miss, not two, when it is
  * delivered from a deep queue). */
+static uint8_t *slot_base(const struct lp_msg *m)
+{
+	const struct lp_msg_pool *p = m->pool;
+
+	return p->data != NULL ? p->data + (size_t)m->index * ((size_t)p->props_max + p->body_max)
+			       : NULL;
+}
+
 static uint8_t *slot_body(const struct lp_msg *m)
 {
-	return m->props != NULL ? m->props + m->props_len : NULL;
+	return m->props_heap != 0 || m->props == NULL ? slot_base(m) : m->props + m->props_len;
+}
+
+/* size octets of heap storage from the pool's budget (never over it, even
+ * with releases racing on other threads). Returns the buffer, or NULL with
+ * *err -ENOBUFS (budget) or -ENOMEM. */
+static uint8_t *heap_take(struct lp_msg_pool *p, uint64_t size, int *err)
+{
+	uint64_t old = atomic_load_explicit(&p->large_bytes, memory_order_relaxed), new;
+	uint8_t *buf;
+
+	do {
+		if (size > p->large_budget || old > p->large_budget - size) {
+			*err = -ENOBUFS;
+			return NULL;
+		}
+		new = old + size;
+	} while (!atomic_compare_exchange_weak_explicit(&p->large_bytes, &old, new,
+							 memory_order_relaxed, memory_order_relaxed));
+	buf = malloc((size_t)size);
+	if (buf == NULL) {
+		atomic_fetch_sub_explicit(&p->large_bytes, size, memory_order_relaxed);
+		*err = -ENOMEM;
+	}
+	return buf;
+}
+
+static void heap_give(struct lp_msg_pool *p, uint8_t *buf, uint32_t size)
+{
+	free(buf);
+	atomic_fetch_sub_explicit(&p->large_bytes, size, memory_order_relaxed);
 }
 
 /* Give m's heap body back (free and return its octets to the budget). */
 static void body_heap_free(struct lp_msg *m)
 {
-	struct lp_msg_pool *p = m->pool;
-
 	if (m->body_heap == 0)
 		return;
-	free(m->body);
-	atomic_fetch_sub_explicit(&p->large_bytes, m->body_heap, memory_order_relaxed);
+	heap_give(m->pool, m->body, m->body_heap);
 	m->body_heap = 0;
 	m->body = slot_body(m);
+}
+
+static void props_heap_free(struct lp_msg *m)
+{
+	if (m->props_heap == 0)
+		return;
+	heap_give(m->pool, m->props, m->props_heap);
+	m->props_heap = 0;
+	m->props = slot_base(m);
+}
+
+int lp_msg_props_reserve(struct lp_msg *m, uint64_t size)
+{
+	struct lp_msg_pool *p = m->pool;
+	uint8_t *buf;
+	int err = 0;
+
+	props_heap_free(m);
+	if (size <= p->props_max)
+		return 0;
+	if (size > p->large_max || p->large_max == 0)
+		return -EMSGSIZE;
+	buf = heap_take(p, size, &err);
+	if (buf == NULL)
+		return err;
+	m->props = buf;
+	m->props_heap = (uint32_t)size;
+	return 0;
 }
 
 int lp_msg_body_reserve(struct lp_msg *m, uint64_t size)
 {
 	struct lp_msg_pool *p = m->pool;
-	uint64_t old, new;
 	uint8_t *buf;
+	int err = 0;
 
 	body_heap_free(m);
 	if (size <= p->body_max) {
@@ -217,18 +283,9 @@ int lp_msg_body_reserve(struct lp_msg *m, uint64_t size)
 	}
 	if (size > p->large_max)
 		return -EMSGSIZE;
-	old = atomic_load_explicit(&p->large_bytes, memory_order_relaxed);
-	do {
-		if (size > p->large_budget || old > p->large_budget - size)
-			return -ENOBUFS;
-		new = old + size;
-	} while (!atomic_compare_exchange_weak_explicit(&p->large_bytes, &old, new,
-							 memory_order_relaxed, memory_order_relaxed));
-	buf = malloc((size_t)size);
-	if (buf == NULL) {
-		atomic_fetch_sub_explicit(&p->large_bytes, size, memory_order_relaxed);
-		return -ENOMEM;
-	}
+	buf = heap_take(p, size, &err);
+	if (buf == NULL)
+		return err;
 	m->body = buf;
 	m->body_heap = (uint32_t)size;
 	return 0;
@@ -289,6 +346,7 @@ bool lp_msg_release(struct lp_msg *m)
 	if (atomic_fetch_sub_explicit(&m->refcnt, 1, memory_order_acq_rel) != 1)
 		return false;
 	body_heap_free(m);
+	props_heap_free(m);
 	free_push(m->pool, m->index);
 	return true;
 }

@@ -52,6 +52,7 @@ struct lp_msg {
 	struct lp_msg_pool *pool;
 	uint32_t index;            /* slot in the pool */
 	uint32_t body_heap;        /* octets of the heap body; 0: body is the slot */
+	uint32_t props_heap;       /* octets of heap properties; 0: in the slot */
 	uint32_t headers_off;      /* the headers table's body within props (routing) */
 	uint32_t headers_len;      /* 0: none */
 	uint8_t exchange_len;
@@ -124,6 +125,13 @@ struct lp_msg *lp_msg_create(struct lp_msg_pool *p, const char *exchange, size_t
  * more octets now: nothing reserved), -ENOMEM (malloc failed).
  */
 int lp_msg_body_reserve(struct lp_msg *m, uint64_t size);
+
+/*
+ * The same for properties over props_max (a big headers table): a heap
+ * buffer of size octets from the same budget; an inline body then starts at
+ * the slot. Call before lp_msg_body_reserve. Returns as lp_msg_body_reserve.
+ */
+int lp_msg_props_reserve(struct lp_msg *m, uint64_t size);
 
 /* Add n references (fan-out: one per extra destination). Any thread. */
 void lp_msg_ref(struct lp_msg *m, uint32_t n);

@@ -896,6 +896,29 @@ def case_properties(conns):
         eq(getattr(bare, f), None, "bare message: property %s" % f)
 
 
+def case_properties_large(conns):
+    """A headers table of ~20 KiB (e.g. Celery's task headers grow large) is
+    kept whole, routed on by a headers exchange, delivered and got back."""
+    ch = confirmed_channel(conns)
+    q = ch.queue_declare("", exclusive=True).method.queue
+    x = name("big-headers")
+    ch.exchange_declare(x, "headers", auto_delete=True)
+    ch.queue_bind(q, x, arguments={"x-match": "any", "kind": "big"})
+    headers = {"kind": "big", "argsrepr": "a" * 9000, "kwargsrepr": "k" * 9000,
+               "nested": {"list": list(range(200))}}
+    props = pika.BasicProperties(headers=headers, message_id="m-big")
+    ch.basic_publish(x, "", b"small body", props)
+    ch.basic_publish(x, "", b"small body", props)
+    m, got, body = ch.basic_get(q, auto_ack=True)
+    check(m is not None, "Basic.Get of a message with 20 KiB of headers: empty")
+    eq(got.headers, headers, "headers of Get-Ok")
+    eq(body, b"small body", "body of Get-Ok")
+    c = Consumer(ch, q, auto_ack=True)
+    pump(conns, lambda: len(c.got) >= 1, timeout=10)
+    eq(c.got[0][1].headers, headers, "headers of Basic.Deliver")
+    eq(c.got[0][1].message_id, "m-big", "message_id of Basic.Deliver")
+
+
 def case_user_id_validated(conns):
     """RabbitMQ: a user_id property must name the connection's user (406)."""
     ch = confirmed_channel(conns)
@@ -1092,6 +1115,7 @@ CASES = [
     ("channel_close_redelivers", case_channel_close_redelivers),
     ("consumer_killed", case_consumer_killed),
     ("properties", case_properties),
+    ("properties_large", case_properties_large),
     ("user_id_validated", case_user_id_validated),
     ("body_sizes", case_body_sizes),
     ("body_large", case_body_large),

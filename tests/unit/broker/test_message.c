@@ -288,6 +288,59 @@ static void concurrent_budget(void **state)
 	assert_int_equal(lp_msg_pool_available(f->pool), POOL_CAP);
 }
 
+/* Properties over props_max (a big headers table) get heap storage from the
+ * same budget; the body then starts the slot; everything goes back at release. */
+static void large_props(void **state)
+{
+	struct fx *f = *state;
+	struct lp_msg *m = lp_msg_create(f->pool, "x", 1, "k", 1, NULL, 0, NULL, 0, 0);
+	uint8_t props[100], body[BODY_MAX];
+	uint8_t *slot;
+
+	assert_non_null(m);
+	slot = m->props;
+	fill(props, sizeof(props), 3);
+	fill(body, sizeof(body), 4);
+	/* Within props_max: the slot, the body right after the properties. */
+	assert_int_equal(lp_msg_props_reserve(m, 16), 0);
+	m->props_len = 16;
+	assert_ptr_equal(m->props, slot);
+	assert_int_equal(lp_msg_body_reserve(m, 8), 0);
+	assert_ptr_equal(m->body, slot + 16);
+	/* Over it: heap, counted; an inline body takes the slot. */
+	assert_int_equal(lp_msg_props_reserve(m, sizeof(props)), 0);
+	assert_ptr_not_equal(m->props, slot);
+	assert_int_equal(lp_msg_pool_large_bytes(f->pool), sizeof(props));
+	memcpy(m->props, props, sizeof(props));
+	m->props_len = sizeof(props);
+	assert_int_equal(lp_msg_body_reserve(m, sizeof(body)), 0);
+	assert_ptr_equal(m->body, slot);
+	memcpy(m->body, body, sizeof(body));
+	m->body_len = sizeof(body);
+	assert_memory_equal(m->props, props, sizeof(props));
+	assert_memory_equal(m->body, body, sizeof(body));
+	/* A body over body_max too: both on the heap. */
+	assert_int_equal(lp_msg_body_reserve(m, BODY_MAX + 1), 0);
+	assert_int_equal(lp_msg_pool_large_bytes(f->pool), sizeof(props) + BODY_MAX + 1);
+	assert_memory_equal(m->props, props, sizeof(props));
+	/* Budget: properties are refused like bodies. */
+	assert_int_equal(lp_msg_pool_set_large(f->pool, LP_MSG_LARGE_MAX_DEFAULT, 150), 0);
+	struct lp_msg *m2 = lp_msg_create(f->pool, "", 0, "", 0, NULL, 0, NULL, 0, 0);
+
+	assert_non_null(m2);
+	assert_int_equal(lp_msg_props_reserve(m2, 100), -ENOBUFS);
+	assert_ptr_not_equal(m2->props, NULL);
+	assert_true(lp_msg_release(m2));
+	assert_true(lp_msg_release(m));
+	assert_int_equal(lp_msg_pool_large_bytes(f->pool), 0);
+	/* The slot serves the next message again. */
+	m = lp_msg_create(f->pool, "", 0, "", 0, props, 16, body, 8, 0);
+	assert_non_null(m);
+	assert_memory_equal(m->props, props, 16);
+	assert_ptr_equal(m->body, m->props + 16);
+	assert_true(lp_msg_release(m));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +350,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reserve_then_append, setup, teardown),
 		cmocka_unit_test_setup_teardown(budget_and_max, setup, teardown),
 		cmocka_unit_test(destroy_frees_heap_bodies),
+		cmocka_unit_test_setup_teardown(large_props, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_budget, setup, teardown),
 	};
 
