@@ -272,6 +272,19 @@ static void run_backlogs(struct lp_broker *b)
 	}
 }
 
+/* Operations of src's lane still held, or the next burst from its ring;
+ * false when there are none. */
+static bool held_refill(struct lp_broker *b, struct held *h, unsigned src, unsigned lane)
+{
+	if (h->i < h->n)
+		return true;
+	h->i = 0;
+	h->n = rte_ring_dequeue_burst_elem(lp_mesh_ring(b->mesh, src, b->id, lane), h->v,
+					   sizeof(h->v[0]), LP_BROKER_HOLD, NULL);
+	b->stats.ops_received += h->n;
+	return h->n > 0;
+}
+
 /* Read the publishes shard src sent; stop (keeping the rest, in order) at
  * one for a queue that is full: the data lane then backs up and src pauses
  * its publishers. Acks travel on the control lane and still drain the queue. */
@@ -279,15 +292,7 @@ static void read_data_ring(struct lp_broker *b, unsigned src)
 {
 	struct held *h = &b->in[LP_MESH_DATA * b->n_workers + src];
 
-	for (int round = 0; round < 4; round++) {
-		if (h->i == h->n) {
-			h->i = 0;
-			h->n = rte_ring_dequeue_burst_elem(lp_mesh_ring(b->mesh, src, b->id, LP_MESH_DATA),
-							   h->v, sizeof(h->v[0]), LP_BROKER_HOLD, NULL);
-			b->stats.ops_received += h->n;
-			if (h->n == 0)
-				break;
-		}
+	for (int round = 0; round < 4 && held_refill(b, h, src, LP_MESH_DATA); round++) {
 		for (; h->i < h->n; h->i++) {
 			const struct lp_shard_op *op = &h->v[h->i];
 			struct oqueue *oq = lp_shard_queue(b, op->qid);
@@ -304,17 +309,9 @@ static void read_data_ring(struct lp_broker *b, unsigned src)
  * order), so one slow consumer never stalls the others. */
 static void read_ring(struct lp_broker *b, unsigned src)
 {
-	struct held *h = &b->in[src];
+	struct held *h = &b->in[LP_MESH_CTL * b->n_workers + src];
 
-	for (int round = 0; round < 4; round++) {
-		if (h->i == h->n) {
-			h->i = 0;
-			h->n = rte_ring_dequeue_burst_elem(lp_mesh_ring(b->mesh, src, b->id, LP_MESH_CTL),
-							   h->v, sizeof(h->v[0]), LP_BROKER_HOLD, NULL);
-			b->stats.ops_received += h->n;
-			if (h->n == 0)
-				break;
-		}
+	for (int round = 0; round < 4 && held_refill(b, h, src, LP_MESH_CTL); round++) {
 		for (; h->i < h->n; h->i++) {
 			const struct lp_shard_op *op = &h->v[h->i];
 
