@@ -13,19 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_errno.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
-#include "amqp/amqp_channel.h"
-#include "amqp/amqp_reply.h"
-#include "amqp/amqp_server.h"
+#include "amqp_channel.h"
+#include "amqp_reply.h"
+#include "amqp_server.h"
 #include "broker_int.h"
 #include "ctl_link.h"
 #include "message.h"
 #include "queue.h"
 #include "snapshot.h"
 #include "topology.h"
-#include "worker.h"
 
 #define ROUTE_MAX 1024
 /* A message's slot: properties up to 4 KiB and a body up to 4 KiB (larger
@@ -48,12 +48,12 @@ void lp_broker_config_default(struct lp_broker_config *cfg)
 
 static struct lp_broker *broker_of(struct lp_amqp_session *s)
 {
-	return lp_amqp_session_worker(s)->broker;
+	return lp_amqp_session_arg(s);
 }
 
 static const struct lp_snapshot *snap(const struct lp_broker *b)
 {
-	return b->w->snap;
+	return b->snap;
 }
 
 static void copy_name(char *dst, struct lp_amqp_bytes v)
@@ -360,12 +360,11 @@ void lp_broker_queue_unused(struct lp_broker *b, const char *vhost, const char *
 	relay_send(b, m);
 }
 
-void lp_broker_connection_closed(struct lp_worker *w, uint64_t conn_id)
+void lp_broker_on_session_closed(void *arg, struct lp_amqp_session *s)
 {
-	struct lp_broker *b = w->broker;
+	struct lp_broker *b = arg;
+	uint64_t conn_id = lp_amqp_session_id(s);
 
-	if (b == NULL)
-		return;
 	if (b->ctl != NULL) {
 		lp_ctl_link_connection_closed(b->ctl, conn_id);
 		return;
@@ -463,7 +462,7 @@ static uint32_t consumer_handle(const struct lp_broker *b, const struct bconsume
 	return k->gen << LP_BROKER_SLOT_BITS | (uint32_t)(k - b->consumers);
 }
 
-static void on_channel_open(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
+void lp_broker_on_channel_open(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 {
 	struct lp_broker *b = broker_of(ctx);
 
@@ -490,7 +489,7 @@ static void on_channel_open(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 	c->channels[ch].user = NULL;
 }
 
-static void on_channel_close(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
+void lp_broker_on_channel_close(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 {
 	struct lp_broker *b = broker_of(ctx);
 	struct bchan *bc = chan_get(c, ch);
@@ -853,10 +852,8 @@ static int answer(struct lp_broker *b, struct bchan *bc, const struct lp_ctl_res
 	return 0;
 }
 
-void lp_broker_on_result(struct lp_worker *w, const struct lp_ctl_result *r)
+void lp_broker_on_result(struct lp_broker *b, const struct lp_ctl_result *r)
 {
-	struct lp_broker *b = w->broker;
-
 	if (b == NULL)
 		return;
 	for (uint32_t i = 0; i < b->cfg.max_channels; i++) {
@@ -868,8 +865,7 @@ void lp_broker_on_result(struct lp_worker *w, const struct lp_ctl_result *r)
 		bc->wait = WAIT_NONE;
 		/* The batch carrying r->version was published before this RESULT
 		 * was read: refresh now, as the answer below reads it. */
-		if (w->snapshots != NULL)
-			w->snap = lp_snapshot_current(w->snapshots);
+		lp_broker_refresh_snapshot(b);
 		if (r->reply_code != 0)
 			lp_amqp_channel_error(bc->conn, bc->ch, r->reply_code, bc->method_id, "%s",
 					      strip_code_name(r->text));
@@ -1133,7 +1129,7 @@ static bool user_id_valid(struct bchan *bc, const struct lp_amqp_basic_propertie
 	return false;
 }
 
-static int on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
+int lp_broker_on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 			     const struct lp_amqp_content_header *h)
 {
 	struct lp_broker *b = broker_of(ctx);
@@ -1186,7 +1182,7 @@ static int on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 	return 0;
 }
 
-static int on_content_body(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const uint8_t *p,
+int lp_broker_on_content_body(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const uint8_t *p,
 			   size_t len, bool last)
 {
 	struct lp_broker *b = broker_of(ctx);
@@ -1556,13 +1552,13 @@ void lp_broker_reply(struct lp_broker *b, const struct lp_shard_op *op)
 		lp_amqp_session_resume(bc->session);
 }
 
-static int on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m)
+int lp_broker_on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const struct lp_amqp_method *m)
 {
 	struct lp_broker *b = broker_of(ctx);
 	struct bchan *bc = chan_get(c, ch);
 	struct lp_amqp_method ok = {0};
 
-	if (bc == NULL || b->w->snap == NULL)
+	if (bc == NULL || b->snap == NULL)
 		return -ENOTSUP;
 	switch (m->id) {
 	case LP_AMQP_EXCHANGE_DECLARE:
@@ -1630,19 +1626,6 @@ static int on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const struc
 	default:
 		return -ENOTSUP; /* 540 NOT_IMPLEMENTED */
 	}
-}
-
-static const struct lp_amqp_conn_ops broker_ops = {
-	.on_channel_open = on_channel_open,
-	.on_channel_close = on_channel_close,
-	.on_method = on_method,
-	.on_content_header = on_content_header,
-	.on_content_body = on_content_body,
-};
-
-const struct lp_amqp_conn_ops *lp_broker_conn_ops(void)
-{
-	return &broker_ops;
 }
 
 /* ---- deliveries ------------------------------------------------------- */
@@ -1723,10 +1706,20 @@ void lp_broker_deliver(struct lp_broker *b, struct bchan *bc, uint32_t handle, s
 	lp_msg_release(m);
 }
 
-void lp_broker_poll(struct lp_worker *w)
+void lp_broker_set_snapshot(struct lp_broker *b, const struct lp_snapshot *snap)
 {
-	struct lp_broker *b = w->broker;
+	if (b != NULL)
+		b->snap = snap;
+}
 
+void lp_broker_refresh_snapshot(struct lp_broker *b)
+{
+	if (b->snapshots != NULL)
+		b->snap = lp_snapshot_current(b->snapshots);
+}
+
+void lp_broker_poll(struct lp_broker *b)
+{
 	if (b == NULL)
 		return;
 	if (b->n_blocked > 0 && lp_msg_pool_available(b->pool) >= b->high_water &&
@@ -1741,7 +1734,7 @@ void lp_broker_poll(struct lp_worker *w)
 		struct lp_ctl_result *r;
 
 		while (rte_ring_dequeue(lp_mesh_from_main(b->mesh, b->id), (void **)&r) == 0) {
-			lp_broker_on_result(w, r);
+			lp_broker_on_result(b, r);
 			free(r);
 		}
 		run_backlogs(b);
@@ -1760,25 +1753,32 @@ void lp_broker_poll(struct lp_worker *w)
 		flush_stages(b);
 }
 
-const struct lp_broker_stats *lp_broker_stats(const struct lp_worker *w)
+const struct lp_broker_stats *lp_broker_stats(const struct lp_broker *b)
 {
-	return w->broker != NULL ? &w->broker->stats : NULL;
+	return b != NULL ? &b->stats : NULL;
 }
 
 /* ---- life cycle ------------------------------------------------------- */
 
-int lp_broker_create(struct lp_worker *w, const struct lp_broker_config *cfg,
-		     struct lp_ctl_link *ctl, struct lp_mesh *mesh)
+struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *cfg,
+				   struct lp_snapshot_publisher *snapshots, struct lp_ctl_link *ctl,
+				   struct lp_mesh *mesh)
 {
 	if (cfg->max_channels > LP_BROKER_MAX_SLOTS || cfg->max_consumers > LP_BROKER_MAX_SLOTS ||
-	    cfg->max_queues == 0 || w->id > 255)
-		return -EINVAL;
+	    cfg->max_queues == 0 || id > 255) {
+		rte_errno = EINVAL;
+		return NULL;
+	}
 	struct lp_broker *b = calloc(1, sizeof(*b));
 
-	if (b == NULL)
-		return -ENOMEM;
-	b->w = w;
-	b->id = w->id;
+	if (b == NULL) {
+		rte_errno = ENOMEM;
+		return NULL;
+	}
+	b->id = id;
+	b->snapshots = snapshots;
+	if (snapshots != NULL)
+		b->snap = lp_snapshot_current(snapshots);
 	b->n_workers = mesh != NULL ? lp_mesh_workers(mesh) : 1;
 	b->ctl = ctl;
 	b->mesh = mesh;
@@ -1800,21 +1800,19 @@ int lp_broker_create(struct lp_worker *w, const struct lp_broker_config *cfg,
 	b->in = calloc(LP_MESH_LANES * b->n_workers, sizeof(*b->in));
 	b->low_water = cfg->max_messages / 8;
 	b->high_water = cfg->max_messages / 4;
-	w->broker = b;
 	if (b->pool == NULL || b->queues == NULL || b->live == NULL || b->qid_map == NULL ||
 	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL || b->parked == NULL || b->backlogged == NULL ||
 	    b->out == NULL || b->in == NULL) {
-		lp_broker_destroy(w);
-		return -ENOMEM;
+		lp_broker_destroy(b);
+		rte_errno = ENOMEM;
+		return NULL;
 	}
-	return 0;
+	return b;
 }
 
 
-void lp_broker_drop_messages(struct lp_worker *w)
+void lp_broker_drop_messages(struct lp_broker *b)
 {
-	struct lp_broker *b = w->broker;
-
 	if (b == NULL)
 		return;
 	lp_shard_destroy_queues(b);
@@ -1840,13 +1838,11 @@ void lp_broker_drop_messages(struct lp_worker *w)
 	}
 }
 
-void lp_broker_destroy(struct lp_worker *w)
+void lp_broker_destroy(struct lp_broker *b)
 {
-	struct lp_broker *b = w->broker;
-
 	if (b == NULL)
 		return;
-	lp_broker_drop_messages(w);
+	lp_broker_drop_messages(b);
 	for (uint32_t i = 0; b->chans != NULL && i < b->cfg.max_channels; i++) {
 		free(b->chans[i].remote.v);
 		free(b->chans[i].txq.v);
@@ -1868,5 +1864,4 @@ void lp_broker_destroy(struct lp_worker *w)
 	free(b->in);
 	lp_msg_pool_destroy(b->pool);
 	free(b);
-	w->broker = NULL;
 }

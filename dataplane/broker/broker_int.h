@@ -27,7 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "amqp/amqp_conn.h"
+#include "amqp_conn.h"
 #include "broker.h"
 #include "lp_ctl.h"
 #include "mesh.h"
@@ -36,6 +36,8 @@ struct lp_queue;
 struct lp_msg;
 struct lp_msg_pool;
 struct lp_amqp_session;
+struct lp_snapshot;
+struct lp_snapshot_publisher;
 struct rte_ring;
 
 #define LP_BROKER_NAME_LEN (LP_CTL_NAME_MAX + 1)
@@ -184,8 +186,12 @@ struct held {
 };
 
 struct lp_broker {
-	struct lp_worker *w;
-	unsigned id, n_workers;
+	unsigned id, n_workers;  /* this shard (= its worker) and how many there are */
+	/* What lepus-control pushed: the worker sets snap every poll iteration
+	 * (lp_broker_set_snapshot); refreshed after a RESULT, which follows the
+	 * snapshot carrying its change. */
+	struct lp_snapshot_publisher *snapshots;
+	const struct lp_snapshot *snap;
 	struct lp_ctl_link *ctl; /* direct (single lcore), else NULL: via main */
 	struct lp_mesh *mesh;
 	struct lp_broker_config cfg;
@@ -281,5 +287,7 @@ void lp_broker_consumer_cancelled(struct lp_broker *b, uint32_t handle);
 void lp_broker_confirm(struct lp_broker *b, const struct lp_shard_op *op);
 /* An operation answering a channel's paused request. */
 void lp_broker_reply(struct lp_broker *b, const struct lp_shard_op *op);
+/* Read the newest snapshot now (the publisher's, when there is one). */
+void lp_broker_refresh_snapshot(struct lp_broker *b);
 /* Tell lepus-control that auto-delete queue (vhost, name) has no consumer left. */
 void lp_broker_queue_unused(struct lp_broker *b, const char *vhost, const char *name);

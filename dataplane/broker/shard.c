@@ -21,7 +21,6 @@
 #include "queue.h"
 #include "snapshot.h"
 #include "topology.h"
-#include "worker.h"
 
 #define DISPATCH_BURST 64
 /* Deliveries in flight to one remote channel before the owner waits for credit. */
@@ -75,7 +74,7 @@ static struct oqueue *qid_find(struct lp_broker *b, uint32_t qid)
 /* The snapshot's entry for qid if this shard owns it. */
 static const struct lp_topology_queue *topo_queue(struct lp_broker *b, uint32_t qid)
 {
-	const struct lp_topology *t = b->w->snap->topo;
+	const struct lp_topology *t = b->snap->topo;
 	uint32_t n = lp_topology_queue_count(t);
 
 	for (uint32_t i = 0; i < n; i++) {
@@ -94,13 +93,13 @@ struct oqueue *lp_shard_queue(struct lp_broker *b, uint32_t qid)
 
 	if (oq != NULL)
 		return oq;
-	if (b->w->snap == NULL)
+	if (b->snap == NULL)
 		return NULL;
 	tq = topo_queue(b, qid);
-	if (tq == NULL && b->w->snapshots != NULL) {
+	if (tq == NULL && b->snapshots != NULL) {
 		/* Published after this iteration loaded its snapshot (the sender
 		 * saw it): a newer load is safe until our quiescent state. */
-		b->w->snap = lp_snapshot_current(b->w->snapshots);
+		lp_broker_refresh_snapshot(b);
 		tq = topo_queue(b, qid);
 	}
 	if (tq == NULL || b->n_live == b->cfg.max_queues)
@@ -162,7 +161,7 @@ static void queue_delete(struct lp_broker *b, struct oqueue *oq)
 
 void lp_shard_check_topology(struct lp_broker *b)
 {
-	const struct lp_topology *t = b->w->snap != NULL ? b->w->snap->topo : NULL;
+	const struct lp_topology *t = b->snap != NULL ? b->snap->topo : NULL;
 
 	if (t == NULL || lp_topology_version(t) == b->seen_version)
 		return;

@@ -3,7 +3,7 @@
  * The dataplane's control link (dataplane/ctl_link.c) against the real
  * lepus-control and lepusctl executables, whose paths meson passes in
  * LP_TEST_CONTROL and LP_TEST_CTL. The link is fed fake worker counters
- * (ordinary struct lp_worker_stats filled with known numbers); the tests read
+ * (ordinary struct lp_net_stats filled with known numbers); the tests read
  * them back through `lepusctl status --json`, kill lepus-control with SIGKILL
  * and check the link notices, keeps returning at once and reconnects to a
  * restarted lepus-control, then check the protocol's refusals (version
@@ -49,8 +49,8 @@ struct fixture {
 	char pidfile[128];
 	char log[128];
 	pid_t control;
-	struct lp_worker_stats ws[N_WORKERS];
-	const struct lp_worker_stats *wsp[N_WORKERS];
+	struct lp_net_stats ws[N_WORKERS];
+	const struct lp_net_stats *wsp[N_WORKERS];
 	struct lp_ctl_link *link;
 	char link_log[8192]; /* lines the link logged, '\n' separated */
 	unsigned link_log_lines;

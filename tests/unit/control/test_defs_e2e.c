@@ -43,8 +43,8 @@ struct object {
 static struct {
 	char dir[64], sock[128], data[128], log[128];
 	pid_t control;
-	struct lp_worker_stats ws[2];
-	const struct lp_worker_stats *wsp[2];
+	struct lp_net_stats ws[2];
+	const struct lp_net_stats *wsp[2];
 	struct lp_ctl_link *link;
 	/* recorded */
 	unsigned batches, full_batches;
