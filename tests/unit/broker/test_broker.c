@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The sharded broker (dataplane/broker/broker.c, shard.c, mesh.c, relay.c,
+ * The sharded broker (dataplane/broker/broker.c, owner.c, mesh.c, relay.c,
  * compiled into this test) with two worker shards on one ring mesh, polled
  * in turn from this thread (each ring is single-producer/single-consumer, so
  * one thread calling worker 0's then worker 1's lp_broker_poll is a valid
@@ -1316,7 +1316,7 @@ static void mesh_rings_round_trip_and_destroy_releases(void **state)
 	(void)state;
 	struct lp_msg_pool *pool = lp_msg_pool_create(16, 64, 64);
 	struct lp_mesh *m = lp_mesh_create(3, 64), *m2;
-	struct lp_shard_op op, back;
+	struct lp_ring_op op, back;
 
 	assert_non_null(pool);
 	assert_non_null(m);
@@ -1351,7 +1351,7 @@ static void mesh_rings_round_trip_and_destroy_releases(void **state)
 	struct lp_msg *msg = lp_msg_create(pool, "x", 1, "k", 1, NULL, 0, "body", 4, 0);
 
 	assert_non_null(msg);
-	op = (struct lp_shard_op){.type = LP_SHARD_DELIVER, .flags = LP_SHARD_F_REDELIVERED, .src = 0,
+	op = (struct lp_ring_op){.type = LP_OP_DELIVER, .flags = LP_OP_F_REDELIVERED, .src = 0,
 				  .qid = 77, .chan = lp_chan_id(2, 5, 9), .aux = 1234,
 				  .tag = UINT64_MAX - 1, .ptr = msg};
 	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 0, 2, LP_MESH_CTL), &op, sizeof(op)), 0);
@@ -1364,15 +1364,15 @@ static void mesh_rings_round_trip_and_destroy_releases(void **state)
 	/* Left in rings at destroy: message references are released, other
 	 * operations' pointers are not touched, main-lcore blocks are freed. */
 	lp_msg_ref(msg, 2);
-	op.type = LP_SHARD_ENQUEUE;
+	op.type = LP_OP_ENQUEUE;
 	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 1, 0, LP_MESH_CTL), &op, sizeof(op)), 0);
-	op.type = LP_SHARD_GET_REPLY;
+	op.type = LP_OP_GET_REPLY;
 	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 2, 1, LP_MESH_CTL), &op, sizeof(op)), 0);
-	op.type = LP_SHARD_DELIVER;
+	op.type = LP_OP_DELIVER;
 	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 0, 1, LP_MESH_CTL), &op, sizeof(op)), 0);
-	op = (struct lp_shard_op){.type = LP_SHARD_GET_REPLY}; /* Get-Empty: no message */
+	op = (struct lp_ring_op){.type = LP_OP_GET_REPLY}; /* Get-Empty: no message */
 	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 1, 2, LP_MESH_CTL), &op, sizeof(op)), 0);
-	op = (struct lp_shard_op){.type = LP_SHARD_SETTLE, .tag = 3};
+	op = (struct lp_ring_op){.type = LP_OP_SETTLE, .tag = 3};
 	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 1, 2, LP_MESH_CTL), &op, sizeof(op)), 0);
 	assert_int_equal(lp_msg_refcnt(msg), 3);
 	assert_int_equal(lp_msg_pool_available(pool), 15);

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Deliveries to the consumers of this worker: the local delivery tag and the
+ * room it reserves in the connection, the encoding of Basic.Deliver, the
+ * CREDIT returned to an owner for what was written, and the per-channel
+ * backlog of deliveries from other shards while a connection is full.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "amqp_channel.h"
+#include "amqp_reply.h"
+#include "amqp_server.h"
+#include "broker_int.h"
+#include "ctl_link.h"
+#include "message.h"
+#include "queue.h"
+#include "snapshot.h"
+#include "topology.h"
+
+void lp_credit_flush(struct lp_broker *b)
+{
+	if (b->credit_n == 0)
+		return;
+	lp_broker_send(b, b->credit_owner, (struct lp_ring_op){.type = LP_OP_CREDIT,
+								 .chan = b->credit_chan, .aux = b->credit_n});
+	b->credit_n = 0;
+}
+
+/* Basic.Deliver frame with three shortstrs (< 800 octets) and the content
+ * header's fixed part fit in 1024; body frames carry at least
+ * FRAME-MIN-SIZE - 8 octets each (spec 4.2.3). */
+size_t lp_broker_wire_size(const struct lp_msg *m)
+{
+	return 1024 + m->props_len + m->body_len + 8 * (m->body_len / 4088 + 1);
+}
+
+bool lp_op_fits(const struct channel *bc, const struct lp_ring_op *op)
+{
+	return op->type != LP_OP_DELIVER ||
+	       lp_amqp_conn_can_take(bc->conn, lp_broker_wire_size(op->ptr));
+}
+
+void lp_backlog_push(struct lp_broker *b, struct channel *bc, const struct lp_ring_op *op)
+{
+	typeof(bc->backlog) *q = &bc->backlog;
+
+	if (q->n == q->cap) {
+		uint32_t cap = q->cap ? q->cap * 2 : 64;
+		struct lp_ring_op *v = malloc(cap * sizeof(*v));
+
+		if (v == NULL) { /* cannot keep it: as if the channel had closed */
+			if (lp_op_carries_msg(op))
+				lp_msg_release(op->ptr);
+			return;
+		}
+		for (uint32_t i = 0; i < q->n; i++)
+			v[i] = q->v[(q->head + i) % q->cap];
+		free(q->v);
+		q->v = v;
+		q->cap = cap;
+		q->head = 0;
+	}
+	if (q->n == 0)
+		b->backlogged[b->n_backlogged++] = bc;
+	q->v[(q->head + q->n++) % q->cap] = *op;
+}
+
+/* Apply what bc's backlog can take now; true when it is empty. */
+static bool backlog_run(struct lp_broker *b, struct channel *bc)
+{
+	typeof(bc->backlog) *q = &bc->backlog;
+
+	while (q->n > 0 && bc->used) {
+		struct lp_ring_op op = q->v[q->head];
+
+		if (!lp_op_fits(bc, &op))
+			break;
+		q->head = (q->head + 1) % q->cap;
+		q->n--;
+		lp_op_handle(b, &op);
+	}
+	lp_credit_flush(b);
+	return q->n == 0;
+}
+
+/* Drop bc's backlog (channel closed: the owners requeue what it held). */
+void lp_backlog_drop(struct lp_broker *b, struct channel *bc)
+{
+	typeof(bc->backlog) *q = &bc->backlog;
+
+	for (uint32_t i = 0; i < q->n; i++)
+		if (lp_op_carries_msg(&q->v[(q->head + i) % q->cap]))
+			lp_msg_release(q->v[(q->head + i) % q->cap].ptr);
+	if (q->n > 0)
+		for (uint32_t i = 0; i < b->n_backlogged; i++)
+			if (b->backlogged[i] == bc)
+				b->backlogged[i--] = b->backlogged[--b->n_backlogged];
+	q->n = q->head = 0;
+}
+
+void lp_backlog_run_all(struct lp_broker *b)
+{
+	for (uint32_t i = 0; i < b->n_backlogged;) {
+		if (backlog_run(b, b->backlogged[i]))
+			b->backlogged[i] = b->backlogged[--b->n_backlogged];
+		else
+			i++;
+	}
+}
+
+uint64_t lp_broker_local_tag(struct lp_broker *b, uint32_t id, const struct lp_msg *m, bool no_ack)
+{
+	struct channel *bc = lp_broker_chan(b, id);
+	size_t need = lp_broker_wire_size(m);
+
+	/* A burst is tagged before it is written: count what it promised, so
+	 * that lp_broker_deliver never finds the buffer full (it would lose the
+	 * delivery). */
+	if (bc == NULL || !lp_amqp_conn_can_take(bc->conn, bc->promised + need))
+		return 0;
+	if (!no_ack && bc->prefetch_global != 0 && bc->unacked >= bc->prefetch_global)
+		return 0;
+	if (!no_ack)
+		bc->unacked++; /* counted at tagging: a burst stays within the limit */
+	bc->promised += need;
+	return ++bc->next_tag;
+}
+
+void lp_broker_deliver(struct lp_broker *b, struct channel *bc, uint32_t handle, struct lp_msg *m,
+		       uint64_t tag, bool redelivered, unsigned owner, bool no_ack)
+{
+	struct consumer *k = bc != NULL ? consumer_of(b, handle) : NULL;
+
+	if (owner == b->id && bc != NULL) { /* tagged by lp_broker_local_tag */
+		size_t need = lp_broker_wire_size(m);
+
+		bc->promised = bc->promised > need ? bc->promised - need : 0;
+	}
+	if (owner != b->id && bc != NULL) {
+		if (b->credit_n > 0 && (b->credit_chan != bc->id || b->credit_owner != owner))
+			lp_credit_flush(b);
+		b->credit_chan = bc->id;
+		b->credit_owner = owner;
+		b->credit_n++;
+	}
+	if (k == NULL || k->chan != bc) {
+		/* Channel closed: the owner requeued it (ack mode) or it went with
+		 * the channel (no-ack), as in RabbitMQ. A consumer gone while the
+		 * channel lives: give it back to the owner. */
+		if (bc != NULL && owner != b->id && !no_ack)
+			lp_broker_send(b, owner, (struct lp_ring_op){.type = LP_OP_SETTLE, .chan = bc->id,
+								     .tag = tag, .flags = LP_OP_F_REQUEUE});
+		lp_msg_release(m);
+		return;
+	}
+	if (owner != b->id) {
+		uint64_t owner_tag = tag;
+
+		if (!no_ack)
+			bc->unacked++;
+
+		tag = ++bc->next_tag;
+		if (!no_ack && lp_remote_tags_push(&bc->remote, tag, owner, owner_tag) != 0) {
+			/* No memory to remember it: give it back rather than lose it. */
+			lp_broker_send(b, owner, (struct lp_ring_op){.type = LP_OP_SETTLE, .chan = bc->id,
+								     .tag = owner_tag,
+								     .flags = LP_OP_F_REQUEUE});
+			bc->next_tag--;
+			bc->unacked--;
+			lp_msg_release(m);
+			return;
+		}
+	}
+	struct lp_amqp_method d = {.id = LP_AMQP_BASIC_DELIVER};
+
+	d.basic_deliver.consumer_tag = (struct lp_amqp_bytes){(const uint8_t *)k->tag, k->tag_len};
+	d.basic_deliver.delivery_tag = tag;
+	d.basic_deliver.redelivered = redelivered;
+	d.basic_deliver.exchange = (struct lp_amqp_bytes){(const uint8_t *)m->exchange, m->exchange_len};
+	d.basic_deliver.routing_key = (struct lp_amqp_bytes){(const uint8_t *)m->rkey, m->rkey_len};
+	lp_amqp_conn_send_content_raw(bc->conn, bc->ch, &d, m->props, m->props_len, m->body,
+				      m->body_len);
+	b->stats.delivered++;
+	lp_msg_release(m);
+}
