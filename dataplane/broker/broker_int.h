@@ -269,6 +269,14 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid);
 int lp_owner_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m);
 /* Handle an operation from shard op->src (or a local one). Takes op->ptr's reference. */
 void lp_op_handle(struct lp_broker *b, const struct lp_ring_op *op);
+/* The handlers of the owner side's operation types (owner.c). */
+void lp_owner_on_enqueue(struct lp_broker *b, const struct lp_ring_op *op);
+void lp_owner_on_settle(struct lp_broker *b, const struct lp_ring_op *op);
+void lp_owner_on_credit(struct lp_broker *b, const struct lp_ring_op *op);
+void lp_owner_on_recover(struct lp_broker *b, const struct lp_ring_op *op);
+void lp_owner_on_chan_closed(struct lp_broker *b, const struct lp_ring_op *op);
+/* CONSUME, CANCEL, GET, PURGE, COUNTS: answered with their *_REPLY. */
+void lp_owner_on_request(struct lp_broker *b, const struct lp_ring_op *op);
 /* Answer a request (CONSUME, CANCEL, GET, PURGE, COUNTS) into reply. */
 void lp_owner_request(struct lp_broker *b, const struct lp_ring_op *op, struct lp_ring_op *reply);
 /* Ack or nack (op->flags) channel op->chan's deliveries up to op->tag in
@@ -300,10 +308,13 @@ void lp_broker_deliver(struct lp_broker *b, struct channel *bc, uint32_t handle,
 		       uint64_t tag, bool redelivered, unsigned owner, bool no_ack);
 /* The owner removed consumer handle (queue deleted): Basic.Cancel to the client. */
 void lp_broker_consumer_cancelled(struct lp_broker *b, uint32_t handle);
+/* LP_OP_DELIVER (deliver.c), LP_OP_CANCELLED (consume.c). */
+void lp_deliver_on_deliver(struct lp_broker *b, const struct lp_ring_op *op);
+void lp_consume_on_cancelled(struct lp_broker *b, const struct lp_ring_op *op);
 /* An owner's verdict on a publish awaiting it (LP_OP_CONFIRM). */
-void lp_broker_confirm(struct lp_broker *b, const struct lp_ring_op *op);
+void lp_confirm_on_verdict(struct lp_broker *b, const struct lp_ring_op *op);
 /* An operation answering a channel's paused request. */
-void lp_broker_reply(struct lp_broker *b, const struct lp_ring_op *op);
+void lp_consume_on_reply(struct lp_broker *b, const struct lp_ring_op *op);
 /* Read the newest snapshot now (the publisher's, when there is one). */
 void lp_broker_refresh_snapshot(struct lp_broker *b);
 /* Tell lepus-control that auto-delete queue (vhost, name) has no consumer left. */

@@ -73,7 +73,7 @@ void lp_broker_on_channel_close(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 	/* Every shard drops the channel's consumers and requeues its unacked
 	 * deliveries in order, redelivered (this one at once). */
 	for (unsigned w = 0; w < b->n_workers; w++)
-		lp_broker_send(b, w, (struct lp_ring_op){.type = LP_OP_CHAN_CLOSED, .chan = bc->id});
+		lp_broker_send(b, w, lp_op_chan_notice(LP_OP_CHAN_CLOSED, bc->id));
 	for (uint32_t i = 0; i < b->cfg.max_consumers; i++)
 		if (b->consumers[i].used && b->consumers[i].chan == bc)
 			b->consumers[i].used = false;
@@ -152,7 +152,7 @@ int lp_broker_on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const st
 			      m->basic_reject.requeue);
 	case LP_AMQP_BASIC_RECOVER:
 		for (unsigned w = 0; w < b->n_workers; w++)
-			lp_broker_send(b, w, (struct lp_ring_op){.type = LP_OP_RECOVER, .chan = bc->id});
+			lp_broker_send(b, w, lp_op_chan_notice(LP_OP_RECOVER, bc->id));
 		bc->remote.n = bc->remote.head = 0;
 		bc->unacked = 0;
 		ok.id = LP_AMQP_BASIC_RECOVER_OK;

@@ -56,7 +56,7 @@ struct pending_confirm *lp_confirm_wait(struct channel *bc, uint64_t seq)
 	return p;
 }
 
-void lp_broker_confirm(struct lp_broker *b, const struct lp_ring_op *op)
+void lp_confirm_on_verdict(struct lp_broker *b, const struct lp_ring_op *op)
 {
 	struct channel *bc = lp_broker_chan(b, op->chan);
 

@@ -87,8 +87,7 @@ static int settle_remote(struct lp_broker *b, struct channel *bc, uint64_t tag, 
 		if (e == NULL || e->tag != tag || e->settled)
 			return 0;
 		e->settled = true;
-		lp_broker_send(b, e->owner, (struct lp_ring_op){.type = LP_OP_SETTLE, .chan = bc->id,
-								 .tag = e->owner_tag, .flags = flags});
+		lp_broker_send(b, e->owner, lp_op_settle(bc->id, e->owner_tag, flags));
 		tagmap_trim(m);
 		return 1;
 	}
@@ -104,8 +103,7 @@ static int settle_remote(struct lp_broker *b, struct channel *bc, uint64_t tag, 
 	}
 	for (unsigned w = 0; w < b->n_workers; w++)
 		if (upto[w] != 0)
-			lp_broker_send(b, w, (struct lp_ring_op){.type = LP_OP_SETTLE, .chan = bc->id,
-								 .tag = upto[w], .flags = flags});
+			lp_broker_send(b, w, lp_op_settle(bc->id, upto[w], flags));
 	tagmap_trim(m);
 	return n;
 }
@@ -221,10 +219,10 @@ int lp_consume_start(struct lp_broker *b, struct channel *bc, const struct lp_am
 	bc->wait_consumer = (uint32_t)(k - b->consumers);
 	bc->nowait = a->nowait;
 	return lp_consume_request(b, bc, k->owner,
-		       (struct lp_ring_op){.type = LP_OP_CONSUME, .qid = tq->qid,
-					    .aux = consumer_handle(b, k), .tag = consumer_prefetch(b, bc, k),
-					    .flags = (uint8_t)((a->no_ack ? LP_OP_F_NO_ACK : 0) |
-							       (a->exclusive ? LP_OP_F_EXCLUSIVE : 0))},
+		       lp_op_request(LP_OP_CONSUME, tq->qid, bc->id, consumer_handle(b, k),
+				     consumer_prefetch(b, bc, k),
+				     (uint8_t)((a->no_ack ? LP_OP_F_NO_ACK : 0) |
+					       (a->exclusive ? LP_OP_F_EXCLUSIVE : 0))),
 		       WAIT_CONSUME);
 }
 
@@ -281,7 +279,7 @@ int lp_consume_cancel(struct lp_broker *b, struct channel *bc, const struct lp_a
 	}
 	bc->wait_consumer = (uint32_t)(k - b->consumers);
 	return lp_consume_request(b, bc, k->owner,
-		       (struct lp_ring_op){.type = LP_OP_CANCEL, .qid = k->qid, .aux = k->owner_id},
+		       lp_op_request(LP_OP_CANCEL, k->qid, bc->id, k->owner_id, 0, 0),
 		       WAIT_CANCEL);
 }
 
@@ -307,8 +305,8 @@ int lp_consume_settle_now(struct lp_broker *b, struct channel *bc, uint32_t meth
 		      uint8_t flags)
 {
 	bool multiple = flags & LP_OP_F_MULTIPLE;
-	int n = lp_owner_settle(b, &(struct lp_ring_op){.type = LP_OP_SETTLE, .chan = bc->id,
-							  .tag = tag, .flags = flags});
+	struct lp_ring_op op = lp_op_settle(bc->id, tag, flags);
+	int n = lp_owner_settle(b, &op);
 
 	n += settle_remote(b, bc, tag, flags);
 	bc->unacked = bc->unacked > (uint32_t)n ? bc->unacked - (uint32_t)n : 0;
@@ -340,8 +338,7 @@ int lp_consume_get(struct lp_broker *b, struct channel *bc, const struct lp_amqp
 		return -ENOENT;
 	bc->wait_no_ack = a->no_ack;
 	return lp_consume_request(b, bc, lp_broker_owner(b, tq->owner_shard),
-		       (struct lp_ring_op){.type = LP_OP_GET, .qid = tq->qid,
-					    .flags = a->no_ack ? LP_OP_F_NO_ACK : 0},
+		       lp_op_request(LP_OP_GET, tq->qid, bc->id, 0, 0, a->no_ack ? LP_OP_F_NO_ACK : 0),
 		       WAIT_GET);
 }
 
@@ -418,7 +415,7 @@ static void continue_request(struct lp_broker *b, struct channel *bc, const stru
 	}
 }
 
-void lp_broker_reply(struct lp_broker *b, const struct lp_ring_op *op)
+void lp_consume_on_reply(struct lp_broker *b, const struct lp_ring_op *op)
 {
 	struct channel *bc = lp_broker_chan(b, op->chan);
 
@@ -431,4 +428,10 @@ void lp_broker_reply(struct lp_broker *b, const struct lp_ring_op *op)
 	continue_request(b, bc, op);
 	if (bc->wait == WAIT_NONE)
 		lp_amqp_session_resume(bc->session);
+}
+
+/* LP_OP_CANCELLED from an owner shard (the handler table in mesh.c). */
+void lp_consume_on_cancelled(struct lp_broker *b, const struct lp_ring_op *op)
+{
+	lp_broker_consumer_cancelled(b, op->aux);
 }

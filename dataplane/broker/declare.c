@@ -244,7 +244,7 @@ int lp_declare_method(struct lp_broker *b, struct channel *bc, const struct lp_a
 		if (tq == NULL) /* lepus-control answers (404, or Delete-Ok 0 as RabbitMQ) */
 			return lp_declare_submit(b, bc, LP_CTL_DELETE);
 		return lp_consume_request(b, bc, lp_broker_owner(b, tq->owner_shard),
-			       (struct lp_ring_op){.type = LP_OP_COUNTS, .qid = tq->qid},
+			       lp_op_request(LP_OP_COUNTS, tq->qid, bc->id, 0, 0, 0),
 			       WAIT_DELETE_COUNTS);
 	}
 	}
@@ -290,7 +290,7 @@ static int answer(struct lp_broker *b, struct channel *bc, const struct lp_ctl_r
 		tq = lp_declare_queue_lookup(b, vhost, r->queue);
 		if (tq != NULL)
 			return lp_consume_request(b, bc, lp_broker_owner(b, tq->owner_shard),
-				       (struct lp_ring_op){.type = LP_OP_COUNTS, .qid = tq->qid},
+				       lp_op_request(LP_OP_COUNTS, tq->qid, bc->id, 0, 0, 0),
 				       WAIT_DECLARE_COUNTS);
 		ok.id = LP_AMQP_QUEUE_DECLARE_OK;
 		ok.queue_declare_ok.queue = lp_amqp_cstr(bc->last_queue);
@@ -305,7 +305,7 @@ static int answer(struct lp_broker *b, struct channel *bc, const struct lp_ctl_r
 		tq = lp_declare_queue_lookup(b, vhost, bc->req.name);
 		if (tq != NULL)
 			return lp_consume_request(b, bc, lp_broker_owner(b, tq->owner_shard),
-				       (struct lp_ring_op){.type = LP_OP_PURGE, .qid = tq->qid},
+				       lp_op_request(LP_OP_PURGE, tq->qid, bc->id, 0, 0, 0),
 				       WAIT_PURGE);
 		ok.id = LP_AMQP_QUEUE_PURGE_OK;
 		break;

@@ -29,8 +29,7 @@ void lp_credit_flush(struct lp_broker *b)
 {
 	if (b->credit_n == 0)
 		return;
-	lp_broker_send(b, b->credit_owner, (struct lp_ring_op){.type = LP_OP_CREDIT,
-								 .chan = b->credit_chan, .aux = b->credit_n});
+	lp_broker_send(b, b->credit_owner, lp_op_credit(b->credit_chan, b->credit_n));
 	b->credit_n = 0;
 }
 
@@ -156,8 +155,7 @@ void lp_broker_deliver(struct lp_broker *b, struct channel *bc, uint32_t handle,
 		 * the channel (no-ack), as in RabbitMQ. A consumer gone while the
 		 * channel lives: give it back to the owner. */
 		if (bc != NULL && owner != b->id && !no_ack)
-			lp_broker_send(b, owner, (struct lp_ring_op){.type = LP_OP_SETTLE, .chan = bc->id,
-								     .tag = tag, .flags = LP_OP_F_REQUEUE});
+			lp_broker_send(b, owner, lp_op_settle(bc->id, tag, LP_OP_F_REQUEUE));
 		lp_msg_release(m);
 		return;
 	}
@@ -170,9 +168,7 @@ void lp_broker_deliver(struct lp_broker *b, struct channel *bc, uint32_t handle,
 		tag = ++bc->next_tag;
 		if (!no_ack && lp_remote_tags_push(&bc->remote, tag, owner, owner_tag) != 0) {
 			/* No memory to remember it: give it back rather than lose it. */
-			lp_broker_send(b, owner, (struct lp_ring_op){.type = LP_OP_SETTLE, .chan = bc->id,
-								     .tag = owner_tag,
-								     .flags = LP_OP_F_REQUEUE});
+			lp_broker_send(b, owner, lp_op_settle(bc->id, owner_tag, LP_OP_F_REQUEUE));
 			bc->next_tag--;
 			bc->unacked--;
 			lp_msg_release(m);
@@ -190,4 +186,11 @@ void lp_broker_deliver(struct lp_broker *b, struct channel *bc, uint32_t handle,
 				      m->body_len);
 	b->stats.delivered++;
 	lp_msg_release(m);
+}
+
+/* LP_OP_DELIVER from an owner shard (the handler table in mesh.c). */
+void lp_deliver_on_deliver(struct lp_broker *b, const struct lp_ring_op *op)
+{
+	lp_broker_deliver(b, lp_broker_chan(b, op->chan), op->aux, op->ptr, op->tag,
+			  op->flags & LP_OP_F_REDELIVERED, op->src, op->flags & LP_OP_F_NO_ACK);
 }

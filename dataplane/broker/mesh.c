@@ -147,6 +147,42 @@ struct rte_ring *lp_mesh_from_main(const struct lp_mesh *m, unsigned w)
 
 /* ---- the channel side: staging for and reading from the rings ---- */
 
+typedef void lp_op_handler(struct lp_broker *b, const struct lp_ring_op *op);
+
+/* Every operation type, handled in the file that owns it (ring_op.h). */
+static lp_op_handler *const op_handlers[LP_OP__COUNT] = {
+	[LP_OP_ENQUEUE] = lp_owner_on_enqueue,
+	[LP_OP_SETTLE] = lp_owner_on_settle,
+	[LP_OP_CREDIT] = lp_owner_on_credit,
+	[LP_OP_RECOVER] = lp_owner_on_recover,
+	[LP_OP_CHAN_CLOSED] = lp_owner_on_chan_closed,
+	[LP_OP_CONSUME] = lp_owner_on_request,
+	[LP_OP_CANCEL] = lp_owner_on_request,
+	[LP_OP_GET] = lp_owner_on_request,
+	[LP_OP_PURGE] = lp_owner_on_request,
+	[LP_OP_COUNTS] = lp_owner_on_request,
+	[LP_OP_DELIVER] = lp_deliver_on_deliver,
+	[LP_OP_CONFIRM] = lp_confirm_on_verdict,
+	[LP_OP_CANCELLED] = lp_consume_on_cancelled,
+	[LP_OP_CONSUME_REPLY] = lp_consume_on_reply,
+	[LP_OP_CANCEL_REPLY] = lp_consume_on_reply,
+	[LP_OP_GET_REPLY] = lp_consume_on_reply,
+	[LP_OP_PURGE_REPLY] = lp_consume_on_reply,
+	[LP_OP_COUNTS_REPLY] = lp_consume_on_reply,
+};
+
+void lp_op_handle(struct lp_broker *b, const struct lp_ring_op *op)
+{
+	/* Only shards write the rings: a type outside the table is a bug here,
+	 * never input; it is dropped (its message reference released). */
+	if (op->type >= LP_OP__COUNT || op_handlers[op->type] == NULL) {
+		if (lp_op_carries_msg(op))
+			lp_msg_release(op->ptr);
+		return;
+	}
+	op_handlers[op->type](b, op);
+}
+
 void lp_broker_send(struct lp_broker *b, unsigned dst, struct lp_ring_op op)
 {
 	unsigned lane = op_lane(&op);

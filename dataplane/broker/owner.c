@@ -138,9 +138,7 @@ static void queue_delete(struct lp_broker *b, struct owned_queue *oq)
 		if (w == b->id)
 			lp_broker_consumer_cancelled(b, handle);
 		else
-			lp_broker_send(b, w, (struct lp_ring_op){.type = LP_OP_CANCELLED,
-								 .chan = spec.channel, .aux = handle,
-								 .qid = oq->qid});
+			lp_broker_send(b, w, lp_op_cancelled(oq->qid, spec.channel, handle));
 	}
 	lp_queue_destroy(oq->q);
 	qid_map_del(b, oq->qid);
@@ -250,11 +248,10 @@ void lp_owner_dispatch(struct lp_broker *b)
 						  d[j].delivery_tag, d[j].redelivered, b->id, d[j].no_ack);
 				continue;
 			}
-			lp_broker_send(b, w, (struct lp_ring_op){
-				.type = LP_OP_DELIVER, .qid = oq->qid, .chan = d[j].channel,
-				.aux = handle, .tag = d[j].delivery_tag, .ptr = d[j].msg,
-				.flags = (uint8_t)((d[j].no_ack ? LP_OP_F_NO_ACK : 0) |
-						   (d[j].redelivered ? LP_OP_F_REDELIVERED : 0))});
+			lp_broker_send(b, w, lp_op_deliver(
+				oq->qid, d[j].channel, handle, d[j].msg, d[j].delivery_tag,
+				(uint8_t)((d[j].no_ack ? LP_OP_F_NO_ACK : 0) |
+					  (d[j].redelivered ? LP_OP_F_REDELIVERED : 0))));
 		}
 	}
 }
@@ -353,7 +350,8 @@ void lp_owner_request(struct lp_broker *b, const struct lp_ring_op *op, struct l
 {
 	struct owned_queue *oq;
 
-	*reply = (struct lp_ring_op){.src = (uint16_t)b->id, .qid = op->qid, .chan = op->chan};
+	*reply = lp_op_reply(op, 0); /* its type set below */
+	reply->src = (uint16_t)b->id;
 	switch (op->type) {
 	case LP_OP_CONSUME:
 		consume(b, op, reply);
@@ -378,61 +376,47 @@ void lp_owner_request(struct lp_broker *b, const struct lp_ring_op *op, struct l
 	}
 }
 
-void lp_op_handle(struct lp_broker *b, const struct lp_ring_op *op)
+/* ---- operations this side owns (the handler table in mesh.c) ---------- */
+
+void lp_owner_on_enqueue(struct lp_broker *b, const struct lp_ring_op *op)
+{
+	int rc = lp_owner_enqueue(b, op->qid, op->ptr);
+
+	/* A reject-publish queue's verdict for a publisher with confirms. */
+	if (op->flags & LP_OP_F_CONFIRM)
+		lp_broker_send(b, op->src, lp_op_confirm(op->chan, op->tag,
+							 rc != -ENOBUFS && rc != -ENOSPC));
+}
+
+void lp_owner_on_settle(struct lp_broker *b, const struct lp_ring_op *op)
+{
+	lp_owner_settle(b, op);
+}
+
+void lp_owner_on_credit(struct lp_broker *b, const struct lp_ring_op *op)
+{
+	struct remote_channel *rc = &b->rchans[lp_chan_worker(op->chan) * b->cfg.max_channels +
+					       lp_id_slot(op->chan)];
+
+	if (rc->id == op->chan) /* a closed channel's late credit changes nothing */
+		rc->inflight = rc->inflight > op->aux ? rc->inflight - op->aux : 0;
+}
+
+void lp_owner_on_recover(struct lp_broker *b, const struct lp_ring_op *op)
+{
+	for (uint32_t i = 0; i < b->n_live; i++)
+		lp_queue_recover(b->queues[b->live[i]].q, op->chan);
+}
+
+void lp_owner_on_chan_closed(struct lp_broker *b, const struct lp_ring_op *op)
+{
+	channel_closed(b, op->chan);
+}
+
+void lp_owner_on_request(struct lp_broker *b, const struct lp_ring_op *op)
 {
 	struct lp_ring_op reply;
-	struct channel *bc;
 
-	switch (op->type) {
-	case LP_OP_ENQUEUE: {
-		int rc = lp_owner_enqueue(b, op->qid, op->ptr);
-
-		/* A reject-publish queue's verdict for a publisher with confirms. */
-		if (op->flags & LP_OP_F_CONFIRM)
-			lp_broker_send(b, op->src, (struct lp_ring_op){
-				.type = LP_OP_CONFIRM, .chan = op->chan, .tag = op->tag,
-				.flags = rc == -ENOBUFS || rc == -ENOSPC ? 0 : LP_OP_F_ACK});
-		break;
-	}
-	case LP_OP_CONFIRM:
-		lp_broker_confirm(b, op);
-		break;
-	case LP_OP_SETTLE:
-		lp_owner_settle(b, op);
-		break;
-	case LP_OP_CREDIT: {
-		struct remote_channel *rc = &b->rchans[lp_chan_worker(op->chan) * b->cfg.max_channels +
-					      lp_id_slot(op->chan)];
-
-		if (rc->id == op->chan) /* a closed channel's late credit changes nothing */
-			rc->inflight = rc->inflight > op->aux ? rc->inflight - op->aux : 0;
-		break;
-	}
-	case LP_OP_RECOVER:
-		for (uint32_t i = 0; i < b->n_live; i++)
-			lp_queue_recover(b->queues[b->live[i]].q, op->chan);
-		break;
-	case LP_OP_CHAN_CLOSED:
-		channel_closed(b, op->chan);
-		break;
-	case LP_OP_CONSUME:
-	case LP_OP_CANCEL:
-	case LP_OP_GET:
-	case LP_OP_PURGE:
-	case LP_OP_COUNTS:
-		lp_owner_request(b, op, &reply);
-		lp_broker_send(b, op->src, reply);
-		break;
-	case LP_OP_DELIVER:
-		bc = lp_broker_chan(b, op->chan);
-		lp_broker_deliver(b, bc, op->aux, op->ptr, op->tag, op->flags & LP_OP_F_REDELIVERED,
-				  op->src, op->flags & LP_OP_F_NO_ACK);
-		break;
-	case LP_OP_CANCELLED:
-		lp_broker_consumer_cancelled(b, op->aux);
-		break;
-	default: /* replies */
-		lp_broker_reply(b, op);
-		break;
-	}
+	lp_owner_request(b, op, &reply);
+	lp_broker_send(b, op->src, reply);
 }

@@ -99,7 +99,7 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 	for (int i = 0; i < n; i++) {
 		const struct lp_topology_queue *tq = lp_topology_queue(t, dests[i]);
 		unsigned owner = lp_broker_owner(b, tq->owner_shard);
-		struct lp_ring_op op = {.type = LP_OP_ENQUEUE, .qid = tq->qid, .ptr = m};
+		bool confirm = false;
 
 		lp_msg_ref(m, 1);
 		if (owner == b->id) {
@@ -115,12 +115,10 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 				wait = lp_confirm_wait(bc, seq);
 			if (wait != NULL) {
 				wait->outstanding++;
-				op.flags = LP_OP_F_CONFIRM;
-				op.chan = bc->id;
-				op.tag = seq;
+				confirm = true;
 			}
 		}
-		lp_broker_send(b, owner, op);
+		lp_broker_send(b, owner, lp_op_enqueue(tq->qid, m, confirm, bc->id, seq));
 	}
 	if (n == 0) {
 		b->stats.unroutable++;

@@ -84,10 +84,10 @@ static inline struct lp_ring_op lp_op_enqueue(uint32_t qid, void *msg, bool conf
 
 /* Owner -> consumer's worker: msg (one reference) for consumer handle on chan,
  * under the owner's tag. flags: LP_OP_F_REDELIVERED, LP_OP_F_NO_ACK. */
-static inline struct lp_ring_op lp_op_deliver(uint32_t chan, uint32_t handle, void *msg,
-					     uint64_t owner_tag, uint8_t flags)
+static inline struct lp_ring_op lp_op_deliver(uint32_t qid, uint32_t chan, uint32_t handle,
+					     void *msg, uint64_t owner_tag, uint8_t flags)
 {
-	return (struct lp_ring_op){.type = LP_OP_DELIVER, .chan = chan, .aux = handle,
+	return (struct lp_ring_op){.type = LP_OP_DELIVER, .qid = qid, .chan = chan, .aux = handle,
 				   .ptr = msg, .tag = owner_tag, .flags = flags};
 }
 
@@ -134,8 +134,8 @@ static inline struct lp_ring_op lp_op_confirm(uint32_t chan, uint64_t seq, bool 
 				   .flags = ack ? LP_OP_F_ACK : 0};
 }
 
-/* Owner -> consumer's worker: consumer handle was removed (queue deleted). */
-static inline struct lp_ring_op lp_op_cancelled(uint32_t chan, uint32_t handle)
+/* Owner -> consumer's worker: consumer handle of queue qid was removed (queue deleted). */
+static inline struct lp_ring_op lp_op_cancelled(uint32_t qid, uint32_t chan, uint32_t handle)
 {
-	return (struct lp_ring_op){.type = LP_OP_CANCELLED, .chan = chan, .aux = handle};
+	return (struct lp_ring_op){.type = LP_OP_CANCELLED, .qid = qid, .chan = chan, .aux = handle};
 }
