@@ -25,7 +25,7 @@
 
 #include "alloc_count.h"
 
-#define SITES_MAX 32   /* distinct sites recorded per lcore */
+#define SITES_MAX 64   /* distinct sites recorded per lcore */
 #define KEY_DEPTH 3    /* return addresses that tell two sites apart */
 #define TRACE_DEPTH 8  /* return addresses shown per site */
 #define SKIP_MAX 4     /* frames of alloc_count.c itself, at most */
