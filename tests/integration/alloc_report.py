@@ -109,12 +109,13 @@ def main():
             key = (fn, tuple(text))
             per = merged.setdefault(key, {})
             per[lcore] = per.get(lcore, 0) + n
-        print("allocation sites (most frequent first; frames innermost first):")
+        print("allocation sites, most frequent first (the call, then its callers):")
         for (fn, text), per in sorted(merged.items(), key=lambda kv: -sum(kv[1].values())):
-            print("  %d x %s (%s)" % (sum(per.values()), fn,
-                                      ", ".join("lcore %d: %d" % kv for kv in sorted(per.items()))))
-            for t in text:
-                print("      " + t)
+            print("  %d x %s (%s) in %s" % (
+                sum(per.values()), fn, ", ".join("lcore %d: %d" % kv for kv in sorted(per.items())),
+                text[0] if text else "?"))
+            if len(text) > 1:
+                print("      <- " + " <- ".join(text[1:]))
     for b in bad:
         print("CHECK FAILED: " + b)
     return 1 if bad else 0

@@ -81,7 +81,8 @@ done
 
 it_stop_dataplane
 log=$IT_DIR/dataplane-alloc.txt
-cp "$IT_DIR/dataplane.log" "$log"
+# Not *.log: the report below, not the raw log, is what a failure shows.
+mv "$IT_DIR/dataplane.log" "$log"
 [ -z "${IT_ALLOC_KEEP_LOG:-}" ] || cp "$log" "$IT_ALLOC_KEEP_LOG"
 grep '^broker worker' "$log" | while read -r line; do it_log "  $line"; done
 if report=$(/usr/bin/python3 "$here/alloc_report.py" "$log" "$IT_WORKERS"); then
