@@ -15,6 +15,7 @@
 #
 #   tests/integration/test_worker_alloc.sh BUILD_DIR          (root)
 #   IT_ALLOC_PER_PRODUCER=N scales the direct run (default 62,500; fanout 2N)
+#   IT_ALLOC_KEEP_LOG=FILE keeps the dataplane log (for alloc_report.py FILE 2)
 set -euo pipefail
 IT_DATAPLANE=$(realpath "$1")/dataplane/lepus-dataplane-alloccount
 IT_LCORES=${IT_LCORES:---lcores 0@0,1@0,2@1}
