@@ -27,6 +27,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 
+#include "alloc_count.h"
 #include "amqp_server.h"
 #include "arp.h"
 #include "broker.h"
@@ -90,6 +91,7 @@ static int worker_loop(void *arg)
 {
 	struct lp_worker *w = arg;
 
+	lp_alloc_count_arm();
 	while (!atomic_load_explicit(&stopping, memory_order_relaxed))
 		lp_worker_poll(w);
 	return 0;
@@ -435,6 +437,7 @@ int main(int argc, char **argv)
 		rte_eal_mp_wait_lcore();
 	}
 	printf("lepus-dataplane: stopping\n");
+	lp_alloc_count_report(stdout);
 	teardown(&dp);
 	rte_eal_cleanup();
 	return 0;
