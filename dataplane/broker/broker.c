@@ -31,6 +31,8 @@ void lp_broker_config_default(struct lp_broker_config *cfg)
 	*cfg = (struct lp_broker_config){
 		.max_messages = 65536, .body_max = LP_BROKER_BODY_SLOT, .max_queues = 1024,
 		.queue_capacity = 65536, .max_channels = 4096, .max_consumers = 4096,
+		.stage_ops = 16384, .remote_unacked = 262144, .backlog_ops = 65536,
+		.pending_confirms = 65536, .tx_entries = 65536,
 	};
 }
 
@@ -96,7 +98,7 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 				   struct lp_mesh *mesh)
 {
 	if (cfg->max_channels > LP_BROKER_MAX_SLOTS || cfg->max_consumers > LP_BROKER_MAX_SLOTS ||
-	    cfg->max_queues == 0 || id > 255) {
+	    cfg->max_queues == 0 || id > 255 || cfg->stage_ops <= LP_BROKER_STAGE_PAUSE) {
 		rte_errno = EINVAL;
 		return NULL;
 	}
@@ -129,11 +131,24 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 	b->backlogged = calloc(cfg->max_channels, sizeof(*b->backlogged));
 	b->out = calloc(LP_MESH_LANES * b->n_workers, sizeof(*b->out));
 	b->in = calloc(LP_MESH_LANES * b->n_workers, sizeof(*b->in));
+	bool stages = b->out != NULL;
+
+	for (unsigned i = 0; stages && mesh != NULL && i < LP_MESH_LANES * b->n_workers; i++) {
+		if (i % b->n_workers == id)
+			continue;
+		b->out[i].v = malloc((size_t)cfg->stage_ops * sizeof(*b->out[i].v));
+		stages = b->out[i].v != NULL;
+	}
+	bool pools = lp_fifo_pool_init(&b->tag_pool, cfg->remote_unacked, sizeof(struct remote_tag)) == 0 &&
+		     lp_fifo_pool_init(&b->backlog_pool, cfg->backlog_ops, sizeof(struct lp_ring_op)) == 0 &&
+		     lp_fifo_pool_init(&b->confirm_pool, cfg->pending_confirms,
+				       sizeof(struct pending_confirm)) == 0 &&
+		     lp_fifo_pool_init(&b->tx_pool, cfg->tx_entries, sizeof(struct tx_entry)) == 0;
 	b->low_water = cfg->max_messages / 8;
 	b->high_water = cfg->max_messages / 4;
 	if (b->pool == NULL || b->queues == NULL || b->live == NULL || b->qid_map == NULL ||
 	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL || b->parked == NULL || b->backlogged == NULL ||
-	    b->out == NULL || b->in == NULL) {
+	    b->out == NULL || b->in == NULL || !stages || !pools) {
 		lp_broker_destroy(b);
 		rte_errno = ENOMEM;
 		return NULL;
@@ -150,7 +165,7 @@ void lp_broker_drop_messages(struct lp_broker *b)
 		if (b->chans[i].used && b->chans[i].pub != NULL)
 			lp_msg_release(b->chans[i].pub);
 		b->chans[i].pub = NULL;
-		lp_tx_discard(&b->chans[i]);
+		lp_tx_discard(b, &b->chans[i]);
 		if (b->backlogged != NULL)
 			lp_backlog_drop(b, &b->chans[i]);
 	}
@@ -173,12 +188,10 @@ void lp_broker_destroy(struct lp_broker *b)
 	if (b == NULL)
 		return;
 	lp_broker_drop_messages(b);
-	for (uint32_t i = 0; b->chans != NULL && i < b->cfg.max_channels; i++) {
-		free(b->chans[i].remote.v);
-		free(b->chans[i].txq.v);
-		free(b->chans[i].confirms.v);
-		free(b->chans[i].backlog.v);
-	}
+	lp_fifo_pool_fini(&b->tag_pool);
+	lp_fifo_pool_fini(&b->backlog_pool);
+	lp_fifo_pool_fini(&b->confirm_pool);
+	lp_fifo_pool_fini(&b->tx_pool);
 	for (unsigned d = 0; b->out != NULL && d < LP_MESH_LANES * b->n_workers; d++)
 		free(b->out[d].v);
 	free(b->queues);

@@ -40,6 +40,13 @@ struct lp_broker_config {
 	uint32_t queue_capacity; /* messages per queue (default 65536) */
 	uint32_t max_channels;  /* open channels on the worker (default 4096, at most 4096) */
 	uint32_t max_consumers; /* per worker (default 4096, at most 4096) */
+	/* Sized here, never grown (no allocation on a worker after start-up);
+	 * when one is used up the caller gets -ENOBUFS and back-pressure applies. */
+	uint32_t stage_ops;        /* operations staged per ring (default 16384) */
+	uint32_t remote_unacked;   /* deliveries from other shards not acked yet (default 262144) */
+	uint32_t backlog_ops;      /* operations kept back for full connections (default 65536) */
+	uint32_t pending_confirms; /* publishes awaiting owners' verdicts (default 65536) */
+	uint32_t tx_entries;       /* publishes and acks in open transactions (default 65536) */
 };
 
 /* Counters of one shard (read by the main lcore: approximate). */
@@ -51,6 +58,7 @@ struct lp_broker_stats {
 	uint64_t delivered;     /* Basic.Deliver and Get-Ok written */
 	uint64_t ops_sent, ops_received;
 	uint64_t dropped_queue_full;
+	uint64_t ops_refused;   /* lp_broker_send: stage and ring full (never, unless a shard stalls) */
 };
 
 void lp_broker_config_default(struct lp_broker_config *cfg);

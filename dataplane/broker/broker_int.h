@@ -18,7 +18,7 @@
  * from 1). A queue on this worker records a delivery to a channel of this
  * worker under the channel's own tag; a queue on another worker records it
  * under that owner's per-channel counter ("owner tag"), and the channel maps
- * its tag to (owner, owner tag) in a FIFO (struct remote_tags) so that acks go
+ * its tag to (owner, owner tag) in a FIFO (channel.remote, struct remote_tag) so that acks go
  * back to the owner. Both grow in delivery order, so a multiple ack up to
  * tag T is, per owner, a multiple ack up to the last owner tag mapped <= T.
  */
@@ -31,6 +31,7 @@
 
 #include "amqp_conn.h"
 #include "amqp_server.h"
+#include "fifo_pool.h"
 #include "broker.h"
 #include "lp_ctl.h"
 #include "mesh.h"
@@ -84,11 +85,6 @@ struct remote_tag {
 	bool settled;
 };
 
-struct remote_tags {
-	struct remote_tag *v; /* ring buffer */
-	uint32_t head, n, cap;
-};
-
 /* What a paused channel waits for (besides lepus-control). */
 enum channel_wait {
 	WAIT_NONE,
@@ -132,13 +128,14 @@ struct channel {
 	bool confirm;
 	uint64_t publish_seq;
 	char last_queue[LP_BROKER_NAME_LEN]; /* for the empty-name shortcut */
-	struct remote_tags remote; /* deliveries from other shards, unacked */
-	/* Operations from other shards for this channel kept back, in order,
-	 * while its connection cannot take the first (a delivery) */
-	struct { struct lp_ring_op *v; uint32_t head, n, cap; } backlog;
-	struct { struct pending_confirm *v; uint32_t n, cap; } confirms;
-	bool tx;              /* Tx.Select'ed */
-	struct { struct tx_entry *v; uint32_t n, cap; } txq;
+	/* Lists whose entries come from the shard's pools (fifo_pool.h): */
+	struct lp_fifo remote;   /* struct remote_tag: deliveries from other shards, unacked */
+	/* struct lp_ring_op: operations from other shards for this channel kept
+	 * back, in order, while its connection cannot take the first (a delivery) */
+	struct lp_fifo backlog;
+	struct lp_fifo confirms; /* struct pending_confirm, in publish order */
+	bool tx;                 /* Tx.Select'ed */
+	struct lp_fifo txq;      /* struct tx_entry, in order */
 	/* Basic.Publish being assembled, or parked: complete, waiting for room
 	 * in a full queue of this shard (its connection paused) */
 	struct lp_msg *pub;
@@ -190,10 +187,11 @@ struct remote_channel {
 	uint32_t inflight; /* deliveries sent, not yet written to the client */
 };
 
-/* Operations staged for one destination shard (flushed every poll). */
+/* Operations staged for one destination shard (flushed every poll), at most
+ * lp_broker_config.stage_ops. */
 struct ring_stage {
 	struct lp_ring_op *v;
-	uint32_t n, cap;
+	uint32_t n;
 };
 
 /* Operations read from one source shard, kept while a connection is full. */
@@ -228,6 +226,11 @@ struct lp_broker {
 	/* the mesh */
 	struct ring_stage *out;       /* [lane * n_workers + dst] */
 	struct ring_held *in;         /* [lane * n_workers + src] */
+	/* The entries of the channels' lists, sized at start-up (lp_broker_config). */
+	struct lp_fifo_pool tag_pool;     /* struct remote_tag */
+	struct lp_fifo_pool backlog_pool; /* struct lp_ring_op */
+	struct lp_fifo_pool confirm_pool; /* struct pending_confirm */
+	struct lp_fifo_pool tx_pool;      /* struct tx_entry */
 	bool draining;           /* apply_earlier_ops() running */
 	/* Publishers paused while the message pool or a ring is low
 	 * (back-pressure: their connections stop reading). */
@@ -290,8 +293,13 @@ void lp_owner_destroy_queues(struct lp_broker *b);
 
 /* ---- broker.c: the channel side, used by owner.c ---------------------- */
 
-/* Stage op for shard dst (never fails; the stage grows if need be). */
-void lp_broker_send(struct lp_broker *b, unsigned dst, struct lp_ring_op op);
+/* Stage op for shard dst (this shard's own: handled at once), flushed once
+ * per poll. Returns 0, or -ENOBUFS when the stage and the ring are both full
+ * (lp_broker_config.stage_ops; counted as ops_refused): op is dropped and its
+ * message reference released. Publishers pause and owners stop dispatching
+ * at LP_BROKER_STAGE_PAUSE, far below, so that only a shard that stopped
+ * reading its rings gets there. */
+int lp_broker_send(struct lp_broker *b, unsigned dst, struct lp_ring_op op);
 /* Owner of a topology queue on this dataplane. */
 unsigned lp_broker_owner(const struct lp_broker *b, uint16_t owner_shard);
 /* The local channel for id, or NULL (closed, or another generation). */
@@ -374,7 +382,7 @@ void lp_mesh_read_ctl(struct lp_broker *b, unsigned src);
 
 void lp_credit_flush(struct lp_broker *b);
 bool lp_op_fits(const struct channel *bc, const struct lp_ring_op *op);
-void lp_backlog_push(struct lp_broker *b, struct channel *bc, const struct lp_ring_op *op);
+int lp_backlog_push(struct lp_broker *b, struct channel *bc, const struct lp_ring_op *op);
 void lp_backlog_drop(struct lp_broker *b, struct channel *bc);
 void lp_backlog_run_all(struct lp_broker *b);
 
@@ -389,13 +397,14 @@ void lp_declare_send_ok(struct channel *bc, const struct lp_amqp_method *ok);
 
 /* ---- tx.c ---- */
 
-void lp_tx_discard(struct channel *bc);
-int lp_tx_push(struct channel *bc, struct tx_entry e);
+void lp_tx_discard(struct lp_broker *b, struct channel *bc);
+int lp_tx_push(struct lp_broker *b, struct channel *bc, struct tx_entry e);
 int lp_tx_method(struct lp_broker *b, struct channel *bc, uint32_t method_id);
 
 /* ---- consume.c ---- */
 
-int lp_remote_tags_push(struct remote_tags *m, uint64_t tag, unsigned owner, uint64_t owner_tag);
+int lp_remote_tags_push(struct lp_broker *b, struct channel *bc, uint64_t tag, unsigned owner,
+			uint64_t owner_tag);
 int lp_consume_request(struct lp_broker *b, struct channel *bc, unsigned owner, struct lp_ring_op op,
 		   enum channel_wait wait);
 int lp_consume_start(struct lp_broker *b, struct channel *bc, const struct lp_amqp_basic_consume *a);
@@ -416,4 +425,4 @@ void lp_publish_retry_parked(struct lp_broker *b);
 /* ---- confirm.c ---- */
 
 void lp_confirm_publish(struct channel *bc, uint64_t seq, bool ack);
-struct pending_confirm *lp_confirm_wait(struct channel *bc, uint64_t seq);
+struct pending_confirm *lp_confirm_wait(struct lp_broker *b, struct channel *bc, uint64_t seq);

@@ -46,10 +46,11 @@ void lp_broker_on_channel_open(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 		if (bc->used)
 			continue;
 		uint32_t gen = (bc->gen + 1) & LP_BROKER_SLOT_MASK;
-		struct remote_tags keep = bc->remote;
-
 		memset(bc, 0, sizeof(*bc));
-		bc->remote = (struct remote_tags){.v = keep.v, .cap = keep.cap};
+		lp_fifo_init(&bc->remote);
+		lp_fifo_init(&bc->backlog);
+		lp_fifo_init(&bc->confirms);
+		lp_fifo_init(&bc->txq);
 		bc->gen = gen ? gen : 1;
 		bc->used = true;
 		bc->id = lp_chan_id(b->id, bc->gen, i);
@@ -88,17 +89,9 @@ void lp_broker_on_channel_close(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 			b->parked[i--] = b->parked[--b->n_parked];
 	bc->parked = false;
 	lp_backlog_drop(b, bc);
-	free(bc->backlog.v);
-	bc->backlog.v = NULL;
-	bc->backlog.cap = 0;
-	bc->remote.n = bc->remote.head = 0;
-	lp_tx_discard(bc);
-	free(bc->txq.v);
-	free(bc->confirms.v);
-	bc->txq.v = NULL;
-	bc->txq.cap = 0;
-	bc->confirms.v = NULL;
-	bc->confirms.n = bc->confirms.cap = 0;
+	lp_fifo_clear(&b->tag_pool, &bc->remote);
+	lp_tx_discard(b, bc);
+	lp_fifo_clear(&b->confirm_pool, &bc->confirms);
 	bc->used = false;
 	c->channels[ch].user = NULL;
 }
@@ -153,7 +146,7 @@ int lp_broker_on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const st
 	case LP_AMQP_BASIC_RECOVER:
 		for (unsigned w = 0; w < b->n_workers; w++)
 			lp_broker_send(b, w, lp_op_chan_notice(LP_OP_RECOVER, bc->id));
-		bc->remote.n = bc->remote.head = 0;
+		lp_fifo_clear(&b->tag_pool, &bc->remote);
 		bc->unacked = 0;
 		ok.id = LP_AMQP_BASIC_RECOVER_OK;
 		lp_amqp_conn_send_method(c, ch, &ok);

@@ -39,38 +39,36 @@ void lp_confirm_publish(struct channel *bc, uint64_t seq, bool ack)
 	lp_amqp_conn_send_method(bc->conn, bc->ch, &m);
 }
 
-struct pending_confirm *lp_confirm_wait(struct channel *bc, uint64_t seq)
+/* A publish whose confirm waits for owners' verdicts. Returns its entry, or
+ * NULL when the shard's pool of them is used up (the publish then waits). */
+struct pending_confirm *lp_confirm_wait(struct lp_broker *b, struct channel *bc, uint64_t seq)
 {
-	if (bc->confirms.n == bc->confirms.cap) {
-		uint32_t cap = bc->confirms.cap ? bc->confirms.cap * 2 : 16;
-		struct pending_confirm *v = realloc(bc->confirms.v, cap * sizeof(*v));
+	struct pending_confirm *p = lp_fifo_push(&b->confirm_pool, &bc->confirms);
 
-		if (v == NULL)
-			return NULL;
-		bc->confirms.v = v;
-		bc->confirms.cap = cap;
-	}
-	struct pending_confirm *p = &bc->confirms.v[bc->confirms.n++];
-
-	*p = (struct pending_confirm){.seq = seq};
+	if (p != NULL)
+		*p = (struct pending_confirm){.seq = seq};
 	return p;
 }
 
+/* An owner's verdict on publish op->tag: the confirm goes once all are in. */
 void lp_confirm_on_verdict(struct lp_broker *b, const struct lp_ring_op *op)
 {
 	struct channel *bc = lp_broker_chan(b, op->chan);
+	struct lp_fifo_pool *pool = &b->confirm_pool;
+	struct pending_confirm *p;
 
-	for (uint32_t i = 0; bc != NULL && i < bc->confirms.n; i++) {
-		struct pending_confirm *p = &bc->confirms.v[i];
-
-		if (p->seq != op->tag)
+	if (bc == NULL)
+		return;
+	for (uint32_t i = lp_fifo_first(&bc->confirms); i != LP_FIFO_NONE; i = lp_fifo_next(pool, i)) {
+		p = lp_fifo_entry(pool, i);
+		if (p->seq != op->tag || p->outstanding == 0)
 			continue;
 		p->nack |= !(op->flags & LP_OP_F_ACK);
-		if (--p->outstanding > 0)
-			return;
-		lp_confirm_publish(bc, p->seq, !p->nack);
-		memmove(p, p + 1, (bc->confirms.n - i - 1) * sizeof(*p));
-		bc->confirms.n--;
-		return;
+		if (--p->outstanding == 0)
+			lp_confirm_publish(bc, p->seq, !p->nack);
+		break;
 	}
+	/* Entries whose confirm went leave from the head, in order. */
+	while ((p = lp_fifo_head(pool, &bc->confirms)) != NULL && p->outstanding == 0)
+		lp_fifo_pop(pool, &bc->confirms);
 }

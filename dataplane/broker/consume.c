@@ -27,84 +27,62 @@
 
 static void continue_request(struct lp_broker *b, struct channel *bc, const struct lp_ring_op *r);
 
-int lp_remote_tags_push(struct remote_tags *m, uint64_t tag, unsigned owner, uint64_t owner_tag)
+/* Remember a delivery from another shard under the channel's tag. Returns 0,
+ * or -ENOBUFS when the shard's pool of such entries is used up. */
+int lp_remote_tags_push(struct lp_broker *b, struct channel *bc, uint64_t tag, unsigned owner,
+			uint64_t owner_tag)
 {
-	if (m->n == m->cap) {
-		uint32_t cap = m->cap ? m->cap * 2 : 256;
-		struct remote_tag *v = malloc(cap * sizeof(*v));
+	struct remote_tag *e = lp_fifo_push(&b->tag_pool, &bc->remote);
 
-		if (v == NULL)
-			return -ENOMEM;
-		for (uint32_t i = 0; i < m->n; i++)
-			v[i] = m->v[(m->head + i) % m->cap];
-		free(m->v);
-		m->v = v;
-		m->cap = cap;
-		m->head = 0;
-	}
-	m->v[(m->head + m->n) % m->cap] =
-		(struct remote_tag){.tag = tag, .owner_tag = owner_tag, .owner = (uint16_t)owner};
-	m->n++;
+	if (e == NULL)
+		return -ENOBUFS;
+	*e = (struct remote_tag){.tag = tag, .owner_tag = owner_tag, .owner = (uint16_t)owner};
 	return 0;
 }
 
-static struct remote_tag *tagmap_at(struct remote_tags *m, uint32_t i)
+static void remote_tags_trim(struct lp_broker *b, struct channel *bc)
 {
-	return &m->v[(m->head + i) % m->cap];
-}
+	struct remote_tag *e;
 
-static void tagmap_trim(struct remote_tags *m)
-{
-	while (m->n > 0 && tagmap_at(m, 0)->settled) {
-		m->head = (m->head + 1) % m->cap;
-		m->n--;
-	}
+	while ((e = lp_fifo_head(&b->tag_pool, &bc->remote)) != NULL && e->settled)
+		lp_fifo_pop(&b->tag_pool, &bc->remote);
 }
 
 /* Settle the channel's remote deliveries named by (tag, multiple); the
  * owners get one operation each. Returns how many were settled. */
 static int settle_remote(struct lp_broker *b, struct channel *bc, uint64_t tag, uint8_t flags)
 {
-	struct remote_tags *m = &bc->remote;
+	struct lp_fifo_pool *p = &b->tag_pool;
 	uint64_t upto[256] = {0};
+	struct remote_tag *e;
 	int n = 0;
 
-	if (m->n == 0)
-		return 0;
 	if (!(flags & LP_OP_F_MULTIPLE)) {
-		uint32_t lo = 0, hi = m->n;
-
-		while (lo < hi) { /* tags grow along the FIFO */
-			uint32_t mid = (lo + hi) / 2;
-
-			if (tagmap_at(m, mid)->tag < tag)
-				lo = mid + 1;
-			else
-				hi = mid;
+		/* Tags grow along the FIFO: an ack usually names one near its head. */
+		for (uint32_t i = lp_fifo_first(&bc->remote); i != LP_FIFO_NONE; i = lp_fifo_next(p, i)) {
+			e = lp_fifo_entry(p, i);
+			if (e->tag < tag)
+				continue;
+			if (e->tag != tag || e->settled)
+				return 0;
+			e->settled = true;
+			lp_broker_send(b, e->owner, lp_op_settle(bc->id, e->owner_tag, flags));
+			remote_tags_trim(b, bc);
+			return 1;
 		}
-		struct remote_tag *e = lo < m->n ? tagmap_at(m, lo) : NULL;
-
-		if (e == NULL || e->tag != tag || e->settled)
-			return 0;
-		e->settled = true;
-		lp_broker_send(b, e->owner, lp_op_settle(bc->id, e->owner_tag, flags));
-		tagmap_trim(m);
-		return 1;
+		return 0;
 	}
-	while (m->n > 0 && (tag == 0 || tagmap_at(m, 0)->tag <= tag)) {
-		struct remote_tag *e = tagmap_at(m, 0);
-
+	while ((e = lp_fifo_head(p, &bc->remote)) != NULL && (tag == 0 || e->tag <= tag)) {
 		if (!e->settled) {
 			upto[e->owner] = e->owner_tag;
 			n++;
 		}
-		m->head = (m->head + 1) % m->cap;
-		m->n--;
+		lp_fifo_pop(p, &bc->remote);
 	}
 	for (unsigned w = 0; w < b->n_workers; w++)
 		if (upto[w] != 0)
 			lp_broker_send(b, w, lp_op_settle(bc->id, upto[w], flags));
-	tagmap_trim(m);
+	remote_tags_trim(b, bc);
 	return n;
 }
 
@@ -326,7 +304,7 @@ int lp_consume_settle(struct lp_broker *b, struct channel *bc, uint32_t method_i
 				  (requeue ? LP_OP_F_REQUEUE : 0));
 
 	if (bc->tx)
-		return lp_tx_push(bc, (struct tx_entry){.flags = flags, .method_id = method_id, .tag = tag});
+		return lp_tx_push(b, bc, (struct tx_entry){.flags = flags, .method_id = method_id, .tag = tag});
 	return lp_consume_settle_now(b, bc, method_id, tag, flags);
 }
 
@@ -355,10 +333,18 @@ static void get_done(struct lp_broker *b, struct channel *bc, const struct lp_ri
 	}
 	if (r->src == b->id) {
 		bc->next_tag = r->tag;
+	} else if (!bc->wait_no_ack &&
+		   lp_remote_tags_push(b, bc, bc->next_tag + 1, r->src, r->tag) != 0) {
+		/* Its ack could not be routed back: the owner keeps it (requeued),
+		 * the client sees an empty queue and may ask again. */
+		struct lp_amqp_method e = {.id = LP_AMQP_BASIC_GET_EMPTY};
+
+		lp_broker_send(b, r->src, lp_op_settle(bc->id, r->tag, LP_OP_F_REQUEUE));
+		lp_msg_release(m);
+		lp_amqp_conn_send_method(c, bc->ch, &e);
+		return;
 	} else {
 		bc->next_tag++;
-		if (!bc->wait_no_ack)
-			lp_remote_tags_push(&bc->remote, bc->next_tag, r->src, r->tag);
 	}
 	struct lp_amqp_method ok = {.id = LP_AMQP_BASIC_GET_OK};
 

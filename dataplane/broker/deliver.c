@@ -47,62 +47,52 @@ bool lp_op_fits(const struct channel *bc, const struct lp_ring_op *op)
 	       lp_amqp_conn_can_take(bc->conn, lp_broker_wire_size(op->ptr));
 }
 
-void lp_backlog_push(struct lp_broker *b, struct channel *bc, const struct lp_ring_op *op)
+/* Keep op (and its message reference) for bc until its connection has room.
+ * Returns 0, or -ENOBUFS when the shard's backlog pool is used up (the caller
+ * keeps op: it stays in the ring's held burst, and the ring backs up). */
+int lp_backlog_push(struct lp_broker *b, struct channel *bc, const struct lp_ring_op *op)
 {
-	typeof(bc->backlog) *q = &bc->backlog;
+	struct lp_ring_op *slot = lp_fifo_push(&b->backlog_pool, &bc->backlog);
 
-	if (q->n == q->cap) {
-		uint32_t cap = q->cap ? q->cap * 2 : 64;
-		struct lp_ring_op *v = malloc(cap * sizeof(*v));
-
-		if (v == NULL) { /* cannot keep it: as if the channel had closed */
-			if (lp_op_carries_msg(op))
-				lp_msg_release(op->ptr);
-			return;
-		}
-		for (uint32_t i = 0; i < q->n; i++)
-			v[i] = q->v[(q->head + i) % q->cap];
-		free(q->v);
-		q->v = v;
-		q->cap = cap;
-		q->head = 0;
-	}
-	if (q->n == 0)
+	if (slot == NULL)
+		return -ENOBUFS;
+	if (bc->backlog.n == 1)
 		b->backlogged[b->n_backlogged++] = bc;
-	q->v[(q->head + q->n++) % q->cap] = *op;
+	*slot = *op;
+	return 0;
 }
 
 /* Apply what bc's backlog can take now; true when it is empty. */
 static bool backlog_run(struct lp_broker *b, struct channel *bc)
 {
-	typeof(bc->backlog) *q = &bc->backlog;
+	struct lp_ring_op *head;
 
-	while (q->n > 0 && bc->used) {
-		struct lp_ring_op op = q->v[q->head];
+	while (bc->used && (head = lp_fifo_head(&b->backlog_pool, &bc->backlog)) != NULL) {
+		struct lp_ring_op op = *head;
 
 		if (!lp_op_fits(bc, &op))
 			break;
-		q->head = (q->head + 1) % q->cap;
-		q->n--;
+		lp_fifo_pop(&b->backlog_pool, &bc->backlog);
 		lp_op_handle(b, &op);
 	}
 	lp_credit_flush(b);
-	return q->n == 0;
+	return bc->backlog.n == 0;
 }
 
 /* Drop bc's backlog (channel closed: the owners requeue what it held). */
 void lp_backlog_drop(struct lp_broker *b, struct channel *bc)
 {
-	typeof(bc->backlog) *q = &bc->backlog;
+	struct lp_ring_op *op;
 
-	for (uint32_t i = 0; i < q->n; i++)
-		if (lp_op_carries_msg(&q->v[(q->head + i) % q->cap]))
-			lp_msg_release(q->v[(q->head + i) % q->cap].ptr);
-	if (q->n > 0)
+	if (bc->backlog.n > 0)
 		for (uint32_t i = 0; i < b->n_backlogged; i++)
 			if (b->backlogged[i] == bc)
 				b->backlogged[i--] = b->backlogged[--b->n_backlogged];
-	q->n = q->head = 0;
+	while ((op = lp_fifo_head(&b->backlog_pool, &bc->backlog)) != NULL) {
+		if (lp_op_carries_msg(op))
+			lp_msg_release(op->ptr);
+		lp_fifo_pop(&b->backlog_pool, &bc->backlog);
+	}
 }
 
 void lp_backlog_run_all(struct lp_broker *b)
@@ -166,7 +156,7 @@ void lp_broker_deliver(struct lp_broker *b, struct channel *bc, uint32_t handle,
 			bc->unacked++;
 
 		tag = ++bc->next_tag;
-		if (!no_ack && lp_remote_tags_push(&bc->remote, tag, owner, owner_tag) != 0) {
+		if (!no_ack && lp_remote_tags_push(b, bc, tag, owner, owner_tag) != 0) {
 			/* No memory to remember it: give it back rather than lose it. */
 			lp_broker_send(b, owner, lp_op_settle(bc->id, owner_tag, LP_OP_F_REQUEUE));
 			bc->next_tag--;

@@ -183,7 +183,19 @@ void lp_op_handle(struct lp_broker *b, const struct lp_ring_op *op)
 	op_handlers[op->type](b, op);
 }
 
-void lp_broker_send(struct lp_broker *b, unsigned dst, struct lp_ring_op op)
+/* Move what s holds into its ring (src -> dst, lane); what does not fit stays, in order. */
+static void stage_flush(struct lp_broker *b, struct ring_stage *s, unsigned dst, unsigned lane)
+{
+	unsigned k = rte_ring_enqueue_burst_elem(lp_mesh_ring(b->mesh, b->id, dst, lane), s->v,
+						 sizeof(s->v[0]), s->n, NULL);
+
+	b->stats.ops_sent += k;
+	if (k < s->n)
+		memmove(s->v, s->v + k, (s->n - k) * sizeof(s->v[0]));
+	s->n -= k;
+}
+
+int lp_broker_send(struct lp_broker *b, unsigned dst, struct lp_ring_op op)
 {
 	unsigned lane = op_lane(&op);
 	struct ring_stage *s = &b->out[lane * b->n_workers + dst];
@@ -191,43 +203,29 @@ void lp_broker_send(struct lp_broker *b, unsigned dst, struct lp_ring_op op)
 	op.src = (uint16_t)b->id;
 	if (dst == b->id) {
 		lp_op_handle(b, &op);
-		return;
+		return 0;
 	}
-	if (s->n == s->cap) {
-		uint32_t cap = s->cap ? s->cap * 2 : 1024;
-		struct lp_ring_op *v = realloc(s->v, cap * sizeof(*v));
-
-		if (v == NULL) {
-			/* Out of memory: write to the ring directly, waiting for room
-			 * (the owner never waits on us while its ring to us is full). */
-			while (rte_ring_enqueue_elem(lp_mesh_ring(b->mesh, b->id, dst, lane), &op,
-						     sizeof(op)) != 0)
-				;
-			b->stats.ops_sent++;
-			return;
-		}
-		s->v = v;
-		s->cap = cap;
+	if (s->n == b->cfg.stage_ops)
+		stage_flush(b, s, dst, lane);
+	if (s->n == b->cfg.stage_ops) {
+		/* Stage and ring full: the owner is far behind. Publishers and
+		 * dispatch stop long before this (LP_BROKER_STAGE_PAUSE). */
+		b->stats.ops_refused++;
+		if (lp_op_carries_msg(&op))
+			lp_msg_release(op.ptr);
+		return -ENOBUFS;
 	}
 	s->v[s->n++] = op;
+	return 0;
 }
 
 void lp_mesh_flush(struct lp_broker *b)
 {
 	for (unsigned i = 0; i < LP_MESH_LANES * b->n_workers; i++) {
-		struct ring_stage *s = &b->out[i];
 		unsigned d = i % b->n_workers;
 
-		if (d == b->id || s->n == 0)
-			continue;
-		unsigned k = rte_ring_enqueue_burst_elem(lp_mesh_ring(b->mesh, b->id, d,
-								      i / b->n_workers),
-							 s->v, sizeof(s->v[0]), s->n, NULL);
-
-		b->stats.ops_sent += k;
-		if (k < s->n)
-			memmove(s->v, s->v + k, (s->n - k) * sizeof(s->v[0]));
-		s->n -= k;
+		if (d != b->id && b->out[i].n > 0)
+			stage_flush(b, &b->out[i], d, i / b->n_workers);
 	}
 }
 
@@ -325,7 +323,8 @@ void lp_mesh_read_ctl(struct lp_broker *b, unsigned src)
 
 			if (bc != NULL && (bc->backlog.n > 0 || !lp_op_fits(bc, op))) {
 				lp_credit_flush(b);
-				lp_backlog_push(b, bc, op);
+				if (lp_backlog_push(b, bc, op) != 0)
+					goto backed_up; /* kept in h, in order: the ring backs up */
 				continue;
 			}
 			if (op->type == LP_OP_GET || op->type == LP_OP_CONSUME ||
@@ -335,5 +334,6 @@ void lp_mesh_read_ctl(struct lp_broker *b, unsigned src)
 			lp_op_handle(b, op);
 		}
 	}
+backed_up:
 	lp_credit_flush(b);
 }

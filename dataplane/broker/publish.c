@@ -92,8 +92,16 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 		const struct lp_topology_queue *tq = lp_topology_queue(t, dests[i]);
 		struct owned_queue *oq;
 
-		if (lp_broker_owner(b, tq->owner_shard) == b->id &&
-		    (oq = lp_owner_queue(b, tq->qid)) != NULL && !lp_queue_can_take(oq->q, m))
+		unsigned owner = lp_broker_owner(b, tq->owner_shard);
+
+		if (owner == b->id) {
+			if ((oq = lp_owner_queue(b, tq->qid)) != NULL && !lp_queue_can_take(oq->q, m))
+				return -EAGAIN;
+			continue;
+		}
+		/* Room for the owner's verdict and in the stage, fixed since start-up. */
+		if ((seq != 0 && tq->reject_publish && lp_fifo_pool_full(&b->confirm_pool)) ||
+		    b->out[LP_MESH_DATA * b->n_workers + owner].n >= b->cfg.stage_ops)
 			return -EAGAIN;
 	}
 	for (int i = 0; i < n; i++) {
@@ -112,7 +120,7 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 		b->stats.routed_remote++;
 		if (seq != 0 && tq->reject_publish) {
 			if (wait == NULL)
-				wait = lp_confirm_wait(bc, seq);
+				wait = lp_confirm_wait(b, bc, seq);
 			if (wait != NULL) {
 				wait->outstanding++;
 				confirm = true;
@@ -153,7 +161,7 @@ static int finish_publish(struct lp_broker *b, struct channel *bc)
 	if (bc->tx) { /* routed at Tx.Commit (the reference goes with it) */
 		bc->pub = NULL;
 		b->stats.published++;
-		if (lp_tx_push(bc, (struct tx_entry){.msg = m, .mandatory = bc->pub_mandatory,
+		if (lp_tx_push(b, bc, (struct tx_entry){.msg = m, .mandatory = bc->pub_mandatory,
 					       .method_id = LP_AMQP_BASIC_PUBLISH}) != 0)
 			lp_msg_release(m);
 		return 0;

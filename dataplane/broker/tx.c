@@ -25,29 +25,30 @@
 #include "topology.h"
 
 /* A transaction's publishes are released, its acknowledgements forgotten. */
-void lp_tx_discard(struct channel *bc)
+void lp_tx_discard(struct lp_broker *b, struct channel *bc)
 {
-	for (uint32_t i = 0; i < bc->txq.n; i++)
-		if (bc->txq.v[i].msg != NULL)
-			lp_msg_release(bc->txq.v[i].msg);
-	bc->txq.n = 0;
+	struct tx_entry *e;
+
+	while ((e = lp_fifo_head(&b->tx_pool, &bc->txq)) != NULL) {
+		if (e->msg != NULL)
+			lp_msg_release(e->msg);
+		lp_fifo_pop(&b->tx_pool, &bc->txq);
+	}
 }
 
-int lp_tx_push(struct channel *bc, struct tx_entry e)
+/* Keep e for Tx.Commit. Returns 0, or -ENOBUFS (the shard's pool of entries
+ * is used up: the channel is closed with 506 RESOURCE_ERROR, e not kept). */
+int lp_tx_push(struct lp_broker *b, struct channel *bc, struct tx_entry e)
 {
-	if (bc->txq.n == bc->txq.cap) {
-		uint32_t cap = bc->txq.cap ? bc->txq.cap * 2 : 64;
-		struct tx_entry *v = realloc(bc->txq.v, cap * sizeof(*v));
+	struct tx_entry *slot = lp_fifo_push(&b->tx_pool, &bc->txq);
 
-		if (v == NULL) {
-			lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_RESOURCE_ERROR, e.method_id,
-					      "no memory for the transaction");
-			return -ENOMEM;
-		}
-		bc->txq.v = v;
-		bc->txq.cap = cap;
+	if (slot == NULL) {
+		lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_RESOURCE_ERROR, e.method_id,
+				      "too many uncommitted publishes and acknowledgements "
+				      "on this worker (%u)", b->tx_pool.cap);
+		return -ENOBUFS;
 	}
-	bc->txq.v[bc->txq.n++] = e;
+	*slot = e;
 	return 0;
 }
 
@@ -76,19 +77,21 @@ int lp_tx_method(struct lp_broker *b, struct channel *bc, uint32_t method_id)
 		return -EINVAL;
 	}
 	if (method_id == LP_AMQP_TX_ROLLBACK) {
-		lp_tx_discard(bc);
+		lp_tx_discard(b, bc);
 		ok.id = LP_AMQP_TX_ROLLBACK_OK;
 		lp_amqp_conn_send_method(bc->conn, bc->ch, &ok);
 		return 0;
 	}
-	for (uint32_t i = 0; i < bc->txq.n; i++) {
-		struct tx_entry *e = &bc->txq.v[i];
+	struct tx_entry *e;
 
+	while ((e = lp_fifo_head(&b->tx_pool, &bc->txq)) != NULL) {
 		if (e->msg == NULL) {
-			if (lp_consume_settle_now(b, bc, e->method_id, e->tag, e->flags) == 0)
+			int rc = lp_consume_settle_now(b, bc, e->method_id, e->tag, e->flags);
+
+			lp_fifo_pop(&b->tx_pool, &bc->txq);
+			if (rc == 0)
 				continue;
-			bc->txq.n = i + 1; /* the channel is closing: drop the rest */
-			break;
+			break; /* the channel is closing: the rest is dropped below */
 		}
 		uint32_t xi = lp_topology_exchange_find(b->snap->topo, vhost, e->msg->exchange,
 							e->msg->exchange_len);
@@ -96,9 +99,9 @@ int lp_tx_method(struct lp_broker *b, struct channel *bc, uint32_t method_id)
 		if (xi != LP_TOPOLOGY_NONE) /* the exchange may be gone since the publish */
 			lp_publish_route(b, bc, e->msg, xi, e->mandatory, 0);
 		lp_msg_release(e->msg);
-		e->msg = NULL;
+		lp_fifo_pop(&b->tx_pool, &bc->txq);
 	}
-	lp_tx_discard(bc);
+	lp_tx_discard(b, bc);
 	ok.id = LP_AMQP_TX_COMMIT_OK;
 	lp_amqp_conn_send_method(bc->conn, bc->ch, &ok);
 	return 0;
