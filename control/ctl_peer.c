@@ -175,7 +175,7 @@ static void send_ack(struct lp_ctl_server *s, struct peer *p)
 	lp_peer_send_or_close(s, p);
 }
 
-void lp_peer_on_hello(struct lp_ctl_server *s, struct peer *p, uint64_t now)
+static void on_hello(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	const struct lp_ctl_hello h = s->msg.hello;
 	char text[LP_CTL_TEXT_MAX + 1];
@@ -227,10 +227,16 @@ void lp_peer_on_hello(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 		lp_sync_dataplane(s, p);
 }
 
-void lp_peer_on_heartbeat(struct lp_ctl_server *s, struct peer *p, uint64_t now)
+static void on_heartbeat(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	uint64_t echo = s->msg.heartbeat.time_ns;
 	s->msg.type = LP_CTL_HEARTBEAT;
 	s->msg.heartbeat = (struct lp_ctl_heartbeat){ .time_ns = now, .echo_ns = echo };
 	lp_peer_send_or_close(s, p);
 }
+
+const struct ctl_handler lp_peer_handlers[] = {
+	{ LP_CTL_HELLO, CTL_FROM_NEW | CTL_FROM_DATAPLANE | CTL_FROM_CLI, false, on_hello },
+	{ LP_CTL_HEARTBEAT, CTL_FROM_DATAPLANE | CTL_FROM_CLI, false, on_heartbeat },
+	{ 0 },
+};

@@ -34,7 +34,7 @@ static void send_result(struct lp_ctl_server *s, struct peer *p, uint64_t req_id
 	lp_peer_send_or_close(s, p);
 }
 
-void lp_request_on_def(struct lp_ctl_server *s, struct peer *p, uint64_t now)
+static void on_def_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	(void)now;
 	uint16_t type = s->msg.type;
@@ -59,7 +59,7 @@ void lp_request_on_def(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 		send_result(s, p, req.req_id, &r);
 }
 
-void lp_request_on_admin(struct lp_ctl_server *s, struct peer *p, uint64_t now)
+static void on_admin_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	(void)now;
 	struct lp_ctl_admin_req a = s->msg.admin_req;
@@ -111,7 +111,7 @@ void lp_request_on_admin(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 	send_result(s, p, a.req_id, &r);
 }
 
-void lp_request_on_conn_closed(struct lp_ctl_server *s, struct peer *p, uint64_t now)
+static void on_connection_closed(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	(void)p;
 	(void)now;
@@ -122,7 +122,7 @@ void lp_request_on_conn_closed(struct lp_ctl_server *s, struct peer *p, uint64_t
 	       s->msg.conn_closed.conn_id, n);
 }
 
-void lp_request_on_queue_unused(struct lp_ctl_server *s, struct peer *p, uint64_t now)
+static void on_queue_unused(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	(void)p;
 	(void)now;
@@ -133,8 +133,21 @@ void lp_request_on_queue_unused(struct lp_ctl_server *s, struct peer *p, uint64_
 	       s->msg.queue_unused.vhost, rc == 0 ? "auto-deleted" : strerror(-rc));
 }
 
-void lp_request_on_list(struct lp_ctl_server *s, struct peer *p, uint64_t now)
+static void on_list_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	(void)now;
 	lp_sync_send_full(s, p, s->msg.list_req.what, s->msg.list_req.vhost, true);
 }
+
+const struct ctl_handler lp_request_handlers[] = {
+	{ LP_CTL_DECLARE, CTL_FROM_DATAPLANE, true, on_def_req },
+	{ LP_CTL_DELETE, CTL_FROM_DATAPLANE, true, on_def_req },
+	{ LP_CTL_BIND, CTL_FROM_DATAPLANE, true, on_def_req },
+	{ LP_CTL_UNBIND, CTL_FROM_DATAPLANE, true, on_def_req },
+	{ LP_CTL_PURGE, CTL_FROM_DATAPLANE, true, on_def_req },
+	{ LP_CTL_CONNECTION_CLOSED, CTL_FROM_DATAPLANE, true, on_connection_closed },
+	{ LP_CTL_QUEUE_UNUSED, CTL_FROM_DATAPLANE, true, on_queue_unused },
+	{ LP_CTL_LIST_REQ, CTL_FROM_CLI, true, on_list_req },
+	{ LP_CTL_ADMIN_REQ, CTL_FROM_CLI, true, on_admin_req },
+	{ 0 },
+};

@@ -4,7 +4,8 @@
  * listed in ctl_server_int.h).
  *
  * ppoll -> accept -> peer slot -> recv -> lp_ctl_decode -> peer_dispatch ->
- * the message's handler (ctl_peer.c, ctl_status.c, ctl_request.c), by role:
+ * the message type's handler from the tables of ctl_peer.c, ctl_status.c and
+ * ctl_request.c (struct ctl_handler), if the peer's role may send it:
  *   no role yet: only HELLO (answered with HELLO_ACK or HELLO_NAK);
  *   dataplane:   HEARTBEAT, DROP_NAMES, STATS, DECLARE/DELETE/BIND/UNBIND/
  *                PURGE, CONNECTION_CLOSED, QUEUE_UNUSED;
@@ -139,63 +140,37 @@ fail:
 	return NULL;
 }
 
+static const struct ctl_handler *const handler_tables[] = {
+	lp_peer_handlers,
+	lp_status_handlers,
+	lp_request_handlers,
+};
+
+/* The handler of message type `type`, or NULL. */
+static const struct ctl_handler *handler_find(uint16_t type)
+{
+	for (size_t i = 0; i < sizeof(handler_tables) / sizeof(handler_tables[0]); i++)
+		for (const struct ctl_handler *h = handler_tables[i]; h->fn; h++)
+			if (h->type == type)
+				return h;
+	return NULL;
+}
+
+/* Hand s->msg to its handler when p may send it, else close p. */
 static void peer_dispatch(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	uint16_t type = s->msg.type;
+	const struct ctl_handler *h = handler_find(type);
 
-	if (type == LP_CTL_HELLO) {
-		lp_peer_on_hello(s, p, now);
+	if (h && (h->from & (1u << p->role)) && (!h->needs_defs || s->defs)) {
+		h->fn(s, p, now);
 		return;
 	}
-	if (!p->role) {
+	if (!p->role)
 		lp_peer_close(s, p, "expected HELLO, got %s", lp_ctl_type_name(type));
-		return;
-	}
-	if (type == LP_CTL_HEARTBEAT) {
-		lp_peer_on_heartbeat(s, p, now);
-		return;
-	}
-	if (p->role == LP_CTL_ROLE_DATAPLANE && type == LP_CTL_DROP_NAMES) {
-		lp_status_on_drop_names(s, p, now);
-		return;
-	}
-	if (p->role == LP_CTL_ROLE_DATAPLANE && type == LP_CTL_STATS) {
-		lp_status_on_stats(s, p, now);
-		return;
-	}
-	if (p->role == LP_CTL_ROLE_DATAPLANE && s->defs) {
-		switch (type) {
-		case LP_CTL_DECLARE:
-		case LP_CTL_DELETE:
-		case LP_CTL_BIND:
-		case LP_CTL_UNBIND:
-		case LP_CTL_PURGE:
-			lp_request_on_def(s, p, now);
-			return;
-		case LP_CTL_CONNECTION_CLOSED:
-			lp_request_on_conn_closed(s, p, now);
-			return;
-		case LP_CTL_QUEUE_UNUSED:
-			lp_request_on_queue_unused(s, p, now);
-			return;
-		default:
-			break;
-		}
-	}
-	if (p->role == LP_CTL_ROLE_CLI && s->defs && type == LP_CTL_LIST_REQ) {
-		lp_request_on_list(s, p, now);
-		return;
-	}
-	if (p->role == LP_CTL_ROLE_CLI && s->defs && type == LP_CTL_ADMIN_REQ) {
-		lp_request_on_admin(s, p, now);
-		return;
-	}
-	if (p->role == LP_CTL_ROLE_CLI && type == LP_CTL_STATUS_REQ) {
-		lp_status_on_req(s, p, now);
-		return;
-	}
-	lp_peer_close(s, p, "unexpected %s from a %s", lp_ctl_type_name(type),
-		      lp_peer_role_name(p->role));
+	else
+		lp_peer_close(s, p, "unexpected %s from a %s", lp_ctl_type_name(type),
+			      lp_peer_role_name(p->role));
 }
 
 static void peer_receive(struct lp_ctl_server *s, struct peer *p, uint64_t now)

@@ -155,15 +155,34 @@ void lp_sync_send_full(struct lp_ctl_server *s, struct peer *p, uint16_t what,
  * then send it everything. Nothing without definitions. */
 void lp_sync_dataplane(struct lp_ctl_server *s, struct peer *p);
 
-/* ---- message handlers: s->msg holds the decoded message from p ---------- */
+/* ---- message handlers ------------------------------------------------- */
 
-void lp_peer_on_hello(struct lp_ctl_server *s, struct peer *p, uint64_t now);
-void lp_peer_on_heartbeat(struct lp_ctl_server *s, struct peer *p, uint64_t now);
-void lp_status_on_drop_names(struct lp_ctl_server *s, struct peer *p, uint64_t now);
-void lp_status_on_stats(struct lp_ctl_server *s, struct peer *p, uint64_t now);
-void lp_status_on_req(struct lp_ctl_server *s, struct peer *p, uint64_t now);
-void lp_request_on_def(struct lp_ctl_server *s, struct peer *p, uint64_t now);
-void lp_request_on_conn_closed(struct lp_ctl_server *s, struct peer *p, uint64_t now);
-void lp_request_on_queue_unused(struct lp_ctl_server *s, struct peer *p, uint64_t now);
-void lp_request_on_list(struct lp_ctl_server *s, struct peer *p, uint64_t now);
-void lp_request_on_admin(struct lp_ctl_server *s, struct peer *p, uint64_t now);
+/* Who may send a message type: bit (1 << peer role); role 0 is a peer that
+ * has not said HELLO yet. */
+enum ctl_from {
+	CTL_FROM_NEW = 1u << 0,
+	CTL_FROM_DATAPLANE = 1u << LP_CTL_ROLE_DATAPLANE,
+	CTL_FROM_CLI = 1u << LP_CTL_ROLE_CLI,
+};
+
+/*
+ * One message type lepus-control accepts (in the spirit of grout's
+ * api_handler): each concept's file declares its own in a table below; the
+ * loop (ctl_server.c) finds the entry of a decoded message's type and calls
+ * fn only when the sender's role is in `from` and, for needs_defs, when
+ * definitions are served (lp_ctl_server_set_definitions). Anything else
+ * closes the peer: "expected HELLO, got T" before HELLO, "unexpected T from
+ * a R" after. fn reads the message from s->msg and may close p.
+ */
+struct ctl_handler {
+	uint16_t type;   /* enum lp_ctl_type */
+	uint8_t from;    /* enum ctl_from bits */
+	bool needs_defs;
+	void (*fn)(struct lp_ctl_server *s, struct peer *p, uint64_t now);
+};
+
+/* Each table ends with an entry whose fn is NULL; a type is in one table at
+ * most. */
+extern const struct ctl_handler lp_peer_handlers[];    /* ctl_peer.c */
+extern const struct ctl_handler lp_status_handlers[];  /* ctl_status.c */
+extern const struct ctl_handler lp_request_handlers[]; /* ctl_request.c */

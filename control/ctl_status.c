@@ -27,7 +27,7 @@ void lp_status_dp_clear(struct dp_view *dp)
 	dp->gen = gen;
 }
 
-void lp_status_on_drop_names(struct lp_ctl_server *s, struct peer *p, uint64_t now)
+static void on_drop_names(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	(void)now;
 	struct dp_view *dp = &s->dp;
@@ -46,7 +46,7 @@ void lp_status_on_drop_names(struct lp_ctl_server *s, struct peer *p, uint64_t n
 	lp_log(LP_LOG_DEBUG, "dataplane declared %u drop reasons", dp->names.n);
 }
 
-void lp_status_on_stats(struct lp_ctl_server *s, struct peer *p, uint64_t now)
+static void on_stats(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	struct dp_view *dp = &s->dp;
 	const struct lp_ctl_stats *st = &s->msg.stats;
@@ -143,7 +143,7 @@ void lp_status_flush(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 	}
 }
 
-void lp_status_on_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
+static void on_status_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	if (p->stage != RESP_NONE) {
 		lp_peer_close(s, p, "STATUS_REQ while a response is in progress");
@@ -153,3 +153,10 @@ void lp_status_on_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 	p->next_worker = 0;
 	lp_status_flush(s, p, now);
 }
+
+const struct ctl_handler lp_status_handlers[] = {
+	{ LP_CTL_DROP_NAMES, CTL_FROM_DATAPLANE, false, on_drop_names },
+	{ LP_CTL_STATS, CTL_FROM_DATAPLANE, false, on_stats },
+	{ LP_CTL_STATUS_REQ, CTL_FROM_CLI, false, on_status_req },
+	{ 0 },
+};
