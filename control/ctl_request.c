@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "amqp_reply.h"
 #include "ctl_log.h"
 #include "ctl_server_int.h"
 #include "password.h"
@@ -57,6 +58,18 @@ static void on_def_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 	       r.queue[0] ? r.queue : req.name, req.vhost, req.user, req.conn_id, r.code, r.text);
 	if (s->dp.peer >= 0)
 		send_result(s, p, req.req_id, &r);
+}
+
+/* The reply code of an admin function's result (definitions.h). */
+static uint16_t admin_reply_code(int rc)
+{
+	switch (rc) {
+	case 0: return 0;
+	case -ENOENT: return LP_AMQP_NOT_FOUND;
+	case -EEXIST:
+	case -EINVAL: return LP_AMQP_PRECONDITION_FAILED;
+	default: return LP_AMQP_INTERNAL_ERROR;
+	}
 }
 
 static void on_admin_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
@@ -105,7 +118,7 @@ static void on_admin_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 	explicit_bzero(a.password, sizeof(a.password));
 	explicit_bzero(s->msg.admin_req.password, sizeof(s->msg.admin_req.password));
 	explicit_bzero(hash, sizeof(hash));
-	r.code = rc == 0 ? 0 : rc == -ENOENT ? 404 : rc == -EEXIST || rc == -EINVAL ? 406 : 541;
+	r.code = admin_reply_code(rc);
 	lp_log(rc ? LP_LOG_WARN : LP_LOG_INFO, "admin request %u for '%s' vhost '%s': %s", a.op,
 	       a.name, a.vhost, rc ? r.text : "done");
 	send_result(s, p, a.req_id, &r);
@@ -127,10 +140,11 @@ static void on_queue_unused(struct lp_ctl_server *s, struct peer *p, uint64_t no
 	(void)p;
 	(void)now;
 	lp_sync_change_begin(s);
-	int rc = lp_defs_queue_unused(s->defs, s->msg.queue_unused.vhost, s->msg.queue_unused.queue);
+	const struct lp_ctl_queue_unused *u = &s->msg.queue_unused;
+	int rc = lp_defs_queue_unused(s->defs, u->vhost, u->queue);
 	lp_sync_change_end(s);
-	lp_log(LP_LOG_DEBUG, "queue '%s' in vhost '%s' unused: %s", s->msg.queue_unused.queue,
-	       s->msg.queue_unused.vhost, rc == 0 ? "auto-deleted" : strerror(-rc));
+	lp_log(LP_LOG_DEBUG, "queue '%s' in vhost '%s' unused: %s", u->queue, u->vhost,
+	       rc == 0 ? "auto-deleted" : strerror(-rc));
 }
 
 static void on_list_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
