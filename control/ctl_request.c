@@ -7,7 +7,8 @@
  * permissions; RESULT) and LIST_REQ (a full batch). Each request that may
  * change the definitions runs inside lp_sync_change_begin() ..
  * lp_sync_change_end() (ctl_sync.c), so it is one store transaction and one
- * delta batch.
+ * delta batch; a request whose change the store cannot commit is answered
+ * 541 INTERNAL_ERROR, not success.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -35,6 +36,16 @@ static void send_result(struct lp_ctl_server *s, struct peer *p, uint64_t req_id
 	lp_peer_send_or_close(s, p);
 }
 
+/* A request changed the definitions but the store could not commit the
+ * change: answer 541 instead of success (the client must not take it for
+ * durable). */
+static void store_failed(struct lp_def_reply *r)
+{
+	r->code = LP_AMQP_INTERNAL_ERROR;
+	r->status = LP_CTL_RES_DONE;
+	lp_amqp_reply_text(r->text, sizeof(r->text), r->code, "cannot store the change");
+}
+
 static void on_def_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	(void)now;
@@ -52,7 +63,8 @@ static void on_def_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 	struct lp_def_reply r;
 	lp_sync_change_begin(s);
 	lp_defs_request(s->defs, type, &req, &r);
-	lp_sync_change_end(s);
+	if (lp_sync_change_end(s) < 0 && r.code == 0)
+		store_failed(&r);
 	lp_log(LP_LOG_DEBUG, "%s %s '%s' in vhost '%s' by '%s' (conn %" PRIu64 "): %u %s",
 	       lp_ctl_type_name(type), req.object == LP_CTL_OBJ_QUEUE ? "queue" : "exchange",
 	       r.queue[0] ? r.queue : req.name, req.vhost, req.user, req.conn_id, r.code, r.text);
@@ -114,11 +126,15 @@ static void on_admin_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 		rc = lp_defs_clear_permissions(s->defs, a.name, a.vhost, r.text, sizeof(r.text));
 		break;
 	}
-	lp_sync_change_end(s);
+	int crc = lp_sync_change_end(s);
 	explicit_bzero(a.password, sizeof(a.password));
 	explicit_bzero(s->msg.admin_req.password, sizeof(s->msg.admin_req.password));
 	explicit_bzero(hash, sizeof(hash));
 	r.code = admin_reply_code(rc);
+	if (rc == 0 && crc < 0) {
+		rc = crc;
+		store_failed(&r);
+	}
 	lp_log(rc ? LP_LOG_WARN : LP_LOG_INFO, "admin request %u for '%s' vhost '%s': %s", a.op,
 	       a.name, a.vhost, rc ? r.text : "done");
 	send_result(s, p, a.req_id, &r);

@@ -144,8 +144,10 @@ void lp_status_flush(struct lp_ctl_server *s, struct peer *p, uint64_t now);
 /* A change to the definitions starts: a store transaction and an empty batch. */
 void lp_sync_change_begin(struct lp_ctl_server *s);
 /* Commit the change in progress and publish it to the dataplane as the next
- * delta batch. */
-void lp_sync_change_end(struct lp_ctl_server *s);
+ * delta batch. Returns 0, or -EIO when the store could not commit it (logged;
+ * the change stays in memory and is published all the same, but a restart
+ * loses it). */
+int lp_sync_change_end(struct lp_ctl_server *s);
 /* Queue a full batch of the objects `what` asks for (LP_CTL_LIST_*), in
  * vhost (all when empty), to p; for_cli withholds password hashes. Closes p
  * when the batch cannot be encoded or sent. */

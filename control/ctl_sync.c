@@ -188,13 +188,16 @@ static bool send_batch(struct lp_ctl_server *s, struct peer *p, struct outq *q, 
 	return true;
 }
 
-void lp_sync_change_end(struct lp_ctl_server *s)
+int lp_sync_change_end(struct lp_ctl_server *s)
 {
+	int rc = 0;
 	s->in_change = false;
-	if (s->store && lp_store_commit(s->store) < 0)
+	if (s->store && lp_store_commit(s->store) < 0) {
 		lp_log(LP_LOG_ERR, "store: cannot commit a change: %s", lp_store_error(s->store));
+		rc = -EIO;
+	}
 	if (s->batch_n == 0)
-		return;
+		return rc;
 	s->version++;
 	if (s->dp.peer >= 0) {
 		struct peer *p = &s->peers[s->dp.peer];
@@ -205,6 +208,7 @@ void lp_sync_change_end(struct lp_ctl_server *s)
 	}
 	lp_outq_clear(&s->batch);
 	s->batch_n = 0;
+	return rc;
 }
 
 void lp_sync_send_full(struct lp_ctl_server *s, struct peer *p, uint16_t what,
