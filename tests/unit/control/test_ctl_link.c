@@ -631,17 +631,22 @@ static void assert_control_logged(const char *text)
 	fail_msg("lepus-control did not log \"%s\"", text);
 }
 
+static void cli_hello(struct lp_ctl_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = LP_CTL_HELLO;
+	m->hello.role = LP_CTL_ROLE_CLI;
+	m->hello.proto_version = LP_CTL_VERSION;
+	m->hello.pid = 777;
+}
+
 /* A cli connection that said HELLO and got HELLO_ACK. */
 static int raw_cli(void)
 {
 	static struct lp_ctl_msg m;
 	uint8_t buf[512];
 	int fd = raw_connect();
-	memset(&m, 0, sizeof(m));
-	m.type = LP_CTL_HELLO;
-	m.hello.role = LP_CTL_ROLE_CLI;
-	m.hello.proto_version = LP_CTL_VERSION;
-	m.hello.pid = 777;
+	cli_hello(&m);
 	raw_send(fd, &m);
 	ssize_t r = raw_recv(fd, buf, sizeof(buf));
 	assert_true(r > 0);
@@ -650,54 +655,42 @@ static int raw_cli(void)
 	return fd;
 }
 
+/* Send m on fd: lepus-control closes fd without an answer and logs why. */
+static void assert_refused(int fd, struct lp_ctl_msg *m, const char *why)
+{
+	uint8_t buf[512];
+	raw_send(fd, m);
+	assert_int_equal(raw_recv(fd, buf, sizeof(buf)), 0);
+	close(fd);
+	assert_control_logged(why);
+}
+
 static void test_out_of_place_messages_close_the_peer(void **state)
 {
 	(void)state;
 	static struct lp_ctl_msg m;
-	uint8_t buf[512];
 
 	/* before HELLO: nothing but HELLO */
-	int fd = raw_connect();
 	memset(&m, 0, sizeof(m));
 	m.type = LP_CTL_STATUS_REQ;
-	raw_send(fd, &m);
-	assert_int_equal(raw_recv(fd, buf, sizeof(buf)), 0);
-	close(fd);
-	assert_control_logged("expected HELLO, got STATUS_REQ");
+	assert_refused(raw_connect(), &m, "expected HELLO, got STATUS_REQ");
 
 	/* a cli may not send what only a dataplane sends */
-	fd = raw_cli();
 	memset(&m, 0, sizeof(m));
 	m.type = LP_CTL_DECLARE;
 	m.def_req.object = LP_CTL_OBJ_QUEUE;
 	strcpy(m.def_req.vhost, "/");
 	strcpy(m.def_req.name, "q");
-	raw_send(fd, &m);
-	assert_int_equal(raw_recv(fd, buf, sizeof(buf)), 0);
-	close(fd);
-	assert_control_logged("unexpected DECLARE from a cli");
-
-	fd = raw_cli();
+	assert_refused(raw_cli(), &m, "unexpected DECLARE from a cli");
 	memset(&m, 0, sizeof(m));
 	m.type = LP_CTL_QUEUE_UNUSED;
 	strcpy(m.queue_unused.vhost, "/");
 	strcpy(m.queue_unused.queue, "q");
-	raw_send(fd, &m);
-	assert_int_equal(raw_recv(fd, buf, sizeof(buf)), 0);
-	close(fd);
-	assert_control_logged("unexpected QUEUE_UNUSED from a cli");
+	assert_refused(raw_cli(), &m, "unexpected QUEUE_UNUSED from a cli");
 
 	/* HELLO is answered once per connection */
-	fd = raw_cli();
-	memset(&m, 0, sizeof(m));
-	m.type = LP_CTL_HELLO;
-	m.hello.role = LP_CTL_ROLE_CLI;
-	m.hello.proto_version = LP_CTL_VERSION;
-	m.hello.pid = 777;
-	raw_send(fd, &m);
-	assert_int_equal(raw_recv(fd, buf, sizeof(buf)), 0);
-	close(fd);
-	assert_control_logged("second HELLO");
+	cli_hello(&m);
+	assert_refused(raw_cli(), &m, "second HELLO");
 
 	assert_int_equal(waitpid(fx.control, NULL, WNOHANG), 0); /* still running */
 	poll_for(200, -1);

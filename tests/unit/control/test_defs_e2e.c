@@ -230,6 +230,17 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The dataplane's link (pid, n_workers) with the recording handlers. */
+static void link_create(uint32_t pid, uint16_t n_workers)
+{
+	struct lp_ctl_link_info info = { .pid = pid, .n_workers = n_workers, .driver = "net_test" };
+	fx.link = lp_ctl_link_create(fx.sock, &info, fx.wsp, n_workers);
+	assert_non_null(fx.link);
+	struct lp_ctl_link_handlers h = { .topo_begin = h_begin, .topo_object = h_object,
+					  .topo_end = h_end, .result = h_result };
+	lp_ctl_link_set_handlers(fx.link, &h);
+}
+
 /* Submit and wait for the RESULT. */
 static const struct lp_ctl_result *submit(uint16_t type, uint8_t object, const char *name,
 					  const char *source, const char *xtype, uint16_t flags,
@@ -261,12 +272,7 @@ static void test_declare_topology_restart(void **state)
 	(void)state;
 	enum { X = LP_CTL_OBJ_EXCHANGE, Q = LP_CTL_OBJ_QUEUE };
 	start_control();
-	struct lp_ctl_link_info info = { .pid = 4242, .n_workers = 2, .driver = "net_test" };
-	fx.link = lp_ctl_link_create(fx.sock, &info, fx.wsp, 2);
-	assert_non_null(fx.link);
-	struct lp_ctl_link_handlers h = { .topo_begin = h_begin, .topo_object = h_object,
-					  .topo_end = h_end, .result = h_result };
-	lp_ctl_link_set_handlers(fx.link, &h);
+	link_create(4242, 2);
 	/* refused while down */
 	struct lp_ctl_def_req req = { .object = Q };
 	assert_int_equal(lp_ctl_link_submit(fx.link, LP_CTL_DECLARE, &req), -ENOTCONN);
@@ -378,12 +384,7 @@ static void test_store_failure_answers_541(void **state)
 	(void)state;
 	enum { Q = LP_CTL_OBJ_QUEUE };
 	start_control();
-	struct lp_ctl_link_info info = { .pid = 4243, .n_workers = 1, .driver = "net_test" };
-	fx.link = lp_ctl_link_create(fx.sock, &info, fx.wsp, 1);
-	assert_non_null(fx.link);
-	struct lp_ctl_link_handlers h = { .topo_begin = h_begin, .topo_object = h_object,
-					  .topo_end = h_end, .result = h_result };
-	lp_ctl_link_set_handlers(fx.link, &h);
+	link_create(4243, 1);
 	want_full = 1;
 	assert_true(poll_until(full_seen, 5000));
 
