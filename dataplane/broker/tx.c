@@ -86,12 +86,14 @@ int lp_tx_method(struct lp_broker *b, struct channel *bc, uint32_t method_id)
 
 	while ((e = lp_fifo_head(&b->tx_pool, &bc->txq)) != NULL) {
 		if (e->msg == NULL) {
-			int rc = lp_consume_settle_now(b, bc, e->method_id, e->tag, e->flags);
+			struct tx_entry settle = *e;
 
 			lp_fifo_pop(&b->tx_pool, &bc->txq);
-			if (rc == 0)
-				continue;
-			break; /* the channel is closing: the rest is dropped below */
+			/* An unknown tag closes the channel with 406, which releases
+			 * the rest of the transaction: no Commit-Ok then. */
+			if (lp_consume_settle_now(b, bc, settle.method_id, settle.tag, settle.flags) != 0)
+				return -EINVAL;
+			continue;
 		}
 		uint32_t xi = lp_topology_exchange_find(b->snap->topo, vhost, e->msg->exchange,
 							e->msg->exchange_len);
