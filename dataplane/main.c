@@ -320,9 +320,10 @@ static void print_summary(const struct dataplane *dp)
 			printf("broker worker %u: published %" PRIu64 ", enqueued here %" PRIu64
 			       ", sent to other shards %" PRIu64 ", unroutable %" PRIu64
 			       ", delivered %" PRIu64 ", ring ops sent %" PRIu64 " received %" PRIu64
-			       ", dropped (queue full) %" PRIu64 "\n", i, bs->published, bs->routed_local,
+			       ", dropped (queue full) %" PRIu64 ", ring ops refused %" PRIu64
+			       ", notices lost %" PRIu64 "\n", i, bs->published, bs->routed_local,
 			       bs->routed_remote, bs->unroutable, bs->delivered, bs->ops_sent,
-			       bs->ops_received, bs->dropped_queue_full);
+			       bs->ops_received, bs->dropped_queue_full, bs->ops_refused, bs->notices_lost);
 		const struct lp_fault_stats *f = lp_port_fault_stats(dp->port, (uint16_t)i);
 
 		if (f != NULL && lp_fault_enabled(&dp->cfg.fault))

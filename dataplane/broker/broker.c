@@ -30,7 +30,7 @@ void lp_broker_config_default(struct lp_broker_config *cfg)
 {
 	*cfg = (struct lp_broker_config){
 		.max_messages = 65536, .body_max = LP_BROKER_BODY_SLOT, .max_queues = 1024,
-		.queue_capacity = 65536, .max_channels = 4096, .max_consumers = 4096,
+		.queue_capacity = 65536, .queue_entries = 262144, .max_channels = 4096, .max_consumers = 4096,
 		.stage_ops = 16384, .remote_unacked = 262144, .backlog_ops = 65536,
 		.pending_confirms = 65536, .tx_entries = 65536,
 	};
@@ -121,6 +121,9 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 		b->qid_map_size <<= 1;
 	b->pool = lp_msg_pool_create(cfg->max_messages, LP_BROKER_PROPS_MAX, cfg->body_max);
 	b->queues = calloc(cfg->max_queues, sizeof(*b->queues));
+	b->qpool = lp_queue_pool_create(&(struct lp_queue_pool_config){
+		.queues = cfg->max_queues, .consumers = cfg->max_consumers * b->n_workers,
+		.entries = cfg->queue_entries});
 	b->live = calloc(cfg->max_queues, sizeof(*b->live));
 	b->qid_map = calloc(b->qid_map_size, sizeof(*b->qid_map));
 	b->rchans = calloc((size_t)b->n_workers * cfg->max_channels, sizeof(*b->rchans));
@@ -146,7 +149,7 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 		     lp_fifo_pool_init(&b->tx_pool, cfg->tx_entries, sizeof(struct tx_entry)) == 0;
 	b->low_water = cfg->max_messages / 8;
 	b->high_water = cfg->max_messages / 4;
-	if (b->pool == NULL || b->queues == NULL || b->live == NULL || b->qid_map == NULL ||
+	if (b->pool == NULL || b->queues == NULL || b->qpool == NULL || b->live == NULL || b->qid_map == NULL ||
 	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL || b->parked == NULL || b->backlogged == NULL ||
 	    b->out == NULL || b->in == NULL || !stages || !pools) {
 		lp_broker_destroy(b);
@@ -194,6 +197,7 @@ void lp_broker_destroy(struct lp_broker *b)
 	lp_fifo_pool_fini(&b->tx_pool);
 	for (unsigned d = 0; b->out != NULL && d < LP_MESH_LANES * b->n_workers; d++)
 		free(b->out[d].v);
+	lp_queue_pool_destroy(b->qpool);
 	free(b->queues);
 	free(b->live);
 	free(b->qid_map);

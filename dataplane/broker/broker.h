@@ -38,6 +38,7 @@ struct lp_broker_config {
 	uint32_t body_max;      /* body kept in the message slot (default 4 KiB; larger: heap) */
 	uint32_t max_queues;    /* owned per worker (default 1024) */
 	uint32_t queue_capacity; /* messages per queue (default 65536) */
+	uint32_t queue_entries; /* messages held by all owned queues together (default 262144) */
 	uint32_t max_channels;  /* open channels on the worker (default 4096, at most 4096) */
 	uint32_t max_consumers; /* per worker (default 4096, at most 4096) */
 	/* Sized here, never grown (no allocation on a worker after start-up);
@@ -59,6 +60,8 @@ struct lp_broker_stats {
 	uint64_t ops_sent, ops_received;
 	uint64_t dropped_queue_full;
 	uint64_t ops_refused;   /* lp_broker_send: stage and ring full (never, unless a shard stalls) */
+	uint64_t notices_lost;  /* connection-closed and queue-unused notices with no relay message
+				 * left (never, unless the main lcore stalls) */
 };
 
 void lp_broker_config_default(struct lp_broker_config *cfg);

@@ -213,6 +213,7 @@ struct lp_broker {
 	struct lp_msg_pool *pool;
 	/* owner side */
 	struct owned_queue *queues;   /* [max_queues] */
+	struct lp_queue_pool *qpool;  /* their headers, consumers and message entries */
 	uint32_t *live;          /* slots in use, dense */
 	uint32_t n_live;
 	uint32_t *qid_map;       /* open addressing qid -> slot + 1 */

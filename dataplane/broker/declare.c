@@ -30,7 +30,7 @@ static int relay_send(struct lp_broker *b, struct relay_msg *m)
 {
 	m->worker = (uint16_t)b->id;
 	if (rte_ring_enqueue(lp_mesh_to_main(b->mesh, b->id), m) != 0) {
-		free(m);
+		lp_mesh_relay_put(m);
 		return -ENOBUFS;
 	}
 	return 0;
@@ -42,10 +42,12 @@ void lp_broker_queue_unused(struct lp_broker *b, const char *vhost, const char *
 		lp_ctl_link_queue_unused(b->ctl, vhost, name);
 		return;
 	}
-	struct relay_msg *m = calloc(1, sizeof(*m));
+	struct relay_msg *m = lp_mesh_relay_get(b->mesh, b->id, true);
 
-	if (m == NULL)
+	if (m == NULL) {
+		b->stats.notices_lost++;
 		return;
+	}
 	m->kind = RELAY_QUEUE_UNUSED;
 	snprintf(m->unused.vhost, sizeof(m->unused.vhost), "%s", vhost);
 	snprintf(m->unused.queue, sizeof(m->unused.queue), "%s", name);
@@ -61,10 +63,12 @@ void lp_broker_on_session_closed(void *arg, struct lp_amqp_session *s)
 		lp_ctl_link_connection_closed(b->ctl, conn_id);
 		return;
 	}
-	struct relay_msg *m = calloc(1, sizeof(*m));
+	struct relay_msg *m = lp_mesh_relay_get(b->mesh, b->id, true);
 
-	if (m == NULL)
+	if (m == NULL) {
+		b->stats.notices_lost++;
 		return;
+	}
 	m->kind = RELAY_CONN_CLOSED;
 	m->conn_id = conn_id;
 	relay_send(b, m);
@@ -87,9 +91,10 @@ int lp_declare_submit(struct lp_broker *b, struct channel *bc, uint16_t type)
 		id = -ENOTCONN;
 	} else {
 		/* The arguments table is copied: the method's bytes do not outlive it. */
-		struct relay_msg *m = malloc(sizeof(*m) + bc->req.args_len);
+		struct relay_msg *m = bc->req.args_len <= LP_CTL_ARGS_MAX
+					      ? lp_mesh_relay_get(b->mesh, b->id, false) : NULL;
 
-		id = -ENOMEM;
+		id = bc->req.args_len > LP_CTL_ARGS_MAX ? -EMSGSIZE : -ENOBUFS;
 		if (m != NULL) {
 			m->kind = RELAY_SUBMIT;
 			m->type = type;

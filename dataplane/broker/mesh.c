@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <rte_errno.h>
 #include <rte_lcore.h>
+#include <rte_mempool.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
@@ -25,6 +27,7 @@ struct lp_mesh {
 	struct rte_ring **ops;       /* [(lane * n + src) * n + dst] */
 	struct rte_ring **to_main;   /* [w] */
 	struct rte_ring **from_main; /* [w] */
+	struct rte_mempool **relay;  /* [w]: worker w's relay_msgs */
 };
 
 static unsigned mesh_seq;
@@ -56,7 +59,8 @@ struct lp_mesh *lp_mesh_create(unsigned n_workers, unsigned ring_size)
 	m->ops = calloc((size_t)LP_MESH_LANES * n_workers * n_workers, sizeof(*m->ops));
 	m->to_main = calloc(n_workers, sizeof(*m->to_main));
 	m->from_main = calloc(n_workers, sizeof(*m->from_main));
-	if (m->ops == NULL || m->to_main == NULL || m->from_main == NULL) {
+	m->relay = calloc(n_workers, sizeof(*m->relay));
+	if (m->ops == NULL || m->to_main == NULL || m->from_main == NULL || m->relay == NULL) {
 		lp_mesh_destroy(m);
 		rte_errno = ENOMEM;
 		return NULL;
@@ -78,6 +82,14 @@ struct lp_mesh *lp_mesh_create(unsigned n_workers, unsigned ring_size)
 		m->to_main[s] = ring_new("tm", s, 0, sizeof(void *), MAIN_RING_SIZE);
 		m->from_main[s] = ring_new("fm", s, 0, sizeof(void *), MAIN_RING_SIZE);
 		if (m->to_main[s] == NULL || m->from_main[s] == NULL)
+			goto fail;
+		char name[RTE_MEMPOOL_NAMESIZE];
+
+		snprintf(name, sizeof(name), "lp%u_relay%u", mesh_seq, s);
+		m->relay[s] = rte_mempool_create(name, LP_MESH_RELAY_MSGS,
+						 sizeof(struct relay_msg) + LP_CTL_ARGS_MAX, 0, 0, NULL,
+						 NULL, NULL, NULL, (int)rte_socket_id(), 0);
+		if (m->relay[s] == NULL)
 			goto fail;
 	}
 	return m;
@@ -110,7 +122,7 @@ void lp_mesh_destroy(struct lp_mesh *m)
 	for (unsigned w = 0; w < m->n; w++) {
 		if (m->to_main != NULL && m->to_main[w] != NULL) {
 			while (rte_ring_dequeue(m->to_main[w], &p) == 0)
-				free(p);
+				lp_mesh_relay_put(p);
 			rte_ring_free(m->to_main[w]);
 		}
 		if (m->from_main != NULL && m->from_main[w] != NULL) {
@@ -119,10 +131,31 @@ void lp_mesh_destroy(struct lp_mesh *m)
 			rte_ring_free(m->from_main[w]);
 		}
 	}
+	for (unsigned w = 0; m->relay != NULL && w < m->n; w++)
+		rte_mempool_free(m->relay[w]);
 	free(m->ops);
 	free(m->to_main);
 	free(m->from_main);
+	free(m->relay);
 	free(m);
+}
+
+struct relay_msg *lp_mesh_relay_get(const struct lp_mesh *m, unsigned w, bool notice)
+{
+	void *obj;
+
+	if (!notice && rte_mempool_avail_count(m->relay[w]) <= LP_MESH_RELAY_RESERVE)
+		return NULL;
+	if (rte_mempool_get(m->relay[w], &obj) != 0)
+		return NULL;
+	memset(obj, 0, sizeof(struct relay_msg));
+	return obj;
+}
+
+void lp_mesh_relay_put(struct relay_msg *msg)
+{
+	if (msg != NULL)
+		rte_mempool_put(rte_mempool_from_obj(msg), msg);
 }
 
 unsigned lp_mesh_workers(const struct lp_mesh *m)

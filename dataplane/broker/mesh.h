@@ -22,11 +22,13 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ring_op.h"
 
 struct rte_ring;
+struct relay_msg;
 
 struct lp_mesh;
 
@@ -56,3 +58,17 @@ struct rte_ring *lp_mesh_ring(const struct lp_mesh *m, unsigned src, unsigned ds
  * travels on them). */
 struct rte_ring *lp_mesh_to_main(const struct lp_mesh *m, unsigned w);
 struct rte_ring *lp_mesh_from_main(const struct lp_mesh *m, unsigned w);
+
+/*
+ * Worker w's requests to the main lcore (struct relay_msg, broker_int.h)
+ * come from a pool of LP_MESH_RELAY_MSGS made with the mesh, so a worker
+ * never allocates one. A request (notice false) leaves the last
+ * LP_MESH_RELAY_RESERVE to notices (a connection closed, a queue unused),
+ * which must not be refused because requests piled up. NULL: none left.
+ * Whoever is done with a message (the main lcore, or the worker when its
+ * ring is full) gives it back with lp_mesh_relay_put.
+ */
+#define LP_MESH_RELAY_MSGS 255
+#define LP_MESH_RELAY_RESERVE 32
+struct relay_msg *lp_mesh_relay_get(const struct lp_mesh *m, unsigned w, bool notice);
+void lp_mesh_relay_put(struct relay_msg *msg);

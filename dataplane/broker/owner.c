@@ -107,7 +107,7 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid)
 			.reject_publish = tq->reject_publish,
 		};
 
-		oq->q = lp_queue_create(&qc);
+		oq->q = lp_queue_create(b->qpool, &qc);
 		if (oq->q == NULL)
 			return NULL;
 		oq->used = true;
@@ -129,7 +129,8 @@ static void queue_delete(struct lp_broker *b, struct owned_queue *oq)
 {
 	struct lp_queue_consumer_spec spec;
 
-	for (uint32_t id = 0; id < LP_BROKER_QUEUE_CONSUMERS; id++) {
+	for (uint32_t id = lp_queue_consumer_next(oq->q, LP_QUEUE_NO_CONSUMER);
+	     id != LP_QUEUE_NO_CONSUMER; id = lp_queue_consumer_next(oq->q, id)) {
 		if (lp_queue_consumer_info(oq->q, id, &spec) != 0)
 			continue;
 		unsigned w = lp_chan_worker(spec.channel);

@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Queue bookkeeping (see queue.h). The ready list is a ring of (message,
- * seq, redelivered) kept sorted by seq: enqueue appends (the newest seq),
- * dispatch and Basic.Get pop the front, and a requeue inserts by binary
- * search, shifting the shorter side (requeued messages are old, so that is
- * usually the front and short). Unacked deliveries are records from a fixed
- * array, linked in delivery order; acks and requeues walk that list from
- * its head and stop at the first record of the channel with a larger tag
- * (a channel's tags grow in delivery order), so in-order acks are cheap.
- * Consumers live in a fixed array of slots (their id is the slot index) and,
- * as in RabbitMQ's rabbit_queue_consumers, on an active list: dispatch serves
- * the first one that can take a message and moves it to the back; one found
+ * Queue bookkeeping (see queue.h). A shard's queues share one pool made at
+ * start-up (struct lp_queue_pool): queue headers, consumer slots and message
+ * entries, each from a free list, so creating a queue, adding a consumer or
+ * enqueueing a message never allocates. An entry stands for one message in
+ * one queue, first on the queue's ready list, then (delivered with acks) on
+ * its unacked list; the same entry moves between the two.
+ *
+ * The ready list is doubly linked and kept sorted by seq: enqueue appends
+ * (the newest seq), dispatch and Basic.Get pop the front, and a requeue walks
+ * from the front to its place (requeued messages are old, so the walk is
+ * usually short). Unacked entries are linked in delivery order; acks and
+ * requeues walk that list from its head and stop at the first entry of the
+ * channel with a larger tag (a channel's tags grow in delivery order), so
+ * in-order acks are cheap. Consumers (their id is their slot in the pool)
+ * are linked on their queue's list of all its consumers and, as in
+ * RabbitMQ's rabbit_queue_consumers, on an active list: dispatch serves the
+ * first one that can take a message and moves it to the back; one found
  * without prefetch credit leaves the list (blocked) and rejoins at the back
  * when an ack or nack returns credit; a new consumer joins at the back.
  */
@@ -22,25 +28,26 @@
 
 #define NIL UINT32_MAX
 
-struct ready_entry {
+/* One message in one queue: ready, or delivered and not yet acknowledged. */
+struct entry {
 	struct lp_msg *msg;
 	uint64_t seq;
+	uint64_t tag;             /* unacked: the delivery tag */
+	uint32_t channel;         /* unacked: the channel it went to */
+	uint32_t consumer;        /* unacked: NIL for Basic.Get or a cancelled consumer */
+	uint32_t prev, next;      /* its list; next also links the free list */
 	bool redelivered;
 };
 
-struct unacked {
-	struct lp_msg *msg;
-	uint64_t seq;
-	uint64_t tag;
-	uint32_t channel;
-	uint32_t consumer;        /* NIL: Basic.Get, or its consumer was cancelled */
-	uint32_t prev, next;      /* delivery order; next also links the free list */
+struct list {
+	uint32_t head, tail, count;
 };
 
 struct consumer {
+	struct lp_queue *queue;   /* NULL: free slot */
 	uint64_t refused_in;      /* dispatch round whose tag_fn said no */
 	uint32_t prev, next;      /* place in the active list */
-	bool used;
+	uint32_t q_prev, q_next;  /* place in the queue's list of consumers */
 	bool blocked;             /* out of credit when tried: off the active list */
 	bool no_ack;
 	bool exclusive;
@@ -53,18 +60,18 @@ struct consumer {
 };
 
 struct lp_queue {
+	struct lp_queue_pool *pool;
+	bool used;
+	uint32_t next_free;              /* free list of headers */
 	uint32_t capacity;
 	uint32_t max_consumers;
 	uint32_t max_length;
 	uint64_t max_length_bytes;
 	bool reject_publish;
-	struct ready_entry *ready;       /* ring of capacity entries */
-	uint32_t r_head, r_count;
+	struct list ready;
 	uint64_t r_bytes;                /* body bytes of the ready messages */
-	struct unacked *un;              /* capacity records */
-	uint32_t un_free, un_head, un_tail, un_count;
-	struct consumer *cons;           /* max_consumers slots */
-	uint32_t n_cons;
+	struct list un;
+	uint32_t cons_head, n_cons;      /* every consumer of this queue */
 	uint32_t act_head, act_tail;     /* active consumers, next to try first */
 	bool has_exclusive;
 	uint64_t next_seq;
@@ -72,61 +79,215 @@ struct lp_queue {
 	uint64_t round;                  /* lp_queue_dispatch calls, from 1 */
 };
 
-static struct ready_entry *r_at(const struct lp_queue *q, uint32_t i)
+struct lp_queue_pool {
+	struct lp_queue *queues;
+	struct consumer *cons;
+	struct entry *entries;
+	uint64_t *cons_free;      /* bit per consumer slot, set when free: the lowest is reused */
+	uint32_t n_queues, n_cons, n_entries;
+	uint32_t free_queue, free_entry;
+	uint32_t entries_used;
+};
+
+/* ---- the pool ---------------------------------------------------------- */
+
+struct lp_queue_pool *lp_queue_pool_create(const struct lp_queue_pool_config *cfg)
 {
-	return &q->ready[(q->r_head + i) % q->capacity];
-}
+	struct lp_queue_pool *p;
 
-static void r_push_back(struct lp_queue *q, struct ready_entry e)
-{
-	*r_at(q, q->r_count) = e;
-	q->r_count++;
-	q->r_bytes += e.msg->body_len;
-}
-
-static struct ready_entry r_pop_front(struct lp_queue *q)
-{
-	struct ready_entry e = q->ready[q->r_head];
-
-	q->r_head = (q->r_head + 1) % q->capacity;
-	q->r_count--;
-	q->r_bytes -= e.msg->body_len;
-	return e;
-}
-
-/* Insert e at its place by seq; the caller has checked there is room. */
-static void r_insert(struct lp_queue *q, struct ready_entry e)
-{
-	uint32_t lo = 0, hi = q->r_count;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (r_at(q, mid)->seq < e.seq)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (cfg == NULL || cfg->queues == 0 || cfg->consumers == 0 || cfg->entries == 0 ||
+	    cfg->queues == NIL || cfg->consumers == NIL || cfg->entries == NIL) {
+		errno = EINVAL;
+		return NULL;
 	}
-	if (lo <= q->r_count / 2) {
-		q->r_head = (q->r_head + q->capacity - 1) % q->capacity;
-		for (uint32_t i = 0; i < lo; i++)
-			*r_at(q, i) = *r_at(q, i + 1);
-	} else {
-		for (uint32_t i = q->r_count; i > lo; i--)
-			*r_at(q, i) = *r_at(q, i - 1);
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		goto nomem;
+	p->queues = calloc(cfg->queues, sizeof(*p->queues));
+	p->cons = calloc(cfg->consumers, sizeof(*p->cons));
+	p->entries = calloc(cfg->entries, sizeof(*p->entries));
+	p->cons_free = calloc((cfg->consumers + 63) / 64, sizeof(*p->cons_free));
+	if (p->queues == NULL || p->cons == NULL || p->entries == NULL || p->cons_free == NULL) {
+		lp_queue_pool_destroy(p);
+		goto nomem;
 	}
-	*r_at(q, lo) = e;
-	q->r_count++;
-	q->r_bytes += e.msg->body_len;
+	p->n_queues = cfg->queues;
+	p->n_cons = cfg->consumers;
+	p->n_entries = cfg->entries;
+	for (uint32_t i = 0; i < cfg->queues; i++)
+		p->queues[i].next_free = i + 1 < cfg->queues ? i + 1 : NIL;
+	for (uint32_t i = 0; i < cfg->consumers; i++)
+		p->cons_free[i / 64] |= 1ull << (i % 64);
+	for (uint32_t i = 0; i < cfg->entries; i++)
+		p->entries[i].next = i + 1 < cfg->entries ? i + 1 : NIL;
+	return p;
+nomem:
+	errno = ENOMEM;
+	return NULL;
+}
+
+void lp_queue_pool_destroy(struct lp_queue_pool *p)
+{
+	if (p == NULL)
+		return;
+	for (uint32_t i = 0; p->queues != NULL && i < p->n_queues; i++)
+		if (p->queues[i].used)
+			lp_queue_destroy(&p->queues[i]);
+	free(p->queues);
+	free(p->cons);
+	free(p->entries);
+	free(p->cons_free);
+	free(p);
+}
+
+uint32_t lp_queue_pool_entries_free(const struct lp_queue_pool *p)
+{
+	return p->n_entries - p->entries_used;
+}
+
+/* ---- entries and their lists -------------------------------------------- */
+
+static struct entry *ent(const struct lp_queue *q, uint32_t i)
+{
+	return &q->pool->entries[i];
+}
+
+static bool entries_left(const struct lp_queue *q)
+{
+	return q->ready.count + q->un.count < q->capacity && q->pool->free_entry != NIL;
+}
+
+/* A free entry (the caller checked entries_left), on no list yet. */
+static uint32_t ent_alloc(struct lp_queue *q)
+{
+	struct lp_queue_pool *p = q->pool;
+	uint32_t i = p->free_entry;
+
+	p->free_entry = p->entries[i].next;
+	p->entries_used++;
+	return i;
+}
+
+static void ent_free(struct lp_queue *q, uint32_t i)
+{
+	struct lp_queue_pool *p = q->pool;
+
+	p->entries[i].msg = NULL;
+	p->entries[i].next = p->free_entry;
+	p->free_entry = i;
+	p->entries_used--;
+}
+
+static void list_init(struct list *l)
+{
+	*l = (struct list){.head = NIL, .tail = NIL, .count = 0};
+}
+
+/* Link entry i into l before entry `before` (NIL: at the tail). */
+static void list_insert(struct lp_queue *q, struct list *l, uint32_t i, uint32_t before)
+{
+	struct entry *e = ent(q, i);
+
+	e->next = before;
+	e->prev = before != NIL ? ent(q, before)->prev : l->tail;
+	if (e->prev != NIL)
+		ent(q, e->prev)->next = i;
+	else
+		l->head = i;
+	if (before != NIL)
+		ent(q, before)->prev = i;
+	else
+		l->tail = i;
+	l->count++;
+}
+
+static void list_unlink(struct lp_queue *q, struct list *l, uint32_t i)
+{
+	struct entry *e = ent(q, i);
+
+	if (e->prev != NIL)
+		ent(q, e->prev)->next = e->next;
+	else
+		l->head = e->next;
+	if (e->next != NIL)
+		ent(q, e->next)->prev = e->prev;
+	else
+		l->tail = e->prev;
+	l->count--;
+}
+
+/* ---- the ready list ------------------------------------------------------ */
+
+static void r_push_back(struct lp_queue *q, uint32_t i)
+{
+	list_insert(q, &q->ready, i, NIL);
+	q->r_bytes += ent(q, i)->msg->body_len;
+}
+
+/* Take entry i off the ready list (it stays allocated). */
+static void r_unlink(struct lp_queue *q, uint32_t i)
+{
+	list_unlink(q, &q->ready, i);
+	q->r_bytes -= ent(q, i)->msg->body_len;
+}
+
+/* Put entry i back at its place by seq, walking from the front. */
+static void r_insert(struct lp_queue *q, uint32_t i)
+{
+	uint32_t at = q->ready.head;
+
+	while (at != NIL && ent(q, at)->seq < ent(q, i)->seq)
+		at = ent(q, at)->next;
+	list_insert(q, &q->ready, i, at);
+	q->r_bytes += ent(q, i)->msg->body_len;
+}
+
+/* The ready entry at position pos (< ready.count). */
+static uint32_t r_nth(const struct lp_queue *q, uint32_t pos)
+{
+	uint32_t i = q->ready.head;
+
+	while (pos-- > 0)
+		i = ent(q, i)->next;
+	return i;
+}
+
+/* Drop ready entry i: release its message, free it. */
+static void r_drop(struct lp_queue *q, uint32_t i)
+{
+	r_unlink(q, i);
+	lp_msg_release(ent(q, i)->msg);
+	ent_free(q, i);
+}
+
+/* ---- consumers ------------------------------------------------------------ */
+
+/* The lowest free consumer slot of p, taken; NIL when none is left. */
+static uint32_t cons_take(struct lp_queue_pool *p)
+{
+	for (uint32_t w = 0; w < (p->n_cons + 63) / 64; w++) {
+		if (p->cons_free[w] == 0)
+			continue;
+		uint32_t id = w * 64 + (uint32_t)__builtin_ctzll(p->cons_free[w]);
+		p->cons_free[w] &= p->cons_free[w] - 1;
+		return id;
+	}
+	return NIL;
+}
+
+static struct consumer *cons(const struct lp_queue *q, uint32_t id)
+{
+	return &q->pool->cons[id];
 }
 
 static void act_append(struct lp_queue *q, uint32_t id)
 {
-	struct consumer *c = &q->cons[id];
+	struct consumer *c = cons(q, id);
 
 	c->prev = q->act_tail;
 	c->next = NIL;
 	if (q->act_tail != NIL)
-		q->cons[q->act_tail].next = id;
+		cons(q, q->act_tail)->next = id;
 	else
 		q->act_head = id;
 	q->act_tail = id;
@@ -134,14 +295,14 @@ static void act_append(struct lp_queue *q, uint32_t id)
 
 static void act_unlink(struct lp_queue *q, uint32_t id)
 {
-	struct consumer *c = &q->cons[id];
+	struct consumer *c = cons(q, id);
 
 	if (c->prev != NIL)
-		q->cons[c->prev].next = c->next;
+		cons(q, c->prev)->next = c->next;
 	else
 		q->act_head = c->next;
 	if (c->next != NIL)
-		q->cons[c->next].prev = c->prev;
+		cons(q, c->next)->prev = c->prev;
 	else
 		q->act_tail = c->prev;
 	c->prev = c->next = NIL;
@@ -152,133 +313,98 @@ static bool has_credit(const struct consumer *c)
 	return c->no_ack || c->prefetch == 0 || c->unacked < c->prefetch;
 }
 
-static uint32_t un_alloc(struct lp_queue *q)
-{
-	uint32_t i = q->un_free;
+/* ---- unacked entries ------------------------------------------------------ */
 
-	q->un_free = q->un[i].next;
-	q->un[i].prev = q->un_tail;
-	q->un[i].next = NIL;
-	if (q->un_tail != NIL)
-		q->un[q->un_tail].next = i;
-	else
-		q->un_head = i;
-	q->un_tail = i;
-	q->un_count++;
-	return i;
+/* Ready entry i was delivered on (channel, tag) to consumer (NIL: Get). */
+static void un_record(struct lp_queue *q, uint32_t i, uint32_t channel, uint64_t tag,
+		      uint32_t consumer)
+{
+	struct entry *e = ent(q, i);
+
+	e->channel = channel;
+	e->tag = tag;
+	e->consumer = consumer;
+	list_insert(q, &q->un, i, NIL);
+	if (consumer != NIL)
+		cons(q, consumer)->unacked++;
 }
 
-/* Unlink record i, return its consumer's credit and free it. */
-static void un_free(struct lp_queue *q, uint32_t i)
+/* Unlink unacked entry i and return its consumer's credit (i stays allocated). */
+static void un_unlink(struct lp_queue *q, uint32_t i)
 {
-	struct unacked *u = &q->un[i];
+	struct entry *e = ent(q, i);
 
-	if (u->prev != NIL)
-		q->un[u->prev].next = u->next;
-	else
-		q->un_head = u->next;
-	if (u->next != NIL)
-		q->un[u->next].prev = u->prev;
-	else
-		q->un_tail = u->prev;
-	if (u->consumer != NIL) {
-		struct consumer *c = &q->cons[u->consumer];
+	list_unlink(q, &q->un, i);
+	if (e->consumer != NIL) {
+		struct consumer *c = cons(q, e->consumer);
 		c->unacked--;
 		/* Credit is back: rejoin the active list at its tail. */
-		if (c->used && c->blocked && has_credit(c)) {
+		if (c->queue == q && c->blocked && has_credit(c)) {
 			c->blocked = false;
-			act_append(q, u->consumer);
+			act_append(q, e->consumer);
 		}
 	}
-	u->msg = NULL;
-	u->next = q->un_free;
-	q->un_free = i;
-	q->un_count--;
 }
 
-/* Give record i's message back to the ready list, redelivered, and free i. */
+/* Give unacked entry i's message back to the ready list, redelivered. */
 static void un_requeue(struct lp_queue *q, uint32_t i)
 {
-	struct ready_entry e = { .msg = q->un[i].msg, .seq = q->un[i].seq, .redelivered = true };
-
-	un_free(q, i);
-	r_insert(q, e);
+	un_unlink(q, i);
+	ent(q, i)->redelivered = true;
+	r_insert(q, i);
 }
 
-struct lp_queue *lp_queue_create(const struct lp_queue_config *cfg)
+/* ---- queues ------------------------------------------------------------------ */
+
+struct lp_queue *lp_queue_create(struct lp_queue_pool *p, const struct lp_queue_config *cfg)
 {
 	struct lp_queue *q;
 
-	if (cfg == NULL || cfg->capacity == 0 || cfg->max_consumers == 0 ||
+	if (p == NULL || cfg == NULL || cfg->capacity == 0 || cfg->max_consumers == 0 ||
 	    cfg->max_consumers == NIL || cfg->capacity == NIL) {
 		errno = EINVAL;
 		return NULL;
 	}
-	q = calloc(1, sizeof(*q));
-	if (q == NULL)
-		goto nomem;
-	q->capacity = cfg->capacity;
-	q->max_consumers = cfg->max_consumers;
-	q->max_length = cfg->max_length;
-	q->max_length_bytes = cfg->max_length_bytes;
-	q->reject_publish = cfg->reject_publish;
-	q->ready = calloc(cfg->capacity, sizeof(*q->ready));
-	q->un = calloc(cfg->capacity, sizeof(*q->un));
-	q->cons = calloc(cfg->max_consumers, sizeof(*q->cons));
-	if (q->ready == NULL || q->un == NULL || q->cons == NULL) {
-		free(q->ready);
-		free(q->un);
-		free(q->cons);
-		free(q);
-		goto nomem;
+	if (p->free_queue == NIL) {
+		errno = ENOSPC;
+		return NULL;
 	}
-	for (uint32_t i = 0; i < cfg->capacity; i++)
-		q->un[i].next = i + 1 < cfg->capacity ? i + 1 : NIL;
-	q->un_free = 0;
-	q->un_head = q->un_tail = NIL;
-	q->act_head = q->act_tail = NIL;
+	q = &p->queues[p->free_queue];
+	p->free_queue = q->next_free;
+	*q = (struct lp_queue){
+		.pool = p, .used = true, .next_free = NIL, .capacity = cfg->capacity,
+		.max_consumers = cfg->max_consumers, .max_length = cfg->max_length,
+		.max_length_bytes = cfg->max_length_bytes, .reject_publish = cfg->reject_publish,
+		.cons_head = NIL, .act_head = NIL, .act_tail = NIL,
+	};
+	list_init(&q->ready);
+	list_init(&q->un);
 	return q;
-nomem:
-	errno = ENOMEM;
-	return NULL;
 }
 
 uint32_t lp_queue_destroy(struct lp_queue *q)
 {
+	struct lp_queue_pool *p;
 	uint32_t n;
 
 	if (q == NULL)
 		return 0;
 	n = lp_queue_purge(q);
-	while (q->un_head != NIL) {
-		uint32_t i = q->un_head;
-		lp_msg_release(q->un[i].msg);
-		un_free(q, i);
+	while (q->cons_head != NIL)
+		lp_queue_consumer_remove(q, q->cons_head, false);
+	while (q->un.head != NIL) {
+		uint32_t i = q->un.head;
+		struct lp_msg *m = ent(q, i)->msg;
+		un_unlink(q, i);
+		ent_free(q, i);
+		lp_msg_release(m);
 		n++;
 	}
-	free(q->ready);
-	free(q->un);
-	free(q->cons);
-	free(q);
+	p = q->pool;
+	q->used = false;
+	q->next_free = p->free_queue;
+	p->free_queue = (uint32_t)(q - p->queues);
 	return n;
-}
-
-/* Remove the ready entry at position pos, shifting the shorter side. */
-static struct ready_entry r_remove_at(struct lp_queue *q, uint32_t pos)
-{
-	struct ready_entry e = *r_at(q, pos);
-
-	if (pos < q->r_count / 2) {
-		for (uint32_t i = pos; i > 0; i--)
-			*r_at(q, i) = *r_at(q, i - 1);
-		q->r_head = (q->r_head + 1) % q->capacity;
-	} else {
-		for (uint32_t i = pos; i + 1 < q->r_count; i++)
-			*r_at(q, i) = *r_at(q, i + 1);
-	}
-	q->r_count--;
-	q->r_bytes -= e.msg->body_len;
-	return e;
 }
 
 /*
@@ -289,12 +415,8 @@ static uint32_t spoken_for(const struct lp_queue *q)
 {
 	uint64_t credit = 0;
 
-	if (q->n_cons == 0)
-		return 0;
-	for (uint32_t id = 0; id < q->max_consumers; id++) {
-		const struct consumer *c = &q->cons[id];
-		if (!c->used)
-			continue;
+	for (uint32_t id = q->cons_head; id != NIL; id = cons(q, id)->q_next) {
+		const struct consumer *c = cons(q, id);
 		if (c->no_ack || c->prefetch == 0)
 			return UINT32_MAX;
 		if (c->unacked < c->prefetch)
@@ -312,20 +434,26 @@ static uint32_t spoken_for(const struct lp_queue *q)
 static bool over_limit(const struct lp_queue *q, uint32_t taken, uint32_t extra_count,
 		       uint64_t extra_bytes)
 {
-	uint32_t skip = taken < q->r_count ? taken : q->r_count;
-	uint64_t count = (uint64_t)q->r_count - skip + extra_count;
+	uint32_t skip = taken < q->ready.count ? taken : q->ready.count;
+	uint64_t count = (uint64_t)q->ready.count - skip + extra_count;
 	uint64_t bytes;
 
-	if (taken >= (uint64_t)q->r_count + extra_count)
+	if (taken >= (uint64_t)q->ready.count + extra_count)
 		return false;
 	if (q->max_length != LP_QUEUE_NO_MAX_LENGTH && count > q->max_length)
 		return true;
 	if (q->max_length_bytes == LP_QUEUE_NO_MAX_BYTES)
 		return false;
 	bytes = q->r_bytes + extra_bytes;
-	for (uint32_t i = 0; i < skip; i++)
-		bytes -= r_at(q, i)->msg->body_len;
+	for (uint32_t i = q->ready.head, k = 0; k < skip; k++, i = ent(q, i)->next)
+		bytes -= ent(q, i)->msg->body_len;
 	return bytes > q->max_length_bytes;
+}
+
+static bool limited(const struct lp_queue *q)
+{
+	return q->max_length != LP_QUEUE_NO_MAX_LENGTH ||
+	       q->max_length_bytes != LP_QUEUE_NO_MAX_BYTES;
 }
 
 /*
@@ -340,31 +468,33 @@ static bool over_limit(const struct lp_queue *q, uint32_t taken, uint32_t extra_
  */
 int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m)
 {
-	bool limited = q->max_length != LP_QUEUE_NO_MAX_LENGTH ||
-		       q->max_length_bytes != LP_QUEUE_NO_MAX_BYTES;
-	uint32_t taken = limited ? spoken_for(q) : 0;
-	bool over = limited && over_limit(q, taken, 1, m->body_len);
+	bool lim = limited(q);
+	uint32_t taken = lim ? spoken_for(q) : 0;
+	bool over = lim && over_limit(q, taken, 1, m->body_len);
 	int dropped = 0;
+	uint32_t i;
 
 	if (over && q->reject_publish)
 		return -ENOBUFS;
-	if (q->r_count + q->un_count >= q->capacity) {
+	if (!entries_left(q)) {
 		/* Full: only a drop-head that this message causes makes room. */
 		if (!over)
 			return -ENOSPC;
-		if (taken >= q->r_count) {
+		if (taken >= q->ready.count) {
 			/* The new message is itself the oldest one over the limit. */
 			q->next_seq++;
 			lp_msg_release(m);
 			q->dropped++;
 			return 1;
 		}
-		lp_msg_release(r_remove_at(q, taken).msg);
+		r_drop(q, r_nth(q, taken));
 		dropped++;
 	}
-	r_push_back(q, (struct ready_entry){ .msg = m, .seq = q->next_seq++ });
-	while (limited && q->r_count > taken && over_limit(q, taken, 0, 0)) {
-		lp_msg_release(r_remove_at(q, taken).msg);
+	i = ent_alloc(q);
+	*ent(q, i) = (struct entry){.msg = m, .seq = q->next_seq++, .consumer = NIL};
+	r_push_back(q, i);
+	while (lim && q->ready.count > taken && over_limit(q, taken, 0, 0)) {
+		r_drop(q, r_nth(q, taken));
 		dropped++;
 	}
 	q->dropped += (uint64_t)dropped;
@@ -373,45 +503,35 @@ int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m)
 
 bool lp_queue_can_take(const struct lp_queue *q, const struct lp_msg *m)
 {
-	bool limited = q->max_length != LP_QUEUE_NO_MAX_LENGTH ||
-		       q->max_length_bytes != LP_QUEUE_NO_MAX_BYTES;
-
-	if (q->r_count + q->un_count < q->capacity)
+	if (entries_left(q))
 		return true;
 	/* Full: lp_queue_enqueue refuses m unless a limit drops or rejects it. */
-	return limited && over_limit(q, spoken_for(q), 1, m->body_len);
+	return limited(q) && over_limit(q, spoken_for(q), 1, m->body_len);
 }
 
 int lp_queue_consumer_add(struct lp_queue *q, const struct lp_queue_consumer_spec *spec)
 {
-	struct consumer *c = NULL;
+	struct lp_queue_pool *p = q->pool;
+	struct consumer *c;
 	uint32_t id;
 
 	if (spec->tag_len > LP_QUEUE_TAG_MAX)
 		return -EINVAL;
 	if (q->has_exclusive || (spec->exclusive && q->n_cons > 0))
 		return -EBUSY;
-	for (id = 0; id < q->max_consumers; id++) {
-		if (!q->cons[id].used) {
-			c = &q->cons[id];
-			break;
-		}
-	}
-	if (c == NULL)
+	if (q->n_cons >= q->max_consumers || (id = cons_take(p)) == NIL)
 		return -ENOSPC;
-	c->used = true;
-	c->no_ack = spec->no_ack;
-	c->exclusive = spec->exclusive;
-	c->prefetch = spec->prefetch;
-	c->channel = spec->channel;
-	c->unacked = 0;
-	c->handle = spec->handle;
-	c->tag_len = (uint8_t)spec->tag_len;
+	c = &p->cons[id];
+	*c = (struct consumer){
+		.queue = q, .no_ack = spec->no_ack, .exclusive = spec->exclusive,
+		.prefetch = spec->prefetch, .channel = spec->channel, .handle = spec->handle,
+		.tag_len = (uint8_t)spec->tag_len, .q_prev = NIL, .q_next = q->cons_head,
+	};
 	if (spec->tag_len != 0)
 		memcpy(c->tag, spec->tag, spec->tag_len);
-	c->tag[spec->tag_len] = '\0';
-	c->blocked = false;
-	c->refused_in = 0;
+	if (q->cons_head != NIL)
+		cons(q, q->cons_head)->q_prev = id;
+	q->cons_head = id;
 	act_append(q, id);
 	q->n_cons++;
 	if (spec->exclusive)
@@ -419,29 +539,45 @@ int lp_queue_consumer_add(struct lp_queue *q, const struct lp_queue_consumer_spe
 	return (int)id;
 }
 
+static bool is_consumer(const struct lp_queue *q, uint32_t id)
+{
+	return id < q->pool->n_cons && q->pool->cons[id].queue == q;
+}
+
 int lp_queue_consumer_remove(struct lp_queue *q, uint32_t id, bool requeue)
 {
+	struct lp_queue_pool *p = q->pool;
+	struct consumer *c;
 	int n = 0;
 
-	if (id >= q->max_consumers || !q->cons[id].used)
+	if (!is_consumer(q, id))
 		return -ENOENT;
-	if (!q->cons[id].blocked)
+	c = cons(q, id);
+	if (!c->blocked)
 		act_unlink(q, id);
-	q->cons[id].used = false;
-	for (uint32_t i = q->un_head, next; i != NIL; i = next) {
-		next = q->un[i].next;
-		if (q->un[i].consumer != id)
+	c->queue = NULL; /* no longer rejoins the active list */
+	for (uint32_t i = q->un.head, next; i != NIL; i = next) {
+		next = ent(q, i)->next;
+		if (ent(q, i)->consumer != id)
 			continue;
 		if (requeue) {
 			un_requeue(q, i);
 			n++;
 		} else {
-			q->un[i].consumer = NIL;
+			ent(q, i)->consumer = NIL;
+			c->unacked--;
 		}
 	}
-	if (q->cons[id].exclusive)
+	if (c->exclusive)
 		q->has_exclusive = false;
-	memset(&q->cons[id], 0, sizeof(q->cons[id]));
+	if (c->q_prev != NIL)
+		cons(q, c->q_prev)->q_next = c->q_next;
+	else
+		q->cons_head = c->q_next;
+	if (c->q_next != NIL)
+		cons(q, c->q_next)->q_prev = c->q_prev;
+	*c = (struct consumer){0};
+	p->cons_free[id / 64] |= 1ull << (id % 64);
 	q->n_cons--;
 	return n;
 }
@@ -451,9 +587,9 @@ int lp_queue_consumer_info(const struct lp_queue *q, uint32_t id,
 {
 	const struct consumer *c;
 
-	if (id >= q->max_consumers || !q->cons[id].used)
+	if (!is_consumer(q, id))
 		return -ENOENT;
-	c = &q->cons[id];
+	c = cons(q, id);
 	out->tag = c->tag;
 	out->tag_len = c->tag_len;
 	out->channel = c->channel;
@@ -464,6 +600,34 @@ int lp_queue_consumer_info(const struct lp_queue *q, uint32_t id,
 	return 0;
 }
 
+uint32_t lp_queue_consumer_next(const struct lp_queue *q, uint32_t id)
+{
+	if (id == LP_QUEUE_NO_CONSUMER)
+		return q->cons_head;
+	return is_consumer(q, id) ? cons(q, id)->q_next : LP_QUEUE_NO_CONSUMER;
+}
+
+/* Hand ready entry i (just off the ready list) out as d; keep it unacked unless no_ack. */
+static void hand_out(struct lp_queue *q, uint32_t i, struct lp_queue_delivery *d,
+		     uint32_t channel, uint64_t tag, uint32_t consumer, void *handle, bool no_ack)
+{
+	struct entry *e = ent(q, i);
+
+	d->msg = e->msg;
+	d->seq = e->seq;
+	d->delivery_tag = tag;
+	d->consumer = consumer == NIL ? LP_QUEUE_NO_CONSUMER : consumer;
+	d->channel = channel;
+	d->handle = handle;
+	d->redelivered = e->redelivered;
+	d->no_ack = no_ack;
+	if (no_ack) {
+		ent_free(q, i); /* the queue's reference goes with d */
+		return;
+	}
+	un_record(q, i, channel, tag, consumer);
+	lp_msg_ref(e->msg, 1);
+}
 
 unsigned lp_queue_dispatch(struct lp_queue *q, lp_queue_tag_fn tag_fn, void *ctx,
 			   struct lp_queue_delivery *out, unsigned max)
@@ -472,8 +636,8 @@ unsigned lp_queue_dispatch(struct lp_queue *q, lp_queue_tag_fn tag_fn, void *ctx
 	unsigned n = 0;
 
 	q->round++;
-	while (n < max && q->r_count > 0 && id != NIL) {
-		struct consumer *c = &q->cons[id];
+	while (n < max && q->ready.count > 0 && id != NIL) {
+		struct consumer *c = cons(q, id);
 		uint32_t next = c->next;
 		if (!has_credit(c)) {
 			/* RabbitMQ blocks a consumer found without credit. */
@@ -486,33 +650,15 @@ unsigned lp_queue_dispatch(struct lp_queue *q, lp_queue_tag_fn tag_fn, void *ctx
 			id = next;
 			continue;
 		}
-		uint64_t tag = tag_fn(ctx, c->channel, q->ready[q->r_head].msg, c->no_ack);
+		uint32_t head = q->ready.head;
+		uint64_t tag = tag_fn(ctx, c->channel, ent(q, head)->msg, c->no_ack);
 		if (tag == 0) {
 			c->refused_in = q->round;
 			id = next;
 			continue;
 		}
-		struct ready_entry e = r_pop_front(q);
-		struct lp_queue_delivery *d = &out[n++];
-		d->msg = e.msg;
-		d->seq = e.seq;
-		d->delivery_tag = tag;
-		d->consumer = id;
-		d->channel = c->channel;
-		d->handle = c->handle;
-		d->redelivered = e.redelivered;
-		d->no_ack = c->no_ack;
-		if (!c->no_ack) {
-			/* Ready and unacked share the capacity: a record is free. */
-			uint32_t u = un_alloc(q);
-			q->un[u].msg = e.msg;
-			q->un[u].seq = e.seq;
-			q->un[u].tag = tag;
-			q->un[u].channel = c->channel;
-			q->un[u].consumer = id;
-			c->unacked++;
-			lp_msg_ref(e.msg, 1);
-		}
+		r_unlink(q, head);
+		hand_out(q, head, &out[n++], c->channel, tag, id, c->handle, c->no_ack);
 		/* Served: to the back of the line. */
 		act_unlink(q, id);
 		act_append(q, id);
@@ -524,61 +670,48 @@ unsigned lp_queue_dispatch(struct lp_queue *q, lp_queue_tag_fn tag_fn, void *ctx
 int lp_queue_get(struct lp_queue *q, uint32_t channel, uint64_t delivery_tag, bool no_ack,
 		 struct lp_queue_delivery *out)
 {
-	struct ready_entry e;
+	uint32_t head = q->ready.head;
 
-	if (q->r_count == 0)
+	if (head == NIL)
 		return 0;
-	e = r_pop_front(q);
-	out->msg = e.msg;
-	out->seq = e.seq;
-	out->delivery_tag = delivery_tag;
-	out->consumer = LP_QUEUE_NO_CONSUMER;
-	out->channel = channel;
-	out->handle = NULL;
-	out->redelivered = e.redelivered;
-	out->no_ack = no_ack;
-	if (!no_ack) {
-		uint32_t u = un_alloc(q);
-		q->un[u].msg = e.msg;
-		q->un[u].seq = e.seq;
-		q->un[u].tag = delivery_tag;
-		q->un[u].channel = channel;
-		q->un[u].consumer = NIL;
-		lp_msg_ref(e.msg, 1);
-	}
+	r_unlink(q, head);
+	hand_out(q, head, out, channel, delivery_tag, NIL, NULL, no_ack);
 	return 1;
 }
 
 /*
- * The records of channel that an ack/nack of (tag, multiple) covers:
+ * The entries of channel that an ack/nack of (tag, multiple) covers:
  * multiple with tag 0 means all of them (AMQP 0-9-1 basic.ack: "multiple
  * ... delivery tag zero ... all outstanding messages").
  */
-static bool covered(const struct unacked *u, uint32_t channel, uint64_t tag, bool multiple)
+static bool covered(const struct entry *e, uint32_t channel, uint64_t tag, bool multiple)
 {
-	if (u->channel != channel)
+	if (e->channel != channel)
 		return false;
 	if (!multiple)
-		return u->tag == tag;
-	return tag == 0 || u->tag <= tag;
+		return e->tag == tag;
+	return tag == 0 || e->tag <= tag;
 }
 
 static int settle(struct lp_queue *q, uint32_t channel, uint64_t tag, bool multiple, bool requeue)
 {
 	int n = 0;
 
-	for (uint32_t i = q->un_head, next; i != NIL; i = next) {
-		next = q->un[i].next;
+	for (uint32_t i = q->un.head, next; i != NIL; i = next) {
+		struct entry *e = ent(q, i);
+		next = e->next;
 		/* A channel's tags grow in delivery order: nothing further matches. */
-		if (q->un[i].channel == channel && tag != 0 && q->un[i].tag > tag)
+		if (e->channel == channel && tag != 0 && e->tag > tag)
 			break;
-		if (!covered(&q->un[i], channel, tag, multiple))
+		if (!covered(e, channel, tag, multiple))
 			continue;
 		if (requeue) {
 			un_requeue(q, i);
 		} else {
-			lp_msg_release(q->un[i].msg);
-			un_free(q, i);
+			struct lp_msg *m = e->msg;
+			un_unlink(q, i);
+			ent_free(q, i);
+			lp_msg_release(m);
 		}
 		n++;
 		if (!multiple)
@@ -605,29 +738,31 @@ int lp_queue_recover(struct lp_queue *q, uint32_t channel)
 
 int lp_queue_channel_close(struct lp_queue *q, uint32_t channel)
 {
-	for (uint32_t id = 0; id < q->max_consumers; id++)
-		if (q->cons[id].used && q->cons[id].channel == channel)
+	for (uint32_t id = q->cons_head, next; id != NIL; id = next) {
+		next = cons(q, id)->q_next;
+		if (cons(q, id)->channel == channel)
 			lp_queue_consumer_remove(q, id, false);
+	}
 	return lp_queue_recover(q, channel);
 }
 
 uint32_t lp_queue_purge(struct lp_queue *q)
 {
-	uint32_t n = q->r_count;
+	uint32_t n = q->ready.count;
 
-	while (q->r_count > 0)
-		lp_msg_release(r_pop_front(q).msg);
+	while (q->ready.head != NIL)
+		r_drop(q, q->ready.head);
 	return n;
 }
 
 uint32_t lp_queue_message_count(const struct lp_queue *q)
 {
-	return q->r_count;
+	return q->ready.count;
 }
 
 uint32_t lp_queue_unacked_count(const struct lp_queue *q)
 {
-	return q->un_count;
+	return q->un.count;
 }
 
 uint32_t lp_queue_consumer_count(const struct lp_queue *q)

@@ -32,9 +32,11 @@
  *    consumers' free credit will take at the next dispatch do not count
  *    (RabbitMQ delivers those at once, before any limit applies).
  *
- * Bounded: capacity (ready + unacked messages) and the number of consumers
- * are fixed at creation; nothing is allocated afterwards, and running out is
- * an error returned (-ENOSPC), never an assert.
+ * Bounded, and nothing allocated after start-up: a shard's queues take
+ * their headers, consumer slots and message entries (one per message held,
+ * ready or unacked) from one struct lp_queue_pool made at start-up; each
+ * queue may also have a capacity of its own. Running out is an error
+ * returned (-ENOSPC), never an assert.
  *
  * Message references: a queue holds one reference per message it keeps
  * (ready or unacked). lp_queue_enqueue takes the caller's reference; every
@@ -55,9 +57,16 @@
 #define LP_QUEUE_NO_CONSUMER UINT32_MAX
 
 struct lp_queue;
+struct lp_queue_pool;
+
+struct lp_queue_pool_config {
+	uint32_t queues;          /* queue headers, >= 1 */
+	uint32_t consumers;       /* consumer slots shared by the queues, >= 1 */
+	uint32_t entries;         /* messages held by all the queues together, >= 1 */
+};
 
 struct lp_queue_config {
-	uint32_t capacity;        /* ready + unacked messages, >= 1 */
+	uint32_t capacity;        /* ready + unacked messages of this queue, >= 1 */
 	uint32_t max_consumers;   /* >= 1 */
 	uint32_t max_length;      /* x-max-length, or LP_QUEUE_NO_MAX_LENGTH */
 	uint64_t max_length_bytes; /* x-max-length-bytes (bodies), or LP_QUEUE_NO_MAX_BYTES */
@@ -101,14 +110,25 @@ typedef uint64_t (*lp_queue_tag_fn)(void *ctx, uint32_t channel, const struct lp
 				  bool no_ack);
 
 /*
- * A new empty queue, or NULL with errno EINVAL (capacity or max_consumers 0)
- * or ENOMEM. This and lp_queue_destroy are the only calls that allocate.
+ * The storage of a shard's queues, or NULL with errno EINVAL (a count is 0)
+ * or ENOMEM. This and lp_queue_pool_destroy are the only calls that
+ * allocate; destroying the pool destroys the queues still in it.
  */
-struct lp_queue *lp_queue_create(const struct lp_queue_config *cfg);
+struct lp_queue_pool *lp_queue_pool_create(const struct lp_queue_pool_config *cfg);
+void lp_queue_pool_destroy(struct lp_queue_pool *p);
+/* Message entries not in use by any queue of p. */
+uint32_t lp_queue_pool_entries_free(const struct lp_queue_pool *p);
+
+/*
+ * A new empty queue in p, or NULL with errno EINVAL (capacity or
+ * max_consumers 0) or ENOSPC (every header of p in use).
+ */
+struct lp_queue *lp_queue_create(struct lp_queue_pool *p, const struct lp_queue_config *cfg);
 
 /*
  * Queue.Delete: release every message the queue holds (ready and unacked)
- * and free it. Returns how many messages were released. NULL is a no-op (0).
+ * and give its header, consumers and entries back to its pool. Returns how
+ * many messages were released. NULL is a no-op (0).
  */
 uint32_t lp_queue_destroy(struct lp_queue *q);
 
@@ -120,8 +140,9 @@ uint32_t lp_queue_destroy(struct lp_queue *q);
  * itself, when it alone is over the limit); reject-publish refuses m instead
  * (the publisher gets Basic.Nack when it uses confirms, as in RabbitMQ).
  * Returns the number of messages dropped (>= 0), -ENOBUFS (reject-publish:
- * m would go over a limit; nothing changed) or -ENOSPC (capacity reached
- * and no drop-head makes room; nothing changed).
+ * m would go over a limit; nothing changed) or -ENOSPC (the queue's
+ * capacity or the pool's entries used up, and no drop-head makes room;
+ * nothing changed).
  */
 int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m);
 
@@ -135,7 +156,9 @@ bool lp_queue_can_take(const struct lp_queue *q, const struct lp_msg *m);
  * Basic.Consume: attach a consumer. Returns its id (>= 0; ids are reused
  * after removal), -EINVAL (tag too long), -EBUSY (an exclusive consumer is
  * attached, or an exclusive one is asked for while others are: RabbitMQ
- * answers 403 ACCESS_REFUSED) or -ENOSPC (max_consumers reached).
+ * answers 403 ACCESS_REFUSED) or -ENOSPC (max_consumers reached, or no
+ * consumer slot left in the pool). Ids are slots of the pool: unique among
+ * the pool's queues.
  */
 int lp_queue_consumer_add(struct lp_queue *q, const struct lp_queue_consumer_spec *spec);
 
@@ -154,6 +177,13 @@ int lp_queue_consumer_remove(struct lp_queue *q, uint32_t id, bool requeue);
  */
 int lp_queue_consumer_info(const struct lp_queue *q, uint32_t id,
 			   struct lp_queue_consumer_spec *out);
+
+/*
+ * Walk q's consumers: the first with id LP_QUEUE_NO_CONSUMER, then the one
+ * after id; LP_QUEUE_NO_CONSUMER at the end. Removing the consumer just
+ * returned is safe when the caller takes the next id first.
+ */
+uint32_t lp_queue_consumer_next(const struct lp_queue *q, uint32_t id);
 
 /*
  * Hand out up to max deliveries, round-robin among consumers with credit,

@@ -6,6 +6,8 @@
  * ring to the main lcore; the relay submits them, remembers which worker
  * and which of its requests each control request id stands for, and puts a
  * copy of each RESULT on that worker's ring back (the worker frees it).
+ * Requests come from the worker's pool in the mesh (lp_mesh_relay_get) and
+ * go back to it here once handled.
  * RESULTs travel after the topology batch they refer to, and the relay is
  * called from the link's handler after that batch was published, so a
  * worker that reads the result sees the new snapshot.
@@ -54,7 +56,7 @@ void lp_broker_relay_destroy(struct lp_broker_relay *r)
 	if (r == NULL)
 		return;
 	for (unsigned i = 0; i < r->n_retry; i++)
-		free(r->retry[i]);
+		lp_mesh_relay_put(r->retry[i]);
 	free(r);
 }
 
@@ -127,7 +129,7 @@ void lp_broker_relay_poll(struct lp_broker_relay *r)
 		unsigned w = r->retry[i]->worker;
 
 		if (!(held[w / 64] >> (w % 64) & 1) && handle(r, r->retry[i])) {
-			free(r->retry[i]);
+			lp_mesh_relay_put(r->retry[i]);
 		} else {
 			held[w / 64] |= 1ull << (w % 64);
 			r->retry[kept++] = r->retry[i];
@@ -145,7 +147,7 @@ void lp_broker_relay_poll(struct lp_broker_relay *r)
 					   room < RELAY_BURST ? room : RELAY_BURST, NULL);
 		for (unsigned i = 0; i < n; i++) {
 			if (!(held[w / 64] >> (w % 64) & 1) && handle(r, v[i])) {
-				free(v[i]);
+				lp_mesh_relay_put(v[i]);
 			} else {
 				held[w / 64] |= 1ull << (w % 64);
 				r->retry[r->n_retry++] = v[i];

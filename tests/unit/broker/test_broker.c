@@ -1376,7 +1376,20 @@ static void mesh_rings_round_trip_and_destroy_releases(void **state)
 	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 1, 2, LP_MESH_CTL), &op, sizeof(op)), 0);
 	assert_int_equal(lp_msg_refcnt(msg), 3);
 	assert_int_equal(lp_msg_pool_available(pool), 15);
-	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(m, 1), calloc(1, 64)), 0);
+	/* Relay messages: requests leave the reserve to notices; none is lost. */
+	static struct relay_msg *got[LP_MESH_RELAY_MSGS + 1];
+	unsigned n_req = 0, n_all;
+
+	while ((got[n_req] = lp_mesh_relay_get(m, 1, false)) != NULL)
+		n_req++;
+	assert_int_equal(n_req, LP_MESH_RELAY_MSGS - LP_MESH_RELAY_RESERVE);
+	for (n_all = n_req; (got[n_all] = lp_mesh_relay_get(m, 1, true)) != NULL;)
+		n_all++;
+	assert_int_equal(n_all, LP_MESH_RELAY_MSGS);
+	assert_non_null(lp_mesh_relay_get(m, 0, false)); /* worker 0's own pool */
+	for (unsigned i = 1; i < n_all; i++)
+		lp_mesh_relay_put(got[i]);
+	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(m, 1), got[0]), 0);
 	assert_int_equal(rte_ring_enqueue(lp_mesh_from_main(m, 2), calloc(1, 64)), 0);
 	lp_mesh_destroy(m);
 	assert_int_equal(lp_msg_pool_available(pool), 16);
@@ -1393,10 +1406,11 @@ static void mesh_rings_round_trip_and_destroy_releases(void **state)
 
 /* ---- the relay (main lcore) with a fake control link ---------------------- */
 
-static struct relay_msg *relay_submit_msg(unsigned worker, uint64_t cookie, const char *queue)
+static struct relay_msg *relay_submit_msg(struct lp_mesh *mesh, unsigned worker, uint64_t cookie,
+					  const char *queue)
 {
 	static const uint8_t args[] = {1, 2, 3};
-	struct relay_msg *m = calloc(1, sizeof(*m) + sizeof(args));
+	struct relay_msg *m = lp_mesh_relay_get(mesh, worker, false);
 
 	assert_non_null(m);
 	m->kind = RELAY_SUBMIT;
@@ -1432,8 +1446,8 @@ static void relay_routes_results_by_cookie_and_retries_eagain(void **state)
 	assert_non_null(mesh);
 	r = lp_broker_relay_create(mesh, &link);
 	assert_non_null(r);
-	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 0), relay_submit_msg(0, 5, "a")), 0);
-	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 1), relay_submit_msg(1, 77, "b")), 0);
+	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 0), relay_submit_msg(mesh, 0, 5, "a")), 0);
+	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 1), relay_submit_msg(mesh, 1, 77, "b")), 0);
 	lp_broker_relay_poll(r);
 	assert_int_equal(link.n_sub, 2);
 	assert_string_equal(link.sub[0].req.name, "a");
@@ -1468,7 +1482,7 @@ static void relay_routes_results_by_cookie_and_retries_eagain(void **state)
 
 	/* The socket is full twice: the request waits in the relay, then goes. */
 	link.eagain = 2;
-	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 0), relay_submit_msg(0, 6, "c")), 0);
+	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 0), relay_submit_msg(mesh, 0, 6, "c")), 0);
 	lp_broker_relay_poll(r);
 	assert_int_equal(link.n_sub, 2);
 	assert_int_equal(link.eagain, 1);
@@ -1477,7 +1491,7 @@ static void relay_routes_results_by_cookie_and_retries_eagain(void **state)
 	assert_int_equal(link.eagain, 0);
 	lp_broker_relay_poll(r);
 	assert_int_equal(link.n_sub, 3);
-	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 0), relay_submit_msg(0, 7, "d")), 0);
+	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 0), relay_submit_msg(mesh, 0, 7, "d")), 0);
 	lp_broker_relay_poll(r);
 	assert_int_equal(link.n_sub, 4);
 	assert_string_equal(link.sub[2].req.name, "c");
@@ -1497,7 +1511,7 @@ static void relay_routes_results_by_cookie_and_retries_eagain(void **state)
 
 	/* lepus-control away: the worker is answered 541 at once. */
 	link.error = -ENOTCONN;
-	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 1), relay_submit_msg(1, 8, "e")), 0);
+	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 1), relay_submit_msg(mesh, 1, 8, "e")), 0);
 	lp_broker_relay_poll(r);
 	got = from_main(mesh, 1);
 	assert_non_null(got);
@@ -1508,12 +1522,12 @@ static void relay_routes_results_by_cookie_and_retries_eagain(void **state)
 
 	/* Notifications: closed connections, unused auto-delete queues (retried
 	 * on -EAGAIN). */
-	struct relay_msg *n = calloc(1, sizeof(*n));
+	struct relay_msg *n = lp_mesh_relay_get(mesh, 1, true);
 
 	n->kind = RELAY_CONN_CLOSED;
 	n->conn_id = 4242;
 	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 1), n), 0);
-	n = calloc(1, sizeof(*n));
+	n = lp_mesh_relay_get(mesh, 1, true);
 	n->kind = RELAY_QUEUE_UNUSED;
 	snprintf(n->unused.vhost, sizeof(n->unused.vhost), "/");
 	snprintf(n->unused.queue, sizeof(n->unused.queue), "ad");
@@ -1529,7 +1543,7 @@ static void relay_routes_results_by_cookie_and_retries_eagain(void **state)
 
 	/* Destroyed with a request still waiting for the socket: freed. */
 	link.eagain = 5;
-	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 1), relay_submit_msg(1, 9, "f")), 0);
+	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 1), relay_submit_msg(mesh, 1, 9, "f")), 0);
 	lp_broker_relay_poll(r);
 	lp_broker_relay_destroy(r);
 	lp_mesh_destroy(mesh);
@@ -1709,9 +1723,9 @@ static void relay_keeps_request_order_after_eagain(void **state)
 	struct lp_ctl_link link = {.eagain = 2};
 	struct lp_broker_relay *r = lp_broker_relay_create(mesh, &link);
 
-	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 0), relay_submit_msg(0, 6, "c")), 0);
+	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 0), relay_submit_msg(mesh, 0, 6, "c")), 0);
 	lp_broker_relay_poll(r);
-	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 0), relay_submit_msg(0, 7, "d")), 0);
+	assert_int_equal(rte_ring_enqueue(lp_mesh_to_main(mesh, 0), relay_submit_msg(mesh, 0, 7, "d")), 0);
 	lp_broker_relay_poll(r); /* c: -EAGAIN again; d must wait behind it */
 	lp_broker_relay_poll(r);
 	bool ok = link.n_sub == 2 && strcmp(link.sub[0].req.name, "c") == 0;

@@ -30,6 +30,7 @@
 
 struct fx {
 	struct lp_msg_pool *pool;
+	struct lp_queue_pool *qpool;
 	uint32_t start;
 	struct lp_queue *q[MAX_Q];
 	uint64_t tags[N_CHAN];     /* per-channel delivery tag counters */
@@ -46,6 +47,10 @@ static int setup(void **state)
 	if (f->pool == NULL)
 		return -1;
 	f->start = lp_msg_pool_available(f->pool);
+	f->qpool = lp_queue_pool_create(&(struct lp_queue_pool_config){
+		.queues = MAX_Q, .consumers = 64, .entries = 4096});
+	if (f->qpool == NULL)
+		return -1;
 	*state = f;
 	return 0;
 }
@@ -57,6 +62,11 @@ static int teardown(void **state)
 
 	for (int i = 0; i < MAX_Q; i++)
 		lp_queue_destroy(f->q[i]);
+	if (lp_queue_pool_entries_free(f->qpool) != 4096) {
+		print_error("queue entry leak: %u of 4096 free\n", lp_queue_pool_entries_free(f->qpool));
+		return -1;
+	}
+	lp_queue_pool_destroy(f->qpool);
 	avail = lp_msg_pool_available(f->pool);
 	lp_msg_pool_destroy(f->pool);
 	free(f);
@@ -73,7 +83,7 @@ static struct lp_queue *mkq(struct fx *f, int i, uint32_t cap, uint32_t max_len)
 	struct lp_queue_config cfg = { .capacity = cap, .max_consumers = 4, .max_length = max_len,
 				       .max_length_bytes = LP_QUEUE_NO_MAX_BYTES };
 
-	f->q[i] = lp_queue_create(&cfg);
+	f->q[i] = lp_queue_create(f->qpool, &cfg);
 	assert_non_null(f->q[i]);
 	return f->q[i];
 }
@@ -700,7 +710,7 @@ static void max_length_bytes_drop_head(void **state)
 	struct fx *f = *state;
 	struct lp_queue_config cfg = { .capacity = 16, .max_consumers = 2,
 				       .max_length = LP_QUEUE_NO_MAX_LENGTH, .max_length_bytes = 5 };
-	struct lp_queue *q = f->q[0] = lp_queue_create(&cfg);
+	struct lp_queue *q = f->q[0] = lp_queue_create(f->qpool, &cfg);
 	struct lp_queue_delivery d;
 
 	assert_non_null(q);
@@ -762,7 +772,7 @@ static void max_length_reject_publish(void **state)
 	struct lp_queue_config cfg = { .capacity = 16, .max_consumers = 2, .max_length = 2,
 				       .max_length_bytes = LP_QUEUE_NO_MAX_BYTES,
 				       .reject_publish = true };
-	struct lp_queue *q = f->q[0] = lp_queue_create(&cfg);
+	struct lp_queue *q = f->q[0] = lp_queue_create(f->qpool, &cfg);
 	struct lp_msg *m;
 	uint64_t t[2];
 
@@ -792,7 +802,7 @@ static void capacity_and_consumer_errors(void **state)
 	struct lp_queue_config bad = { .capacity = 0, .max_consumers = 1 };
 
 	errno = 0;
-	assert_null(lp_queue_create(&bad));
+	assert_null(lp_queue_create(f->qpool, &bad));
 	assert_int_equal(errno, EINVAL);
 
 	publish(f, q, 3);
@@ -823,6 +833,69 @@ static void capacity_and_consumer_errors(void **state)
 	assert_int_equal(lp_queue_consumer_remove(q, 0, false), 0);
 	assert_int_equal(lp_queue_consumer_add(q, &plain), -EINVAL);
 	assert_int_equal(lp_queue_consumer_count(q), 3);
+}
+
+/* Queues share their pool's headers, consumer slots and message entries. */
+static void shared_pool_limits(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue_pool *p = lp_queue_pool_create(&(struct lp_queue_pool_config){
+		.queues = 2, .consumers = 2, .entries = 3});
+	struct lp_queue_config cfg = { .capacity = 100, .max_consumers = 4,
+				       .max_length = LP_QUEUE_NO_MAX_LENGTH,
+				       .max_length_bytes = LP_QUEUE_NO_MAX_BYTES };
+	struct lp_queue_consumer_spec spec = { .tag = "c", .tag_len = 1, .channel = 1 };
+	struct lp_queue_consumer_spec info;
+	struct lp_queue_delivery d;
+	struct lp_msg *m;
+
+	assert_non_null(p);
+	errno = 0;
+	assert_null(lp_queue_pool_create(&(struct lp_queue_pool_config){.queues = 1, .consumers = 1}));
+	assert_int_equal(errno, EINVAL);
+	struct lp_queue *a = lp_queue_create(p, &cfg), *b = lp_queue_create(p, &cfg);
+	assert_non_null(a);
+	assert_non_null(b);
+	errno = 0;
+	assert_null(lp_queue_create(p, &cfg));
+	assert_int_equal(errno, ENOSPC);
+
+	/* Three entries between the two queues, whatever their capacities. */
+	publish(f, a, 2);
+	publish(f, b, 1);
+	assert_int_equal(lp_queue_pool_entries_free(p), 0);
+	m = mkmsg(f, 50);
+	assert_false(lp_queue_can_take(a, m));
+	assert_false(lp_queue_can_take(b, m));
+	assert_int_equal(lp_queue_enqueue(b, m), -ENOSPC);
+	/* A Basic.Get with acks keeps its entry; an ack gives it back. */
+	assert_int_equal(lp_queue_get(a, 1, 1, false, &d), 1);
+	lp_msg_release(d.msg);
+	assert_int_equal(lp_queue_enqueue(b, m), -ENOSPC);
+	assert_int_equal(lp_queue_ack(a, 1, 1, false), 1);
+	assert_int_equal(lp_queue_pool_entries_free(p), 1);
+	assert_true(lp_queue_can_take(b, m));
+	assert_int_equal(lp_queue_enqueue(b, m), 0);
+
+	/* Consumer ids are the pool's slots: unique across its queues. */
+	int ca = lp_queue_consumer_add(a, &spec), cb = lp_queue_consumer_add(b, &spec);
+	assert_true(ca >= 0 && cb >= 0 && ca != cb);
+	assert_int_equal(lp_queue_consumer_add(a, &spec), -ENOSPC);
+	assert_int_equal(lp_queue_consumer_info(b, (uint32_t)ca, &info), -ENOENT);
+	assert_int_equal(lp_queue_consumer_remove(b, (uint32_t)ca, false), -ENOENT);
+	assert_int_equal(lp_queue_consumer_next(a, LP_QUEUE_NO_CONSUMER), (uint32_t)ca);
+	assert_int_equal(lp_queue_consumer_next(a, (uint32_t)ca), LP_QUEUE_NO_CONSUMER);
+
+	/* Deleting a queue gives its header, consumer and entries back. */
+	assert_int_equal(lp_queue_destroy(a), 1);
+	assert_int_equal(lp_queue_pool_entries_free(p), 1);
+	a = lp_queue_create(p, &cfg);
+	assert_non_null(a);
+	assert_true(lp_queue_consumer_add(a, &spec) >= 0);
+	publish(f, a, 1);
+	/* Destroying the pool destroys the queues still in it. */
+	lp_queue_pool_destroy(p);
+	assert_int_equal(lp_msg_pool_available(f->pool), f->start);
 }
 
 /* ---- randomized comparison with a reference model ---- */
@@ -988,7 +1061,7 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 	struct lp_queue_config cfg = { .capacity = M_CAP, .max_consumers = M_CONS,
 				       .max_length = max_len, .max_length_bytes = max_bytes,
 				       .reject_publish = reject };
-	struct lp_queue *q = lp_queue_create(&cfg);
+	struct lp_queue *q = lp_queue_create(f->qpool, &cfg);
 	struct model *m = calloc(1, sizeof(*m));
 	unsigned s = seed;
 
@@ -1243,6 +1316,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(max_length_spares_what_consumers_take, setup, teardown),
 		cmocka_unit_test_setup_teardown(max_length_reject_publish, setup, teardown),
 		cmocka_unit_test_setup_teardown(capacity_and_consumer_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(shared_pool_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(randomized_model, setup, teardown),
 	};
 
