@@ -87,7 +87,10 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 	n = lp_topology_route(t, xi, m->rkey, m->rkey_len, headers, dests, LP_BROKER_ROUTE_MAX);
 	if (n > LP_BROKER_ROUTE_MAX)
 		n = LP_BROKER_ROUTE_MAX;
-	/* A full queue here: nothing is routed yet, the publisher waits. */
+	/* A full queue here, or too few queue entries left for all the local
+	 * queues: nothing is routed yet, the publisher waits. */
+	uint32_t entries = 0;
+
 	for (int i = 0; i < n; i++) {
 		const struct lp_topology_queue *tq = lp_topology_queue(t, dests[i]);
 		struct owned_queue *oq;
@@ -95,7 +98,12 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 		unsigned owner = lp_broker_owner(b, tq->owner_shard);
 
 		if (owner == b->id) {
-			if ((oq = lp_owner_queue(b, tq->qid)) != NULL && !lp_queue_can_take(oq->q, m))
+			if ((oq = lp_owner_queue(b, tq->qid)) == NULL)
+				continue;
+			if (!lp_queue_can_take(oq->q, m))
+				return -EAGAIN;
+			entries += lp_queue_needs_entry(oq->q, m);
+			if (entries > lp_queue_pool_entries_free(b->qpool))
 				return -EAGAIN;
 			continue;
 		}

@@ -509,6 +509,11 @@ bool lp_queue_can_take(const struct lp_queue *q, const struct lp_msg *m)
 	return limited(q) && over_limit(q, spoken_for(q), 1, m->body_len);
 }
 
+bool lp_queue_needs_entry(const struct lp_queue *q, const struct lp_msg *m)
+{
+	return !limited(q) || !over_limit(q, spoken_for(q), 1, m->body_len);
+}
+
 int lp_queue_consumer_add(struct lp_queue *q, const struct lp_queue_consumer_spec *spec)
 {
 	struct lp_queue_pool *p = q->pool;

@@ -153,6 +153,13 @@ int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m);
 bool lp_queue_can_take(const struct lp_queue *q, const struct lp_msg *m);
 
 /*
+ * Would lp_queue_enqueue(q, m) hold one more of the pool's entries (false
+ * when a limit drops the head or m, or rejects m)? A publish routed to
+ * several queues of one pool waits until that many entries are free.
+ */
+bool lp_queue_needs_entry(const struct lp_queue *q, const struct lp_msg *m);
+
+/*
  * Basic.Consume: attach a consumer. Returns its id (>= 0; ids are reused
  * after removal), -EINVAL (tag too long), -EBUSY (an exclusive consumer is
  * attached, or an exclusive one is asked for while others are: RabbitMQ
