@@ -407,6 +407,66 @@ static void seed_amqp_topology(struct seed *s)
 	amqp_close(&a);
 }
 
+/* A second channel, consumers and their cancel (q.auto then goes: control
+ * deletes it), transactions, Exchange.Bind, a passive declare, an empty Get,
+ * Channel.Flow and multiple acks and nacks. */
+static void seed_amqp_consumers(struct seed *s)
+{
+	struct amqp a = {.s = s, .flow = 0};
+	struct lp_amqp_basic_properties none = {0};
+	struct lp_amqp_method m;
+
+	tcp_open(s, 0);
+	amqp_open(&a, 60);
+	m = (struct lp_amqp_method){.id = LP_AMQP_CHANNEL_OPEN};
+	method(&a, 2, &m);
+	m = (struct lp_amqp_method){.id = LP_AMQP_BASIC_CONSUME};
+	m.basic_consume.queue = str("q.auto");
+	m.basic_consume.consumer_tag = str("c.auto");
+	method(&a, 2, &m);
+	m = (struct lp_amqp_method){.id = LP_AMQP_BASIC_CANCEL};
+	m.basic_cancel.consumer_tag = str("c.auto");
+	method(&a, 2, &m);
+	m = (struct lp_amqp_method){.id = LP_AMQP_QUEUE_DECLARE};
+	m.queue_declare.queue = str("q.a");
+	m.queue_declare.passive = true;
+	method(&a, 2, &m);
+	m = (struct lp_amqp_method){.id = LP_AMQP_EXCHANGE_BIND};
+	m.exchange_bind.destination = str("x.direct");
+	m.exchange_bind.source = str("x.topic");
+	m.exchange_bind.routing_key = str("d.#");
+	method(&a, 1, &m);
+	m = (struct lp_amqp_method){.id = LP_AMQP_TX_SELECT};
+	method(&a, 1, &m);
+	publish(&a, "x.topic", "d.x", false, &none, "through x.direct to its alternate");
+	publish(&a, "", "q.b", false, &none, "rolled back");
+	m = (struct lp_amqp_method){.id = LP_AMQP_TX_ROLLBACK};
+	method(&a, 1, &m);
+	publish(&a, "", "q.b", false, &none, "one");
+	publish(&a, "", "q.b", false, &none, "two");
+	publish(&a, "", "q.b", false, &none, "three");
+	m = (struct lp_amqp_method){.id = LP_AMQP_TX_COMMIT};
+	method(&a, 1, &m);
+	m = (struct lp_amqp_method){.id = LP_AMQP_BASIC_GET};
+	m.basic_get.queue = str("q.auto");
+	method(&a, 2, &m);
+	m = (struct lp_amqp_method){.id = LP_AMQP_CHANNEL_FLOW};
+	m.channel_flow.active = false;
+	method(&a, 2, &m);
+	basic_consume(&a, "q.b", false);
+	rec_time(s, 20);
+	rec_seg(s, 0, ACK, NULL, 0);
+	basic_ack(&a, 2, true);
+	m = (struct lp_amqp_method){.id = LP_AMQP_BASIC_NACK};
+	m.basic_nack.delivery_tag = 0;
+	m.basic_nack.multiple = true;
+	m.basic_nack.requeue = true;
+	method(&a, 1, &m);
+	m = (struct lp_amqp_method){.id = LP_AMQP_TX_COMMIT};
+	method(&a, 1, &m);
+	amqp_close(&a);
+}
+
 /* Heartbeat 1 s negotiated, then silence: heartbeats, then the close. */
 static void seed_amqp_heartbeat(struct seed *s)
 {
@@ -414,7 +474,15 @@ static void seed_amqp_heartbeat(struct seed *s)
 
 	tcp_open(s, 0);
 	amqp_open(&a, 1);
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 3; i++) {
+		rec_time(s, 1000);
+		put_u8(s, WI_FRAME); /* the client's heartbeat: type 8, channel 0, empty */
+		put_u8(s, 0);
+		put_u8(s, 8);
+		put_u16(s, 0);
+		put_u16(s, 0);
+	}
+	for (int i = 0; i < 4; i++) {
 		rec_time(s, 1000);
 		rec_seg(s, 0, ACK, NULL, 0);
 	}
@@ -542,6 +610,7 @@ static const struct {
 	{"amqp_session", seed_amqp_session},
 	{"amqp_stream", seed_amqp_stream},
 	{"amqp_topology", seed_amqp_topology},
+	{"amqp_consumers", seed_amqp_consumers},
 	{"amqp_heartbeat", seed_amqp_heartbeat},
 	{"tcp_retransmit", seed_tcp_retransmit},
 	{"tcp_echo", seed_tcp_echo},
