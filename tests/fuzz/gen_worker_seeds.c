@@ -211,6 +211,7 @@ static void amqp_open(struct amqp *a, uint16_t heartbeat)
 	lp_amqp_wr_table_begin(&wr, &caps);
 	lp_amqp_wr_field_bool(&wr, "consumer_cancel_notify", true);
 	lp_amqp_wr_field_bool(&wr, "publisher_confirms", true);
+	lp_amqp_wr_field_bool(&wr, "connection.blocked", true);
 	lp_amqp_wr_table_end(&wr, caps);
 	lp_amqp_wr_table_end(&wr, top);
 
@@ -464,6 +465,39 @@ static void seed_amqp_consumers(struct seed *s)
 	method(&a, 1, &m);
 	m = (struct lp_amqp_method){.id = LP_AMQP_TX_COMMIT};
 	method(&a, 1, &m);
+	/* A consumed queue deleted: the server cancels its consumer. */
+	m = (struct lp_amqp_method){.id = LP_AMQP_BASIC_CONSUME};
+	m.basic_consume.queue = str("q.c");
+	m.basic_consume.consumer_tag = str("c.c");
+	method(&a, 1, &m);
+	m = (struct lp_amqp_method){.id = LP_AMQP_QUEUE_DELETE};
+	m.queue_delete.queue = str("q.c");
+	method(&a, 1, &m);
+	amqp_close(&a);
+}
+
+/* More messages than the broker's pool holds (64) from one connection:
+ * memory alarm (Connection.Blocked, the publisher is no longer read), until
+ * a consumer on a second connection drains the queue (Unblocked). */
+static void seed_amqp_flood(struct seed *s)
+{
+	struct amqp a = {.s = s, .flow = 1}, b = {.s = s, .flow = 2};
+	struct lp_amqp_basic_properties none = {0};
+
+	tcp_open(s, 1);
+	amqp_open(&a, 60);
+	for (int i = 0; i < 72; i++)
+		publish(&a, "", "q.b", false, &none, "m");
+	rec_time(s, 20);
+	tcp_open(s, 2);
+	amqp_open(&b, 60);
+	basic_consume(&b, "q.b", true);
+	for (int i = 0; i < 4; i++) {
+		rec_time(s, 20);
+		rec_seg(s, 1, ACK, NULL, 0);
+		rec_seg(s, 2, ACK, NULL, 0);
+	}
+	amqp_close(&b);
 	amqp_close(&a);
 }
 
@@ -611,6 +645,7 @@ static const struct {
 	{"amqp_stream", seed_amqp_stream},
 	{"amqp_topology", seed_amqp_topology},
 	{"amqp_consumers", seed_amqp_consumers},
+	{"amqp_flood", seed_amqp_flood},
 	{"amqp_heartbeat", seed_amqp_heartbeat},
 	{"tcp_retransmit", seed_tcp_retransmit},
 	{"tcp_echo", seed_tcp_echo},
