@@ -1438,8 +1438,13 @@ static int tx_method(struct lp_broker *b, struct bchan *bc, uint32_t method_id)
 		if (e->msg == NULL) {
 			if (settle_now(b, bc, e->method_id, e->tag, e->flags) == 0)
 				continue;
-			bc->txq.n = i + 1; /* the channel is closing: drop the rest */
-			break;
+			/* 406 closed the channel, and the close released its state,
+			 * this transaction included (on_channel_close). Should the
+			 * Channel.Close not have been sent, the channel is still
+			 * open: drop the rest of the transaction. No Commit-Ok. */
+			if (bc->used)
+				tx_discard(bc);
+			return -ENOENT;
 		}
 		uint32_t xi = lp_topology_exchange_find(snap(b)->topo, vhost, e->msg->exchange,
 							e->msg->exchange_len);
