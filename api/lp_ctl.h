@@ -352,7 +352,8 @@ enum lp_ctl_result_status {
 /*
  * RESULT payload: u64 req_id, u16 reply_code (0 success, else the AMQP reply
  * code, spec 1.2 / RabbitMQ's table; for ADMIN_REQ 0 or an AMQP-like code:
- * 404 missing, 406 exists/invalid), u8 status (enum lp_ctl_result_status),
+ * 404 missing, 406 exists/invalid; for both 541 when lepus-control could not
+ * store the change), u8 status (enum lp_ctl_result_status),
  * u16 owner_shard (queue requests: the queue's owner, else 0), u64 version
  * (topology version to wait for), name queue (queue requests: the resolved,
  * possibly server-generated name), name text (reply text, empty on success).

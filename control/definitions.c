@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "amqp_reply.h"
 #include "amqp_table.h"
 #include "definitions.h"
 
@@ -246,21 +247,7 @@ static bool args_equal(const uint8_t *a, uint16_t alen, const uint8_t *b, uint16
 	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
-/* ---- replies (AMQP 0-9-1 spec 1.2; RabbitMQ's "NAME - text") ------------ */
-
-static const char *code_name(uint16_t code)
-{
-	switch (code) {
-	case 403: return "ACCESS_REFUSED";
-	case 404: return "NOT_FOUND";
-	case 405: return "RESOURCE_LOCKED";
-	case 406: return "PRECONDITION_FAILED";
-	case 503: return "COMMAND_INVALID";
-	case 530: return "NOT_ALLOWED";
-	case 541: return "INTERNAL_ERROR";
-	default: return "ERROR";
-	}
-}
+/* ---- replies (AMQP 0-9-1 spec 1.3, amqp_reply.h; RabbitMQ's "NAME - text") */
 
 static bool reply(struct lp_def_reply *out, uint16_t code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -269,17 +256,12 @@ static bool reply(struct lp_def_reply *out, uint16_t code, const char *fmt, ...)
  * The text is cut at 255 bytes (a short string, spec 4.2.5.3). */
 static bool reply(struct lp_def_reply *out, uint16_t code, const char *fmt, ...)
 {
-	char text[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	lp_amqp_reply_vtext(out->text, sizeof(out->text), code, fmt, ap);
 	va_end(ap);
 	out->code = code;
 	out->status = LP_CTL_RES_DONE;
-	int n = snprintf(out->text, sizeof(out->text), "%s - ", code_name(code));
-	size_t len = strnlen(text, sizeof(out->text) - 1 - (size_t)n);
-	memcpy(out->text + n, text, len);
-	out->text[(size_t)n + len] = '\0';
 	return false;
 }
 
@@ -344,7 +326,7 @@ static bool check_perm(const struct lp_defs *d, const struct lp_ctl_def_req *req
 {
 	if (permitted(d, req->user, req->vhost, which, name))
 		return true;
-	return reply(out, 403, "access to %s refused for user '%s'",
+	return reply(out, LP_AMQP_ACCESS_REFUSED, "access to %s refused for user '%s'",
 		     rs(kind, req->vhost, name).s, req->user);
 }
 
@@ -520,7 +502,8 @@ static bool arg_equivalent(const uint8_t *orig, uint16_t olen, const uint8_t *re
 		arg_val_typed(rv, sizeof(rv), &n);
 		arg_val_typed(cv, sizeof(cv), &o);
 	}
-	return reply(out, 406, "inequivalent arg '%s' for %s: received %s but current is %s",
+	return reply(out, LP_AMQP_PRECONDITION_FAILED,
+		     "inequivalent arg '%s' for %s: received %s but current is %s",
 		     key, rsname, rv, cv);
 }
 
@@ -530,7 +513,8 @@ static bool field_equivalent(const char *cur, const char *req, const char *field
 {
 	if (strcmp(cur, req) == 0)
 		return true;
-	return reply(out, 406, "inequivalent arg '%s' for %s: received '%s' but current is '%s'",
+	return reply(out, LP_AMQP_PRECONDITION_FAILED,
+		     "inequivalent arg '%s' for %s: received '%s' but current is '%s'",
 		     field, rsname, req, cur);
 }
 
@@ -544,7 +528,7 @@ static bool args_table_ok(const struct lp_ctl_def_req *req, struct lp_def_reply 
 	struct lp_amqp_bytes body = { .ptr = req->args, .len = req->args_len };
 	if (req->args_len == 0 || lp_amqp_table_valid(body))
 		return true;
-	return reply(out, 541, "malformed arguments table");
+	return reply(out, LP_AMQP_INTERNAL_ERROR, "malformed arguments table");
 }
 
 /* ---- adding and removing, with cascades -------------------------------- */
@@ -1029,7 +1013,8 @@ static bool check_name(const char *kind, const char *name, struct lp_def_reply *
 {
 	if (strncmp(name, "amq.", 4) != 0)
 		return true;
-	return reply(out, 403, "%s name '%s' contains reserved prefix 'amq.*'", kind, name);
+	return reply(out, LP_AMQP_ACCESS_REFUSED,
+		     "%s name '%s' contains reserved prefix 'amq.*'", kind, name);
 }
 
 /* rabbit_channel:check_not_default_exchange/1 */
@@ -1037,7 +1022,8 @@ static bool check_not_default(const char *name, struct lp_def_reply *out)
 {
 	if (name[0])
 		return true;
-	return reply(out, 403, "operation not permitted on the default exchange");
+	return reply(out, LP_AMQP_ACCESS_REFUSED,
+		     "operation not permitted on the default exchange");
 }
 
 /* rabbit_amqqueue:check_exclusive_access/3 ("lax": only another
@@ -1053,7 +1039,7 @@ static bool check_exclusive(const struct lp_def_queue *q, uint64_t conn, bool st
 		ok = !q->exclusive || q->owner_conn == conn;
 	if (ok)
 		return true;
-	return reply(out, 405,
+	return reply(out, LP_AMQP_RESOURCE_LOCKED,
 		     "cannot obtain exclusive access to locked %s. It could be originally "
 		     "declared on another connection or the exclusive property value does not "
 		     "match that of the original declaration.",
@@ -1073,15 +1059,18 @@ static bool check_exchange_arg(const struct lp_defs *d, const struct lp_ctl_def_
 		return true;
 	if (a.kind != 'S') {
 		if (with_in)
-			return reply(out, 406, "invalid type '%s' for arg '%s' in %s",
+			return reply(out, LP_AMQP_PRECONDITION_FAILED,
+				     "invalid type '%s' for arg '%s' in %s",
 				     type_name(a.kind), key, in_rs);
-		return reply(out, 406, "invalid type '%s' for arg '%s'", type_name(a.kind), key);
+		return reply(out, LP_AMQP_PRECONDITION_FAILED,
+			     "invalid type '%s' for arg '%s'", type_name(a.kind), key);
 	}
 	size_t n = a.raw.len > LP_DEF_NAME_MAX ? LP_DEF_NAME_MAX : a.raw.len;
 	memcpy(alt, a.raw.ptr, n);
 	alt[n] = '\0';
 	if (memchr(alt, 0, n))
-		return reply(out, 406, "invalid arg '%s' for %s", key, in_rs);
+		return reply(out, LP_AMQP_PRECONDITION_FAILED,
+			     "invalid arg '%s' for %s", key, in_rs);
 	/* read on the declared object, write on the named exchange */
 	if (!check_perm(d, req, PERM_READ, self_kind, self, out))
 		return false;
@@ -1099,12 +1088,12 @@ static void exchange_declare(struct lp_defs *d, const struct lp_ctl_def_req *req
 		if (!check_not_default(name, out))
 			return;
 		if (!find_x(d, req->vhost, name))
-			reply(out, 404, "no %s", r.s);
+			reply(out, LP_AMQP_NOT_FOUND, "no %s", r.s);
 		return;
 	}
 	uint8_t type;
 	if (!parse_exchange_type(req->type, &type)) {
-		reply(out, 503, "unknown exchange type '%s'", req->type);
+		reply(out, LP_AMQP_COMMAND_INVALID, "unknown exchange type '%s'", req->type);
 		return;
 	}
 	if (!check_not_default(name, out) || !check_perm(d, req, PERM_CONFIGURE, "exchange", name, out) ||
@@ -1122,7 +1111,7 @@ static void exchange_declare(struct lp_defs *d, const struct lp_ctl_def_req *req
 			return;
 		if (add_exchange(d, req->vhost, name, type, durable, auto_delete, internal, alt,
 				 req->args, req->args_len) < 0)
-			reply(out, 541, "out of memory");
+			reply(out, LP_AMQP_INTERNAL_ERROR, "out of memory");
 		return;
 	}
 	/* rabbit_exchange:assert_equivalence/6 */
@@ -1144,7 +1133,7 @@ static void exchange_delete(struct lp_defs *d, const struct lp_ctl_def_req *req,
 	if (!check_not_default(name, out))
 		return;
 	if (strncmp(name, "amq.", 4) == 0) {
-		reply(out, 403, "deletion of system %s not allowed", r.s);
+		reply(out, LP_AMQP_ACCESS_REFUSED, "deletion of system %s not allowed", r.s);
 		return;
 	}
 	if (!check_perm(d, req, PERM_CONFIGURE, "exchange", name, out))
@@ -1153,7 +1142,7 @@ static void exchange_delete(struct lp_defs *d, const struct lp_ctl_def_req *req,
 	if (!x)
 		return; /* RabbitMQ: deleting a missing exchange succeeds */
 	if ((req->flags & LP_CTL_F_IF_UNUSED) && has_source_bindings(d, req->vhost, name)) {
-		reply(out, 406, "%s in use", r.s);
+		reply(out, LP_AMQP_PRECONDITION_FAILED, "%s in use", r.s);
 		return;
 	}
 	delete_exchange(d, x);
@@ -1172,28 +1161,33 @@ static bool check_queue_args(const struct lp_ctl_def_req *req, const char *qrs,
 		if (!a.present)
 			continue;
 		if (!is_int_kind(a.kind))
-			return reply(out, 406, "invalid arg '%s' for %s: {unacceptable_type,%s}", key,
-				     qrs, type_name(a.kind));
+			return reply(out, LP_AMQP_PRECONDITION_FAILED,
+				     "invalid arg '%s' for %s: {unacceptable_type,%s}",
+				     key, qrs, type_name(a.kind));
 		if (strcmp(key, "x-expires") == 0 && a.i == 0)
-			return reply(out, 406, "invalid arg '%s' for %s: {value_zero,0}", key, qrs);
+			return reply(out, LP_AMQP_PRECONDITION_FAILED,
+				     "invalid arg '%s' for %s: {value_zero,0}", key, qrs);
 		if (a.i < 0)
-			return reply(out, 406, "invalid arg '%s' for %s: {value_negative,%" PRId64 "}",
+			return reply(out, LP_AMQP_PRECONDITION_FAILED,
+				     "invalid arg '%s' for %s: {value_negative,%" PRId64 "}",
 				     key, qrs, a.i);
 		if (strcmp(key, "x-max-priority") == 0 && a.i > 255)
-			return reply(out, 406,
-				     "invalid arg '%s' for %s: {value_too_large,%" PRId64 ",255}", key,
-				     qrs, a.i);
+			return reply(out, LP_AMQP_PRECONDITION_FAILED,
+				     "invalid arg '%s' for %s: {value_too_large,%" PRId64 ",255}",
+				     key, qrs, a.i);
 	}
 	struct argval a = arg_get(req->args, req->args_len, "x-dead-letter-routing-key");
 	if (a.present && a.kind != 'S')
-		return reply(out, 406, "invalid arg '%s' for %s: {unacceptable_type,%s}",
+		return reply(out, LP_AMQP_PRECONDITION_FAILED,
+			     "invalid arg '%s' for %s: {unacceptable_type,%s}",
 			     "x-dead-letter-routing-key", qrs, type_name(a.kind));
 	if (a.present && !arg_get(req->args, req->args_len, "x-dead-letter-exchange").present)
-		return reply(out, 406, "invalid arg '%s' for %s: %s", "x-dead-letter-routing-key",
-			     qrs, "routing_key_but_no_dlx_defined");
+		return reply(out, LP_AMQP_PRECONDITION_FAILED, "invalid arg '%s' for %s: %s",
+			     "x-dead-letter-routing-key", qrs, "routing_key_but_no_dlx_defined");
 	a = arg_get(req->args, req->args_len, "x-single-active-consumer");
 	if (a.present && a.kind != 't')
-		return reply(out, 406, "invalid arg '%s' for %s: {unacceptable_type,%s}",
+		return reply(out, LP_AMQP_PRECONDITION_FAILED,
+			     "invalid arg '%s' for %s: {unacceptable_type,%s}",
 			     "x-single-active-consumer", qrs, type_name(a.kind));
 	static const struct {
 		const char *key;
@@ -1209,14 +1203,16 @@ static bool check_queue_args(const struct lp_ctl_def_req *req, const char *qrs,
 		if (!a.present)
 			continue;
 		if (a.kind != 'S')
-			return reply(out, 406, "invalid arg '%s' for %s: {unacceptable_type,%s}",
+			return reply(out, LP_AMQP_PRECONDITION_FAILED,
+				     "invalid arg '%s' for %s: {unacceptable_type,%s}",
 				     enums[i].key, qrs, type_name(a.kind));
 		bool ok = false;
 		for (int k = 0; enums[i].values[k] && !ok; k++)
 			ok = a.raw.len == strlen(enums[i].values[k]) &&
 			     memcmp(a.raw.ptr, enums[i].values[k], a.raw.len) == 0;
 		if (!ok)
-			return reply(out, 406, "invalid arg '%s' for %s: {invalid_value,<<\"%.*s\">>}",
+			return reply(out, LP_AMQP_PRECONDITION_FAILED,
+				     "invalid arg '%s' for %s: {invalid_value,<<\"%.*s\">>}",
 				     enums[i].key, qrs, (int)a.raw.len, (const char *)a.raw.ptr);
 	}
 	return true;
@@ -1257,7 +1253,7 @@ static void queue_declare(struct lp_defs *d, const struct lp_ctl_def_req *req,
 	if (req->flags & LP_CTL_F_PASSIVE) {
 		struct lp_def_queue *q = find_q(d, req->vhost, name);
 		if (!q) {
-			reply(out, 404, "no %s", rs("queue", req->vhost, name).s);
+			reply(out, LP_AMQP_NOT_FOUND, "no %s", rs("queue", req->vhost, name).s);
 			return;
 		}
 		if (check_exclusive(q, req->conn_id, false, false, out))
@@ -1270,7 +1266,7 @@ static void queue_declare(struct lp_defs *d, const struct lp_ctl_def_req *req,
 	bool auto_delete = req->flags & LP_CTL_F_AUTO_DELETE;
 	if (!name[0]) {
 		if (gen_queue_name(name) < 0) {
-			reply(out, 541, "cannot generate a queue name");
+			reply(out, LP_AMQP_INTERNAL_ERROR, "cannot generate a queue name");
 			return;
 		}
 	} else if (!check_name("queue", name, out)) {
@@ -1300,7 +1296,7 @@ static void queue_declare(struct lp_defs *d, const struct lp_ctl_def_req *req,
 	struct lp_def_queue *c = calloc(1, sizeof(*c));
 	if (!c || dup_args(&c->args, req->args, req->args_len) < 0) {
 		free(c);
-		reply(out, 541, "out of memory");
+		reply(out, LP_AMQP_INTERNAL_ERROR, "out of memory");
 		return;
 	}
 	copy_name(c->vhost, req->vhost);
@@ -1321,7 +1317,7 @@ static bool empty_queue_name(const char *name, struct lp_def_reply *out)
 		return false;
 	/* rabbit_channel:expand_queue_name_shortcut/2, when the channel has
 	 * declared nothing (the dataplane expands the shortcut otherwise) */
-	reply(out, 404, "no previously declared queue");
+	reply(out, LP_AMQP_NOT_FOUND, "no previously declared queue");
 	return true;
 }
 
@@ -1346,11 +1342,11 @@ static void queue_delete(struct lp_defs *d, const struct lp_ctl_def_req *req,
 		}
 		struct rs r = rs("queue", req->vhost, name);
 		if ((req->flags & LP_CTL_F_IF_UNUSED) && req->consumer_count) {
-			reply(out, 406, "%s in use", r.s);
+			reply(out, LP_AMQP_PRECONDITION_FAILED, "%s in use", r.s);
 			return;
 		}
 		if ((req->flags & LP_CTL_F_IF_EMPTY) && req->message_count) {
-			reply(out, 406, "%s not empty", r.s);
+			reply(out, LP_AMQP_PRECONDITION_FAILED, "%s not empty", r.s);
 			return;
 		}
 	}
@@ -1366,7 +1362,7 @@ static void queue_purge(struct lp_defs *d, const struct lp_ctl_def_req *req,
 		return;
 	struct lp_def_queue *q = find_q(d, req->vhost, name);
 	if (!q) {
-		reply(out, 404, "no %s", rs("queue", req->vhost, name).s);
+		reply(out, LP_AMQP_NOT_FOUND, "no %s", rs("queue", req->vhost, name).s);
 		return;
 	}
 	if (check_exclusive(q, req->conn_id, false, false, out))
@@ -1391,20 +1387,20 @@ static void binding_change(struct lp_defs *d, bool bind, const struct lp_ctl_def
 	if (!check_perm(d, req, PERM_READ, "exchange", source, out) || !args_table_ok(req, out))
 		return;
 	if (!find_x(d, req->vhost, source)) {
-		reply(out, 404, "no %s", rs("exchange", req->vhost, source).s);
+		reply(out, LP_AMQP_NOT_FOUND, "no %s", rs("exchange", req->vhost, source).s);
 		return;
 	}
 	if (req->object == LP_CTL_OBJ_QUEUE) {
 		struct lp_def_queue *q = find_q(d, req->vhost, dest);
 		if (!q) {
-			reply(out, 404, "no %s", rs("queue", req->vhost, dest).s);
+			reply(out, LP_AMQP_NOT_FOUND, "no %s", rs("queue", req->vhost, dest).s);
 			return;
 		}
 		if (!check_exclusive(q, req->conn_id, false, false, out))
 			return;
 		queue_result(q, out);
 	} else if (!find_x(d, req->vhost, dest)) {
-		reply(out, 404, "no %s", rs("exchange", req->vhost, dest).s);
+		reply(out, LP_AMQP_NOT_FOUND, "no %s", rs("exchange", req->vhost, dest).s);
 		return;
 	}
 	struct lp_def_binding *b = find_binding(d, req->vhost, source, req->object, dest,
@@ -1412,7 +1408,7 @@ static void binding_change(struct lp_defs *d, bool bind, const struct lp_ctl_def
 	if (bind) {
 		if (!b && add_binding(d, req->vhost, source, req->object, dest, req->routing_key,
 				      req->args, req->args_len) < 0)
-			reply(out, 541, "out of memory");
+			reply(out, LP_AMQP_INTERNAL_ERROR, "out of memory");
 		return;
 	}
 	if (b) { /* RabbitMQ: unbinding what is not bound succeeds */
@@ -1427,7 +1423,7 @@ void lp_defs_request(struct lp_defs *d, uint16_t type, const struct lp_ctl_def_r
 	memset(out, 0, sizeof(*out));
 	if (!lp_defs_find_vhost(d, req->vhost)) {
 		/* rabbit_reader: the vhost went away under the connection */
-		reply(out, 530, "vhost %s not found", req->vhost);
+		reply(out, LP_AMQP_NOT_ALLOWED, "vhost %s not found", req->vhost);
 		return;
 	}
 	bool queue = req->object == LP_CTL_OBJ_QUEUE;
@@ -1452,10 +1448,10 @@ void lp_defs_request(struct lp_defs *d, uint16_t type, const struct lp_ctl_def_r
 		if (queue)
 			queue_purge(d, req, out);
 		else
-			reply(out, 503, "exchanges cannot be purged");
+			reply(out, LP_AMQP_COMMAND_INVALID, "exchanges cannot be purged");
 		return;
 	default:
-		reply(out, 541, "unknown request type 0x%04x", type);
+		reply(out, LP_AMQP_INTERNAL_ERROR, "unknown request type 0x%04x", type);
 		return;
 	}
 }

@@ -7,12 +7,13 @@
  * reserved names, equivalence, exclusivity, existence, and the reply codes
  * and texts RabbitMQ sends (AMQP 0-9-1 spec 1.2 reply codes).
  *
- * Data flow: ctl_server.c decodes a request from the dataplane (or lepusctl),
- * calls lp_defs_request() / the admin functions here, and every change these
- * make (including cascades: bindings of a deleted queue, auto-delete
- * exchanges losing their last binding, objects of a deleted vhost) is
- * reported, in order, to the sink: ctl_server.c turns it into a TOPO batch
- * for the dataplane and store.c into SQL inside one transaction.
+ * Data flow: ctl_server.c decodes a request from the dataplane (or
+ * lepusctl), ctl_request.c calls lp_defs_request() / the admin functions
+ * here, and every change these make (including cascades: bindings of a
+ * deleted queue, auto-delete exchanges losing their last binding, objects
+ * of a deleted vhost) is reported, in order, to the sink: ctl_sync.c turns
+ * it into a TOPO batch for the dataplane and store.c into SQL inside one
+ * transaction.
  * Lists are plain linked lists searched linearly: a control plane with
  * thousands of objects, not a hot path.
  */

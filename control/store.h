@@ -5,7 +5,7 @@
  * (DIR/definitions.db, journal_mode=WAL, synchronous=FULL), like RabbitMQ's
  * metadata store. Transient objects never reach it.
  *
- * ctl_server.c wraps each request in lp_store_begin() .. lp_store_commit():
+ * ctl_sync.c wraps each request in lp_store_begin() .. lp_store_commit():
  * the definitions' sink (definitions.h) calls lp_store_change() for every
  * object added or removed, so one declaration with its cascades is one
  * transaction; a crash before COMMIT leaves the previous state. At start

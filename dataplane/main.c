@@ -27,16 +27,17 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 
-#include "amqp/amqp_server.h"
-#include "broker/broker.h"
-#include "broker/mesh.h"
+#include "alloc_count.h"
+#include "amqp_server.h"
+#include "arp.h"
+#include "broker.h"
 #include "config.h"
 #include "ctl_link.h"
+#include "mesh.h"
 #include "port.h"
 #include "snapshot.h"
+#include "tcp.h"
 #include "worker.h"
-#include "net/arp.h"
-#include "net/tcp.h"
 
 #define MBUF_CACHE 256
 /* How often the control link is serviced, from the main lcore. */
@@ -56,7 +57,7 @@ struct dataplane {
 	struct lp_port *port;
 	unsigned n_workers;
 	struct lp_worker *workers;
-	const struct lp_worker_stats **stats;
+	const struct lp_net_stats **stats;
 	struct lp_ctl_link *ctl;
 	struct lp_snapshot_publisher *snapshots;
 	struct lp_mesh *mesh;            /* shard rings (workers on their own lcores) */
@@ -72,7 +73,7 @@ static void on_ctl_result(void *arg, const struct lp_ctl_result *r)
 	if (the_dataplane->relay != NULL)
 		lp_broker_relay_result(the_dataplane->relay, r);
 	else
-		lp_broker_on_result(&the_dataplane->workers[0], r);
+		lp_broker_on_result(the_dataplane->workers[0].broker, r);
 }
 
 static void on_signal(int sig)
@@ -90,6 +91,7 @@ static int worker_loop(void *arg)
 {
 	struct lp_worker *w = arg;
 
+	lp_alloc_count_arm();
 	while (!atomic_load_explicit(&stopping, memory_order_relaxed))
 		lp_worker_poll(w);
 	return 0;
@@ -103,9 +105,11 @@ static void single_lcore_loop(struct dataplane *dp)
 
 	while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
 		lp_worker_poll(&dp->workers[0]);
-		if (dp->workers[0].now_tsc >= next) {
-			control_poll(dp, dp->workers[0].now_tsc);
-			next = dp->workers[0].now_tsc + interval;
+		uint64_t now = dp->workers[0].net.now_tsc;
+
+		if (now >= next) {
+			control_poll(dp, now);
+			next = now + interval;
 		}
 	}
 }
@@ -137,21 +141,25 @@ static int setup_workers(struct dataplane *dp)
 {
 	unsigned lcore, i = 0;
 
+	/* Credentials and topology as lepus-control pushes them (snapshot.h). */
+	dp->snapshots = lp_snapshot_publisher_create(dp->n_workers);
 	dp->workers = rte_zmalloc("lp_workers", sizeof(*dp->workers) * dp->n_workers,
 				  RTE_CACHE_LINE_SIZE);
 	dp->stats = calloc(dp->n_workers, sizeof(*dp->stats));
-	if (dp->workers == NULL || dp->stats == NULL)
+	if (dp->snapshots == NULL || dp->workers == NULL || dp->stats == NULL)
 		return -ENOMEM;
 	if (rte_lcore_count() == 1) {
-		lp_worker_init(&dp->workers[0], 0, rte_get_main_lcore(), &dp->netif, dp->port, dp->pool);
+		lp_worker_init(&dp->workers[0], 0, rte_get_main_lcore(), &dp->netif, dp->port,
+			       dp->pool, dp->snapshots);
 	} else {
 		RTE_LCORE_FOREACH_WORKER(lcore) {
-			lp_worker_init(&dp->workers[i], i, lcore, &dp->netif, dp->port, dp->pool);
+			lp_worker_init(&dp->workers[i], i, lcore, &dp->netif, dp->port, dp->pool,
+				       dp->snapshots);
 			i++;
 		}
 	}
 	for (i = 0; i < dp->n_workers; i++)
-		dp->stats[i] = &dp->workers[i].stats;
+		dp->stats[i] = &dp->workers[i].net.stats;
 	return 0;
 }
 
@@ -194,38 +202,40 @@ static int setup_port(struct dataplane *dp)
 	return 0;
 }
 
-/* TCP on every worker, then the services that listen on it. */
-static int setup_services(struct dataplane *dp)
+/* TCP on every worker. */
+static int setup_tcp(struct dataplane *dp)
 {
 	struct lp_tcp_config tcfg = {
 		.max_conns = dp->cfg.tcp_max_conns,
 		.echo_port = dp->cfg.echo_port,
 		.discard_port = dp->cfg.discard_port,
 	};
+
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		int rc = lp_tcp_worker_create(&dp->workers[i].net, &tcfg);
+
+		if (rc != 0) {
+			fprintf(stderr, "lepus-dataplane: TCP on worker %u: %s\n", i, strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* The AMQP listener of every worker, its sessions served by the worker's broker. */
+static int setup_amqp(struct dataplane *dp)
+{
 	struct lp_amqp_server_config acfg;
-	int rc;
 
 	lp_amqp_server_config_default(&acfg);
 	acfg.port = dp->cfg.amqp_port;
 	acfg.max_conns = dp->cfg.amqp_max_conns;
 	acfg.conn.max_message_size = dp->cfg.max_message_size;
-	/* Credentials and topology as lepus-control pushes them (snapshot.h). */
-	dp->snapshots = lp_snapshot_publisher_create(dp->n_workers);
-	if (dp->snapshots == NULL)
-		return -ENOMEM;
+	if (acfg.port == 0)
+		return 0;
 	for (unsigned i = 0; i < dp->n_workers; i++) {
-		dp->workers[i].snapshots = dp->snapshots;
-		dp->workers[i].snap = lp_snapshot_current(dp->snapshots);
-	}
-	for (unsigned i = 0; i < dp->n_workers; i++) {
-		rc = lp_tcp_worker_create(&dp->workers[i], &tcfg);
-		if (rc != 0) {
-			fprintf(stderr, "lepus-dataplane: TCP on worker %u: %s\n", i, strerror(-rc));
-			return rc;
-		}
-		if (acfg.port == 0)
-			continue;
-		rc = lp_amqp_server_create(&dp->workers[i], &acfg, NULL);
+		int rc = lp_worker_listen_amqp(&dp->workers[i], &acfg, NULL);
+
 		if (rc != 0) {
 			fprintf(stderr, "lepus-dataplane: AMQP listener on worker %u: %s\n", i,
 				strerror(-rc));
@@ -273,11 +283,12 @@ static int setup_control_link(struct dataplane *dp)
 		}
 	}
 	for (unsigned i = 0; i < dp->n_workers; i++) {
-		int rc = lp_broker_create(&dp->workers[i], &bcfg, single ? dp->ctl : NULL, dp->mesh);
-
-		if (rc != 0) {
-			fprintf(stderr, "lepus-dataplane: broker on worker %u: %s\n", i, strerror(-rc));
-			return rc;
+		dp->workers[i].broker = lp_broker_create(i, &bcfg, dp->snapshots,
+							 single ? dp->ctl : NULL, dp->mesh);
+		if (dp->workers[i].broker == NULL) {
+			fprintf(stderr, "lepus-dataplane: broker on worker %u: %s\n", i,
+				rte_strerror(rte_errno));
+			return -rte_errno;
 		}
 	}
 	return 0;
@@ -295,7 +306,7 @@ static void control_poll(struct dataplane *dp, uint64_t tsc)
 static void print_summary(const struct dataplane *dp)
 {
 	for (unsigned i = 0; i < dp->n_workers; i++) {
-		const struct lp_worker_stats *s = &dp->workers[i].stats;
+		const struct lp_net_stats *s = &dp->workers[i].net.stats;
 
 		printf("worker %u: rx %" PRIu64 " pkts, tx %" PRIu64 " pkts", i, s->rx_packets,
 		       s->tx_packets);
@@ -303,7 +314,7 @@ static void print_summary(const struct dataplane *dp)
 			if (s->drops[r] != 0)
 				printf(", %s %" PRIu64, lp_drop_name(r), s->drops[r]);
 		printf("\n");
-		const struct lp_broker_stats *bs = lp_broker_stats(&dp->workers[i]);
+		const struct lp_broker_stats *bs = lp_broker_stats(dp->workers[i].broker);
 
 		if (bs != NULL)
 			printf("broker worker %u: published %" PRIu64 ", enqueued here %" PRIu64
@@ -327,14 +338,14 @@ static void teardown(struct dataplane *dp)
 		/* Messages live in their publisher's pool and may be referenced
 		 * from any shard: every reference goes before any pool. */
 		for (unsigned i = 0; i < dp->n_workers; i++) {
-			lp_amqp_server_destroy(&dp->workers[i]);
-			lp_broker_drop_messages(&dp->workers[i]);
+			lp_amqp_server_destroy(dp->workers[i].amqp);
+			lp_broker_drop_messages(dp->workers[i].broker);
 		}
 		lp_mesh_destroy(dp->mesh);
 		for (unsigned i = 0; i < dp->n_workers; i++) {
-			lp_broker_destroy(&dp->workers[i]);
-			lp_tcp_worker_destroy(&dp->workers[i]);
-			lp_worker_tx_flush(&dp->workers[i]);
+			lp_broker_destroy(dp->workers[i].broker);
+			lp_tcp_worker_destroy(&dp->workers[i].net);
+			lp_net_tx_flush(&dp->workers[i].net);
 		}
 	}
 	/* After the connections: closing them reports to the link. */
@@ -390,9 +401,11 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = setup_workers(&dp);
 	if (rc == 0)
-		rc = setup_services(&dp);
+		rc = setup_tcp(&dp);
 	if (rc == 0)
 		rc = setup_control_link(&dp);
+	if (rc == 0)
+		rc = setup_amqp(&dp);
 	if (rc != 0) {
 		teardown(&dp);
 		rte_eal_cleanup();
@@ -400,8 +413,8 @@ int main(int argc, char **argv)
 	}
 
 	/* RFC 5227 2.3: announce our address; queue 0 is ours until workers start. */
-	lp_arp_announce(&dp.workers[0]);
-	lp_worker_tx_flush(&dp.workers[0]);
+	lp_arp_announce(&dp.workers[0].net);
+	lp_net_tx_flush(&dp.workers[0].net);
 
 	printf("lepus-dataplane: serving %s on %s (%s, mac " RTE_ETHER_ADDR_PRT_FMT
 	       "), %u worker(s)\n",
@@ -419,11 +432,12 @@ int main(int argc, char **argv)
 		single_lcore_loop(&dp);
 	} else {
 		for (unsigned i = 0; i < dp.n_workers; i++)
-			rte_eal_remote_launch(worker_loop, &dp.workers[i], dp.workers[i].lcore_id);
+			rte_eal_remote_launch(worker_loop, &dp.workers[i], dp.workers[i].net.lcore_id);
 		main_lcore_loop(&dp);
 		rte_eal_mp_wait_lcore();
 	}
 	printf("lepus-dataplane: stopping\n");
+	lp_alloc_count_report(stdout);
 	teardown(&dp);
 	rte_eal_cleanup();
 	return 0;

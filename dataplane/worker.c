@@ -1,104 +1,77 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The worker lcore's run-to-completion loop: receive a burst from this
- * worker's port queue, run every packet through eth -> arp/ip4 -> icmp/tcp ->
- * amqp, run due timers, and transmit whatever the stack queued, in one burst.
+ * The worker lcore's run-to-completion loop and the wiring of its layers: the
+ * AMQP session layer is given the broker's callbacks here (VPP's session
+ * layer takes an application's callback table the same way), so that neither
+ * amqp/ nor net/ knows what runs above it.
  *
- * Nothing here blocks, locks, allocates or makes a syscall.
+ * Nothing here blocks, locks, allocates or makes a syscall after start-up.
  */
 #include <errno.h>
 #include <string.h>
 
-#include <rte_cycles.h>
-#include <rte_prefetch.h>
+#include <rte_errno.h>
 
-#include "port.h"
-#include "worker.h"
-#include "amqp/amqp_server.h"
-#include "broker/broker.h"
-#include "net/eth.h"
-#include "net/tcp.h"
+#include "amqp_server.h"
+#include "broker.h"
 #include "snapshot.h"
+#include "worker.h"
 
-/* How many times a full tx queue is retried within one flush before dropping. */
-#define TX_FLUSH_RETRIES 8
-
-void lp_worker_drop(struct lp_worker *w, struct rte_mbuf *m, enum lp_drop_reason r)
+int lp_worker_init(struct lp_worker *w, unsigned id, unsigned lcore_id,
+		   const struct lp_netif *netif, struct lp_port *port,
+		   struct rte_mempool *pool, struct lp_snapshot_publisher *snapshots)
 {
-	w->stats.drops[r]++;
-	if (m != NULL)
-		rte_pktmbuf_free(m);
+	int rc;
+
+	if (w == NULL)
+		return -EINVAL;
+	memset(w, 0, sizeof(*w));
+	rc = lp_net_init(&w->net, id, lcore_id, netif, port, pool);
+	if (rc != 0)
+		return rc;
+	w->snapshots = snapshots;
+	if (snapshots != NULL)
+		w->snap = lp_snapshot_current(snapshots);
+	return 0;
 }
 
-void lp_worker_tx_flush(struct lp_worker *w)
-{
-	uint16_t n = w->tx_count;
-	uint16_t sent = 0;
-	uint64_t bytes = 0;
+/* The broker's side of every AMQP session (amqp_server.h). */
+static const struct lp_amqp_session_ops broker_session_ops = {
+	.conn = {
+		.on_channel_open = lp_broker_on_channel_open,
+		.on_channel_close = lp_broker_on_channel_close,
+		.on_method = lp_broker_on_method,
+		.on_content_header = lp_broker_on_content_header,
+		.on_content_body = lp_broker_on_content_body,
+	},
+	.closed = lp_broker_on_session_closed,
+};
 
-	/* Sum lengths first: once sent, an mbuf belongs to the driver. */
-	for (uint16_t i = 0; i < n; i++)
-		bytes += rte_pktmbuf_pkt_len(w->tx_pending[i]);
-	for (unsigned tries = 0; sent < n && tries < TX_FLUSH_RETRIES; tries++)
-		sent += lp_port_tx(w->port, w->id, w->tx_pending + sent, n - sent);
-	for (uint16_t i = sent; i < n; i++) {
-		bytes -= rte_pktmbuf_pkt_len(w->tx_pending[i]);
-		lp_worker_drop(w, w->tx_pending[i], LP_DROP_TX_FULL);
-	}
-	w->stats.tx_packets += sent;
-	w->stats.tx_bytes += bytes;
-	w->tx_count = 0;
-}
-
-void lp_worker_tx(struct lp_worker *w, struct rte_mbuf *m)
+int lp_worker_listen_amqp(struct lp_worker *w, const struct lp_amqp_server_config *cfg,
+			  const struct lp_amqp_auth *auth)
 {
-	if (w->tx_count == LP_TX_BURST)
-		lp_worker_tx_flush(w);
-	w->tx_pending[w->tx_count++] = m;
+	const struct lp_amqp_auth *a = w->snap != NULL ? w->snap->auth : auth;
+
+	w->amqp = lp_amqp_server_create(&w->net, cfg, a,
+					w->broker != NULL ? &broker_session_ops : NULL, w->broker);
+	return w->amqp != NULL ? 0 : -rte_errno;
 }
 
 unsigned lp_worker_poll(struct lp_worker *w)
 {
-	struct rte_mbuf *pkts[LP_RX_BURST];
-	uint16_t n;
+	unsigned n;
 
-	w->now_tsc = rte_rdtsc();
-	if (w->snapshots != NULL)
+	if (w->snapshots != NULL) {
 		w->snap = lp_snapshot_current(w->snapshots);
-	n = lp_port_rx(w->port, w->id, pkts, LP_RX_BURST);
-	w->stats.rx_packets += n;
-	for (uint16_t i = 0; i < n; i++) {
-		if (i + 1 < n)
-			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-		w->stats.rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
-		lp_eth_input(w, pkts[i]);
+		lp_amqp_server_set_auth(w->amqp, w->snap->auth);
+		lp_broker_set_snapshot(w->broker, w->snap);
 	}
+	n = lp_net_rx(&w->net);
 	/* Deliveries, then AMQP output, so that TCP segments it in this iteration. */
-	lp_broker_poll(w);
-	lp_amqp_server_poll(w);
-	if (w->tcp != NULL)
-		lp_tcp_worker_poll(w);
-	lp_port_fault_tick(w->port, w->id, w->now_tsc);
-	if (w->tx_count > 0)
-		lp_worker_tx_flush(w);
+	lp_broker_poll(w->broker);
+	lp_amqp_server_poll(w->amqp);
+	lp_net_output(&w->net);
 	if (w->snapshots != NULL)
-		lp_snapshot_quiescent(w->snapshots, w->id);
+		lp_snapshot_quiescent(w->snapshots, w->net.id);
 	return n;
-}
-
-int lp_worker_init(struct lp_worker *w, unsigned id, unsigned lcore_id,
-		   const struct lp_netif *netif, struct lp_port *port,
-		   struct rte_mempool *pool)
-{
-	if (w == NULL || netif == NULL || port == NULL || pool == NULL)
-		return -EINVAL;
-	memset(w, 0, sizeof(*w));
-	w->id = id;
-	w->lcore_id = lcore_id;
-	w->netif = netif;
-	w->port = port;
-	w->pool = pool;
-	w->now_tsc = rte_rdtsc();
-	w->ip_id = (uint16_t)(w->now_tsc ^ (id << 12));
-	return 0;
 }

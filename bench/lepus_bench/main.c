@@ -4,7 +4,7 @@
  * that the client side never waits on a kernel. It owns one port (net_memif
  * as the client of the dataplane's memif server, or af_packet on a veth, or
  * any port spec of drivers/port.h), runs the dataplane's own packet stack and
- * TCP-lite on one lcore (struct lp_worker, lp_tcp_connect: active opens, ARP
+ * TCP-lite on one lcore (struct lp_net, lp_tcp_connect: active opens, ARP
  * for the broker's address), and every producer and consumer is one TCP
  * connection with one AMQP client (amqp_client.h) on that lcore.
  *
@@ -45,10 +45,10 @@
 #include "load_report.h"
 #include "port.h"
 #include "seq_track.h"
-#include "worker.h"
-#include "net/arp.h"
-#include "net/eth.h"
-#include "net/tcp.h"
+#include "net.h"
+#include "arp.h"
+#include "eth.h"
+#include "tcp.h"
 
 #define STAMP_LEN 24
 #define SETUP_TIMEOUT_S 30
@@ -136,7 +136,7 @@ struct bench {
 	struct lp_port_info port_info;
 	struct rte_mempool *pool;
 	struct lp_port *port;
-	struct lp_worker w;
+	struct lp_net net;
 	struct run *r;        /* the scenario running */
 	uint64_t busy_tsc, loop_tsc; /* lcore busy accounting of the run phase */
 	uint64_t last_tick_tsc;
@@ -426,7 +426,7 @@ static void tcp_recv(void *conn, struct lp_tcb *t, struct rte_mbuf *m)
 		return;
 	}
 	len = rte_pktmbuf_pkt_len(m);
-	lp_amqp_client_tick(c->amqp, tsc_ns(c->r, c->r->b->w.now_tsc));
+	lp_amqp_client_tick(c->amqp, tsc_ns(c->r, c->r->b->net.now_tsc));
 	for (struct rte_mbuf *seg = m; seg != NULL; seg = seg->next)
 		if (lp_amqp_client_input(c->amqp, rte_pktmbuf_mtod(seg, const uint8_t *),
 					 rte_pktmbuf_data_len(seg)) < 0)
@@ -460,7 +460,7 @@ static const struct lp_tcp_ops tcp_ops = {
 
 static int conn_open(struct run *r, struct conn *c, enum role role, unsigned id)
 {
-	struct lp_worker *w = &r->b->w;
+	struct lp_net *w = &r->b->net;
 	char msg[128];
 
 	c->r = r;
@@ -601,21 +601,12 @@ static void conn_free(struct conn *c)
 /* One iteration; returns true when it did any work. */
 static bool poll_once(struct bench *b)
 {
-	struct lp_worker *w = &b->w;
+	struct lp_net *w = &b->net;
 	struct run *r = b->r;
-	struct rte_mbuf *pkts[LP_RX_BURST];
-	uint16_t n;
-	unsigned work = 0;
+	unsigned work;
 	bool tick;
 
-	w->now_tsc = rte_rdtsc();
-	n = lp_port_rx(w->port, w->id, pkts, LP_RX_BURST);
-	w->stats.rx_packets += n;
-	for (uint16_t i = 0; i < n; i++) {
-		w->stats.rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
-		lp_eth_input(w, pkts[i]);
-	}
-	work = n;
+	work = lp_net_rx(w);
 	tick = w->now_tsc - b->last_tick_tsc > r->hz / 1000;
 	if (tick)
 		b->last_tick_tsc = w->now_tsc;
@@ -630,12 +621,7 @@ static bool poll_once(struct bench *b)
 			conn_acks(c, false);
 		conn_flush(c);
 	}
-	lp_tcp_worker_poll(w);
-	lp_port_fault_tick(w->port, w->id, w->now_tsc);
-	if (w->tx_count > 0) {
-		work += w->tx_count;
-		lp_worker_tx_flush(w);
-	}
+	work += lp_net_output(w);
 	return work > 0;
 }
 
@@ -930,7 +916,7 @@ static int run_scenario(struct bench *b, const struct lp_load_opts *o)
 
 	/* Declarations on the set-up connection. */
 	r.phase = PH_SETUP;
-	b->w.now_tsc = rte_rdtsc();
+	b->net.now_tsc = rte_rdtsc();
 	if (conn_open(&r, &r.setup, ROLE_SETUP, 0) < 0 ||
 	    !poll_until(b, setup_settled, SETUP_TIMEOUT_S)) {
 		run_fail(&r, "set-up", "connect and declare did not finish in time");
@@ -980,7 +966,7 @@ static int run_scenario(struct bench *b, const struct lp_load_opts *o)
 		uint64_t now;
 
 		poll_once(b);
-		now = b->w.now_tsc;
+		now = b->net.now_tsc;
 		totals_read(&r, &t);
 		if ((t.delivered >= t.expected || o->consumers == 0) &&
 		    (!o->confirm || t.confirmed >= t.published))
@@ -1193,9 +1179,9 @@ static int bench_start(struct bench *b)
 		.tx_tcp_cksum_offload = b->port_info.tx_tcp_cksum_offload,
 		.rx_cksum_offload = b->port_info.rx_cksum_offload,
 	};
-	rc = lp_worker_init(&b->w, 0, rte_lcore_id(), &b->netif, b->port, b->pool);
+	rc = lp_net_init(&b->net, 0, rte_lcore_id(), &b->netif, b->port, b->pool);
 	if (rc == 0)
-		rc = lp_tcp_worker_create(&b->w, &tcfg);
+		rc = lp_tcp_worker_create(&b->net, &tcfg);
 	if (rc != 0) {
 		fprintf(stderr, "lepus-bench: TCP: %s\n", strerror(-rc));
 		return rc;
@@ -1215,16 +1201,16 @@ static int bench_start(struct bench *b)
 		return -ENETDOWN;
 	}
 	/* RFC 5227 2.3: announce our address. */
-	lp_arp_announce(&b->w);
-	lp_worker_tx_flush(&b->w);
+	lp_arp_announce(&b->net);
+	lp_net_tx_flush(&b->net);
 	return 0;
 }
 
 static void bench_stop(struct bench *b)
 {
-	if (b->w.tcp != NULL) {
-		lp_tcp_worker_destroy(&b->w);
-		lp_worker_tx_flush(&b->w);
+	if (b->net.tcp != NULL) {
+		lp_tcp_worker_destroy(&b->net);
+		lp_net_tx_flush(&b->net);
 	}
 	lp_port_close(b->port);
 	rte_mempool_free(b->pool);
@@ -1291,9 +1277,9 @@ int main(int argc, char **argv)
 	} else {
 		status = 1;
 	}
-	if (b.w.stats.drops[LP_DROP_TX_FULL] != 0)
+	if (b.net.stats.drops[LP_DROP_TX_FULL] != 0)
 		fprintf(stderr, "lepus-bench: %" PRIu64 " packets dropped on a full tx queue\n",
-			b.w.stats.drops[LP_DROP_TX_FULL]);
+			b.net.stats.drops[LP_DROP_TX_FULL]);
 	bench_stop(&b);
 	rte_eal_cleanup();
 	return status;

@@ -12,14 +12,13 @@
 #include <string.h>
 
 #include <rte_cycles.h>
+#include <rte_errno.h>
 #include <rte_mbuf.h>
 
 #include "amqp_channel.h"
 #include "amqp_server.h"
-#include "broker/broker.h"
-#include "net/tcp.h"
-#include "snapshot.h"
-#include "worker.h"
+#include "net.h"
+#include "tcp.h"
 
 /* Heartbeats and timeouts need no finer clock than this. */
 #define TICK_INTERVAL_NS 1000000ULL
@@ -41,7 +40,9 @@ struct lp_amqp_session {
 struct lp_amqp_server {
 	struct lp_amqp_server_config cfg;
 	const struct lp_amqp_auth *auth;
-	struct lp_worker *w;
+	const struct lp_amqp_session_ops *ops; /* NULL: no layer above */
+	void *arg;
+	struct lp_net *net;
 	size_t conn_size;
 	uint8_t *conn_mem;
 	struct lp_amqp_session *sessions;
@@ -51,13 +52,13 @@ struct lp_amqp_server {
 	struct lp_amqp_server_stats stats;
 };
 
-static uint64_t now_ns(const struct lp_worker *w)
+static uint64_t now_ns(const struct lp_net *net)
 {
 	static uint64_t hz;
 
 	if (hz == 0)
 		hz = rte_get_tsc_hz();
-	return (uint64_t)((double)w->now_tsc * (1e9 / (double)hz));
+	return (uint64_t)((double)net->now_tsc * (1e9 / (double)hz));
 }
 
 void lp_amqp_server_config_default(struct lp_amqp_server_config *cfg)
@@ -68,20 +69,16 @@ void lp_amqp_server_config_default(struct lp_amqp_server_config *cfg)
 	lp_amqp_conn_cfg_default(&cfg->conn);
 }
 
-/* Credentials of this poll iteration: the worker's snapshot, else the fixed ones. */
-static const struct lp_amqp_auth *current_auth(const struct lp_amqp_server *srv)
-{
-	return srv->w->snap != NULL ? srv->w->snap->auth : srv->auth;
-}
-
 static void session_release(struct lp_amqp_session *s)
 {
 	struct lp_amqp_server *srv = s->srv;
 
-	/* The broker's channels go (unacked messages back to their queues). */
-	if (srv->w->broker != NULL && s->conn != NULL) {
+	/* The layer above lets the channels go (unacked messages back to
+	 * their queues), then the connection (its exclusive queues). */
+	if (srv->ops != NULL && s->conn != NULL) {
 		lp_amqp_channel_close_all(s->conn);
-		lp_broker_connection_closed(srv->w, s->id); /* exclusive queues go */
+		if (srv->ops->closed != NULL)
+			srv->ops->closed(srv->arg, s);
 	}
 
 	rte_pktmbuf_free(s->pending);
@@ -134,7 +131,7 @@ static void session_feed(struct lp_amqp_session *s)
 		uint32_t seg_len = rte_pktmbuf_data_len(seg);
 
 		/* The snapshot an earlier iteration saw may be gone: use this one's. */
-		s->conn->auth = current_auth(s->srv);
+		s->conn->auth = s->srv->auth;
 		while (s->pending_off < seg_len) {
 			const uint8_t *p = rte_pktmbuf_mtod_offset(seg, const uint8_t *, s->pending_off);
 			size_t n = lp_amqp_conn_input(s->conn, p, seg_len - s->pending_off);
@@ -187,9 +184,8 @@ static int session_accept(void *listen_arg, struct lp_tcb *t)
 	struct lp_amqp_session *s = &srv->sessions[srv->free_head];
 	void *mem = srv->conn_mem + (size_t)srv->free_head * srv->conn_size;
 
-	s->conn = lp_amqp_conn_init(mem, srv->conn_size, &srv->cfg.conn, current_auth(srv),
-				    srv->w->broker != NULL ? lp_broker_conn_ops() : NULL, s,
-				    now_ns(srv->w));
+	s->conn = lp_amqp_conn_init(mem, srv->conn_size, &srv->cfg.conn, srv->auth,
+				    srv->ops != NULL ? &srv->ops->conn : NULL, s, now_ns(srv->net));
 	if (s->conn == NULL)
 		return -EINVAL;
 	srv->free_head = s->next_free;
@@ -199,7 +195,7 @@ static int session_accept(void *listen_arg, struct lp_tcb *t)
 	s->pending_off = 0;
 	s->peer_closed = false;
 	s->tcp_closing = false;
-	s->id = ((uint64_t)srv->w->id << 48) | ++srv->next_id;
+	s->id = ((uint64_t)srv->net->id << 48) | ++srv->next_id;
 	srv->stats.conns_in_use++;
 	srv->stats.conns_accepted++;
 	lp_tcp_set_conn(t, s);
@@ -259,22 +255,32 @@ static const struct lp_tcp_ops session_ops = {
 	.closed = session_closed,
 };
 
-int lp_amqp_server_create(struct lp_worker *w, const struct lp_amqp_server_config *cfg,
-			  const struct lp_amqp_auth *auth)
+struct lp_amqp_server *lp_amqp_server_create(struct lp_net *net,
+					     const struct lp_amqp_server_config *cfg,
+					     const struct lp_amqp_auth *auth,
+					     const struct lp_amqp_session_ops *ops, void *arg)
 {
 	struct lp_amqp_server *srv;
 	int rc;
 
-	if (w->tcp == NULL)
-		return -ENODEV;
-	if (cfg->max_conns == 0 || (auth == NULL && w->snapshots == NULL))
-		return -EINVAL;
+	if (net->tcp == NULL) {
+		rte_errno = ENODEV;
+		return NULL;
+	}
+	if (cfg->max_conns == 0 || auth == NULL) {
+		rte_errno = EINVAL;
+		return NULL;
+	}
 	srv = calloc(1, sizeof(*srv));
-	if (srv == NULL)
-		return -ENOMEM;
+	if (srv == NULL) {
+		rte_errno = ENOMEM;
+		return NULL;
+	}
 	srv->cfg = *cfg;
 	srv->auth = auth;
-	srv->w = w;
+	srv->ops = ops;
+	srv->arg = arg;
+	srv->net = net;
 	srv->conn_size = (lp_amqp_conn_memsize(&cfg->conn) + 63) & ~(size_t)63;
 	srv->conn_mem = aligned_alloc(64, srv->conn_size * cfg->max_conns);
 	srv->sessions = calloc(cfg->max_conns, sizeof(*srv->sessions));
@@ -285,25 +291,29 @@ int lp_amqp_server_create(struct lp_worker *w, const struct lp_amqp_server_confi
 	for (uint32_t i = 0; i < cfg->max_conns; i++)
 		srv->sessions[i].next_free = i + 1;
 	srv->free_head = 0;
-	rc = lp_tcp_listen(w, cfg->port, &session_ops, srv);
+	rc = lp_tcp_listen(net, cfg->port, &session_ops, srv);
 	if (rc != 0)
 		goto fail;
-	w->amqp = srv;
-	return 0;
+	return srv;
 fail:
 	free(srv->conn_mem);
 	free(srv->sessions);
 	free(srv);
-	return rc;
+	rte_errno = -rc;
+	return NULL;
 }
 
-void lp_amqp_server_destroy(struct lp_worker *w)
+void lp_amqp_server_set_auth(struct lp_amqp_server *srv, const struct lp_amqp_auth *auth)
 {
-	struct lp_amqp_server *srv = w->amqp;
+	if (srv != NULL && auth != NULL)
+		srv->auth = auth;
+}
 
+void lp_amqp_server_destroy(struct lp_amqp_server *srv)
+{
 	if (srv == NULL)
 		return;
-	lp_tcp_unlisten(w, srv->cfg.port);
+	lp_tcp_unlisten(srv->net, srv->cfg.port);
 	for (uint32_t i = 0; i < srv->cfg.max_conns; i++) {
 		struct lp_amqp_session *s = &srv->sessions[i];
 
@@ -315,17 +325,15 @@ void lp_amqp_server_destroy(struct lp_worker *w)
 	free(srv->conn_mem);
 	free(srv->sessions);
 	free(srv);
-	w->amqp = NULL;
 }
 
-void lp_amqp_server_poll(struct lp_worker *w)
+void lp_amqp_server_poll(struct lp_amqp_server *srv)
 {
-	struct lp_amqp_server *srv = w->amqp;
 	uint64_t now;
 
 	if (srv == NULL || srv->stats.conns_in_use == 0)
 		return;
-	now = now_ns(w);
+	now = now_ns(srv->net);
 	bool tick = now - srv->last_tick_ns >= TICK_INTERVAL_NS;
 
 	if (tick)
@@ -337,7 +345,7 @@ void lp_amqp_server_poll(struct lp_worker *w)
 		if (s->conn == NULL)
 			continue;
 		if (tick) {
-			s->conn->auth = current_auth(srv);
+			s->conn->auth = srv->auth;
 			lp_amqp_conn_tick(s->conn, now);
 		}
 		/* Deliveries made by the broker this iteration go out now. */
@@ -346,9 +354,9 @@ void lp_amqp_server_poll(struct lp_worker *w)
 	}
 }
 
-struct lp_worker *lp_amqp_session_worker(const struct lp_amqp_session *s)
+void *lp_amqp_session_arg(const struct lp_amqp_session *s)
 {
-	return s->srv->w;
+	return s->srv->arg;
 }
 
 uint64_t lp_amqp_session_id(const struct lp_amqp_session *s)
@@ -366,7 +374,7 @@ void lp_amqp_session_resume(struct lp_amqp_session *s)
 	session_close_if_drained(s);
 }
 
-const struct lp_amqp_server_stats *lp_amqp_server_stats(const struct lp_worker *w)
+const struct lp_amqp_server_stats *lp_amqp_server_stats(const struct lp_amqp_server *srv)
 {
-	return w->amqp != NULL ? &((const struct lp_amqp_server *)w->amqp)->stats : NULL;
+	return srv != NULL ? &srv->stats : NULL;
 }

@@ -23,10 +23,13 @@
 
 #include <stdint.h>
 
-#include "amqp/amqp_conn.h"
+#include "amqp_conn.h"
 
-struct lp_worker;
+struct lp_amqp_session;
+struct lp_broker;
 struct lp_ctl_link;
+struct lp_snapshot;
+struct lp_snapshot_publisher;
 struct lp_ctl_result;
 struct lp_mesh;
 
@@ -37,6 +40,13 @@ struct lp_broker_config {
 	uint32_t queue_capacity; /* messages per queue (default 65536) */
 	uint32_t max_channels;  /* open channels on the worker (default 4096, at most 4096) */
 	uint32_t max_consumers; /* per worker (default 4096, at most 4096) */
+	/* Sized here, never grown (no allocation on a worker after start-up);
+	 * when one is used up the caller gets -ENOBUFS and back-pressure applies. */
+	uint32_t stage_ops;        /* operations staged per ring (default 16384) */
+	uint32_t remote_unacked;   /* deliveries from other shards not acked yet (default 262144) */
+	uint32_t backlog_ops;      /* operations kept back for full connections (default 65536) */
+	uint32_t pending_confirms; /* publishes awaiting owners' verdicts (default 65536) */
+	uint32_t tx_entries;       /* publishes and acks in open transactions (default 65536) */
 };
 
 /* Counters of one shard (read by the main lcore: approximate). */
@@ -48,38 +58,57 @@ struct lp_broker_stats {
 	uint64_t delivered;     /* Basic.Deliver and Get-Ok written */
 	uint64_t ops_sent, ops_received;
 	uint64_t dropped_queue_full;
+	uint64_t ops_refused;   /* lp_broker_send: stage and ring full (never, unless a shard stalls) */
 };
 
 void lp_broker_config_default(struct lp_broker_config *cfg);
 
 /*
- * Set up w->broker. ctl: the control link when this worker is the main lcore
- * (single lcore), else NULL. mesh: the ring mesh of all workers (may be NULL
- * with one worker). Returns 0, -EINVAL or -ENOMEM.
+ * The broker shard of worker id. snapshots: what lepus-control pushes (NULL
+ * in unit tests: lp_broker_set_snapshot alone). ctl: the control link when
+ * this worker is the main lcore (single lcore), else NULL. mesh: the ring mesh
+ * of all workers (NULL with one worker). Returns the shard, or NULL with
+ * rte_errno EINVAL or ENOMEM.
  */
-int lp_broker_create(struct lp_worker *w, const struct lp_broker_config *cfg,
-		     struct lp_ctl_link *ctl, struct lp_mesh *mesh);
-/* Release every message reference w's shard holds (queues, staged and held
+struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *cfg,
+				   struct lp_snapshot_publisher *snapshots, struct lp_ctl_link *ctl,
+				   struct lp_mesh *mesh);
+/* Release every message reference b holds (queues, staged and held
  * operations). With several workers, call it on all of them, then destroy
  * the mesh, then lp_broker_destroy each: a message lives in its publisher's
- * pool and may be referenced from any shard. */
-void lp_broker_drop_messages(struct lp_worker *w);
-void lp_broker_destroy(struct lp_worker *w);
+ * pool and may be referenced from any shard. NULL is a no-op. */
+void lp_broker_drop_messages(struct lp_broker *b);
+void lp_broker_destroy(struct lp_broker *b);
 
-/* The callbacks a connection on w uses; ctx is the AMQP session. */
-const struct lp_amqp_conn_ops *lp_broker_conn_ops(void);
+/* The snapshot of this poll iteration (the worker's RCU read). */
+void lp_broker_set_snapshot(struct lp_broker *b, const struct lp_snapshot *snap);
 
-/* Once per poll iteration: read the rings, dispatch, flush the rings. */
-void lp_broker_poll(struct lp_worker *w);
+/* Once per poll iteration: read the rings, dispatch, flush the rings. NULL: no-op. */
+void lp_broker_poll(struct lp_broker *b);
 
 /* lepus-control answered a declaration (single lcore: from the control
  * link's handler; otherwise the broker reads it from the main lcore). */
-void lp_broker_on_result(struct lp_worker *w, const struct lp_ctl_result *r);
+void lp_broker_on_result(struct lp_broker *b, const struct lp_ctl_result *r);
 
-/* Connection conn_id on w closed (its exclusive queues go). */
-void lp_broker_connection_closed(struct lp_worker *w, uint64_t conn_id);
+/* Counters (NULL without a broker). */
+const struct lp_broker_stats *lp_broker_stats(const struct lp_broker *b);
 
-const struct lp_broker_stats *lp_broker_stats(const struct lp_worker *w);
+/*
+ * The broker's side of an AMQP session (amqp_server.h struct
+ * lp_amqp_session_ops), registered by the wiring code (worker.c). ctx is the
+ * session (its arg is the struct lp_broker); return values as in struct
+ * lp_amqp_conn_ops.
+ */
+void lp_broker_on_channel_open(void *ctx, struct lp_amqp_conn *c, uint16_t ch);
+void lp_broker_on_channel_close(void *ctx, struct lp_amqp_conn *c, uint16_t ch);
+int lp_broker_on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
+			const struct lp_amqp_method *m);
+int lp_broker_on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
+				const struct lp_amqp_content_header *h);
+int lp_broker_on_content_body(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const uint8_t *p,
+			      size_t len, bool last);
+/* The session ended: its exclusive queues go (lepus-control is told). arg: the broker. */
+void lp_broker_on_session_closed(void *arg, struct lp_amqp_session *s);
 
 /* ---- main lcore (several workers) ------------------------------------- */
 

@@ -6,7 +6,7 @@
  *  - broker.c, the channel side: the AMQP methods of the connections on this
  *    worker (declarations, publish, consume, get, acks), the channels and
  *    consumers, and the encoding of deliveries into connections;
- *  - shard.c, the owner side: the queues this worker owns (keyed by their
+ *  - owner.c, the owner side: the queues this worker owns (keyed by their
  *    topology id, qid), dispatch to consumers on any worker, and the
  *    operations other shards send through the ring mesh (mesh.h).
  *
@@ -18,7 +18,7 @@
  * from 1). A queue on this worker records a delivery to a channel of this
  * worker under the channel's own tag; a queue on another worker records it
  * under that owner's per-channel counter ("owner tag"), and the channel maps
- * its tag to (owner, owner tag) in a FIFO (struct tagmap) so that acks go
+ * its tag to (owner, owner tag) in a FIFO (channel.remote, struct remote_tag) so that acks go
  * back to the owner. Both grow in delivery order, so a multiple ack up to
  * tag T is, per owner, a multiple ack up to the last owner tag mapped <= T.
  */
@@ -27,7 +27,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "amqp/amqp_conn.h"
+#include <string.h>
+
+#include "amqp_conn.h"
+#include "amqp_server.h"
+#include "fifo_pool.h"
 #include "broker.h"
 #include "lp_ctl.h"
 #include "mesh.h"
@@ -36,13 +40,29 @@ struct lp_queue;
 struct lp_msg;
 struct lp_msg_pool;
 struct lp_amqp_session;
+struct lp_snapshot;
+struct lp_snapshot_publisher;
 struct rte_ring;
 
 #define LP_BROKER_NAME_LEN (LP_CTL_NAME_MAX + 1)
 #define LP_BROKER_SLOT_BITS 12
 #define LP_BROKER_SLOT_MASK ((1u << LP_BROKER_SLOT_BITS) - 1)
 #define LP_BROKER_MAX_SLOTS (1u << LP_BROKER_SLOT_BITS)
-#define LP_BROKER_HOLD 64 /* operations read from a ring at once */
+
+/* Limits of a shard (one name each; the sizes configured at start-up are
+ * in struct lp_broker_config). */
+#define LP_BROKER_HOLD 64             /* operations read from a ring at once */
+#define LP_BROKER_ROUTE_MAX 1024      /* destination queues of one publish */
+#define LP_BROKER_PROPS_MAX 4096      /* properties kept in a message slot (larger: heap) */
+#define LP_BROKER_BODY_SLOT 4096      /* body kept in a message slot (larger: heap) */
+/* Operations staged for one ring at which this shard's publishers pause and
+ * the owner stops dispatching to that shard, and at which they resume. */
+#define LP_BROKER_STAGE_PAUSE 8192
+#define LP_BROKER_STAGE_RESUME 1024
+#define LP_BROKER_DISPATCH_BURST 64   /* deliveries taken from a queue at once */
+/* Deliveries in flight to one remote channel before the owner waits for credit. */
+#define LP_BROKER_INFLIGHT_MAX 256
+#define LP_BROKER_QUEUE_CONSUMERS 256 /* consumers of one queue */
 
 static inline uint32_t lp_chan_id(unsigned worker, uint32_t gen, uint32_t slot)
 {
@@ -58,20 +78,15 @@ static inline uint32_t lp_id_slot(uint32_t id)
 }
 
 /* A delivery from another shard that the client has not acked yet. */
-struct tagent {
+struct remote_tag {
 	uint64_t tag;       /* the channel's */
 	uint64_t owner_tag; /* the owner's */
 	uint16_t owner;
 	bool settled;
 };
 
-struct tagmap {
-	struct tagent *v; /* ring buffer */
-	uint32_t head, n, cap;
-};
-
 /* What a paused channel waits for (besides lepus-control). */
-enum bwait {
+enum channel_wait {
 	WAIT_NONE,
 	WAIT_CONTROL,   /* RESULT of a declaration */
 	WAIT_CONSUME,
@@ -83,22 +98,22 @@ enum bwait {
 };
 
 /* A publish whose confirm waits for owners' verdicts (reject-publish queues). */
-struct pconfirm {
+struct pending_confirm {
 	uint64_t seq;
 	uint32_t outstanding;
 	bool nack;
 };
 
 /* Tx.Select'ed work, applied at Tx.Commit in order. */
-struct txent {
+struct tx_entry {
 	struct lp_msg *msg;  /* a publish (one reference), or NULL: a settle */
 	bool mandatory;
-	uint8_t flags;       /* settle: LP_SHARD_F_* */
+	uint8_t flags;       /* settle: LP_OP_F_* */
 	uint32_t method_id;  /* settle: Basic.Ack/Nack/Reject */
 	uint64_t tag;
 };
 
-struct bchan {
+struct channel {
 	bool used;
 	uint32_t gen;
 	uint32_t id;         /* lp_chan_id */
@@ -113,13 +128,14 @@ struct bchan {
 	bool confirm;
 	uint64_t publish_seq;
 	char last_queue[LP_BROKER_NAME_LEN]; /* for the empty-name shortcut */
-	struct tagmap remote; /* deliveries from other shards, unacked */
-	/* Operations from other shards for this channel kept back, in order,
-	 * while its connection cannot take the first (a delivery) */
-	struct { struct lp_shard_op *v; uint32_t head, n, cap; } backlog;
-	struct { struct pconfirm *v; uint32_t n, cap; } confirms;
-	bool tx;              /* Tx.Select'ed */
-	struct { struct txent *v; uint32_t n, cap; } txq;
+	/* Lists whose entries come from the shard's pools (fifo_pool.h): */
+	struct lp_fifo remote;   /* struct remote_tag: deliveries from other shards, unacked */
+	/* struct lp_ring_op: operations from other shards for this channel kept
+	 * back, in order, while its connection cannot take the first (a delivery) */
+	struct lp_fifo backlog;
+	struct lp_fifo confirms; /* struct pending_confirm, in publish order */
+	bool tx;                 /* Tx.Select'ed */
+	struct lp_fifo txq;      /* struct tx_entry, in order */
 	/* Basic.Publish being assembled, or parked: complete, waiting for room
 	 * in a full queue of this shard (its connection paused) */
 	struct lp_msg *pub;
@@ -127,7 +143,7 @@ struct bchan {
 	bool pub_mandatory;
 	bool parked;
 	/* a paused method */
-	enum bwait wait;
+	enum channel_wait wait;
 	uint32_t wait_consumer; /* WAIT_CONSUME / WAIT_CANCEL: consumer slot */
 	bool wait_no_ack;       /* WAIT_GET */
 	/* declaration waiting for lepus-control */
@@ -139,11 +155,11 @@ struct bchan {
 	uint32_t delete_count;  /* Queue.Delete-Ok message count */
 };
 
-struct bconsumer {
+struct consumer {
 	bool used;
 	bool ready;       /* Consume-Ok given (the owner has it) */
 	uint32_t gen;
-	struct bchan *chan;
+	struct channel *chan;
 	uint32_t qid;
 	uint16_t owner;   /* the queue's shard */
 	uint32_t owner_id; /* consumer id in the owner's lp_queue */
@@ -153,7 +169,7 @@ struct bconsumer {
 };
 
 /* A queue this shard owns. */
-struct oqueue {
+struct owned_queue {
 	bool used;
 	bool had_consumer; /* auto-delete: reported unused once it had one */
 	uint8_t flags;     /* LP_CTL_Q_* */
@@ -165,54 +181,64 @@ struct oqueue {
 };
 
 /* This owner's view of a channel on another worker. */
-struct rchan {
+struct remote_channel {
 	uint32_t id;       /* lp_chan_id; 0: none */
 	uint64_t next_tag; /* owner tags */
 	uint32_t inflight; /* deliveries sent, not yet written to the client */
 };
 
-/* Operations staged for one destination shard (flushed every poll). */
-struct stage {
-	struct lp_shard_op *v;
-	uint32_t n, cap;
+/* Operations staged for one destination shard (flushed every poll), at most
+ * lp_broker_config.stage_ops. */
+struct ring_stage {
+	struct lp_ring_op *v;
+	uint32_t n;
 };
 
 /* Operations read from one source shard, kept while a connection is full. */
-struct held {
-	struct lp_shard_op v[LP_BROKER_HOLD];
+struct ring_held {
+	struct lp_ring_op v[LP_BROKER_HOLD];
 	unsigned i, n;
 };
 
 struct lp_broker {
-	struct lp_worker *w;
-	unsigned id, n_workers;
+	unsigned id, n_workers;  /* this shard (= its worker) and how many there are */
+	/* What lepus-control pushed: the worker sets snap every poll iteration
+	 * (lp_broker_set_snapshot); refreshed after a RESULT, which follows the
+	 * snapshot carrying its change. */
+	struct lp_snapshot_publisher *snapshots;
+	const struct lp_snapshot *snap;
 	struct lp_ctl_link *ctl; /* direct (single lcore), else NULL: via main */
 	struct lp_mesh *mesh;
 	struct lp_broker_config cfg;
 	struct lp_msg_pool *pool;
 	/* owner side */
-	struct oqueue *queues;   /* [max_queues] */
+	struct owned_queue *queues;   /* [max_queues] */
 	uint32_t *live;          /* slots in use, dense */
 	uint32_t n_live;
 	uint32_t *qid_map;       /* open addressing qid -> slot + 1 */
 	uint32_t qid_map_size;   /* power of two, 2 * max_queues */
 	uint64_t seen_version;   /* snapshot version the queues were checked against */
-	struct rchan *rchans;    /* [n_workers * max_channels] */
+	struct remote_channel *rchans;    /* [n_workers * max_channels] */
 	/* channel side */
-	struct bchan *chans;     /* [max_channels] */
-	struct bconsumer *consumers; /* [max_consumers] */
+	struct channel *chans;     /* [max_channels] */
+	struct consumer *consumers; /* [max_consumers] */
 	uint64_t ctag_seq, req_seq;
 	/* the mesh */
-	struct stage *out;       /* [lane * n_workers + dst] */
-	struct held *in;         /* [lane * n_workers + src] */
+	struct ring_stage *out;       /* [lane * n_workers + dst] */
+	struct ring_held *in;         /* [lane * n_workers + src] */
+	/* The entries of the channels' lists, sized at start-up (lp_broker_config). */
+	struct lp_fifo_pool tag_pool;     /* struct remote_tag */
+	struct lp_fifo_pool backlog_pool; /* struct lp_ring_op */
+	struct lp_fifo_pool confirm_pool; /* struct pending_confirm */
+	struct lp_fifo_pool tx_pool;      /* struct tx_entry */
 	bool draining;           /* apply_earlier_ops() running */
 	/* Publishers paused while the message pool or a ring is low
 	 * (back-pressure: their connections stop reading). */
 	struct lp_amqp_session **blocked;
 	uint32_t n_blocked;
-	struct bchan **parked;   /* channels with a parked publish */
+	struct channel **parked;   /* channels with a parked publish */
 	uint32_t n_parked;
-	struct bchan **backlogged; /* channels with a backlog */
+	struct channel **backlogged; /* channels with a backlog */
 	uint32_t n_backlogged;
 	uint32_t low_water, high_water;
 	/* CREDIT for the deliveries from one owner to one channel, sent once
@@ -238,33 +264,46 @@ struct relay_msg {
 
 enum { RELAY_SUBMIT = 1, RELAY_CONN_CLOSED, RELAY_QUEUE_UNUSED };
 
-/* ---- shard.c: the owner side ----------------------------------------- */
+/* ---- owner.c: the owner side ----------------------------------------- */
 
-struct oqueue *lp_shard_queue(struct lp_broker *b, uint32_t qid);
+struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid);
 /* Enqueue m (takes the reference) into this shard's queue qid. Returns 0,
  * -ENOBUFS (reject-publish limit), -ENOSPC (full) or -ENOENT (no queue). */
-int lp_shard_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m);
+int lp_owner_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m);
 /* Handle an operation from shard op->src (or a local one). Takes op->ptr's reference. */
-void lp_shard_handle(struct lp_broker *b, const struct lp_shard_op *op);
+void lp_op_handle(struct lp_broker *b, const struct lp_ring_op *op);
+/* The handlers of the owner side's operation types (owner.c). */
+void lp_owner_on_enqueue(struct lp_broker *b, const struct lp_ring_op *op);
+void lp_owner_on_settle(struct lp_broker *b, const struct lp_ring_op *op);
+void lp_owner_on_credit(struct lp_broker *b, const struct lp_ring_op *op);
+void lp_owner_on_recover(struct lp_broker *b, const struct lp_ring_op *op);
+void lp_owner_on_chan_closed(struct lp_broker *b, const struct lp_ring_op *op);
+/* CONSUME, CANCEL, GET, PURGE, COUNTS: answered with their *_REPLY. */
+void lp_owner_on_request(struct lp_broker *b, const struct lp_ring_op *op);
 /* Answer a request (CONSUME, CANCEL, GET, PURGE, COUNTS) into reply. */
-void lp_shard_request(struct lp_broker *b, const struct lp_shard_op *op, struct lp_shard_op *reply);
+void lp_owner_request(struct lp_broker *b, const struct lp_ring_op *op, struct lp_ring_op *reply);
 /* Ack or nack (op->flags) channel op->chan's deliveries up to op->tag in
  * this shard's queues. Returns how many deliveries were settled. */
-int lp_shard_settle(struct lp_broker *b, const struct lp_shard_op *op);
+int lp_owner_settle(struct lp_broker *b, const struct lp_ring_op *op);
 /* Dispatch ready messages of the live queues. */
-void lp_shard_dispatch(struct lp_broker *b);
+void lp_owner_dispatch(struct lp_broker *b);
 /* Drop queues the snapshot no longer has (their consumers are told). */
-void lp_shard_check_topology(struct lp_broker *b);
-void lp_shard_destroy_queues(struct lp_broker *b);
+void lp_owner_check_topology(struct lp_broker *b);
+void lp_owner_destroy_queues(struct lp_broker *b);
 
-/* ---- broker.c: the channel side, used by shard.c ---------------------- */
+/* ---- broker.c: the channel side, used by owner.c ---------------------- */
 
-/* Stage op for shard dst (never fails; the stage grows if need be). */
-void lp_broker_send(struct lp_broker *b, unsigned dst, struct lp_shard_op op);
+/* Stage op for shard dst (this shard's own: handled at once), flushed once
+ * per poll. Returns 0, or -ENOBUFS when the stage and the ring are both full
+ * (lp_broker_config.stage_ops; counted as ops_refused): op is dropped and its
+ * message reference released. Publishers pause and owners stop dispatching
+ * at LP_BROKER_STAGE_PAUSE, far below, so that only a shard that stopped
+ * reading its rings gets there. */
+int lp_broker_send(struct lp_broker *b, unsigned dst, struct lp_ring_op op);
 /* Owner of a topology queue on this dataplane. */
 unsigned lp_broker_owner(const struct lp_broker *b, uint16_t owner_shard);
 /* The local channel for id, or NULL (closed, or another generation). */
-struct bchan *lp_broker_chan(struct lp_broker *b, uint32_t id);
+struct channel *lp_broker_chan(struct lp_broker *b, uint32_t id);
 /* Tag for a delivery of m on local channel id; 0 when its connection's
  * send buffer cannot take m besides what is already promised this burst. */
 uint64_t lp_broker_local_tag(struct lp_broker *b, uint32_t id, const struct lp_msg *m, bool no_ack);
@@ -273,13 +312,117 @@ size_t lp_broker_wire_size(const struct lp_msg *m);
 /* Encode a delivery for consumer handle on local channel bc (NULL: closed),
  * from owner (tag: the owner's; the channel's own when owner is this shard).
  * Takes m's reference. */
-void lp_broker_deliver(struct lp_broker *b, struct bchan *bc, uint32_t handle, struct lp_msg *m,
+void lp_broker_deliver(struct lp_broker *b, struct channel *bc, uint32_t handle, struct lp_msg *m,
 		       uint64_t tag, bool redelivered, unsigned owner, bool no_ack);
 /* The owner removed consumer handle (queue deleted): Basic.Cancel to the client. */
 void lp_broker_consumer_cancelled(struct lp_broker *b, uint32_t handle);
-/* An owner's verdict on a publish awaiting it (LP_SHARD_CONFIRM). */
-void lp_broker_confirm(struct lp_broker *b, const struct lp_shard_op *op);
+/* LP_OP_DELIVER (deliver.c), LP_OP_CANCELLED (consume.c). */
+void lp_deliver_on_deliver(struct lp_broker *b, const struct lp_ring_op *op);
+void lp_consume_on_cancelled(struct lp_broker *b, const struct lp_ring_op *op);
+/* An owner's verdict on a publish awaiting it (LP_OP_CONFIRM). */
+void lp_confirm_on_verdict(struct lp_broker *b, const struct lp_ring_op *op);
 /* An operation answering a channel's paused request. */
-void lp_broker_reply(struct lp_broker *b, const struct lp_shard_op *op);
+void lp_consume_on_reply(struct lp_broker *b, const struct lp_ring_op *op);
+/* Read the newest snapshot now (the publisher's, when there is one). */
+void lp_broker_refresh_snapshot(struct lp_broker *b);
 /* Tell lepus-control that auto-delete queue (vhost, name) has no consumer left. */
 void lp_broker_queue_unused(struct lp_broker *b, const char *vhost, const char *name);
+
+/* ---- small helpers of the channel side ---- */
+
+static inline struct lp_broker *broker_of(struct lp_amqp_session *s)
+{
+	return lp_amqp_session_arg(s);
+}
+
+static inline void copy_name(char *dst, struct lp_amqp_bytes v)
+{
+	size_t n = v.len < LP_CTL_NAME_MAX ? v.len : LP_CTL_NAME_MAX;
+
+	memcpy(dst, v.ptr, n);
+	dst[n] = '\0';
+}
+
+/* Publishes travel on the data lane, everything else on the control lane. */
+static inline unsigned op_lane(const struct lp_ring_op *op)
+{
+	return op->type == LP_OP_ENQUEUE ? LP_MESH_DATA : LP_MESH_CTL;
+}
+
+static inline struct channel *chan_get(struct lp_amqp_conn *c, uint16_t ch)
+{
+	return c->channels[ch].user;
+}
+
+static inline struct consumer *consumer_of(struct lp_broker *b, uint32_t handle)
+{
+	uint32_t slot = lp_id_slot(handle);
+
+	if (slot >= b->cfg.max_consumers)
+		return NULL;
+	struct consumer *k = &b->consumers[slot];
+
+	return k->used && (k->gen << LP_BROKER_SLOT_BITS | slot) == handle ? k : NULL;
+}
+
+static inline uint32_t consumer_handle(const struct lp_broker *b, const struct consumer *k)
+{
+	return k->gen << LP_BROKER_SLOT_BITS | (uint32_t)(k - b->consumers);
+}
+
+/* ---- mesh.c: staging and reading the rings ---- */
+
+void lp_mesh_flush(struct lp_broker *b);
+bool lp_mesh_stages_full(const struct lp_broker *b, uint32_t limit);
+void lp_mesh_apply_earlier(struct lp_broker *b, unsigned except);
+void lp_mesh_read_data(struct lp_broker *b, unsigned src);
+void lp_mesh_read_ctl(struct lp_broker *b, unsigned src);
+
+/* ---- deliver.c ---- */
+
+void lp_credit_flush(struct lp_broker *b);
+bool lp_op_fits(const struct channel *bc, const struct lp_ring_op *op);
+int lp_backlog_push(struct lp_broker *b, struct channel *bc, const struct lp_ring_op *op);
+void lp_backlog_drop(struct lp_broker *b, struct channel *bc);
+void lp_backlog_run_all(struct lp_broker *b);
+
+/* ---- declare.c ---- */
+
+int lp_declare_submit(struct lp_broker *b, struct channel *bc, uint16_t type);
+const struct lp_topology_queue *lp_declare_queue_lookup(const struct lp_broker *b, const char *vhost,
+						    const char *name);
+void lp_declare_queue_name(struct channel *bc, char *dst, struct lp_amqp_bytes v);
+int lp_declare_method(struct lp_broker *b, struct channel *bc, const struct lp_amqp_method *m);
+void lp_declare_send_ok(struct channel *bc, const struct lp_amqp_method *ok);
+
+/* ---- tx.c ---- */
+
+void lp_tx_discard(struct lp_broker *b, struct channel *bc);
+int lp_tx_push(struct lp_broker *b, struct channel *bc, struct tx_entry e);
+int lp_tx_method(struct lp_broker *b, struct channel *bc, uint32_t method_id);
+
+/* ---- consume.c ---- */
+
+int lp_remote_tags_push(struct lp_broker *b, struct channel *bc, uint64_t tag, unsigned owner,
+			uint64_t owner_tag);
+int lp_consume_request(struct lp_broker *b, struct channel *bc, unsigned owner, struct lp_ring_op op,
+		   enum channel_wait wait);
+int lp_consume_start(struct lp_broker *b, struct channel *bc, const struct lp_amqp_basic_consume *a);
+int lp_consume_cancel(struct lp_broker *b, struct channel *bc, const struct lp_amqp_basic_cancel *a);
+int lp_consume_settle_now(struct lp_broker *b, struct channel *bc, uint32_t method_id, uint64_t tag,
+		      uint8_t flags);
+int lp_consume_settle(struct lp_broker *b, struct channel *bc, uint32_t method_id, uint64_t tag,
+		  bool multiple, bool ack, bool requeue);
+int lp_consume_get(struct lp_broker *b, struct channel *bc, const struct lp_amqp_basic_get *a);
+
+/* ---- publish.c ---- */
+
+int lp_publish_start(struct lp_broker *b, struct channel *bc, const struct lp_amqp_basic_publish *p);
+int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, uint32_t xi,
+			 bool mandatory, uint64_t seq);
+void lp_publish_retry_parked(struct lp_broker *b);
+
+/* ---- confirm.c ---- */
+
+void lp_confirm_publish(struct channel *bc, uint64_t seq, bool ack);
+struct pending_confirm *lp_confirm_wait(struct lp_broker *b, struct channel *bc, uint64_t seq);

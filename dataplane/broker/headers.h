@@ -19,7 +19,7 @@
 
 #include <stdbool.h>
 
-#include "amqp/amqp_table.h"
+#include "amqp_table.h"
 
 enum lp_headers_mode {
 	LP_HEADERS_ALL,

@@ -17,6 +17,7 @@
 
 #include <rte_ring.h>
 
+#include "amqp_reply.h"
 #include "broker_int.h"
 #include "ctl_link.h"
 
@@ -73,10 +74,10 @@ static void answer(struct lp_broker_relay *r, unsigned worker, uint64_t cookie,
 
 static void fail(struct lp_broker_relay *r, const struct relay_msg *m, int err)
 {
-	struct lp_ctl_result res = {.reply_code = 541};
+	struct lp_ctl_result res = {.reply_code = LP_AMQP_INTERNAL_ERROR};
 
-	snprintf(res.text, sizeof(res.text), "INTERNAL_ERROR - lepus-control unavailable (%s)",
-		 strerror(err));
+	lp_amqp_reply_text(res.text, sizeof(res.text), LP_AMQP_INTERNAL_ERROR,
+			   "lepus-control unavailable (%s)", strerror(err));
 	answer(r, m->worker, m->cookie, &res);
 }
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "amqp/amqp_table.h"
+#include "amqp_table.h"
 #include "dest_set.h"
 #include "headers.h"
 #include "topic.h"

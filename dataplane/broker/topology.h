@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "amqp/amqp_types.h"
+#include "amqp_types.h"
 #include "lp_ctl.h"
 
 #define LP_TOPOLOGY_NONE UINT32_MAX

@@ -17,7 +17,7 @@
 #include "arp.h"
 #include "eth.h"
 #include "ip4.h"
-#include "worker.h"
+#include "net.h"
 
 #define ARP_ENTRY_LIFETIME_S 300
 #define ARP_PROBE_LIMIT 8 /* slots probed from the hash position */
@@ -47,21 +47,21 @@ static struct lp_arp_entry *arp_slot(struct lp_arp_table *t, uint32_t ip, bool c
 	return e;
 }
 
-void lp_arp_learn(struct lp_worker *w, uint32_t ip, const struct rte_ether_addr *mac)
+void lp_arp_learn(struct lp_net *net, uint32_t ip, const struct rte_ether_addr *mac)
 {
-	struct lp_arp_entry *e = arp_slot(&w->arp, ip, true);
+	struct lp_arp_entry *e = arp_slot(&net->arp, ip, true);
 
 	e->mac = *mac;
 	e->resolved = 1;
-	e->expires_tsc = w->now_tsc + ARP_ENTRY_LIFETIME_S * rte_get_tsc_hz();
+	e->expires_tsc = net->now_tsc + ARP_ENTRY_LIFETIME_S * rte_get_tsc_hz();
 }
 
 /* RFC 826 "merge flag": update the sender's entry only if we already have one. */
-static bool arp_update_existing(struct lp_worker *w, uint32_t ip, const struct rte_ether_addr *mac)
+static bool arp_update_existing(struct lp_net *net, uint32_t ip, const struct rte_ether_addr *mac)
 {
-	if (arp_slot(&w->arp, ip, false) == NULL)
+	if (arp_slot(&net->arp, ip, false) == NULL)
 		return false;
-	lp_arp_learn(w, ip, mac);
+	lp_arp_learn(net, ip, mac);
 	return true;
 }
 
@@ -72,36 +72,36 @@ static bool arp_format_ok(const struct rte_arp_hdr *a)
 	       a->arp_hlen == RTE_ETHER_ADDR_LEN && a->arp_plen == sizeof(uint32_t);
 }
 
-void lp_arp_input(struct lp_worker *w, struct rte_mbuf *m)
+void lp_arp_input(struct lp_net *net, struct rte_mbuf *m)
 {
 	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(struct rte_arp_hdr))) {
-		lp_worker_drop(w, m, LP_DROP_ARP_TRUNCATED);
+		lp_net_drop(net, m, LP_DROP_ARP_TRUNCATED);
 		return;
 	}
 	struct rte_arp_hdr *a = rte_pktmbuf_mtod(m, struct rte_arp_hdr *);
 
 	if (unlikely(!arp_format_ok(a))) {
-		lp_worker_drop(w, m, LP_DROP_ARP_BAD_FORMAT);
+		lp_net_drop(net, m, LP_DROP_ARP_BAD_FORMAT);
 		return;
 	}
 	uint16_t op = rte_be_to_cpu_16(a->arp_opcode);
 	uint32_t sip = a->arp_data.arp_sip;
 	uint32_t tip = a->arp_data.arp_tip;
 	struct rte_ether_addr sha = a->arp_data.arp_sha;
-	bool sender_valid = lp_ip4_is_valid_source(w, sip) && rte_is_unicast_ether_addr(&sha);
+	bool sender_valid = lp_ip4_is_valid_source(net, sip) && rte_is_unicast_ether_addr(&sha);
 
 	if (op != RTE_ARP_OP_REQUEST && op != RTE_ARP_OP_REPLY) {
-		lp_worker_drop(w, m, LP_DROP_ARP_UNKNOWN_OP);
+		lp_net_drop(net, m, LP_DROP_ARP_UNKNOWN_OP);
 		return;
 	}
-	if (tip != w->netif->ip) {
+	if (tip != net->netif->ip) {
 		if (sender_valid)
-			arp_update_existing(w, sip, &sha);
-		lp_worker_drop(w, m, LP_DROP_ARP_NOT_FOR_US);
+			arp_update_existing(net, sip, &sha);
+		lp_net_drop(net, m, LP_DROP_ARP_NOT_FOR_US);
 		return;
 	}
 	if (sender_valid)
-		lp_arp_learn(w, sip, &sha);
+		lp_arp_learn(net, sip, &sha);
 	if (op == RTE_ARP_OP_REPLY) {
 		rte_pktmbuf_free(m); /* consumed: learned above */
 		return;
@@ -110,19 +110,19 @@ void lp_arp_input(struct lp_worker *w, struct rte_mbuf *m)
 	a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
 	a->arp_data.arp_tha = sha;
 	a->arp_data.arp_tip = sip;
-	a->arp_data.arp_sha = w->netif->mac;
-	a->arp_data.arp_sip = w->netif->ip;
+	a->arp_data.arp_sha = net->netif->mac;
+	a->arp_data.arp_sip = net->netif->ip;
 	rte_pktmbuf_trim(m, rte_pktmbuf_pkt_len(m) - sizeof(*a));
-	lp_eth_output(w, m, &sha, RTE_ETHER_TYPE_ARP);
+	lp_eth_output(net, m, &sha, RTE_ETHER_TYPE_ARP);
 }
 
 /* Build and send an ARP request for target_ip (gratuitous when it is our own). */
-static int arp_send_request(struct lp_worker *w, uint32_t target_ip)
+static int arp_send_request(struct lp_net *net, uint32_t target_ip)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
+	struct rte_mbuf *m = rte_pktmbuf_alloc(net->pool);
 
 	if (m == NULL) {
-		lp_worker_drop(w, NULL, LP_DROP_NO_MBUF);
+		lp_net_drop(net, NULL, LP_DROP_NO_MBUF);
 		return -ENOMEM;
 	}
 	struct rte_arp_hdr *a = (struct rte_arp_hdr *)rte_pktmbuf_append(m, sizeof(*a));
@@ -134,29 +134,29 @@ static int arp_send_request(struct lp_worker *w, uint32_t target_ip)
 	a->arp_hlen = RTE_ETHER_ADDR_LEN;
 	a->arp_plen = sizeof(uint32_t);
 	a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
-	a->arp_data.arp_sha = w->netif->mac;
-	a->arp_data.arp_sip = w->netif->ip;
+	a->arp_data.arp_sha = net->netif->mac;
+	a->arp_data.arp_sip = net->netif->ip;
 	memset(&a->arp_data.arp_tha, 0, sizeof(a->arp_data.arp_tha));
 	a->arp_data.arp_tip = target_ip;
-	return lp_eth_output(w, m, &bcast, RTE_ETHER_TYPE_ARP);
+	return lp_eth_output(net, m, &bcast, RTE_ETHER_TYPE_ARP);
 }
 
-int lp_arp_resolve(struct lp_worker *w, uint32_t ip, struct rte_ether_addr *mac)
+int lp_arp_resolve(struct lp_net *net, uint32_t ip, struct rte_ether_addr *mac)
 {
-	struct lp_arp_entry *e = arp_slot(&w->arp, ip, true);
+	struct lp_arp_entry *e = arp_slot(&net->arp, ip, true);
 
-	if (e->resolved && e->expires_tsc > w->now_tsc) {
+	if (e->resolved && e->expires_tsc > net->now_tsc) {
 		*mac = e->mac;
 		return 0;
 	}
-	if (e->last_request_tsc == 0 || w->now_tsc - e->last_request_tsc >= rte_get_tsc_hz()) {
-		e->last_request_tsc = w->now_tsc;
-		arp_send_request(w, ip);
+	if (e->last_request_tsc == 0 || net->now_tsc - e->last_request_tsc >= rte_get_tsc_hz()) {
+		e->last_request_tsc = net->now_tsc;
+		arp_send_request(net, ip);
 	}
 	return -EAGAIN;
 }
 
-int lp_arp_announce(struct lp_worker *w)
+int lp_arp_announce(struct lp_net *net)
 {
-	return arp_send_request(w, w->netif->ip);
+	return arp_send_request(net, net->netif->ip);
 }

@@ -17,7 +17,7 @@
 
 #define LP_ARP_TABLE_SIZE 256 /* power of two */
 
-struct lp_worker;
+struct lp_net;
 
 struct lp_arp_entry {
 	uint32_t ip;              /* network byte order; 0 = free */
@@ -36,17 +36,17 @@ struct lp_arp_table {
  * already stripped with rte_pktmbuf_adj, source MAC given in eth_src).
  * Consumes m: reused for the reply, or freed and counted under a drop reason.
  */
-void lp_arp_input(struct lp_worker *w, struct rte_mbuf *m);
+void lp_arp_input(struct lp_net *net, struct rte_mbuf *m);
 
 /* Record ip -> mac (both from a trusted-enough source: ARP or an IPv4 frame). */
-void lp_arp_learn(struct lp_worker *w, uint32_t ip, const struct rte_ether_addr *mac);
+void lp_arp_learn(struct lp_net *net, uint32_t ip, const struct rte_ether_addr *mac);
 
 /*
  * Find the MAC for next hop ip. Returns 0 and fills *mac, or -EAGAIN after
  * sending (at most once per second per entry) an ARP request; when the table is
  * full the entry closest to expiry is recycled.
  */
-int lp_arp_resolve(struct lp_worker *w, uint32_t ip, struct rte_ether_addr *mac);
+int lp_arp_resolve(struct lp_net *net, uint32_t ip, struct rte_ether_addr *mac);
 
 /* Send a gratuitous ARP announcing our address. Returns 0 or -ENOMEM. */
-int lp_arp_announce(struct lp_worker *w);
+int lp_arp_announce(struct lp_net *net);

@@ -9,7 +9,7 @@
 
 #include "icmp.h"
 #include "ip4.h"
-#include "worker.h"
+#include "net.h"
 
 /* Internet checksum of the whole ICMP message (possibly chained), RFC 1071. */
 static uint16_t icmp_cksum(const struct rte_mbuf *m)
@@ -21,27 +21,27 @@ static uint16_t icmp_cksum(const struct rte_mbuf *m)
 	return sum;
 }
 
-void lp_icmp_input(struct lp_worker *w, struct rte_mbuf *m, uint32_t src_ip,
+void lp_icmp_input(struct lp_net *net, struct rte_mbuf *m, uint32_t src_ip,
 		   const struct rte_ether_addr *eth_src)
 {
 	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(struct rte_icmp_hdr))) {
-		lp_worker_drop(w, m, LP_DROP_ICMP_TRUNCATED);
+		lp_net_drop(net, m, LP_DROP_ICMP_TRUNCATED);
 		return;
 	}
 	struct rte_icmp_hdr *icmp = rte_pktmbuf_mtod(m, struct rte_icmp_hdr *);
 
 	/* RFC 792: the checksum covers the ICMP message from its type field. */
 	if (unlikely(icmp_cksum(m) != 0xffff)) {
-		lp_worker_drop(w, m, LP_DROP_ICMP_BAD_CHECKSUM);
+		lp_net_drop(net, m, LP_DROP_ICMP_BAD_CHECKSUM);
 		return;
 	}
 	if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0) {
-		lp_worker_drop(w, m, LP_DROP_ICMP_UNHANDLED_TYPE);
+		lp_net_drop(net, m, LP_DROP_ICMP_UNHANDLED_TYPE);
 		return;
 	}
 	/* RFC 792 echo: same identifier, sequence and data; type 0. */
 	icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
 	icmp->icmp_cksum = 0;
 	icmp->icmp_cksum = (uint16_t)~icmp_cksum(m);
-	lp_ip4_output(w, m, src_ip, IPPROTO_ICMP, eth_src);
+	lp_ip4_output(net, m, src_ip, IPPROTO_ICMP, eth_src);
 }

@@ -10,11 +10,11 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
-struct lp_worker;
+struct lp_net;
 
 /*
  * Handle an ICMP message; data_off points at the ICMP header, src_ip is the
  * sender (network order), eth_src its MAC. Consumes m.
  */
-void lp_icmp_input(struct lp_worker *w, struct rte_mbuf *m, uint32_t src_ip,
+void lp_icmp_input(struct lp_net *net, struct rte_mbuf *m, uint32_t src_ip,
 		   const struct rte_ether_addr *eth_src);

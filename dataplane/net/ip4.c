@@ -15,26 +15,26 @@
 #include "icmp.h"
 #include "ip4.h"
 #include "tcp.h"
-#include "worker.h"
+#include "net.h"
 
 #define IP4_DEFAULT_TTL 64
 
-int lp_ip4_is_valid_source(const struct lp_worker *w, uint32_t addr)
+int lp_ip4_is_valid_source(const struct lp_net *net, uint32_t addr)
 {
 	uint32_t h = rte_be_to_cpu_32(addr);
 
-	if (h == 0 || h == UINT32_MAX || addr == w->netif->ip)
+	if (h == 0 || h == UINT32_MAX || addr == net->netif->ip)
 		return 0;
 	if ((h >> 28) == 0xe || (h >> 24) == 127) /* multicast, loopback */
 		return 0;
 	/* The directed broadcast of our subnet. */
-	if (w->netif->netmask != 0 && (addr | w->netif->netmask) == UINT32_MAX)
+	if (net->netif->netmask != 0 && (addr | net->netif->netmask) == UINT32_MAX)
 		return 0;
 	return 1;
 }
 
 /* Returns the drop reason for a bad header, or LP_DROP__COUNT when it is fine. */
-static enum lp_drop_reason ip4_check_header(const struct lp_worker *w, const struct rte_mbuf *m,
+static enum lp_drop_reason ip4_check_header(const struct lp_net *net, const struct rte_mbuf *m,
 					    const struct rte_ipv4_hdr *ip)
 {
 	uint32_t avail = rte_pktmbuf_data_len(m);
@@ -62,21 +62,21 @@ static enum lp_drop_reason ip4_check_header(const struct lp_worker *w, const str
 	if ((ip->fragment_offset &
 	     rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0)
 		return LP_DROP_IP4_FRAGMENT;
-	if (ip->dst_addr != w->netif->ip)
+	if (ip->dst_addr != net->netif->ip)
 		return LP_DROP_IP4_NOT_FOR_US;
-	if (!lp_ip4_is_valid_source(w, ip->src_addr))
+	if (!lp_ip4_is_valid_source(net, ip->src_addr))
 		return LP_DROP_IP4_BAD_SOURCE;
 	/* RFC 1122 3.2.1.7: a host must not discard a datagram for its TTL. */
 	return LP_DROP__COUNT;
 }
 
-void lp_ip4_input(struct lp_worker *w, struct rte_mbuf *m, const struct rte_ether_addr *eth_src)
+void lp_ip4_input(struct lp_net *net, struct rte_mbuf *m, const struct rte_ether_addr *eth_src)
 {
 	const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod(m, const struct rte_ipv4_hdr *);
-	enum lp_drop_reason bad = ip4_check_header(w, m, ip);
+	enum lp_drop_reason bad = ip4_check_header(net, m, ip);
 
 	if (unlikely(bad != LP_DROP__COUNT)) {
-		lp_worker_drop(w, m, bad);
+		lp_net_drop(net, m, bad);
 		return;
 	}
 	uint16_t hlen = rte_ipv4_hdr_len(ip);
@@ -91,21 +91,21 @@ void lp_ip4_input(struct lp_worker *w, struct rte_mbuf *m, const struct rte_ethe
 
 	switch (ip->next_proto_id) {
 	case IPPROTO_ICMP:
-		lp_icmp_input(w, m, ip->src_addr, eth_src);
+		lp_icmp_input(net, m, ip->src_addr, eth_src);
 		break;
 	case IPPROTO_TCP:
-		lp_tcp_input(w, m, ip, eth_src);
+		lp_tcp_input(net, m, ip, eth_src);
 		break;
 	default:
-		lp_worker_drop(w, m, LP_DROP_IP4_UNKNOWN_PROTO);
+		lp_net_drop(net, m, LP_DROP_IP4_UNKNOWN_PROTO);
 		break;
 	}
 }
 
-int lp_ip4_output(struct lp_worker *w, struct rte_mbuf *m, uint32_t dst_ip,
+int lp_ip4_output(struct lp_net *net, struct rte_mbuf *m, uint32_t dst_ip,
 		  uint8_t proto, const struct rte_ether_addr *dst_mac)
 {
-	const struct lp_netif *nif = w->netif;
+	const struct lp_netif *nif = net->netif;
 	struct rte_ether_addr resolved;
 
 	if (dst_mac == NULL) {
@@ -113,8 +113,8 @@ int lp_ip4_output(struct lp_worker *w, struct rte_mbuf *m, uint32_t dst_ip,
 
 		if (((dst_ip ^ nif->ip) & nif->netmask) != 0)
 			next_hop = nif->gateway;
-		if (next_hop == 0 || lp_arp_resolve(w, next_hop, &resolved) != 0) {
-			lp_worker_drop(w, m, LP_DROP_NO_ARP_ENTRY);
+		if (next_hop == 0 || lp_arp_resolve(net, next_hop, &resolved) != 0) {
+			lp_net_drop(net, m, LP_DROP_NO_ARP_ENTRY);
 			return next_hop == 0 ? -ENETUNREACH : -EAGAIN;
 		}
 		dst_mac = &resolved;
@@ -122,13 +122,13 @@ int lp_ip4_output(struct lp_worker *w, struct rte_mbuf *m, uint32_t dst_ip,
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)rte_pktmbuf_prepend(m, sizeof(*ip));
 
 	if (unlikely(ip == NULL)) {
-		lp_worker_drop(w, m, LP_DROP_NO_MBUF);
+		lp_net_drop(net, m, LP_DROP_NO_MBUF);
 		return -ENOSPC;
 	}
 	ip->version_ihl = RTE_IPV4_VHL_DEF;
 	ip->type_of_service = 0;
 	ip->total_length = rte_cpu_to_be_16(rte_pktmbuf_pkt_len(m));
-	ip->packet_id = rte_cpu_to_be_16(w->ip_id++);
+	ip->packet_id = rte_cpu_to_be_16(net->ip_id++);
 	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
 	ip->time_to_live = IP4_DEFAULT_TTL;
 	ip->next_proto_id = proto;
@@ -140,5 +140,5 @@ int lp_ip4_output(struct lp_worker *w, struct rte_mbuf *m, uint32_t dst_ip,
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
 	else
 		ip->hdr_checksum = rte_ipv4_cksum(ip);
-	return lp_eth_output(w, m, dst_mac, RTE_ETHER_TYPE_IPV4);
+	return lp_eth_output(net, m, dst_mac, RTE_ETHER_TYPE_IPV4);
 }

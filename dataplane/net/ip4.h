@@ -13,13 +13,13 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 
-struct lp_worker;
+struct lp_net;
 
 /*
  * Handle an IPv4 packet; data_off points at the IPv4 header (Ethernet header
  * stripped, its source MAC in eth_src). Consumes m.
  */
-void lp_ip4_input(struct lp_worker *w, struct rte_mbuf *m,
+void lp_ip4_input(struct lp_net *net, struct rte_mbuf *m,
 		  const struct rte_ether_addr *eth_src);
 
 /*
@@ -28,8 +28,8 @@ void lp_ip4_input(struct lp_worker *w, struct rte_mbuf *m,
  * and send to dst_mac. Consumes m. Returns 0 or -errno (m freed and counted).
  * When dst_mac is NULL the next hop is resolved through ARP (-EAGAIN if not yet).
  */
-int lp_ip4_output(struct lp_worker *w, struct rte_mbuf *m, uint32_t dst_ip,
+int lp_ip4_output(struct lp_net *net, struct rte_mbuf *m, uint32_t dst_ip,
 		  uint8_t proto, const struct rte_ether_addr *dst_mac);
 
 /* Is addr (network order) a valid unicast source from outside? */
-int lp_ip4_is_valid_source(const struct lp_worker *w, uint32_t addr);
+int lp_ip4_is_valid_source(const struct lp_net *net, uint32_t addr);

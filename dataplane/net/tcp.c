@@ -18,7 +18,7 @@
 
 #include "ip4.h"
 #include "tcp_tcb.h"
-#include "worker.h"
+#include "net.h"
 
 #define DEFAULT_MAX_CONNS 4096
 #define DEFAULT_SYN_BACKLOG 256
@@ -41,14 +41,14 @@ static const char *const state_names[LP_TCP_STATE__COUNT] = {
 	[LP_TCP_LAST_ACK] = "LAST_ACK",
 };
 
-int lp_tcp_worker_create(struct lp_worker *w, const struct lp_tcp_config *cfg)
+int lp_tcp_worker_create(struct lp_net *net, const struct lp_tcp_config *cfg)
 {
 	struct lp_tcp_worker *tw;
 	int rc;
 
-	if (w == NULL || cfg == NULL)
+	if (net == NULL || cfg == NULL)
 		return -EINVAL;
-	if (w->tcp != NULL)
+	if (net->tcp != NULL)
 		return -EEXIST;
 	if (cfg->max_conns > (1u << 22) || (cfg->rcv_buf != 0 && cfg->rcv_buf < 4096) ||
 	    cfg->rcv_buf > (64u << 20) || (cfg->snd_buf != 0 && cfg->snd_buf < 4096))
@@ -56,7 +56,7 @@ int lp_tcp_worker_create(struct lp_worker *w, const struct lp_tcp_config *cfg)
 	tw = rte_zmalloc_socket("lp_tcp_worker", sizeof(*tw), RTE_CACHE_LINE_SIZE, rte_socket_id());
 	if (tw == NULL)
 		return -ENOMEM;
-	tw->w = w;
+	tw->net = net;
 	tw->cfg = *cfg;
 	if (tw->cfg.max_conns == 0)
 		tw->cfg.max_conns = DEFAULT_MAX_CONNS;
@@ -71,33 +71,33 @@ int lp_tcp_worker_create(struct lp_worker *w, const struct lp_tcp_config *cfg)
 	if (tw->cfg.delack_ms == 0)
 		tw->cfg.delack_ms = DEFAULT_DELACK_MS;
 	if (tw->cfg.mbuf_reserve == 0)
-		tw->cfg.mbuf_reserve = w->pool->size / 8;
+		tw->cfg.mbuf_reserve = net->pool->size / 8;
 	tw->tsc_hz = rte_get_tsc_hz();
 	for (unsigned i = 0; i < RTE_DIM(tw->secret); i++)
 		tw->secret[i] = (uint32_t)rte_rand();
 	tw->ephemeral_next = (uint16_t)(EPHEMERAL_FIRST + rte_rand() % EPHEMERAL_COUNT);
-	lp_tcp_wheel_init(&tw->wheel, tw->tsc_hz, w->now_tsc);
+	lp_tcp_wheel_init(&tw->wheel, tw->tsc_hz, net->now_tsc);
 	rc = lp_tcp_flow_init(tw);
 	if (rc != 0) {
 		rte_free(tw);
 		return rc;
 	}
-	w->tcp = tw;
-	rc = lp_tcp_echo_start(w, tw->cfg.echo_port, tw->cfg.discard_port);
+	net->tcp = tw;
+	rc = lp_tcp_echo_start(net, tw->cfg.echo_port, tw->cfg.discard_port);
 	if (rc != 0) {
-		lp_tcp_worker_destroy(w);
+		lp_tcp_worker_destroy(net);
 		return rc;
 	}
 	return 0;
 }
 
-void lp_tcp_worker_destroy(struct lp_worker *w)
+void lp_tcp_worker_destroy(struct lp_net *net)
 {
-	struct lp_tcp_worker *tw = w->tcp;
+	struct lp_tcp_worker *tw = net->tcp;
 
 	if (tw == NULL)
 		return;
-	lp_tcp_worker_log(w, stdout);
+	lp_tcp_worker_log(net, stdout);
 	for (uint32_t i = 0; i < tw->cfg.max_conns; i++) {
 		struct lp_tcb *t = &tw->tcbs[i];
 
@@ -107,12 +107,12 @@ void lp_tcp_worker_destroy(struct lp_worker *w)
 	}
 	lp_tcp_flow_fini(tw);
 	rte_free(tw);
-	w->tcp = NULL;
+	net->tcp = NULL;
 }
 
-void lp_tcp_worker_log(const struct lp_worker *w, FILE *f)
+void lp_tcp_worker_log(const struct lp_net *net, FILE *f)
 {
-	const struct lp_tcp_stats *s = lp_tcp_worker_stats(w);
+	const struct lp_tcp_stats *s = lp_tcp_worker_stats(net);
 
 	if (s == NULL)
 		return;
@@ -125,8 +125,8 @@ void lp_tcp_worker_log(const struct lp_worker *w, FILE *f)
 		", ooo_segments %" PRIu64 ", rst_sent %" PRIu64 ", rst_received %" PRIu64
 		", challenge_acks %" PRIu64 ", syncookies_sent %" PRIu64 ", syncookies_ok %" PRIu64
 		", syncookies_bad %" PRIu64 ", zero_window_probes %" PRIu64 ", tail_loss_probes %" PRIu64 "\n",
-		w->id, s->tcbs_in_use, s->tcbs_peak, s->syn_rcvd, s->timers_armed, s->ooo_bytes,
-		rte_mempool_avail_count(w->pool), w->pool->size, s->passive_opens,
+		net->id, s->tcbs_in_use, s->tcbs_peak, s->syn_rcvd, s->timers_armed, s->ooo_bytes,
+		rte_mempool_avail_count(net->pool), net->pool->size, s->passive_opens,
 		s->active_opens, s->segs_in, s->segs_out, s->bytes_in, s->bytes_out,
 		s->retransmits, s->fast_retransmits, s->rto_expired, s->ooo_segments, s->rst_sent,
 		s->rst_received, s->challenge_acks, s->syncookies_sent, s->syncookies_ok,
@@ -134,29 +134,29 @@ void lp_tcp_worker_log(const struct lp_worker *w, FILE *f)
 	fflush(f);
 }
 
-const struct lp_tcp_stats *lp_tcp_worker_stats(const struct lp_worker *w)
+const struct lp_tcp_stats *lp_tcp_worker_stats(const struct lp_net *net)
 {
-	return w->tcp != NULL ? &w->tcp->stats : NULL;
+	return net->tcp != NULL ? &net->tcp->stats : NULL;
 }
 
-unsigned lp_tcp_worker_poll(struct lp_worker *w)
+unsigned lp_tcp_worker_poll(struct lp_net *net)
 {
-	struct lp_tcp_worker *tw = w->tcp;
-	unsigned avail = rte_mempool_avail_count(w->pool);
+	struct lp_tcp_worker *tw = net->tcp;
+	unsigned avail = rte_mempool_avail_count(net->pool);
 	unsigned fired;
 
 	tw->pool_low = avail < tw->cfg.mbuf_reserve;
 	tw->pool_critical = avail < tw->cfg.mbuf_reserve / 2;
 	lp_tcp_flush_output(tw);
-	fired = lp_tcp_wheel_run(tw, w->now_tsc);
+	fired = lp_tcp_wheel_run(tw, net->now_tsc);
 	lp_tcp_flush_output(tw);
 	return fired;
 }
 
-int lp_tcp_listen(struct lp_worker *w, uint16_t port, const struct lp_tcp_ops *ops,
+int lp_tcp_listen(struct lp_net *net, uint16_t port, const struct lp_tcp_ops *ops,
 		  void *listen_arg)
 {
-	struct lp_tcp_worker *tw = w->tcp;
+	struct lp_tcp_worker *tw = net->tcp;
 	struct lp_tcp_listener *free_slot = NULL;
 
 	if (tw == NULL)
@@ -175,9 +175,9 @@ int lp_tcp_listen(struct lp_worker *w, uint16_t port, const struct lp_tcp_ops *o
 	return 0;
 }
 
-int lp_tcp_unlisten(struct lp_worker *w, uint16_t port)
+int lp_tcp_unlisten(struct lp_net *net, uint16_t port)
 {
-	struct lp_tcp_listener *l = w->tcp != NULL ? lp_tcp_listener_find(w->tcp, port) : NULL;
+	struct lp_tcp_listener *l = net->tcp != NULL ? lp_tcp_listener_find(net->tcp, port) : NULL;
 
 	if (l == NULL)
 		return -ENOENT;
@@ -185,11 +185,11 @@ int lp_tcp_unlisten(struct lp_worker *w, uint16_t port)
 	return 0;
 }
 
-struct lp_tcb *lp_tcp_connect(struct lp_worker *w, uint32_t dst_ip, uint16_t dst_port,
+struct lp_tcb *lp_tcp_connect(struct lp_net *net, uint32_t dst_ip, uint16_t dst_port,
 			      const struct lp_tcp_ops *ops, void *conn)
 {
-	struct lp_tcp_worker *tw = w->tcp;
-	const struct lp_netif *nif = w->netif;
+	struct lp_tcp_worker *tw = net->tcp;
+	const struct lp_netif *nif = net->netif;
 	struct rte_ether_addr mac;
 	uint16_t lport = 0;
 
@@ -198,7 +198,7 @@ struct lp_tcb *lp_tcp_connect(struct lp_worker *w, uint32_t dst_ip, uint16_t dst
 		return NULL;
 	}
 	if (dst_port == 0 || ops == NULL || ops->recv == NULL || ops->closed == NULL ||
-	    !lp_ip4_is_valid_source(w, dst_ip)) {
+	    !lp_ip4_is_valid_source(net, dst_ip)) {
 		rte_errno = EINVAL;
 		return NULL;
 	}
@@ -235,9 +235,9 @@ struct lp_tcb *lp_tcp_connect(struct lp_worker *w, uint32_t dst_ip, uint16_t dst
 		t->rcv_wscale++;
 	t->iss = lp_tcp_isn(tw, dst_ip, dst_port, lport);
 	t->snd_una = t->snd_nxt = t->snd_max = t->iss;
-	if (lp_arp_resolve(w, next_hop, &mac) == 0) {
+	if (lp_arp_resolve(net, next_hop, &mac) == 0) {
 		t->peer_mac = mac;
-		t->rtt_tsc = w->now_tsc;
+		t->rtt_tsc = net->now_tsc;
 		t->rtt_seq = t->iss;
 		lp_tcp_send_syn(t);
 		lp_tcp_rtx_arm(t);
@@ -325,7 +325,7 @@ int lp_tcp_write(struct lp_tcb *t, const void *buf, uint32_t len)
 		}
 	}
 	while (done < len) {
-		struct rte_mbuf *m = rte_pktmbuf_alloc(t->tw->w->pool);
+		struct rte_mbuf *m = rte_pktmbuf_alloc(t->tw->net->pool);
 
 		if (m == NULL)
 			break;

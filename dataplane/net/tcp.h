@@ -29,7 +29,7 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 
-struct lp_worker;
+struct lp_net;
 struct lp_tcb;
 
 /* Per-worker settings, fixed at lp_tcp_worker_create(). 0 picks the default. */
@@ -118,63 +118,63 @@ struct lp_tcp_stats {
 };
 
 /*
- * Set up TCP on worker w (sets w->tcp): TCB pool, flow table, timer wheel,
+ * Set up TCP on the stack net (sets net->tcp): TCB pool, flow table, timer wheel,
  * and the echo/discard services when cfg enables them. Allocates with
  * rte_zmalloc on the worker's socket; call before the worker polls.
  * Returns 0, -EINVAL (bad cfg), -ENOMEM, or -EEXIST (already set up).
  */
-int lp_tcp_worker_create(struct lp_worker *w, const struct lp_tcp_config *cfg);
+int lp_tcp_worker_create(struct lp_net *net, const struct lp_tcp_config *cfg);
 
 /*
- * Tear down w's TCP: every TCB is freed (no callbacks), every mbuf it held is
- * freed, w->tcp becomes NULL. Safe on a worker without TCP.
+ * Tear down the stack's TCP: every TCB is freed (no callbacks), every mbuf it held is
+ * freed, net->tcp becomes NULL. Safe on a worker without TCP.
  */
-void lp_tcp_worker_destroy(struct lp_worker *w);
+void lp_tcp_worker_destroy(struct lp_net *net);
 
 /*
  * Once per poll iteration, after the rx burst: send what the application
  * queued during the iteration and run the due timers. Returns the number of
  * timers fired.
  */
-unsigned lp_tcp_worker_poll(struct lp_worker *w);
+unsigned lp_tcp_worker_poll(struct lp_net *net);
 
 /*
  * TCP input, from lp_ip4_input: m->data_off at the TCP header (the IPv4
  * header `ip` was stripped and is still readable before it), eth_src is the
  * frame's source MAC. Consumes m (delivered, stored, or freed and counted).
  */
-void lp_tcp_input(struct lp_worker *w, struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
+void lp_tcp_input(struct lp_net *net, struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
 		  const struct rte_ether_addr *eth_src);
 
 /*
- * One line of w's TCP gauges and counters (TCBs in use, timers armed, pool
+ * One line of the stack's TCP gauges and counters (TCBs in use, timers armed, pool
  * free, ...) on f, for logs and leak checks. Not for the hot path.
  */
-void lp_tcp_worker_log(const struct lp_worker *w, FILE *f);
+void lp_tcp_worker_log(const struct lp_net *net, FILE *f);
 
 /* The worker's TCP counters (NULL when TCP is not set up). */
-const struct lp_tcp_stats *lp_tcp_worker_stats(const struct lp_worker *w);
+const struct lp_tcp_stats *lp_tcp_worker_stats(const struct lp_net *net);
 
 /*
  * Listen on local port (host order) with ops; listen_arg is passed to
  * ops->accept. Returns 0, -EINVAL (port 0, ops without recv/closed/accept),
- * -EADDRINUSE, -ENOSPC (too many listeners), -ENODEV (no TCP on w).
+ * -EADDRINUSE, -ENOSPC (too many listeners), -ENODEV (no TCP on net).
  */
-int lp_tcp_listen(struct lp_worker *w, uint16_t port, const struct lp_tcp_ops *ops,
+int lp_tcp_listen(struct lp_net *net, uint16_t port, const struct lp_tcp_ops *ops,
 		  void *listen_arg);
 
 /* Stop listening on port; established connections stay. 0 or -ENOENT. */
-int lp_tcp_unlisten(struct lp_worker *w, uint16_t port);
+int lp_tcp_unlisten(struct lp_net *net, uint16_t port);
 
 /*
  * Active open to dst_ip (network order):dst_port (host order) from an
  * ephemeral local port; the next hop is resolved with ARP (the SYN leaves
  * once it is). Returns the TCB (state SYN_SENT), or NULL with rte_errno:
- * ENODEV (no TCP on w), EINVAL (bad arguments), ENOSPC (TCB pool or
+ * ENODEV (no TCP on net), EINVAL (bad arguments), ENOSPC (TCB pool or
  * ephemeral ports exhausted), ENETUNREACH (off-link without a gateway).
  * ops->connected or ops->closed reports the outcome.
  */
-struct lp_tcb *lp_tcp_connect(struct lp_worker *w, uint32_t dst_ip, uint16_t dst_port,
+struct lp_tcb *lp_tcp_connect(struct lp_net *net, uint32_t dst_ip, uint16_t dst_port,
 			      const struct lp_tcp_ops *ops, void *conn);
 
 /* Attach the application's context, passed to later callbacks. */

@@ -14,7 +14,7 @@
 #include <errno.h>
 
 #include "tcp.h"
-#include "worker.h"
+#include "net.h"
 
 static int svc_accept(void *listen_arg, struct lp_tcb *t)
 {
@@ -77,17 +77,17 @@ static const struct lp_tcp_ops discard_ops = {
 	.closed = svc_closed,
 };
 
-int lp_tcp_echo_start(struct lp_worker *w, uint16_t echo_port, uint16_t discard_port)
+int lp_tcp_echo_start(struct lp_net *net, uint16_t echo_port, uint16_t discard_port)
 {
 	int rc;
 
 	if (echo_port != 0) {
-		rc = lp_tcp_listen(w, echo_port, &echo_ops, NULL);
+		rc = lp_tcp_listen(net, echo_port, &echo_ops, NULL);
 		if (rc != 0)
 			return rc;
 	}
 	if (discard_port != 0) {
-		rc = lp_tcp_listen(w, discard_port, &discard_ops, NULL);
+		rc = lp_tcp_listen(net, discard_port, &discard_ops, NULL);
 		if (rc != 0)
 			return rc;
 	}

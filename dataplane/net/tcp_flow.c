@@ -16,7 +16,7 @@
 #include <rte_malloc.h>
 
 #include "tcp_tcb.h"
-#include "worker.h"
+#include "net.h"
 
 static inline uint64_t flow_key(uint32_t rip, uint16_t rport, uint16_t lport)
 {

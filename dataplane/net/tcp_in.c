@@ -19,7 +19,7 @@
 #include <rte_ip.h>
 
 #include "tcp_tcb.h"
-#include "worker.h"
+#include "net.h"
 
 /* A received segment, decoded once (ports host order, address network order). */
 struct seginfo {
@@ -160,7 +160,7 @@ static void cc_init(struct lp_tcb *t)
 /* RFC 5961 7: challenge ACKs are rate limited per worker. */
 bool lp_tcp_challenge_ack_allowed(struct lp_tcp_worker *tw)
 {
-	uint64_t second = tw->w->now_tsc / tw->tsc_hz;
+	uint64_t second = tw->net->now_tsc / tw->tsc_hz;
 
 	if (second != tw->chack_second) {
 		tw->chack_second = second;
@@ -177,7 +177,7 @@ static void tcp_challenge_ack(struct lp_tcb *t, struct rte_mbuf *m)
 		tw->stats.challenge_acks++;
 		lp_tcp_send_ack(t);
 	}
-	lp_worker_drop(tw->w, m, LP_DROP_TCP_CHALLENGED);
+	lp_net_drop(tw->net, m, LP_DROP_TCP_CHALLENGED);
 }
 
 /*
@@ -329,7 +329,7 @@ static bool tcp_ack(struct lp_tcb *t, const struct seginfo *si)
 	if ((t->flags & TF_FIN_SENT) && lp_seq_gt(ack, t->fin_seq))
 		data_acked--;
 	if (t->rtt_tsc != 0 && lp_seq_gt(ack, t->rtt_seq)) {
-		lp_tcp_rtt_sample(t, tw->w->now_tsc - t->rtt_tsc);
+		lp_tcp_rtt_sample(t, tw->net->now_tsc - t->rtt_tsc);
 		t->rtt_tsc = 0;
 	}
 	t->rtx_count = 0;
@@ -387,7 +387,7 @@ static void tcp_rcv_syn_sent(struct lp_tcb *t, struct rte_mbuf *m, const struct 
 			if (!(si->flags & LP_TCP_RST))
 				lp_tcp_send_rst_reply(tw, si->rip, si->rport, si->lport, si->mac,
 						      si->ack, 0, false);
-			lp_worker_drop(tw->w, m, LP_DROP_TCP_BAD_SEGMENT);
+			lp_net_drop(tw->net, m, LP_DROP_TCP_BAD_SEGMENT);
 			return;
 		}
 	}
@@ -398,11 +398,11 @@ static void tcp_rcv_syn_sent(struct lp_tcb *t, struct rte_mbuf *m, const struct 
 			lp_tcp_conn_closed(t, -ECONNREFUSED);
 			return;
 		}
-		lp_worker_drop(tw->w, m, LP_DROP_TCP_BAD_SEGMENT);
+		lp_net_drop(tw->net, m, LP_DROP_TCP_BAD_SEGMENT);
 		return;
 	}
 	if (!(si->flags & LP_TCP_SYN) || (t->flags & TF_ARP_WAIT)) {
-		lp_worker_drop(tw->w, m, LP_DROP_TCP_BAD_SEGMENT);
+		lp_net_drop(tw->net, m, LP_DROP_TCP_BAD_SEGMENT);
 		return;
 	}
 	t->irs = si->seq;
@@ -418,7 +418,7 @@ static void tcp_rcv_syn_sent(struct lp_tcb *t, struct rte_mbuf *m, const struct 
 	rte_pktmbuf_free(m); /* data on a SYN-ACK is not kept: the peer resends it */
 	if (si->flags & LP_TCP_ACK) {
 		if (t->rtx_count == 0 && t->rtt_tsc != 0)
-			lp_tcp_rtt_sample(t, tw->w->now_tsc - t->rtt_tsc);
+			lp_tcp_rtt_sample(t, tw->net->now_tsc - t->rtt_tsc);
 		t->rtt_tsc = 0;
 		t->snd_una = si->ack;
 		t->rcv_adv = t->rcv_nxt;
@@ -448,7 +448,7 @@ static void tcp_rcv_closed(struct lp_tcp_worker *tw, struct rte_mbuf *m, const s
 						      ((si->flags & LP_TCP_FIN) ? 1 : 0),
 					      true);
 	}
-	lp_worker_drop(tw->w, m, LP_DROP_TCP_NO_LISTENER);
+	lp_net_drop(tw->net, m, LP_DROP_TCP_NO_LISTENER);
 }
 
 static void tcp_rcv_state(struct lp_tcb *t, struct rte_mbuf *m, struct seginfo *si);
@@ -463,14 +463,14 @@ static void tcp_rcv_cookie_ack(struct lp_tcp_worker *tw, const struct lp_tcp_lis
 	if (mss == 0) {
 		tw->stats.syncookies_bad++;
 		lp_tcp_send_rst_reply(tw, si->rip, si->rport, si->lport, si->mac, si->ack, 0, false);
-		lp_worker_drop(tw->w, m, LP_DROP_TCP_BAD_COOKIE);
+		lp_net_drop(tw->net, m, LP_DROP_TCP_BAD_COOKIE);
 		return;
 	}
 	struct lp_tcb *t = lp_tcp_tcb_alloc(tw, si->rip, si->rport, si->lport);
 
 	if (t == NULL) {
 		/* No RST: the peer retransmits and may find a TCB then. */
-		lp_worker_drop(tw->w, m, LP_DROP_TCP_NO_TCB);
+		lp_net_drop(tw->net, m, LP_DROP_TCP_NO_TCB);
 		return;
 	}
 	tw->stats.syncookies_ok++;
@@ -504,7 +504,7 @@ static void tcp_rcv_listen(struct lp_tcp_worker *tw, const struct lp_tcp_listene
 			   struct rte_mbuf *m, struct seginfo *si)
 {
 	if (si->flags & LP_TCP_RST) {
-		lp_worker_drop(tw->w, m, LP_DROP_TCP_BAD_SEGMENT);
+		lp_net_drop(tw->net, m, LP_DROP_TCP_BAD_SEGMENT);
 		return;
 	}
 	if (si->flags & LP_TCP_ACK) {
@@ -513,16 +513,16 @@ static void tcp_rcv_listen(struct lp_tcp_worker *tw, const struct lp_tcp_listene
 			return;
 		}
 		lp_tcp_send_rst_reply(tw, si->rip, si->rport, si->lport, si->mac, si->ack, 0, false);
-		lp_worker_drop(tw->w, m, LP_DROP_TCP_BAD_SEGMENT);
+		lp_net_drop(tw->net, m, LP_DROP_TCP_BAD_SEGMENT);
 		return;
 	}
 	if (!(si->flags & LP_TCP_SYN)) {
-		lp_worker_drop(tw->w, m, LP_DROP_TCP_BAD_SEGMENT);
+		lp_net_drop(tw->net, m, LP_DROP_TCP_BAD_SEGMENT);
 		return;
 	}
 	if (tw->stats.syn_rcvd >= tw->cfg.syn_backlog || tw->free_tcbs == NULL) {
 		if (tw->cfg.no_syncookies) {
-			lp_worker_drop(tw->w, m, tw->free_tcbs == NULL ? LP_DROP_TCP_NO_TCB :
+			lp_net_drop(tw->net, m, tw->free_tcbs == NULL ? LP_DROP_TCP_NO_TCB :
 									 LP_DROP_TCP_SYN_BACKLOG_FULL);
 			return;
 		}
@@ -551,7 +551,7 @@ static void tcp_rcv_listen(struct lp_tcp_worker *tw, const struct lp_tcp_listene
 	t->max_snd_wnd = si->wnd;
 	t->snd_wl1 = si->seq;
 	t->snd_wl2 = 0;
-	t->rtt_tsc = tw->w->now_tsc;
+	t->rtt_tsc = tw->net->now_tsc;
 	t->rtt_seq = t->iss;
 	rte_pktmbuf_free(m); /* data on a SYN is not kept (no TFO): the peer resends it */
 	lp_tcp_send_syn(t);
@@ -604,19 +604,19 @@ static void tcp_rcv_state(struct lp_tcb *t, struct rte_mbuf *m, struct seginfo *
 		bool old = lp_seq_leq(seq + seg_len, t->rcv_nxt);
 
 		if (si->flags & LP_TCP_RST) {
-			lp_worker_drop(tw->w, m, LP_DROP_TCP_BAD_SEGMENT);
+			lp_net_drop(tw->net, m, LP_DROP_TCP_BAD_SEGMENT);
 			return;
 		}
 		t->flags |= TF_ACK_NOW;
 		tw->stats.dup_acks_sent++;
 		/* A zero window still takes ACKs (RFC 9293 3.10.7.4: "special allowance"). */
 		if (rcv_wnd == 0 && seq == t->rcv_nxt && (si->flags & LP_TCP_ACK)) {
-			lp_worker_drop(tw->w, m, LP_DROP_TCP_BAD_SEGMENT);
+			lp_net_drop(tw->net, m, LP_DROP_TCP_BAD_SEGMENT);
 			m = NULL;
 			len = 0;
 			fin = false;
 		} else {
-			lp_worker_drop(tw->w, m, old ? LP_DROP_TCP_DUPLICATE : LP_DROP_TCP_BAD_SEGMENT);
+			lp_net_drop(tw->net, m, old ? LP_DROP_TCP_DUPLICATE : LP_DROP_TCP_BAD_SEGMENT);
 			lp_tcp_output(t);
 			return;
 		}
@@ -670,7 +670,7 @@ static void tcp_rcv_state(struct lp_tcb *t, struct rte_mbuf *m, struct seginfo *
 	/* Fifth: the ACK field. */
 	if (!(si->flags & LP_TCP_ACK)) {
 		if (m != NULL)
-			lp_worker_drop(tw->w, m, LP_DROP_TCP_BAD_SEGMENT);
+			lp_net_drop(tw->net, m, LP_DROP_TCP_BAD_SEGMENT);
 		return;
 	}
 	if (t->state == LP_TCP_SYN_RCVD) {
@@ -678,11 +678,11 @@ static void tcp_rcv_state(struct lp_tcb *t, struct rte_mbuf *m, struct seginfo *
 			lp_tcp_send_rst_reply(tw, si->rip, si->rport, si->lport, si->mac, si->ack, 0,
 					      false);
 			if (m != NULL)
-				lp_worker_drop(tw->w, m, LP_DROP_TCP_BAD_SEGMENT);
+				lp_net_drop(tw->net, m, LP_DROP_TCP_BAD_SEGMENT);
 			return;
 		}
 		if (t->rtt_tsc != 0 && t->rtx_count == 0)
-			lp_tcp_rtt_sample(t, tw->w->now_tsc - t->rtt_tsc);
+			lp_tcp_rtt_sample(t, tw->net->now_tsc - t->rtt_tsc);
 		t->rtt_tsc = 0;
 		t->snd_una = si->ack;
 		t->snd_wnd = (uint32_t)si->wnd << t->snd_wscale;
@@ -738,12 +738,12 @@ static void tcp_rcv_state(struct lp_tcb *t, struct rte_mbuf *m, struct seginfo *
 		if (t->state != LP_TCP_ESTABLISHED && t->state != LP_TCP_FIN_WAIT_1 &&
 		    t->state != LP_TCP_FIN_WAIT_2) {
 			/* After the peer's FIN no text is valid. */
-			lp_worker_drop(tw->w, m, LP_DROP_TCP_BAD_SEGMENT);
+			lp_net_drop(tw->net, m, LP_DROP_TCP_BAD_SEGMENT);
 			m = NULL;
 			len = 0;
 			fin = false;
 		} else if (tw->pool_critical) {
-			lp_worker_drop(tw->w, m, LP_DROP_TCP_MEM_PRESSURE);
+			lp_net_drop(tw->net, m, LP_DROP_TCP_MEM_PRESSURE);
 			m = NULL;
 			len = 0;
 			fin = false;
@@ -791,12 +791,12 @@ static void tcp_rcv_state(struct lp_tcb *t, struct rte_mbuf *m, struct seginfo *
 }
 
 /* Checksum: offload verdict if the port gave one, else RFC 9293 3.1 in software. */
-static bool tcp_cksum_ok(const struct lp_worker *w, const struct rte_mbuf *m,
+static bool tcp_cksum_ok(const struct lp_net *net, const struct rte_mbuf *m,
 			 const struct rte_ipv4_hdr *ip)
 {
 	uint64_t l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
 
-	if (w->netif->rx_cksum_offload) {
+	if (net->netif->rx_cksum_offload) {
 		if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
 			return true;
 		if (l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
@@ -805,18 +805,18 @@ static bool tcp_cksum_ok(const struct lp_worker *w, const struct rte_mbuf *m,
 	return rte_ipv4_udptcp_cksum_mbuf_verify(m, ip, 0) == 0;
 }
 
-void lp_tcp_input(struct lp_worker *w, struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
+void lp_tcp_input(struct lp_net *net, struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
 		  const struct rte_ether_addr *eth_src)
 {
-	struct lp_tcp_worker *tw = w->tcp;
+	struct lp_tcp_worker *tw = net->tcp;
 
 	if (unlikely(tw == NULL)) {
-		lp_worker_drop(w, m, LP_DROP_TCP_NO_LISTENER);
+		lp_net_drop(net, m, LP_DROP_TCP_NO_LISTENER);
 		return;
 	}
 	tw->stats.segs_in++;
 	if (unlikely(rte_pktmbuf_data_len(m) < LP_TCP_HDR_LEN)) {
-		lp_worker_drop(w, m, LP_DROP_TCP_TRUNCATED);
+		lp_net_drop(net, m, LP_DROP_TCP_TRUNCATED);
 		return;
 	}
 	const struct rte_tcp_hdr *th = rte_pktmbuf_mtod(m, const struct rte_tcp_hdr *);
@@ -824,11 +824,11 @@ void lp_tcp_input(struct lp_worker *w, struct rte_mbuf *m, const struct rte_ipv4
 
 	/* RFC 9293 3.1: data offset counts 32-bit words, at least 5. */
 	if (unlikely(hlen < LP_TCP_HDR_LEN || hlen > rte_pktmbuf_data_len(m))) {
-		lp_worker_drop(w, m, LP_DROP_TCP_BAD_HDR_LEN);
+		lp_net_drop(net, m, LP_DROP_TCP_BAD_HDR_LEN);
 		return;
 	}
-	if (unlikely(!tcp_cksum_ok(w, m, ip))) {
-		lp_worker_drop(w, m, LP_DROP_TCP_BAD_CHECKSUM);
+	if (unlikely(!tcp_cksum_ok(net, m, ip))) {
+		lp_net_drop(net, m, LP_DROP_TCP_BAD_CHECKSUM);
 		return;
 	}
 	struct seginfo si = {
@@ -845,15 +845,15 @@ void lp_tcp_input(struct lp_worker *w, struct rte_mbuf *m, const struct rte_ipv4
 
 	if (unlikely(lp_tcp_parse_options((const uint8_t *)(th + 1), hlen - LP_TCP_HDR_LEN,
 					  &si.opts) != 0)) {
-		lp_worker_drop(w, m, LP_DROP_TCP_BAD_OPTIONS);
+		lp_net_drop(net, m, LP_DROP_TCP_BAD_OPTIONS);
 		return;
 	}
 	if (unlikely((si.flags & LP_TCP_SYN) && (si.flags & (LP_TCP_FIN | LP_TCP_RST)))) {
-		lp_worker_drop(w, m, LP_DROP_TCP_BAD_FLAGS);
+		lp_net_drop(net, m, LP_DROP_TCP_BAD_FLAGS);
 		return;
 	}
 	if (unlikely(si.rport == 0 || si.lport == 0)) {
-		lp_worker_drop(w, m, LP_DROP_TCP_BAD_SEGMENT);
+		lp_net_drop(net, m, LP_DROP_TCP_BAD_SEGMENT);
 		return;
 	}
 	/* From here on m holds only the payload. */

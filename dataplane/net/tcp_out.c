@@ -13,7 +13,7 @@
  * Callers: tcp_in.c (ACKs, replies, data released by ACKs), tcp_timer.c
  * (retransmissions, probes, delayed ACKs), tcp.c (application sends at the end
  * of the poll iteration through lp_tcp_flush_output). All end in
- * lp_ip4_output -> lp_eth_output -> lp_worker_tx.
+ * lp_ip4_output -> lp_eth_output -> lp_net_tx.
  */
 #include <errno.h>
 #include <string.h>
@@ -24,7 +24,7 @@
 
 #include "ip4.h"
 #include "tcp_tcb.h"
-#include "worker.h"
+#include "net.h"
 
 #define OUTPUT_BUDGET 256 /* segments per lp_tcp_output call */
 #define TCP_OPT_SPACE 40  /* largest option block we write */
@@ -45,9 +45,9 @@ struct seg {
 
 uint16_t lp_tcp_our_mss(const struct lp_tcp_worker *tw)
 {
-	const struct lp_worker *w = tw->w;
-	uint32_t by_mtu = w->netif->mtu > 40 ? w->netif->mtu - 40u : 536u;
-	uint32_t room = rte_pktmbuf_data_room_size(w->pool);
+	const struct lp_net *net = tw->net;
+	uint32_t by_mtu = net->netif->mtu > 40 ? net->netif->mtu - 40u : 536u;
+	uint32_t room = rte_pktmbuf_data_room_size(net->pool);
 	uint32_t by_buf = room > RTE_PKTMBUF_HEADROOM + LP_TCP_HDR_LEN + TCP_OPT_SPACE ?
 				  room - RTE_PKTMBUF_HEADROOM - LP_TCP_HDR_LEN - TCP_OPT_SPACE : 536u;
 
@@ -57,18 +57,18 @@ uint16_t lp_tcp_our_mss(const struct lp_tcp_worker *tw)
 /* Allocate an mbuf and write the TCP header of s; *data gets the payload area. */
 static struct rte_mbuf *seg_alloc(struct lp_tcp_worker *tw, const struct seg *s, uint8_t **data)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(tw->w->pool);
+	struct rte_mbuf *m = rte_pktmbuf_alloc(tw->net->pool);
 	uint32_t hlen = LP_TCP_HDR_LEN + s->optlen;
 
 	if (unlikely(m == NULL)) {
-		lp_worker_drop(tw->w, NULL, LP_DROP_NO_MBUF);
+		lp_net_drop(tw->net, NULL, LP_DROP_NO_MBUF);
 		return NULL;
 	}
 	struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)rte_pktmbuf_append(m, hlen + s->data_len);
 
 	if (unlikely(th == NULL)) {
 		rte_pktmbuf_free(m);
-		lp_worker_drop(tw->w, NULL, LP_DROP_NO_MBUF);
+		lp_net_drop(tw->net, NULL, LP_DROP_NO_MBUF);
 		return NULL;
 	}
 	th->src_port = rte_cpu_to_be_16(s->sport);
@@ -91,7 +91,7 @@ static struct rte_mbuf *seg_alloc(struct lp_tcp_worker *tw, const struct seg *s,
 static void seg_send(struct lp_tcp_worker *tw, struct rte_mbuf *m, uint32_t dst_ip,
 		     const struct rte_ether_addr *mac)
 {
-	const struct lp_netif *nif = tw->w->netif;
+	const struct lp_netif *nif = tw->net->netif;
 	struct rte_tcp_hdr *th = rte_pktmbuf_mtod(m, struct rte_tcp_hdr *);
 	struct rte_ipv4_hdr ph = {
 		.version_ihl = RTE_IPV4_VHL_DEF,
@@ -110,7 +110,7 @@ static void seg_send(struct lp_tcp_worker *tw, struct rte_mbuf *m, uint32_t dst_
 		th->cksum = rte_ipv4_udptcp_cksum(&ph, th);
 	}
 	tw->stats.segs_out++;
-	lp_ip4_output(tw->w, m, dst_ip, IPPROTO_TCP, mac);
+	lp_ip4_output(tw->net, m, dst_ip, IPPROTO_TCP, mac);
 }
 
 uint32_t lp_tcp_rcv_window(struct lp_tcb *t)
@@ -365,7 +365,7 @@ void lp_tcp_output(struct lp_tcb *t)
 			tw->stats.bytes_out += len;
 			/* Karn: time only a first transmission, one at a time. */
 			if (t->rtt_tsc == 0 && len > 0) {
-				t->rtt_tsc = tw->w->now_tsc;
+				t->rtt_tsc = tw->net->now_tsc;
 				t->rtt_seq = t->snd_nxt;
 			}
 		}

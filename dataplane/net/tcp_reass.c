@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "tcp_tcb.h"
-#include "worker.h"
+#include "net.h"
 
 struct rte_mbuf *lp_tcp_mbuf_trim_front(struct rte_mbuf *m, uint32_t n)
 {
@@ -126,7 +126,7 @@ static void ooo_store(struct lp_tcb *t, uint32_t s, struct rte_mbuf *m, uint32_t
 			continue;
 		}
 		if (lp_seq_geq(s, b->seq) && lp_seq_leq(e, b->end)) {
-			lp_worker_drop(tw->w, m, LP_DROP_TCP_DUPLICATE);
+			lp_net_drop(tw->net, m, LP_DROP_TCP_DUPLICATE);
 			return;
 		}
 		if (lp_seq_lt(s, b->seq) && lp_seq_gt(e, b->end)) {
@@ -160,7 +160,7 @@ static void ooo_store(struct lp_tcb *t, uint32_t s, struct rte_mbuf *m, uint32_t
 		struct lp_tcp_ooo_block *p = &t->ooo[prev];
 
 		if (!chain_append(p->head, p->tail, m)) {
-			lp_worker_drop(tw->w, m, LP_DROP_TCP_OUT_OF_ORDER_FULL);
+			lp_net_drop(tw->net, m, LP_DROP_TCP_OUT_OF_ORDER_FULL);
 			return;
 		}
 		p->tail = rte_pktmbuf_lastseg(m);
@@ -175,14 +175,14 @@ static void ooo_store(struct lp_tcb *t, uint32_t s, struct rte_mbuf *m, uint32_t
 		struct rte_mbuf *m_tail = rte_pktmbuf_lastseg(m);
 
 		if (!chain_append(m, m_tail, n->head)) {
-			lp_worker_drop(tw->w, m, LP_DROP_TCP_OUT_OF_ORDER_FULL);
+			lp_net_drop(tw->net, m, LP_DROP_TCP_OUT_OF_ORDER_FULL);
 			return;
 		}
 		n->head = m;
 		n->seq = s;
 	} else {
 		if (t->n_ooo == LP_TCP_OOO_BLOCKS) {
-			lp_worker_drop(tw->w, m, LP_DROP_TCP_OUT_OF_ORDER_FULL);
+			lp_net_drop(tw->net, m, LP_DROP_TCP_OUT_OF_ORDER_FULL);
 			return;
 		}
 		memmove(&t->ooo[pos + 1], &t->ooo[pos], (t->n_ooo - pos) * sizeof(t->ooo[0]));
@@ -201,7 +201,7 @@ void lp_tcp_reass_input(struct lp_tcb *t, uint32_t seq, struct rte_mbuf *m, uint
 {
 	if (seq != t->rcv_nxt) {
 		if (t->tw->pool_low) {
-			lp_worker_drop(t->tw->w, m, LP_DROP_TCP_MEM_PRESSURE);
+			lp_net_drop(t->tw->net, m, LP_DROP_TCP_MEM_PRESSURE);
 			return;
 		}
 		ooo_store(t, seq, m, len);

@@ -20,7 +20,7 @@
 #include <rte_random.h>
 
 #include "tcp_tcb.h"
-#include "worker.h"
+#include "net.h"
 
 #define COOKIE_PERIOD_SHIFT 6 /* 64 s */
 
@@ -69,8 +69,8 @@ static uint64_t key(const struct lp_tcp_worker *tw, int i)
 
 uint32_t lp_tcp_isn(struct lp_tcp_worker *tw, uint32_t rip, uint16_t rport, uint16_t lport)
 {
-	uint64_t us4 = tw->w->now_tsc / (tw->tsc_hz / 250000 ? tw->tsc_hz / 250000 : 1);
-	uint64_t f = siphash_2w(key(tw, 0), key(tw, 1), (uint64_t)rip << 32 | tw->w->netif->ip,
+	uint64_t us4 = tw->net->now_tsc / (tw->tsc_hz / 250000 ? tw->tsc_hz / 250000 : 1);
+	uint64_t f = siphash_2w(key(tw, 0), key(tw, 1), (uint64_t)rip << 32 | tw->net->netif->ip,
 				(uint64_t)rport << 16 | lport);
 
 	return (uint32_t)(us4 + f);
@@ -87,7 +87,7 @@ static uint32_t cookie_hash(const struct lp_tcp_worker *tw, uint32_t rip, uint16
 
 static uint32_t cookie_count(const struct lp_tcp_worker *tw)
 {
-	return (uint32_t)((tw->w->now_tsc / tw->tsc_hz) >> COOKIE_PERIOD_SHIFT);
+	return (uint32_t)((tw->net->now_tsc / tw->tsc_hz) >> COOKIE_PERIOD_SHIFT);
 }
 
 uint32_t lp_tcp_cookie_make(struct lp_tcp_worker *tw, uint32_t rip, uint16_t rport,

@@ -26,7 +26,7 @@
 #include "tcp.h"
 #include "tcp_packet.h"
 
-struct lp_worker;
+struct lp_net;
 struct lp_tcp_worker;
 
 enum lp_tcp_state {
@@ -181,7 +181,7 @@ struct lp_tcp_flow_slot {
 };
 
 struct lp_tcp_worker {
-	struct lp_worker *w;
+	struct lp_net *net;
 	struct lp_tcp_config cfg;
 	uint64_t tsc_hz;
 
@@ -307,4 +307,4 @@ void lp_tcp_deliver(struct lp_tcb *t, struct rte_mbuf *m);
 bool lp_tcp_challenge_ack_allowed(struct lp_tcp_worker *tw);
 
 /* tcp_echo.c */
-int lp_tcp_echo_start(struct lp_worker *w, uint16_t echo_port, uint16_t discard_port);
+int lp_tcp_echo_start(struct lp_net *net, uint16_t echo_port, uint16_t discard_port);

@@ -19,7 +19,7 @@
 #include <rte_cycles.h>
 
 #include "tcp_tcb.h"
-#include "worker.h"
+#include "net.h"
 
 #define ARP_RETRY_US 100000u
 #define ARP_RETRIES 30
@@ -70,7 +70,7 @@ void lp_tcp_timer_cancel(struct lp_tcp_worker *tw, struct lp_tcp_timer *tm)
 void lp_tcp_timer_arm(struct lp_tcp_worker *tw, struct lp_tcp_timer *tm, uint32_t us)
 {
 	struct lp_tcp_wheel *wh = &tw->wheel;
-	uint64_t now = RTE_MAX(wheel_tick(wh, tw->w->now_tsc), wh->now);
+	uint64_t now = RTE_MAX(wheel_tick(wh, tw->net->now_tsc), wh->now);
 	uint64_t ticks = (us + LP_TCP_TICK_US - 1) / LP_TCP_TICK_US;
 
 	lp_tcp_timer_cancel(tw, tm);
@@ -201,11 +201,11 @@ static void tcp_rtx_timer_fire(struct lp_tcb *t)
 	case LP_TCP_SYN_SENT:
 		if (t->flags & TF_ARP_WAIT) {
 			uint32_t nh = t->remote_ip;
-			const struct lp_netif *nif = tw->w->netif;
+			const struct lp_netif *nif = tw->net->netif;
 
 			if (((nh ^ nif->ip) & nif->netmask) != 0)
 				nh = nif->gateway;
-			if (lp_arp_resolve(tw->w, nh, &mac) == 0) {
+			if (lp_arp_resolve(tw->net, nh, &mac) == 0) {
 				t->peer_mac = mac;
 				t->flags &= ~TF_ARP_WAIT;
 				t->rtx_count = 0;

@@ -46,6 +46,7 @@
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
+#include <rte_errno.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_lcore.h>
@@ -55,19 +56,20 @@
 #include <rte_ring.h>
 #include <rte_tcp.h>
 
-#include "amqp/amqp_server.h"
-#include "amqp/amqp_table.h"
-#include "broker/broker.h"
-#include "broker/broker_int.h"
-#include "broker/message.h"
+#include "amqp_server.h"
+#include "amqp_table.h"
+#include "broker.h"
+#include "broker_int.h"
 #include "ctl_link.h"
 #include "definitions.h"
+#include "eth.h"
 #include "lp_ctl.h"
-#include "net/eth.h"
-#include "net/tcp.h"
-#include "net/tcp_packet.h"
+#include "message.h"
+#include "net.h"
 #include "port.h"
 #include "snapshot.h"
+#include "tcp.h"
+#include "tcp_packet.h"
 #include "worker.h"
 #include "worker_input.h"
 
@@ -121,7 +123,7 @@ ssize_t __wrap_getrandom(void *buf, size_t len, unsigned int flags)
  * What the broker calls (ctl_link.h) is implemented here: every request
  * and notification is encoded as the real link encodes it and queued; the
  * next control_poll() decodes it, applies it to the definitions model as
- * ctl_server.c does, feeds the resulting changes to the snapshot publisher
+ * ctl_request.c does, feeds the resulting changes to the snapshot publisher
  * as one delta batch, and answers requests with a RESULT.
  */
 struct lp_ctl_link {
@@ -197,7 +199,7 @@ int lp_ctl_link_queue_unused(struct lp_ctl_link *l, const char *vhost, const cha
 	return ctl_send(l, &m);
 }
 
-/* A definitions change as the TOPO/USER/PERMISSION object ctl_server.c sends. */
+/* A definitions change as the TOPO/USER/PERMISSION object ctl_sync.c sends. */
 static void ctl_object(struct lp_ctl_msg *m, uint8_t op, enum lp_def_kind kind, const void *obj)
 {
 	memset(m, 0, offsetof(struct lp_ctl_msg, hello));
@@ -316,7 +318,7 @@ static void ctl_batch_end(struct lp_ctl_link *l)
 	l->h.topo_end(l->h.arg, l->version);
 }
 
-/* One message from the dataplane, as ctl_server.c handles it. */
+/* One message from the dataplane, as ctl_request.c handles it. */
 static void ctl_handle(struct lp_ctl_link *l, const uint8_t *p, size_t len)
 {
 	static struct lp_ctl_msg m, res, dec;
@@ -358,7 +360,7 @@ static void ctl_handle(struct lp_ctl_link *l, const uint8_t *p, size_t len)
 	n = lp_ctl_encode(buf, sizeof(buf), &res);
 	if (n < 0 || lp_ctl_decode(buf, (size_t)n, &dec) != 0)
 		finding("RESULT for request %" PRIu64 " does not encode (%zd)", m.def_req.req_id, n);
-	lp_broker_on_result(&w, &dec.result);
+	lp_broker_on_result(w.broker, &dec.result);
 }
 
 /* The main lcore's control work: what the dataplane sent until now. */
@@ -527,9 +529,11 @@ static void dp_init(void)
 }
 
 /*
- * Per input: a worker with TCP (echo and discard on), the snapshot
- * publisher fed by the fake control, the AMQP listener and the broker, in
- * main.c's order. Limits are small so that they are reached.
+ * Per input: the snapshot publisher fed by the fake control, a worker with
+ * TCP (echo and discard on), its broker shard on the fake control link (one
+ * lcore: the worker calls the link itself) and the AMQP listener served by
+ * it (lp_worker_listen_amqp registers the broker's session ops), in main.c's
+ * order. Limits are small so that they are reached.
  */
 static void dp_setup(void)
 {
@@ -546,26 +550,17 @@ static void dp_setup(void)
 	int rc;
 
 	rte_srand(1);
-	if (lp_worker_init(&w, 0, rte_lcore_id(), &netif, port, pool) != 0)
-		finding("lp_worker_init failed");
-	w.now_tsc = vclock;
-	w.ip_id = 1;
 	pub = lp_snapshot_publisher_create(1);
 	if (pub == NULL)
 		finding("lp_snapshot_publisher_create failed");
-	w.snapshots = pub;
 	ctl_setup(&fake_ctl, pub);
-	w.snap = lp_snapshot_current(pub);
-	rc = lp_tcp_worker_create(&w, &tcfg);
+	if (lp_worker_init(&w, 0, rte_lcore_id(), &netif, port, pool, pub) != 0)
+		finding("lp_worker_init failed");
+	w.net.now_tsc = vclock;
+	w.net.ip_id = 1;
+	rc = lp_tcp_worker_create(&w.net, &tcfg);
 	if (rc != 0)
 		finding("lp_tcp_worker_create: %d", rc);
-	lp_amqp_server_config_default(&acfg);
-	acfg.port = WI_AMQP_PORT;
-	acfg.max_conns = WI_AMQP_FLOWS - 1; /* the last AMQP flow is refused */
-	acfg.conn.channel_max = 64;
-	rc = lp_amqp_server_create(&w, &acfg, NULL);
-	if (rc != 0)
-		finding("lp_amqp_server_create: %d", rc);
 	lp_broker_config_default(&bcfg);
 	bcfg.max_messages = 64;
 	bcfg.body_max = 256;
@@ -573,13 +568,29 @@ static void dp_setup(void)
 	bcfg.queue_capacity = 64;
 	bcfg.max_channels = 32;
 	bcfg.max_consumers = 32;
-	rc = lp_broker_create(&w, &bcfg, &fake_ctl, NULL);
+	bcfg.remote_unacked = 64;
+	bcfg.backlog_ops = 64;
+	bcfg.pending_confirms = 32;
+	bcfg.tx_entries = 32;
+	w.broker = lp_broker_create(0, &bcfg, pub, &fake_ctl, NULL);
+	if (w.broker == NULL)
+		finding("lp_broker_create: %s", rte_strerror(rte_errno));
+	lp_amqp_server_config_default(&acfg);
+	acfg.port = WI_AMQP_PORT;
+	acfg.max_conns = WI_AMQP_FLOWS - 1; /* the last AMQP flow is refused */
+	acfg.conn.channel_max = 64;
+	rc = lp_worker_listen_amqp(&w, &acfg, NULL);
 	if (rc != 0)
-		finding("lp_broker_create: %d", rc);
+		finding("lp_worker_listen_amqp: %d", rc);
 }
 
-/* lp_worker_poll() with the virtual clock, then the main lcore's control
- * work, as single_lcore_loop() interleaves them; until the rx ring is empty. */
+/*
+ * One lp_worker_poll() iteration on the virtual clock (lp_net_rx reads the
+ * TSC, so its steps are taken here one by one: snapshot, rx burst up the
+ * stack, broker, AMQP output, TCP output and timers, quiescent state), then
+ * the main lcore's control work, as single_lcore_loop() interleaves them;
+ * until the rx ring is empty.
+ */
 static void dp_poll(void)
 {
 	struct rte_ring *rx = lp_port_ring_rx(port, 0);
@@ -587,18 +598,19 @@ static void dp_poll(void)
 
 	for (unsigned i = 0; i < MAX_DRAIN_POLLS; i++) {
 		vclock += tsc_per_ms * POLL_US / 1000;
-		w.now_tsc = vclock;
 		w.snap = lp_snapshot_current(w.snapshots);
-		uint16_t n = lp_port_rx(w.port, (uint16_t)w.id, pkts, LP_RX_BURST);
+		lp_amqp_server_set_auth(w.amqp, w.snap->auth);
+		lp_broker_set_snapshot(w.broker, w.snap);
+		w.net.now_tsc = vclock;
+		uint16_t n = lp_port_rx(w.net.port, (uint16_t)w.net.id, pkts, LP_RX_BURST);
 
+		w.net.stats.rx_packets += n;
 		for (uint16_t k = 0; k < n; k++)
-			lp_eth_input(&w, pkts[k]);
-		lp_broker_poll(&w);
-		lp_amqp_server_poll(&w);
-		lp_tcp_worker_poll(&w);
-		if (w.tx_count > 0)
-			lp_worker_tx_flush(&w);
-		lp_snapshot_quiescent(w.snapshots, w.id);
+			lp_eth_input(&w.net, pkts[k]);
+		lp_broker_poll(w.broker);
+		lp_amqp_server_poll(w.amqp);
+		lp_net_output(&w.net);
+		lp_snapshot_quiescent(w.snapshots, w.net.id);
 		read_tx();
 		control_poll(&fake_ctl);
 		lp_snapshot_reclaim(pub);
@@ -613,14 +625,16 @@ static void dp_teardown(void)
 	struct rte_ring *rx = lp_port_ring_rx(port, 0);
 	void *m;
 
-	lp_amqp_server_destroy(&w);
-	lp_broker_drop_messages(&w);
+	lp_amqp_server_destroy(w.amqp);
+	w.amqp = NULL;
+	lp_broker_drop_messages(w.broker);
 	if (lp_msg_pool_available(w.broker->pool) != lp_msg_pool_capacity(w.broker->pool))
 		finding("%u broker messages not back in the pool after teardown",
 			lp_msg_pool_capacity(w.broker->pool) - lp_msg_pool_available(w.broker->pool));
-	lp_broker_destroy(&w);
-	lp_tcp_worker_destroy(&w);
-	lp_worker_tx_flush(&w);
+	lp_broker_destroy(w.broker);
+	w.broker = NULL;
+	lp_tcp_worker_destroy(&w.net);
+	lp_net_tx_flush(&w.net);
 	read_tx();
 	while (rte_ring_dequeue(rx, &m) == 0)
 		rte_pktmbuf_free(m);

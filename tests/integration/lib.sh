@@ -9,9 +9,11 @@
 #   it_start_dataplane [dataplane options...]
 #   it_start_broker           the AMQP broker of IT_TARGET (below)
 #   it_client CMD...          run CMD in the client namespace
+#   it_amqp_load NAME OPTS... bench/amqp-load from the client namespace
 #   it_ctl ARGS...            lepusctl / rabbitmqctl (the commands they share)
 #   it_fail "message"         print and exit 1
 #
+# IT_DATAPLANE: the dataplane executable (default BUILD_DIR/dataplane/lepus-dataplane).
 # IT_TARGET=lepus (default) or rabbitmq. With rabbitmq, it_start_broker starts
 # Debian's rabbitmq-server through scripts/rabbitmq in namespaces of its own
 # (rqt<pid>b / rqt<pid>c, node directory in this test's temporary directory,
@@ -25,6 +27,7 @@ IT_TOP=$(realpath "$(dirname "${BASH_SOURCE[0]}")/../..")
 . "$IT_TOP/scripts/lib/topology.sh"
 
 IT_TARGET=${IT_TARGET:-lepus}
+IT_DATAPLANE=${IT_DATAPLANE:-$IT_BUILD/dataplane/lepus-dataplane}
 IT_ID=$$
 IT_DP_IP=198.18.0.1
 IT_CLIENT_IP=198.18.0.2
@@ -136,7 +139,7 @@ it_start_dataplane() {
 	# Without MALLOC_PERTURB_ (meson test sets a random one): glibc would
 	# fill the broker's multi-GiB message pool at start-up byte by byte and
 	# the dataplane would not be ready within 60 s (as in bench/lepus-bench-memif).
-	ip netns exec "$IT_NS_DP" env -u MALLOC_PERTURB_ "$IT_BUILD/dataplane/lepus-dataplane" ${IT_LCORES:--l 0} --no-huge -m 512 \
+	ip netns exec "$IT_NS_DP" env -u MALLOC_PERTURB_ "$IT_DATAPLANE" ${IT_LCORES:--l 0} --no-huge -m 512 \
 		--no-pci --no-telemetry --log-level=lib.*:notice \
 		--file-prefix "lepus-it-$IT_ID" -- \
 		--port "af_packet:$IT_IF_DP" --ip "$IT_DP_IP/24" --control "$IT_SOCK" \
@@ -157,6 +160,17 @@ it_stop_dataplane() {
 
 it_client() {
 	ip netns exec "$IT_NS_CL" "$@"
+}
+
+# amqp-load (bench/) against the broker as guest, scenario NAME, with OPTS;
+# its stdout is this function's, its stderr goes to $IT_DIR/amqp-load-NAME.err;
+# returns its exit status (124: killed after IT_LOAD_TIMEOUT seconds, default 300).
+it_amqp_load() {
+	local name=$1
+	shift
+	it_client timeout "${IT_LOAD_TIMEOUT:-300}" "$IT_BUILD/bench/amqp-load" \
+		--uri "amqp://guest:guest@$IT_BROKER_IP" --name "$name" "$@" \
+		2>"$IT_DIR/amqp-load-$name.err"
 }
 
 it_lepusctl() {

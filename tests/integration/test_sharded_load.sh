@@ -80,8 +80,7 @@ for spec in "${runs[@]}"; do
 	t0=$(date +%s.%N)
 	set +e
 	# shellcheck disable=SC2086 # the options are words
-	out=$(it_client timeout 300 "$load" --uri "amqp://guest:guest@$IT_BROKER_IP" --name "$name" \
-		$opts $common 2>"$IT_DIR/amqp-load-$name.err")
+	out=$(it_amqp_load "$name" $opts $common)
 	rc=$?
 	set -e
 	t1=$(date +%s.%N)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The sharded broker (dataplane/broker/broker.c, shard.c, mesh.c, relay.c,
+ * The sharded broker (dataplane/broker/broker.c, owner.c, mesh.c, relay.c,
  * compiled into this test) with two worker shards on one ring mesh, polled
  * in turn from this thread (each ring is single-producer/single-consumer, so
  * one thread calling worker 0's then worker 1's lp_broker_poll is a valid
@@ -15,7 +15,7 @@
  * is a client of this file; resume feeds its kept-back input, as the real one
  * does), the control link (a fake that records submissions, answers -EAGAIN
  * or an error on request) and the snapshot publisher (never used: workers
- * have no publisher, the test sets w->snap).
+ * have no publisher, the test sets each shard's snapshot).
  *
  * The cases marked "Regression" failed against earlier versions of the
  * broker (duplicate Get tag, a stuck consumer stalling its worker, relay
@@ -38,35 +38,34 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
-#include "amqp/amqp_auth.h"
-#include "amqp/amqp_conn.h"
-#include "amqp/amqp_frame.h"
-#include "amqp/amqp_reply.h"
-#include "amqp/amqp_server.h"
-#include "amqp/amqp_table.h"
-#include "broker/broker.h"
-#include "broker/broker_int.h"
-#include "broker/mesh.h"
-#include "broker/message.h"
-#include "broker/queue.h"
-#include "broker/topology.h"
+#include "amqp_auth.h"
+#include "amqp_conn.h"
+#include "amqp_frame.h"
+#include "amqp_reply.h"
+#include "amqp_server.h"
+#include "amqp_table.h"
+#include "broker.h"
+#include "broker_int.h"
+#include "mesh.h"
+#include "message.h"
+#include "queue.h"
+#include "topology.h"
 #include "ctl_link.h"
 #include "snapshot.h"
-#include "worker.h"
 
 /* ---- link-time substitutes: session layer, control link, snapshots ---- */
 
 struct client;
 
 struct lp_amqp_session {
-	struct lp_worker *w;
+	struct lp_broker *broker;
 	uint64_t id;
 	struct client *cl;
 };
 
-struct lp_worker *lp_amqp_session_worker(const struct lp_amqp_session *s)
+void *lp_amqp_session_arg(const struct lp_amqp_session *s)
 {
-	return s->w;
+	return s->broker;
 }
 
 uint64_t lp_amqp_session_id(const struct lp_amqp_session *s)
@@ -135,6 +134,15 @@ int lp_ctl_link_queue_unused(struct lp_ctl_link *l, const char *vhost, const cha
 	snprintf(l->unused[l->n_unused++], LP_CTL_NAME_MAX + 1, "%s", queue);
 	return 0;
 }
+
+/* The broker's side of a session, as worker.c registers it. */
+static const struct lp_amqp_conn_ops broker_conn_ops = {
+	.on_channel_open = lp_broker_on_channel_open,
+	.on_channel_close = lp_broker_on_channel_close,
+	.on_method = lp_broker_on_method,
+	.on_content_header = lp_broker_on_content_header,
+	.on_content_body = lp_broker_on_content_body,
+};
 
 /* ---- clients: an AMQP connection and what it received ------------------- */
 
@@ -357,7 +365,7 @@ static void assert_no_close(const struct client *k)
 #define SMALL 64
 
 struct fx {
-	struct lp_worker *w[N_W];
+	struct lp_broker *b[N_W];
 	struct lp_mesh *mesh;
 	struct lp_amqp_auth *auth;
 	struct lp_topology_builder *tb;
@@ -420,7 +428,7 @@ static void topo_publish(struct fx *f)
 	f->topo[f->n_topo] = t;
 	f->snap[f->n_topo] = (struct lp_snapshot){.version = f->n_topo + 1, .topo = t, .auth = f->auth};
 	for (unsigned i = 0; i < N_W; i++)
-		f->w[i]->snap = &f->snap[f->n_topo];
+		lp_broker_set_snapshot(f->b[i], &f->snap[f->n_topo]);
 	f->n_topo++;
 }
 
@@ -454,7 +462,7 @@ static void topo_base(struct fx *f)
 
 static struct lp_broker *shard_of(struct fx *f, unsigned w)
 {
-	return f->w[w]->broker;
+	return f->b[w];
 }
 
 static uint32_t pool_free(struct fx *f, unsigned w)
@@ -471,7 +479,7 @@ static void assert_pools_full(struct fx *f)
 /* The owner shard's queue (NULL: not created there, or not in the snapshot). */
 static struct lp_queue *owner_queue(struct fx *f, const char *name)
 {
-	const struct lp_topology *t = f->w[0]->snap->topo;
+	const struct lp_topology *t = f->b[0]->snap->topo;
 	const struct lp_topology_queue *tq =
 		lp_topology_queue(t, lp_topology_queue_find(t, "/", name, strlen(name)));
 
@@ -500,7 +508,7 @@ static struct client *client_open_caps(struct fx *f, unsigned w, bool cancel_not
 	assert_non_null(k);
 	assert_true(f->n_cl < MAX_CLIENTS);
 	f->cl[f->n_cl++] = k;
-	k->s = (struct lp_amqp_session){.w = f->w[w], .id = 100 + f->n_cl, .cl = k};
+	k->s = (struct lp_amqp_session){.broker = f->b[w], .id = 100 + f->n_cl, .cl = k};
 	k->ev = calloc(EV_MAX, sizeof(*k->ev));
 	k->rd_buf = malloc(FRAME_MAX + 64);
 	k->mem = aligned_alloc(64, (n + 63) & ~(size_t)63);
@@ -508,7 +516,7 @@ static struct client *client_open_caps(struct fx *f, unsigned w, bool cancel_not
 	assert_non_null(k->rd_buf);
 	assert_non_null(k->mem);
 	lp_amqp_frame_reader_init(&k->rd, k->rd_buf, FRAME_MAX + 64);
-	k->c = lp_amqp_conn_init(k->mem, n, cfg, f->auth, lp_broker_conn_ops(), &k->s, 0);
+	k->c = lp_amqp_conn_init(k->mem, n, cfg, f->auth, &broker_conn_ops, &k->s, 0);
 	assert_non_null(k->c);
 
 	lp_amqp_wr_init(&wr, props, sizeof(props));
@@ -559,7 +567,7 @@ static uint64_t progress(struct fx *f)
 	uint64_t s = 0;
 
 	for (unsigned w = 0; w < N_W; w++) {
-		const struct lp_broker_stats *st = lp_broker_stats(f->w[w]);
+		const struct lp_broker_stats *st = lp_broker_stats(f->b[w]);
 
 		s += st->ops_sent + st->ops_received + st->delivered + st->published + st->routed_local;
 	}
@@ -577,7 +585,7 @@ static void pump(struct fx *f)
 
 	for (unsigned round = 0; round < 2000 && still < 3; round++) {
 		for (unsigned w = 0; w < N_W; w++)
-			lp_broker_poll(f->w[w]);
+			lp_broker_poll(f->b[w]);
 		for (unsigned i = 0; i < f->n_cl; i++) {
 			if (!f->cl[i]->stuck)
 				client_read(f->cl[i], SIZE_MAX);
@@ -631,11 +639,8 @@ static int setup(void **state)
 	bc.max_channels = 64;
 	bc.max_consumers = 64;
 	for (unsigned i = 0; i < N_W; i++) {
-		f->w[i] = aligned_alloc(64, sizeof(struct lp_worker));
-		assert_non_null(f->w[i]);
-		memset(f->w[i], 0, sizeof(struct lp_worker));
-		f->w[i]->id = i;
-		assert_int_equal(lp_broker_create(f->w[i], &bc, NULL, f->mesh), 0);
+		f->b[i] = lp_broker_create(i, &bc, NULL, NULL, f->mesh);
+		assert_non_null(f->b[i]);
 	}
 	topo_base(f);
 	lp_amqp_conn_cfg_default(&f->cfg);
@@ -651,14 +656,12 @@ static int teardown(void **state)
 	struct fx *f = *state;
 
 	for (unsigned i = 0; i < N_W; i++)
-		lp_broker_drop_messages(f->w[i]);
+		lp_broker_drop_messages(f->b[i]);
 	lp_mesh_destroy(f->mesh);
 	for (unsigned i = 0; i < N_W; i++)
 		assert_int_equal(pool_free(f, i), POOL);
 	for (unsigned i = 0; i < N_W; i++) {
-		lp_broker_destroy(f->w[i]);
-		assert_null(f->w[i]->broker);
-		free(f->w[i]);
+		lp_broker_destroy(f->b[i]);
 	}
 	for (unsigned i = 0; i < f->n_cl; i++) {
 		lp_amqp_conn_release(f->cl[i]->c);
@@ -835,9 +838,9 @@ static void remote_queue_delivers_in_order_and_acks_reach_owner(void **state)
 	}
 	pump(f);
 	assert_deliveries(c, N, 1, seq, false, "c1");
-	assert_int_equal(lp_broker_stats(f->w[0])->routed_remote, N);
-	assert_int_equal(lp_broker_stats(f->w[1])->routed_local, N);
-	assert_int_equal(lp_broker_stats(f->w[0])->delivered, N);
+	assert_int_equal(lp_broker_stats(f->b[0])->routed_remote, N);
+	assert_int_equal(lp_broker_stats(f->b[1])->routed_local, N);
+	assert_int_equal(lp_broker_stats(f->b[0])->delivered, N);
 
 	struct lp_queue *q = owner_queue(f, "q1");
 
@@ -921,9 +924,9 @@ static void fanout_shares_one_message_across_shards(void **state)
 	pump(f);
 	assert_int_equal(pool_free(f, 0), POOL - 1);
 	assert_int_equal(pool_free(f, 1), POOL);
-	assert_int_equal(lp_broker_stats(f->w[0])->routed_local, 4);
-	assert_int_equal(lp_broker_stats(f->w[0])->routed_remote, 4);
-	assert_int_equal(lp_broker_stats(f->w[1])->routed_local, 4);
+	assert_int_equal(lp_broker_stats(f->b[0])->routed_local, 4);
+	assert_int_equal(lp_broker_stats(f->b[0])->routed_remote, 4);
+	assert_int_equal(lp_broker_stats(f->b[1])->routed_local, 4);
 	for (unsigned i = 0; i < 8; i++) {
 		snprintf(q, sizeof(q), "f%u", i);
 		assert_int_equal(lp_queue_message_count(owner_queue(f, q)), 1);
@@ -1240,7 +1243,7 @@ static void undrained_consumer(struct fx *f, unsigned consumer_worker)
 	}
 	pump(f);
 	q = owner_queue(f, "q1");
-	uint64_t delivered = lp_broker_stats(f->w[consumer_worker])->delivered;
+	uint64_t delivered = lp_broker_stats(f->b[consumer_worker])->delivered;
 	const uint8_t *out;
 
 	assert_true(delivered > 0);
@@ -1250,8 +1253,8 @@ static void undrained_consumer(struct fx *f, unsigned consumer_worker)
 	assert_int_equal(lp_queue_message_count(q) + lp_queue_unacked_count(q), N);
 	assert_int_equal(pool_free(f, 0), POOL - N);
 	for (unsigned round = 0; round < 100000 && count_ev(c, LP_AMQP_BASIC_DELIVER) < N; round++) {
-		lp_broker_poll(f->w[0]);
-		lp_broker_poll(f->w[1]);
+		lp_broker_poll(f->b[0]);
+		lp_broker_poll(f->b[1]);
 		client_read(c, 3000 + (round * 7919) % 40000);
 	}
 	c->stuck = false;
@@ -1298,7 +1301,7 @@ static void teardown_releases_messages_in_flight(void **state)
 		publish(p, "q0", i, SMALL);
 	for (uint32_t i = 0; i < 7; i++)
 		publish(p, "q1", 500 + i, SMALL);
-	lp_broker_poll(f->w[0]);
+	lp_broker_poll(f->b[0]);
 	assert_true(rte_ring_count(lp_mesh_ring(f->mesh, 0, 1, LP_MESH_DATA)) > 0); /* publishes */
 	for (uint32_t i = 0; i < 5; i++)
 		publish(p, "q1", 600 + i, SMALL);
@@ -1313,7 +1316,7 @@ static void mesh_rings_round_trip_and_destroy_releases(void **state)
 	(void)state;
 	struct lp_msg_pool *pool = lp_msg_pool_create(16, 64, 64);
 	struct lp_mesh *m = lp_mesh_create(3, 64), *m2;
-	struct lp_shard_op op, back;
+	struct lp_ring_op op, back;
 
 	assert_non_null(pool);
 	assert_non_null(m);
@@ -1348,7 +1351,7 @@ static void mesh_rings_round_trip_and_destroy_releases(void **state)
 	struct lp_msg *msg = lp_msg_create(pool, "x", 1, "k", 1, NULL, 0, "body", 4, 0);
 
 	assert_non_null(msg);
-	op = (struct lp_shard_op){.type = LP_SHARD_DELIVER, .flags = LP_SHARD_F_REDELIVERED, .src = 0,
+	op = (struct lp_ring_op){.type = LP_OP_DELIVER, .flags = LP_OP_F_REDELIVERED, .src = 0,
 				  .qid = 77, .chan = lp_chan_id(2, 5, 9), .aux = 1234,
 				  .tag = UINT64_MAX - 1, .ptr = msg};
 	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 0, 2, LP_MESH_CTL), &op, sizeof(op)), 0);
@@ -1361,15 +1364,15 @@ static void mesh_rings_round_trip_and_destroy_releases(void **state)
 	/* Left in rings at destroy: message references are released, other
 	 * operations' pointers are not touched, main-lcore blocks are freed. */
 	lp_msg_ref(msg, 2);
-	op.type = LP_SHARD_ENQUEUE;
+	op.type = LP_OP_ENQUEUE;
 	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 1, 0, LP_MESH_CTL), &op, sizeof(op)), 0);
-	op.type = LP_SHARD_GET_REPLY;
+	op.type = LP_OP_GET_REPLY;
 	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 2, 1, LP_MESH_CTL), &op, sizeof(op)), 0);
-	op.type = LP_SHARD_DELIVER;
+	op.type = LP_OP_DELIVER;
 	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 0, 1, LP_MESH_CTL), &op, sizeof(op)), 0);
-	op = (struct lp_shard_op){.type = LP_SHARD_GET_REPLY}; /* Get-Empty: no message */
+	op = (struct lp_ring_op){.type = LP_OP_GET_REPLY}; /* Get-Empty: no message */
 	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 1, 2, LP_MESH_CTL), &op, sizeof(op)), 0);
-	op = (struct lp_shard_op){.type = LP_SHARD_SETTLE, .tag = 3};
+	op = (struct lp_ring_op){.type = LP_OP_SETTLE, .tag = 3};
 	assert_int_equal(rte_ring_enqueue_elem(lp_mesh_ring(m, 1, 2, LP_MESH_CTL), &op, sizeof(op)), 0);
 	assert_int_equal(lp_msg_refcnt(msg), 3);
 	assert_int_equal(lp_msg_pool_available(pool), 15);
@@ -1678,8 +1681,8 @@ static void local_get_after_remote_delivery_has_its_own_tag(void **state)
 	publish(p, "g0", 0, SMALL);
 	pump(f);
 	publish(p, "q1", 1, SMALL);
-	lp_broker_poll(f->w[0]); /* ENQUEUE to worker 1 */
-	lp_broker_poll(f->w[1]); /* DELIVER back in ring 1 -> 0, not read yet */
+	lp_broker_poll(f->b[0]); /* ENQUEUE to worker 1 */
+	lp_broker_poll(f->b[1]); /* DELIVER back in ring 1 -> 0, not read yet */
 	basic_get(c, 1, "g0", false);
 	pump(f);
 	assert_int_equal(count_ev(c, LP_AMQP_BASIC_DELIVER), 1);

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "broker/headers.h"
+#include "headers.h"
 
 struct table {
 	uint8_t buf[512];

@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "broker/message.h"
+#include "message.h"
 
 #define POOL_CAP 16
 #define BODY_MAX 64

@@ -21,8 +21,8 @@
 
 #include <cmocka.h>
 
-#include "broker/message.h"
-#include "broker/queue.h"
+#include "message.h"
+#include "queue.h"
 
 #define POOL_CAP 256
 #define N_CHAN 8

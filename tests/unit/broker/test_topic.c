@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "broker/topic.h"
+#include "topic.h"
 
 static int match_str(struct lp_topic_trie *t, const char *key, uint32_t *out, unsigned max)
 {

@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "amqp/amqp_table.h"
-#include "broker/topology.h"
+#include "amqp_table.h"
+#include "topology.h"
 
 static struct lp_topology_builder *b;
 

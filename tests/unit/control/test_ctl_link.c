@@ -3,11 +3,12 @@
  * The dataplane's control link (dataplane/ctl_link.c) against the real
  * lepus-control and lepusctl executables, whose paths meson passes in
  * LP_TEST_CONTROL and LP_TEST_CTL. The link is fed fake worker counters
- * (ordinary struct lp_worker_stats filled with known numbers); the tests read
+ * (ordinary struct lp_net_stats filled with known numbers); the tests read
  * them back through `lepusctl status --json`, kill lepus-control with SIGKILL
  * and check the link notices, keeps returning at once and reconnects to a
  * restarted lepus-control, then check the protocol's refusals (version
- * mismatch, second dataplane, garbage) and a clean SIGTERM shutdown.
+ * mismatch, second dataplane, garbage, messages the sender's role may not
+ * send) and a clean SIGTERM shutdown.
  * The tests run in order and share one fixture; the teardown kills only the
  * lepus-control pid it started and removes its temporary directory.
  */
@@ -49,8 +50,8 @@ struct fixture {
 	char pidfile[128];
 	char log[128];
 	pid_t control;
-	struct lp_worker_stats ws[N_WORKERS];
-	const struct lp_worker_stats *wsp[N_WORKERS];
+	struct lp_net_stats ws[N_WORKERS];
+	const struct lp_net_stats *wsp[N_WORKERS];
 	struct lp_ctl_link *link;
 	char link_log[8192]; /* lines the link logged, '\n' separated */
 	unsigned link_log_lines;
@@ -603,6 +604,100 @@ static void test_malformed_closes_only_that_peer(void **state)
 	assert_status_shows(3);
 }
 
+/* Encode m and send it on fd. */
+static void raw_send(int fd, struct lp_ctl_msg *m)
+{
+	static uint8_t buf[LP_CTL_MSG_MAX];
+	ssize_t n = lp_ctl_encode(buf, sizeof(buf), m);
+	assert_true(n > 0);
+	assert_int_equal(send(fd, buf, (size_t)n, 0), n);
+}
+
+/* lepus-control's log holds `text` within 2 s. */
+static void assert_control_logged(const char *text)
+{
+	static char log[1 << 16];
+	for (int i = 0; i < 2000; i++) {
+		FILE *f = fopen(fx.log, "r");
+		size_t n = f ? fread(log, 1, sizeof(log) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		log[n] = '\0';
+		if (strstr(log, text))
+			return;
+		poll_link();
+		sleep_ms(1);
+	}
+	fail_msg("lepus-control did not log \"%s\"", text);
+}
+
+static void cli_hello(struct lp_ctl_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = LP_CTL_HELLO;
+	m->hello.role = LP_CTL_ROLE_CLI;
+	m->hello.proto_version = LP_CTL_VERSION;
+	m->hello.pid = 777;
+}
+
+/* A cli connection that said HELLO and got HELLO_ACK. */
+static int raw_cli(void)
+{
+	static struct lp_ctl_msg m;
+	uint8_t buf[512];
+	int fd = raw_connect();
+	cli_hello(&m);
+	raw_send(fd, &m);
+	ssize_t r = raw_recv(fd, buf, sizeof(buf));
+	assert_true(r > 0);
+	assert_int_equal(lp_ctl_decode(buf, (size_t)r, &m), 0);
+	assert_int_equal(m.type, LP_CTL_HELLO_ACK);
+	return fd;
+}
+
+/* Send m on fd: lepus-control closes fd without an answer and logs why. */
+static void assert_refused(int fd, struct lp_ctl_msg *m, const char *why)
+{
+	uint8_t buf[512];
+	raw_send(fd, m);
+	assert_int_equal(raw_recv(fd, buf, sizeof(buf)), 0);
+	close(fd);
+	assert_control_logged(why);
+}
+
+static void test_out_of_place_messages_close_the_peer(void **state)
+{
+	(void)state;
+	static struct lp_ctl_msg m;
+
+	/* before HELLO: nothing but HELLO */
+	memset(&m, 0, sizeof(m));
+	m.type = LP_CTL_STATUS_REQ;
+	assert_refused(raw_connect(), &m, "expected HELLO, got STATUS_REQ");
+
+	/* a cli may not send what only a dataplane sends */
+	memset(&m, 0, sizeof(m));
+	m.type = LP_CTL_DECLARE;
+	m.def_req.object = LP_CTL_OBJ_QUEUE;
+	strcpy(m.def_req.vhost, "/");
+	strcpy(m.def_req.name, "q");
+	assert_refused(raw_cli(), &m, "unexpected DECLARE from a cli");
+	memset(&m, 0, sizeof(m));
+	m.type = LP_CTL_QUEUE_UNUSED;
+	strcpy(m.queue_unused.vhost, "/");
+	strcpy(m.queue_unused.queue, "q");
+	assert_refused(raw_cli(), &m, "unexpected QUEUE_UNUSED from a cli");
+
+	/* HELLO is answered once per connection */
+	cli_hello(&m);
+	assert_refused(raw_cli(), &m, "second HELLO");
+
+	assert_int_equal(waitpid(fx.control, NULL, WNOHANG), 0); /* still running */
+	poll_for(200, -1);
+	assert_true(lp_ctl_link_connected(fx.link));
+	assert_status_shows(3);
+}
+
 static void test_clean_shutdown(void **state)
 {
 	(void)state;
@@ -629,6 +724,7 @@ int main(void)
 		cmocka_unit_test(test_control_restart_reconnects),
 		cmocka_unit_test(test_version_mismatch_gets_nak),
 		cmocka_unit_test(test_malformed_closes_only_that_peer),
+		cmocka_unit_test(test_out_of_place_messages_close_the_peer),
 		cmocka_unit_test(test_clean_shutdown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -8,8 +8,11 @@
  * with RabbitMQ's code and text and no batch; CONNECTION_CLOSED deletes an
  * exclusive queue; lepusctl (LP_TEST_CTL) lists what was declared; after a
  * restart of lepus-control the link reconnects and the full batch has the
- * durable definitions but not the transient ones. The teardown kills only the
- * pid it started and removes its directory.
+ * durable definitions but not the transient ones. A change the store cannot
+ * commit (a trigger the test adds to the database makes SQLite refuse it) is
+ * answered 541 INTERNAL_ERROR, to the dataplane and to lepusctl, and is not
+ * there after a restart. The teardown kills only the pid it started and
+ * removes its directory.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -25,6 +28,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "ctl_link.h"
 #include "drop.h"
@@ -43,8 +47,8 @@ struct object {
 static struct {
 	char dir[64], sock[128], data[128], log[128];
 	pid_t control;
-	struct lp_worker_stats ws[2];
-	const struct lp_worker_stats *wsp[2];
+	struct lp_net_stats ws[2];
+	const struct lp_net_stats *wsp[2];
 	struct lp_ctl_link *link;
 	/* recorded */
 	unsigned batches, full_batches;
@@ -194,6 +198,7 @@ static int setup(void **state)
 	(void)state;
 	if (!getenv("LP_TEST_CONTROL") || !getenv("LP_TEST_CTL"))
 		return -1;
+	memset(&fx, 0, sizeof(fx));
 	strcpy(fx.dir, "/tmp/lepus-defs-e2e-XXXXXX");
 	if (!mkdtemp(fx.dir))
 		return -1;
@@ -223,6 +228,17 @@ static int teardown(void **state)
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dir);
 	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The dataplane's link (pid, n_workers) with the recording handlers. */
+static void link_create(uint32_t pid, uint16_t n_workers)
+{
+	struct lp_ctl_link_info info = { .pid = pid, .n_workers = n_workers, .driver = "net_test" };
+	fx.link = lp_ctl_link_create(fx.sock, &info, fx.wsp, n_workers);
+	assert_non_null(fx.link);
+	struct lp_ctl_link_handlers h = { .topo_begin = h_begin, .topo_object = h_object,
+					  .topo_end = h_end, .result = h_result };
+	lp_ctl_link_set_handlers(fx.link, &h);
 }
 
 /* Submit and wait for the RESULT. */
@@ -256,12 +272,7 @@ static void test_declare_topology_restart(void **state)
 	(void)state;
 	enum { X = LP_CTL_OBJ_EXCHANGE, Q = LP_CTL_OBJ_QUEUE };
 	start_control();
-	struct lp_ctl_link_info info = { .pid = 4242, .n_workers = 2, .driver = "net_test" };
-	fx.link = lp_ctl_link_create(fx.sock, &info, fx.wsp, 2);
-	assert_non_null(fx.link);
-	struct lp_ctl_link_handlers h = { .topo_begin = h_begin, .topo_object = h_object,
-					  .topo_end = h_end, .result = h_result };
-	lp_ctl_link_set_handlers(fx.link, &h);
+	link_create(4242, 2);
 	/* refused while down */
 	struct lp_ctl_def_req req = { .object = Q };
 	assert_int_equal(lp_ctl_link_submit(fx.link, LP_CTL_DECLARE, &req), -ENOTCONN);
@@ -353,10 +364,66 @@ static void test_declare_topology_restart(void **state)
 	assert_int_equal(fx.n_objs, 1 + 1 + 1 + 6 + 1 + 1 + 1);
 }
 
+/* Make every later insert into `table` of lepus-control's database fail. */
+static void store_refuses(const char *table)
+{
+	char path[160], sql[256];
+	snprintf(path, sizeof(path), "%s/definitions.db", fx.data);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	snprintf(sql, sizeof(sql),
+		 "CREATE TRIGGER test_refuse_%s BEFORE INSERT ON %s "
+		 "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;", table, table);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void test_store_failure_answers_541(void **state)
+{
+	(void)state;
+	enum { Q = LP_CTL_OBJ_QUEUE };
+	start_control();
+	link_create(4243, 1);
+	want_full = 1;
+	assert_true(poll_until(full_seen, 5000));
+
+	const struct lp_ctl_result *r = submit(LP_CTL_DECLARE, Q, "kept", "", "", LP_CTL_F_DURABLE,
+					       1, 0);
+	assert_int_equal(r->reply_code, 0);
+	store_refuses("queues");
+	store_refuses("vhosts");
+
+	r = submit(LP_CTL_DECLARE, Q, "lost", "", "", LP_CTL_F_DURABLE, 1, 0);
+	assert_int_equal(r->reply_code, 541);
+	assert_string_equal(r->text, "INTERNAL_ERROR - cannot store the change");
+	/* a transient queue is not stored: nothing to fail */
+	r = submit(LP_CTL_DECLARE, Q, "transient", "", "", 0, 1, 0);
+	assert_int_equal(r->reply_code, 0);
+
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "%s --socket %s add_vhost v2 2> %s/err.txt", getenv("LP_TEST_CTL"),
+		 fx.sock, fx.dir);
+	assert_int_not_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "grep -qx 'INTERNAL_ERROR - cannot store the change' %s/err.txt",
+		 fx.dir);
+	assert_int_equal(system(cmd), 0);
+
+	/* what was refused is not there after a restart */
+	stop_control();
+	start_control();
+	want_full = 2;
+	assert_true(poll_until(full_seen, 8000));
+	assert_true(has(LP_CTL_TOPO_QUEUE, LP_CTL_OP_ADD, "kept"));
+	assert_false(has(LP_CTL_TOPO_QUEUE, LP_CTL_OP_ADD, "lost"));
+	assert_false(has(LP_CTL_TOPO_VHOST, LP_CTL_OP_ADD, "v2"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_declare_topology_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_failure_answers_541, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,8 +15,8 @@
 #include <cmocka.h>
 #include <rte_eal.h>
 
-#include "amqp/amqp_auth.h"
-#include "broker/topology.h"
+#include "amqp_auth.h"
+#include "topology.h"
 #include "snapshot.h"
 
 static struct lp_snapshot_publisher *pub;

@@ -12,9 +12,9 @@
 #include <rte_mempool.h>
 
 #include "net_harness.h"
-#include "net/eth.h"
+#include "eth.h"
 
-struct lp_worker net_worker;
+struct lp_net net_stack;
 struct rte_mempool *net_pool;
 const struct rte_ether_addr net_our_mac = {{0x02, 0, 0, 0, 0, 0x01}};
 const struct rte_ether_addr net_peer_mac = {{0x02, 0, 0, 0, 0, 0x02}};
@@ -54,7 +54,7 @@ int net_setup(void **state)
 	};
 	port_tx_clear();
 	/* The port pointer is never dereferenced: lp_port_* are wrapped. */
-	return lp_worker_init(&net_worker, 0, 0, &net_netif, (struct lp_port *)&net_netif, net_pool);
+	return lp_net_init(&net_stack, 0, 0, &net_netif, (struct lp_port *)&net_netif, net_pool);
 }
 
 int net_teardown(void **state)
@@ -117,13 +117,13 @@ uint16_t net_build_echo(uint8_t *buf, uint16_t id, uint16_t seq, uint16_t payloa
 
 void net_input(const void *frame, uint16_t len)
 {
-	lp_eth_input(&net_worker, net_frame(frame, len));
-	lp_worker_tx_flush(&net_worker);
+	lp_eth_input(&net_stack, net_frame(frame, len));
+	lp_net_tx_flush(&net_stack);
 }
 
 uint64_t net_drops(enum lp_drop_reason r)
 {
-	return net_worker.stats.drops[r];
+	return net_stack.stats.drops[r];
 }
 
 uint64_t net_drops_total(void)
@@ -131,6 +131,6 @@ uint64_t net_drops_total(void)
 	uint64_t sum = 0;
 
 	for (unsigned r = 0; r < LP_DROP__COUNT; r++)
-		sum += net_worker.stats.drops[r];
+		sum += net_stack.stats.drops[r];
 	return sum;
 }

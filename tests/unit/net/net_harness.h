@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Test harness for the packet path (eth, arp, ip4, icmp, tcp): a real EAL
- * (no hugepages), a real mbuf pool and a real struct lp_worker whose port is
+ * (no hugepages), a real mbuf pool and a real struct lp_net whose port is
  * replaced at link time (-Wl,--wrap=lp_port_tx,--wrap=lp_port_rx,
  * --wrap=lp_port_fault_tick): what the stack transmits is captured by
  * port_capture.h instead of reaching a NIC. Frames are built byte for byte by the
@@ -18,7 +18,7 @@
 #include <rte_mbuf.h>
 
 #include "port_capture.h"
-#include "worker.h"
+#include "net.h"
 
 
 /* Dataplane identity used by every test: 198.18.0.1/24, MAC 02:00:00:00:00:01. */
@@ -27,7 +27,7 @@
 #define NET_OUR_IP NET_IP4(198, 18, 0, 1)
 #define NET_PEER_IP NET_IP4(198, 18, 0, 2)
 
-extern struct lp_worker net_worker;
+extern struct lp_net net_stack;
 extern struct rte_mempool *net_pool;
 extern const struct rte_ether_addr net_our_mac;
 extern const struct rte_ether_addr net_peer_mac;

@@ -9,7 +9,7 @@
 #include <rte_arp.h>
 
 #include "net_harness.h"
-#include "net/arp.h"
+#include "arp.h"
 
 struct arp_frame {
 	struct rte_ether_hdr eth;
@@ -71,7 +71,7 @@ static void request_teaches_us_the_sender(void **state)
 	(void)state;
 	net_input(&f, sizeof(f));
 	port_tx_clear();
-	assert_int_equal(lp_arp_resolve(&net_worker, rte_cpu_to_be_32(NET_PEER_IP), &mac), 0);
+	assert_int_equal(lp_arp_resolve(&net_stack, rte_cpu_to_be_32(NET_PEER_IP), &mac), 0);
 	assert_true(rte_is_same_ether_addr(&mac, &net_peer_mac));
 	assert_int_equal(port_tx_count(), 0);
 }
@@ -115,8 +115,8 @@ static void resolve_asks_then_learns_from_reply(void **state)
 	struct rte_ether_addr mac;
 	uint32_t peer = rte_cpu_to_be_32(NET_PEER_IP);
 	(void)state;
-	assert_int_equal(lp_arp_resolve(&net_worker, peer, &mac), -EAGAIN);
-	lp_worker_tx_flush(&net_worker);
+	assert_int_equal(lp_arp_resolve(&net_stack, peer, &mac), -EAGAIN);
+	lp_net_tx_flush(&net_stack);
 	assert_int_equal(port_tx_count(), 1);
 	const struct arp_frame *q = rte_pktmbuf_mtod(port_tx_at(0), const struct arp_frame *);
 
@@ -124,8 +124,8 @@ static void resolve_asks_then_learns_from_reply(void **state)
 	assert_int_equal(q->arp.arp_opcode, rte_cpu_to_be_16(RTE_ARP_OP_REQUEST));
 	assert_int_equal(q->arp.arp_data.arp_tip, peer);
 	/* A second attempt within a second sends nothing more. */
-	assert_int_equal(lp_arp_resolve(&net_worker, peer, &mac), -EAGAIN);
-	lp_worker_tx_flush(&net_worker);
+	assert_int_equal(lp_arp_resolve(&net_stack, peer, &mac), -EAGAIN);
+	lp_net_tx_flush(&net_stack);
 	assert_int_equal(port_tx_count(), 1);
 
 	struct arp_frame reply = request_for(NET_OUR_IP);
@@ -135,15 +135,15 @@ static void resolve_asks_then_learns_from_reply(void **state)
 	reply.arp.arp_data.arp_tha = net_our_mac;
 	net_input(&reply, sizeof(reply));
 	assert_int_equal(port_tx_count(), 1); /* replies are not answered */
-	assert_int_equal(lp_arp_resolve(&net_worker, peer, &mac), 0);
+	assert_int_equal(lp_arp_resolve(&net_stack, peer, &mac), 0);
 	assert_true(rte_is_same_ether_addr(&mac, &net_peer_mac));
 }
 
 static void announce_is_gratuitous(void **state)
 {
 	(void)state;
-	assert_int_equal(lp_arp_announce(&net_worker), 0);
-	lp_worker_tx_flush(&net_worker);
+	assert_int_equal(lp_arp_announce(&net_stack), 0);
+	lp_net_tx_flush(&net_stack);
 	assert_int_equal(port_tx_count(), 1);
 	const struct arp_frame *a = rte_pktmbuf_mtod(port_tx_at(0), const struct arp_frame *);
 
@@ -162,8 +162,8 @@ static void table_survives_many_hosts(void **state)
 
 		mac.addr_bytes[4] = (uint8_t)(i >> 8);
 		mac.addr_bytes[5] = (uint8_t)i;
-		lp_arp_learn(&net_worker, ip, &mac);
-		assert_int_equal(lp_arp_resolve(&net_worker, ip, &out), 0);
+		lp_arp_learn(&net_stack, ip, &mac);
+		assert_int_equal(lp_arp_resolve(&net_stack, ip, &out), 0);
 		assert_true(rte_is_same_ether_addr(&out, &mac));
 	}
 }

@@ -83,7 +83,7 @@ static void many_requests_many_replies(void **state)
 		net_input(f, len);
 	}
 	assert_int_equal(port_tx_count(), 40);
-	assert_int_equal(net_worker.stats.tx_packets, 40);
+	assert_int_equal(net_stack.stats.tx_packets, 40);
 	assert_int_equal(net_drops_total(), 0);
 }
 

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "net_harness.h"
-#include "net/ip4.h"
+#include "ip4.h"
 
 #define ETH_LEN sizeof(struct rte_ether_hdr)
 
@@ -210,9 +210,9 @@ static void output_builds_a_valid_header(void **state)
 	struct rte_mbuf *m = rte_pktmbuf_alloc(net_pool);
 	(void)state;
 	memcpy(rte_pktmbuf_append(m, sizeof(payload)), payload, sizeof(payload));
-	assert_int_equal(lp_ip4_output(&net_worker, m, rte_cpu_to_be_32(NET_PEER_IP), IPPROTO_UDP,
+	assert_int_equal(lp_ip4_output(&net_stack, m, rte_cpu_to_be_32(NET_PEER_IP), IPPROTO_UDP,
 				       &net_peer_mac), 0);
-	lp_worker_tx_flush(&net_worker);
+	lp_net_tx_flush(&net_stack);
 	assert_int_equal(port_tx_count(), 1);
 	const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(port_tx_at(0), const struct rte_ipv4_hdr *, ETH_LEN);
 
@@ -230,7 +230,7 @@ static void output_off_link_without_gateway_fails(void **state)
 	struct rte_mbuf *m = rte_pktmbuf_alloc(net_pool);
 	(void)state;
 	rte_pktmbuf_append(m, 8);
-	assert_int_equal(lp_ip4_output(&net_worker, m, rte_cpu_to_be_32(NET_IP4(198, 19, 0, 1)),
+	assert_int_equal(lp_ip4_output(&net_stack, m, rte_cpu_to_be_32(NET_IP4(198, 19, 0, 1)),
 				       IPPROTO_UDP, NULL), -ENETUNREACH);
 	assert_int_equal(net_drops(LP_DROP_NO_ARP_ENTRY), 1);
 }

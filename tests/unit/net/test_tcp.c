@@ -20,7 +20,7 @@
 #include <rte_errno.h>
 
 #include "test_tcp_harness.h"
-#include "net/arp.h"
+#include "arp.h"
 
 #define PORT 7000
 #define PEER_ISN 1000000u
@@ -38,7 +38,7 @@ static int setup_listen(void **state)
 	if (th_setup(state) != 0)
 		return -1;
 	fill_pattern();
-	return lp_tcp_listen(&th_worker, PORT, &th_app_ops, NULL);
+	return lp_tcp_listen(&th_net, PORT, &th_app_ops, NULL);
 }
 
 /* Peer data segment: stream offset off (0 = first byte after the SYN). */
@@ -895,19 +895,19 @@ static void active_open_resolves_and_connects(void **state)
 	uint8_t opts[8] = {2, 4, 0x05, 0xb4, 1, 3, 3, 2};
 	(void)state;
 
-	struct lp_tcb *t = lp_tcp_connect(&th_worker, rte_cpu_to_be_32(TH_PEER_IP), 5672,
+	struct lp_tcb *t = lp_tcp_connect(&th_net, rte_cpu_to_be_32(TH_PEER_IP), 5672,
 					  &th_app_ops, &th_app);
 
 	assert_non_null(t);
 	assert_string_equal(lp_tcp_state_name(t), "SYN_SENT");
-	lp_worker_tx_flush(&th_worker);
+	lp_net_tx_flush(&th_net);
 	/* Next hop unknown: an ARP request first. */
 	struct rte_mbuf *arp = th_pop_frame();
 	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(arp, const struct rte_ether_hdr *);
 
 	assert_int_equal(eth->ether_type, rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP));
 	rte_pktmbuf_free(arp);
-	lp_arp_learn(&th_worker, rte_cpu_to_be_32(TH_PEER_IP), &th_peer_mac);
+	lp_arp_learn(&th_net, rte_cpu_to_be_32(TH_PEER_IP), &th_peer_mac);
 	th_advance(110);
 	th_pop(&s);
 	assert_int_equal(s.flags, LP_TCP_SYN);
@@ -932,7 +932,7 @@ static void active_open_resolves_and_connects(void **state)
 	assert_memory_equal(s.data, "hello", 5);
 	/* Peer's window is scaled by 2 from now on: 1000 << 2 = 4000 bytes. */
 	lp_tcp_abort(t);
-	lp_worker_tx_flush(&th_worker);
+	lp_net_tx_flush(&th_net);
 	th_pop(&s);
 	assert_true(s.flags & LP_TCP_RST);
 	assert_int_equal(th_app.closed_calls, 0);
@@ -945,12 +945,12 @@ static void active_open_refused(void **state)
 	struct th_seg s;
 	(void)state;
 
-	lp_arp_learn(&th_worker, rte_cpu_to_be_32(TH_PEER_IP), &th_peer_mac);
-	struct lp_tcb *t = lp_tcp_connect(&th_worker, rte_cpu_to_be_32(TH_PEER_IP), 5672,
+	lp_arp_learn(&th_net, rte_cpu_to_be_32(TH_PEER_IP), &th_peer_mac);
+	struct lp_tcb *t = lp_tcp_connect(&th_net, rte_cpu_to_be_32(TH_PEER_IP), 5672,
 					  &th_app_ops, &th_app);
 
 	assert_non_null(t);
-	lp_worker_tx_flush(&th_worker);
+	lp_net_tx_flush(&th_net);
 	th_pop(&s);
 	assert_int_equal(s.flags, LP_TCP_SYN);
 	th_send(&(struct th_tx){.sport = 5672, .dport = s.sport, .seq = 0, .ack = s.seq + 1,

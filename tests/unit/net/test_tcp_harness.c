@@ -18,9 +18,9 @@
 
 #include "test_tcp_harness.h"
 #include "port_capture.h"
-#include "net/eth.h"
+#include "eth.h"
 
-struct lp_worker th_worker;
+struct lp_net th_net;
 struct rte_mempool *th_pool;
 const struct rte_ether_addr th_our_mac = {{0x02, 0, 0, 0, 0, 0x01}};
 const struct rte_ether_addr th_peer_mac = {{0x02, 0, 0, 0, 0, 0x02}};
@@ -148,10 +148,10 @@ int th_setup(void **state)
 	memset(&th_app, 0, sizeof(th_app));
 	th_app.rx = rx;
 	th_app.auto_recved = true;
-	if (lp_worker_init(&th_worker, 0, 0, &th_netif, (struct lp_port *)&th_netif, th_pool) != 0)
+	if (lp_net_init(&th_net, 0, 0, &th_netif, (struct lp_port *)&th_netif, th_pool) != 0)
 		return -1;
-	th_worker.now_tsc = rte_get_tsc_hz() * 1000; /* virtual time starts at 1000 s */
-	if (lp_tcp_worker_create(&th_worker, &th_cfg) != 0)
+	th_net.now_tsc = rte_get_tsc_hz() * 1000; /* virtual time starts at 1000 s */
+	if (lp_tcp_worker_create(&th_net, &th_cfg) != 0)
 		return -1;
 	return 0;
 }
@@ -159,10 +159,10 @@ int th_setup(void **state)
 int th_teardown(void **state)
 {
 	(void)state;
-	lp_worker_tx_flush(&th_worker);
+	lp_net_tx_flush(&th_net);
 	th_drain();
-	lp_tcp_worker_destroy(&th_worker);
-	lp_worker_tx_flush(&th_worker);
+	lp_tcp_worker_destroy(&th_net);
+	lp_net_tx_flush(&th_net);
 	th_drain();
 	/* Every mbuf the stack touched is back: nothing leaked, nothing double-freed. */
 	assert_int_equal(rte_mempool_in_use_count(th_pool), 0);
@@ -217,14 +217,14 @@ void th_send(const struct th_tx *s)
 	assert_non_null(dst);
 	memcpy(dst, f, total);
 	th_last_fed = m;
-	lp_eth_input(&th_worker, m);
-	lp_worker_tx_flush(&th_worker);
+	lp_eth_input(&th_net, m);
+	lp_net_tx_flush(&th_net);
 }
 
 void th_poll(void)
 {
-	lp_tcp_worker_poll(&th_worker);
-	lp_worker_tx_flush(&th_worker);
+	lp_tcp_worker_poll(&th_net);
+	lp_net_tx_flush(&th_net);
 }
 
 void th_advance(uint32_t ms)
@@ -233,7 +233,7 @@ void th_advance(uint32_t ms)
 
 	/* One millisecond at a time, as the poll loop would see it. */
 	for (uint32_t i = 0; i < ms; i++) {
-		th_worker.now_tsc += step;
+		th_net.now_tsc += step;
 		th_poll();
 	}
 }
@@ -320,10 +320,10 @@ uint32_t th_handshake(uint16_t port, uint16_t sport, uint32_t peer_isn, uint16_t
 
 const struct lp_tcp_stats *th_stats(void)
 {
-	return lp_tcp_worker_stats(&th_worker);
+	return lp_tcp_worker_stats(&th_net);
 }
 
 uint64_t th_drops(enum lp_drop_reason r)
 {
-	return th_worker.stats.drops[r];
+	return th_net.stats.drops[r];
 }

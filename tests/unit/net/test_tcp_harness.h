@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Test harness for TCP-lite (dataplane/net/tcp*.c): a real EAL (no
- * hugepages), a real mbuf pool and a real struct lp_worker with TCP set up;
+ * hugepages), a real mbuf pool and a real struct lp_net with TCP set up;
  * the port is replaced at link time (-Wl,--wrap=lp_port_tx,...), so what the
  * stack transmits lands in a capture queue that tests read segment by
  * segment (checksums verified). Time is virtual: tests move
- * th_worker.now_tsc forward and run the timers with th_advance().
+ * th_net.now_tsc forward and run the timers with th_advance().
  *
  * The peer is the test: th_send() builds an Ethernet + IPv4 + TCP frame
  * from 198.18.0.2 to us and feeds it to lp_eth_input(). A recording
@@ -22,16 +22,16 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
-#include "worker.h"
-#include "net/tcp.h"
-#include "net/tcp_packet.h"
+#include "net.h"
+#include "tcp.h"
+#include "tcp_packet.h"
 
 #define TH_IP4(a, b, c, d) (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (uint32_t)(d))
 #define TH_OUR_IP TH_IP4(198, 18, 0, 1)
 #define TH_PEER_IP TH_IP4(198, 18, 0, 2)
 #define TH_POOL_SIZE 8191
 
-extern struct lp_worker th_worker;
+extern struct lp_net th_net;
 extern struct rte_mempool *th_pool;
 extern const struct rte_ether_addr th_our_mac;
 extern const struct rte_ether_addr th_peer_mac;

@@ -42,7 +42,7 @@ static int setup(void **state)
 		return -1;
 	if (stream == NULL)
 		stream = malloc(STREAM);
-	return stream == NULL ? -1 : lp_tcp_listen(&th_worker, PORT, &th_app_ops, NULL);
+	return stream == NULL ? -1 : lp_tcp_listen(&th_net, PORT, &th_app_ops, NULL);
 }
 
 struct piece {

@@ -41,7 +41,7 @@ enum link_state { LINK_IDLE, LINK_HELLO_SENT, LINK_UP };
 struct lp_ctl_link {
 	struct sockaddr_un addr;
 	struct lp_ctl_link_info info;
-	const struct lp_worker_stats **ws;
+	const struct lp_net_stats **ws;
 	unsigned n_workers;
 
 	enum link_state state;
@@ -94,7 +94,7 @@ static void link_log(const struct lp_ctl_link *l, const char *fmt, ...)
 
 struct lp_ctl_link *lp_ctl_link_create(const char *socket_path,
 				       const struct lp_ctl_link_info *info,
-				       const struct lp_worker_stats *const *worker_stats,
+				       const struct lp_net_stats *const *worker_stats,
 				       unsigned n_workers)
 {
 	if (!socket_path || !info || !worker_stats || n_workers == 0 ||
@@ -288,7 +288,7 @@ static int send_stats(struct lp_ctl_link *l, uint64_t now_ns)
 {
 	const unsigned stride = LP_CTL_STAT_DROP0 + LP_DROP__COUNT;
 	for (unsigned w = 0; w < l->n_workers; w++) {
-		const struct lp_worker_stats *s = l->ws[w];
+		const struct lp_net_stats *s = l->ws[w];
 		uint64_t *row = l->rows + (size_t)w * stride;
 		row[LP_CTL_STAT_RX_PACKETS] = s->rx_packets;
 		row[LP_CTL_STAT_RX_BYTES] = s->rx_bytes;

@@ -13,8 +13,8 @@
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 
-#include "amqp/amqp_auth.h"
-#include "broker/topology.h"
+#include "amqp_auth.h"
+#include "topology.h"
 #include "snapshot.h"
 
 #define RETIRED_MAX 256

@@ -4,7 +4,7 @@
  *
  * Every packet the dataplane discards is counted under exactly one reason from
  * LP_DROP_REASONS, per worker, without atomics (each worker writes only its own
- * struct lp_worker_stats). The main lcore reads them to publish stats over the
+ * struct lp_net_stats). The main lcore reads them to publish stats over the
  * control link; a torn read of a 64-bit counter cannot happen on x86-64 and is
  * harmless elsewhere (stats are monotonic and advisory).
  */
@@ -64,7 +64,7 @@ enum lp_drop_reason {
 const char *lp_drop_name(enum lp_drop_reason r);
 const char *lp_drop_description(enum lp_drop_reason r);
 
-struct lp_worker_stats {
+struct lp_net_stats {
 	uint64_t rx_packets;
 	uint64_t rx_bytes;
 	uint64_t tx_packets;

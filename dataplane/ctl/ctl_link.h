@@ -7,7 +7,7 @@
  * MSG_DONTWAIT | MSG_NOSIGNAL, and waiting is replaced by timestamps checked on
  * each lp_ctl_link_poll(). The link connects, says HELLO, sends DROP_NAMES once
  * accepted, then a HEARTBEAT and a STATS sample (read from the workers'
- * struct lp_worker_stats) every second. It declares lepus-control dead on EOF,
+ * struct lp_net_stats) every second. It declares lepus-control dead on EOF,
  * on a socket error, or after LP_CTL_HEARTBEAT_MISSES seconds of silence, and
  * reconnects with a backoff from 200 ms doubling to 2 s. The dataplane never
  * depends on the link being up. Plain C; no DPDK.
@@ -56,7 +56,7 @@ struct lp_ctl_link;
  */
 struct lp_ctl_link *lp_ctl_link_create(const char *socket_path,
 				       const struct lp_ctl_link_info *info,
-				       const struct lp_worker_stats *const *worker_stats,
+				       const struct lp_net_stats *const *worker_stats,
 				       unsigned n_workers);
 
 /*

@@ -21,14 +21,6 @@
 #include "queue.h"
 #include "snapshot.h"
 #include "topology.h"
-#include "worker.h"
-
-#define DISPATCH_BURST 64
-/* Deliveries in flight to one remote channel before the owner waits for credit. */
-#define RCHAN_INFLIGHT_MAX 256
-/* Stop dispatching to a shard while this many operations wait for its ring. */
-#define STAGE_SOFT_MAX 8192
-#define QUEUE_MAX_CONSUMERS 256
 
 /* ---- qid -> queue ---------------------------------------------------- */
 
@@ -64,7 +56,7 @@ static void qid_map_del(struct lp_broker *b, uint32_t qid)
 	}
 }
 
-static struct oqueue *qid_find(struct lp_broker *b, uint32_t qid)
+static struct owned_queue *qid_find(struct lp_broker *b, uint32_t qid)
 {
 	for (uint32_t h = qid_hash(b, qid); b->qid_map[h] != 0; h = (h + 1) & (b->qid_map_size - 1))
 		if (b->queues[b->qid_map[h] - 1].qid == qid)
@@ -75,7 +67,7 @@ static struct oqueue *qid_find(struct lp_broker *b, uint32_t qid)
 /* The snapshot's entry for qid if this shard owns it. */
 static const struct lp_topology_queue *topo_queue(struct lp_broker *b, uint32_t qid)
 {
-	const struct lp_topology *t = b->w->snap->topo;
+	const struct lp_topology *t = b->snap->topo;
 	uint32_t n = lp_topology_queue_count(t);
 
 	for (uint32_t i = 0; i < n; i++) {
@@ -87,20 +79,20 @@ static const struct lp_topology_queue *topo_queue(struct lp_broker *b, uint32_t 
 	return NULL;
 }
 
-struct oqueue *lp_shard_queue(struct lp_broker *b, uint32_t qid)
+struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid)
 {
-	struct oqueue *oq = qid_find(b, qid);
+	struct owned_queue *oq = qid_find(b, qid);
 	const struct lp_topology_queue *tq;
 
 	if (oq != NULL)
 		return oq;
-	if (b->w->snap == NULL)
+	if (b->snap == NULL)
 		return NULL;
 	tq = topo_queue(b, qid);
-	if (tq == NULL && b->w->snapshots != NULL) {
+	if (tq == NULL && b->snapshots != NULL) {
 		/* Published after this iteration loaded its snapshot (the sender
 		 * saw it): a newer load is safe until our quiescent state. */
-		b->w->snap = lp_snapshot_current(b->w->snapshots);
+		lp_broker_refresh_snapshot(b);
 		tq = topo_queue(b, qid);
 	}
 	if (tq == NULL || b->n_live == b->cfg.max_queues)
@@ -110,7 +102,7 @@ struct oqueue *lp_shard_queue(struct lp_broker *b, uint32_t qid)
 		if (oq->used)
 			continue;
 		struct lp_queue_config qc = {
-			.capacity = b->cfg.queue_capacity, .max_consumers = QUEUE_MAX_CONSUMERS,
+			.capacity = b->cfg.queue_capacity, .max_consumers = LP_BROKER_QUEUE_CONSUMERS,
 			.max_length = tq->max_length, .max_length_bytes = tq->max_length_bytes,
 			.reject_publish = tq->reject_publish,
 		};
@@ -133,11 +125,11 @@ struct oqueue *lp_shard_queue(struct lp_broker *b, uint32_t qid)
 }
 
 /* Tell every consumer of oq that it is gone, then free the queue. */
-static void queue_delete(struct lp_broker *b, struct oqueue *oq)
+static void queue_delete(struct lp_broker *b, struct owned_queue *oq)
 {
 	struct lp_queue_consumer_spec spec;
 
-	for (uint32_t id = 0; id < QUEUE_MAX_CONSUMERS; id++) {
+	for (uint32_t id = 0; id < LP_BROKER_QUEUE_CONSUMERS; id++) {
 		if (lp_queue_consumer_info(oq->q, id, &spec) != 0)
 			continue;
 		unsigned w = lp_chan_worker(spec.channel);
@@ -146,9 +138,7 @@ static void queue_delete(struct lp_broker *b, struct oqueue *oq)
 		if (w == b->id)
 			lp_broker_consumer_cancelled(b, handle);
 		else
-			lp_broker_send(b, w, (struct lp_shard_op){.type = LP_SHARD_CANCELLED,
-								 .chan = spec.channel, .aux = handle,
-								 .qid = oq->qid});
+			lp_broker_send(b, w, lp_op_cancelled(oq->qid, spec.channel, handle));
 	}
 	lp_queue_destroy(oq->q);
 	qid_map_del(b, oq->qid);
@@ -160,15 +150,15 @@ static void queue_delete(struct lp_broker *b, struct oqueue *oq)
 	oq->q = NULL;
 }
 
-void lp_shard_check_topology(struct lp_broker *b)
+void lp_owner_check_topology(struct lp_broker *b)
 {
-	const struct lp_topology *t = b->w->snap != NULL ? b->w->snap->topo : NULL;
+	const struct lp_topology *t = b->snap != NULL ? b->snap->topo : NULL;
 
 	if (t == NULL || lp_topology_version(t) == b->seen_version)
 		return;
 	b->seen_version = lp_topology_version(t);
 	for (uint32_t i = 0; i < b->n_live;) {
-		struct oqueue *oq = &b->queues[b->live[i]];
+		struct owned_queue *oq = &b->queues[b->live[i]];
 		uint32_t idx = lp_topology_queue_find(t, oq->vhost, oq->name, strlen(oq->name));
 		const struct lp_topology_queue *tq = lp_topology_queue(t, idx);
 
@@ -180,7 +170,7 @@ void lp_shard_check_topology(struct lp_broker *b)
 	}
 }
 
-void lp_shard_destroy_queues(struct lp_broker *b)
+void lp_owner_destroy_queues(struct lp_broker *b)
 {
 	for (uint32_t i = 0; b->queues != NULL && i < b->cfg.max_queues; i++) {
 		if (b->queues[i].used)
@@ -193,9 +183,9 @@ void lp_shard_destroy_queues(struct lp_broker *b)
 		memset(b->qid_map, 0, b->qid_map_size * sizeof(*b->qid_map));
 }
 
-int lp_shard_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m)
+int lp_owner_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m)
 {
-	struct oqueue *oq = lp_shard_queue(b, qid);
+	struct owned_queue *oq = lp_owner_queue(b, qid);
 	int rc = oq != NULL ? lp_queue_enqueue(oq->q, m) : -ENOENT;
 
 	/* No queue: deleted while the message travelled. */
@@ -211,12 +201,12 @@ int lp_shard_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m)
 
 /* ---- dispatch ------------------------------------------------------- */
 
-static struct rchan *rchan_of(struct lp_broker *b, uint32_t chan)
+static struct remote_channel *remote_channel_of(struct lp_broker *b, uint32_t chan)
 {
-	struct rchan *rc = &b->rchans[lp_chan_worker(chan) * b->cfg.max_channels + lp_id_slot(chan)];
+	struct remote_channel *rc = &b->rchans[lp_chan_worker(chan) * b->cfg.max_channels + lp_id_slot(chan)];
 
 	if (rc->id != chan)
-		*rc = (struct rchan){.id = chan};
+		*rc = (struct remote_channel){.id = chan};
 	return rc;
 }
 
@@ -230,24 +220,24 @@ static uint64_t owner_tag(void *ctx, uint32_t chan, const struct lp_msg *m, bool
 		return lp_broker_local_tag(b, chan, m, no_ack);
 	if (w >= b->n_workers || lp_id_slot(chan) >= b->cfg.max_channels)
 		return 0;
-	struct rchan *rc = rchan_of(b, chan);
+	struct remote_channel *rc = remote_channel_of(b, chan);
 
-	if (rc->inflight >= RCHAN_INFLIGHT_MAX || b->out[w].n >= STAGE_SOFT_MAX)
+	if (rc->inflight >= LP_BROKER_INFLIGHT_MAX || b->out[w].n >= LP_BROKER_STAGE_PAUSE)
 		return 0;
 	rc->inflight++;
 	return ++rc->next_tag;
 }
 
-void lp_shard_dispatch(struct lp_broker *b)
+void lp_owner_dispatch(struct lp_broker *b)
 {
-	struct lp_queue_delivery d[DISPATCH_BURST];
+	struct lp_queue_delivery d[LP_BROKER_DISPATCH_BURST];
 
 	for (uint32_t i = 0; i < b->n_live; i++) {
-		struct oqueue *oq = &b->queues[b->live[i]];
+		struct owned_queue *oq = &b->queues[b->live[i]];
 
 		if (lp_queue_consumer_count(oq->q) == 0 || lp_queue_message_count(oq->q) == 0)
 			continue;
-		unsigned n = lp_queue_dispatch(oq->q, owner_tag, b, d, DISPATCH_BURST);
+		unsigned n = lp_queue_dispatch(oq->q, owner_tag, b, d, LP_BROKER_DISPATCH_BURST);
 
 		for (unsigned j = 0; j < n; j++) {
 			unsigned w = lp_chan_worker(d[j].channel);
@@ -258,11 +248,10 @@ void lp_shard_dispatch(struct lp_broker *b)
 						  d[j].delivery_tag, d[j].redelivered, b->id, d[j].no_ack);
 				continue;
 			}
-			lp_broker_send(b, w, (struct lp_shard_op){
-				.type = LP_SHARD_DELIVER, .qid = oq->qid, .chan = d[j].channel,
-				.aux = handle, .tag = d[j].delivery_tag, .ptr = d[j].msg,
-				.flags = (uint8_t)((d[j].no_ack ? LP_SHARD_F_NO_ACK : 0) |
-						   (d[j].redelivered ? LP_SHARD_F_REDELIVERED : 0))});
+			lp_broker_send(b, w, lp_op_deliver(
+				oq->qid, d[j].channel, handle, d[j].msg, d[j].delivery_tag,
+				(uint8_t)((d[j].no_ack ? LP_OP_F_NO_ACK : 0) |
+					  (d[j].redelivered ? LP_OP_F_REDELIVERED : 0))));
 		}
 	}
 }
@@ -270,7 +259,7 @@ void lp_shard_dispatch(struct lp_broker *b)
 /* ---- operations ------------------------------------------------------ */
 
 /* Auto-delete (RabbitMQ): a queue that had a consumer and has none left. */
-static void check_unused(struct lp_broker *b, struct oqueue *oq)
+static void check_unused(struct lp_broker *b, struct owned_queue *oq)
 {
 	if ((oq->flags & LP_CTL_Q_AUTO_DELETE) && oq->had_consumer &&
 	    lp_queue_consumer_count(oq->q) == 0) {
@@ -279,18 +268,18 @@ static void check_unused(struct lp_broker *b, struct oqueue *oq)
 	}
 }
 
-int lp_shard_settle(struct lp_broker *b, const struct lp_shard_op *op)
+int lp_owner_settle(struct lp_broker *b, const struct lp_ring_op *op)
 {
-	bool multiple = op->flags & LP_SHARD_F_MULTIPLE;
+	bool multiple = op->flags & LP_OP_F_MULTIPLE;
 	int n = 0;
 
 	for (uint32_t i = 0; i < b->n_live; i++) {
 		struct lp_queue *q = b->queues[b->live[i]].q;
 
-		if (op->flags & LP_SHARD_F_ACK)
+		if (op->flags & LP_OP_F_ACK)
 			n += lp_queue_ack(q, op->chan, op->tag, multiple);
 		else
-			n += lp_queue_nack(q, op->chan, op->tag, multiple, op->flags & LP_SHARD_F_REQUEUE);
+			n += lp_queue_nack(q, op->chan, op->tag, multiple, op->flags & LP_OP_F_REQUEUE);
 	}
 	return n;
 }
@@ -298,149 +287,136 @@ int lp_shard_settle(struct lp_broker *b, const struct lp_shard_op *op)
 static void channel_closed(struct lp_broker *b, uint32_t chan)
 {
 	for (uint32_t i = 0; i < b->n_live; i++) {
-		struct oqueue *oq = &b->queues[b->live[i]];
+		struct owned_queue *oq = &b->queues[b->live[i]];
 
 		lp_queue_channel_close(oq->q, chan);
 		check_unused(b, oq);
 	}
 	if (lp_chan_worker(chan) != b->id && lp_chan_worker(chan) < b->n_workers)
-		*rchan_of(b, chan) = (struct rchan){0};
+		*remote_channel_of(b, chan) = (struct remote_channel){0};
 }
 
-static void consume(struct lp_broker *b, const struct lp_shard_op *op, struct lp_shard_op *reply)
+static void consume(struct lp_broker *b, const struct lp_ring_op *op, struct lp_ring_op *reply)
 {
-	struct oqueue *oq = lp_shard_queue(b, op->qid);
+	struct owned_queue *oq = lp_owner_queue(b, op->qid);
 	struct lp_queue_consumer_spec spec = {
 		.tag = "", .tag_len = 0, .channel = op->chan, .prefetch = (uint16_t)op->tag,
-		.no_ack = op->flags & LP_SHARD_F_NO_ACK, .exclusive = op->flags & LP_SHARD_F_EXCLUSIVE,
+		.no_ack = op->flags & LP_OP_F_NO_ACK, .exclusive = op->flags & LP_OP_F_EXCLUSIVE,
 		.handle = (void *)(uintptr_t)op->aux,
 	};
 	int id = oq != NULL ? lp_queue_consumer_add(oq->q, &spec) : -ENOENT;
 
 	if (id >= 0)
 		oq->had_consumer = true;
-	reply->type = LP_SHARD_CONSUME_REPLY;
+	reply->type = LP_OP_CONSUME_REPLY;
 	reply->aux = (uint32_t)id;
 	reply->tag = op->aux;
 }
 
-static void cancel(struct lp_broker *b, const struct lp_shard_op *op, struct lp_shard_op *reply)
+static void cancel(struct lp_broker *b, const struct lp_ring_op *op, struct lp_ring_op *reply)
 {
-	struct oqueue *oq = qid_find(b, op->qid);
+	struct owned_queue *oq = qid_find(b, op->qid);
 
 	if (oq != NULL) {
 		lp_queue_consumer_remove(oq->q, op->aux, false);
 		check_unused(b, oq);
 	}
-	reply->type = LP_SHARD_CANCEL_REPLY;
+	reply->type = LP_OP_CANCEL_REPLY;
 }
 
-static void get(struct lp_broker *b, const struct lp_shard_op *op, struct lp_shard_op *reply)
+static void get(struct lp_broker *b, const struct lp_ring_op *op, struct lp_ring_op *reply)
 {
-	struct oqueue *oq = lp_shard_queue(b, op->qid);
-	bool no_ack = op->flags & LP_SHARD_F_NO_ACK;
+	struct owned_queue *oq = lp_owner_queue(b, op->qid);
+	bool no_ack = op->flags & LP_OP_F_NO_ACK;
 	struct lp_queue_delivery d;
 	uint64_t tag;
 
-	reply->type = LP_SHARD_GET_REPLY;
+	reply->type = LP_OP_GET_REPLY;
 	if (oq == NULL || lp_queue_message_count(oq->q) == 0)
 		return;
 	if (lp_chan_worker(op->chan) == b->id)
 		tag = op->tag; /* the channel's own next tag */
 	else
-		tag = ++rchan_of(b, op->chan)->next_tag;
+		tag = ++remote_channel_of(b, op->chan)->next_tag;
 	if (lp_queue_get(oq->q, op->chan, tag, no_ack, &d) != 1)
 		return;
 	reply->ptr = d.msg;
 	reply->tag = tag;
 	reply->aux = lp_queue_message_count(oq->q);
-	reply->flags = d.redelivered ? LP_SHARD_F_REDELIVERED : 0;
+	reply->flags = d.redelivered ? LP_OP_F_REDELIVERED : 0;
 }
 
-void lp_shard_request(struct lp_broker *b, const struct lp_shard_op *op, struct lp_shard_op *reply)
+void lp_owner_request(struct lp_broker *b, const struct lp_ring_op *op, struct lp_ring_op *reply)
 {
-	struct oqueue *oq;
+	struct owned_queue *oq;
 
-	*reply = (struct lp_shard_op){.src = (uint16_t)b->id, .qid = op->qid, .chan = op->chan};
+	*reply = lp_op_reply(op, 0); /* its type set below */
+	reply->src = (uint16_t)b->id;
 	switch (op->type) {
-	case LP_SHARD_CONSUME:
+	case LP_OP_CONSUME:
 		consume(b, op, reply);
 		break;
-	case LP_SHARD_CANCEL:
+	case LP_OP_CANCEL:
 		cancel(b, op, reply);
 		break;
-	case LP_SHARD_GET:
+	case LP_OP_GET:
 		get(b, op, reply);
 		break;
-	case LP_SHARD_PURGE:
-		oq = lp_shard_queue(b, op->qid);
-		reply->type = LP_SHARD_PURGE_REPLY;
+	case LP_OP_PURGE:
+		oq = lp_owner_queue(b, op->qid);
+		reply->type = LP_OP_PURGE_REPLY;
 		reply->aux = oq != NULL ? lp_queue_purge(oq->q) : 0;
 		break;
-	default: /* LP_SHARD_COUNTS */
-		oq = lp_shard_queue(b, op->qid);
-		reply->type = LP_SHARD_COUNTS_REPLY;
+	default: /* LP_OP_COUNTS */
+		oq = lp_owner_queue(b, op->qid);
+		reply->type = LP_OP_COUNTS_REPLY;
 		reply->aux = oq != NULL ? lp_queue_message_count(oq->q) : 0;
 		reply->tag = oq != NULL ? lp_queue_consumer_count(oq->q) : UINT64_MAX;
 		break;
 	}
 }
 
-void lp_shard_handle(struct lp_broker *b, const struct lp_shard_op *op)
+/* ---- operations this side owns (the handler table in mesh.c) ---------- */
+
+void lp_owner_on_enqueue(struct lp_broker *b, const struct lp_ring_op *op)
 {
-	struct lp_shard_op reply;
-	struct bchan *bc;
+	int rc = lp_owner_enqueue(b, op->qid, op->ptr);
 
-	switch (op->type) {
-	case LP_SHARD_ENQUEUE: {
-		int rc = lp_shard_enqueue(b, op->qid, op->ptr);
+	/* A reject-publish queue's verdict for a publisher with confirms. */
+	if (op->flags & LP_OP_F_CONFIRM)
+		lp_broker_send(b, op->src, lp_op_confirm(op->chan, op->tag,
+							 rc != -ENOBUFS && rc != -ENOSPC));
+}
 
-		/* A reject-publish queue's verdict for a publisher with confirms. */
-		if (op->flags & LP_SHARD_F_CONFIRM)
-			lp_broker_send(b, op->src, (struct lp_shard_op){
-				.type = LP_SHARD_CONFIRM, .chan = op->chan, .tag = op->tag,
-				.flags = rc == -ENOBUFS || rc == -ENOSPC ? 0 : LP_SHARD_F_ACK});
-		break;
-	}
-	case LP_SHARD_CONFIRM:
-		lp_broker_confirm(b, op);
-		break;
-	case LP_SHARD_SETTLE:
-		lp_shard_settle(b, op);
-		break;
-	case LP_SHARD_CREDIT: {
-		struct rchan *rc = &b->rchans[lp_chan_worker(op->chan) * b->cfg.max_channels +
-					      lp_id_slot(op->chan)];
+void lp_owner_on_settle(struct lp_broker *b, const struct lp_ring_op *op)
+{
+	lp_owner_settle(b, op);
+}
 
-		if (rc->id == op->chan) /* a closed channel's late credit changes nothing */
-			rc->inflight = rc->inflight > op->aux ? rc->inflight - op->aux : 0;
-		break;
-	}
-	case LP_SHARD_RECOVER:
-		for (uint32_t i = 0; i < b->n_live; i++)
-			lp_queue_recover(b->queues[b->live[i]].q, op->chan);
-		break;
-	case LP_SHARD_CHAN_CLOSED:
-		channel_closed(b, op->chan);
-		break;
-	case LP_SHARD_CONSUME:
-	case LP_SHARD_CANCEL:
-	case LP_SHARD_GET:
-	case LP_SHARD_PURGE:
-	case LP_SHARD_COUNTS:
-		lp_shard_request(b, op, &reply);
-		lp_broker_send(b, op->src, reply);
-		break;
-	case LP_SHARD_DELIVER:
-		bc = lp_broker_chan(b, op->chan);
-		lp_broker_deliver(b, bc, op->aux, op->ptr, op->tag, op->flags & LP_SHARD_F_REDELIVERED,
-				  op->src, op->flags & LP_SHARD_F_NO_ACK);
-		break;
-	case LP_SHARD_CANCELLED:
-		lp_broker_consumer_cancelled(b, op->aux);
-		break;
-	default: /* replies */
-		lp_broker_reply(b, op);
-		break;
-	}
+void lp_owner_on_credit(struct lp_broker *b, const struct lp_ring_op *op)
+{
+	struct remote_channel *rc = &b->rchans[lp_chan_worker(op->chan) * b->cfg.max_channels +
+					       lp_id_slot(op->chan)];
+
+	if (rc->id == op->chan) /* a closed channel's late credit changes nothing */
+		rc->inflight = rc->inflight > op->aux ? rc->inflight - op->aux : 0;
+}
+
+void lp_owner_on_recover(struct lp_broker *b, const struct lp_ring_op *op)
+{
+	for (uint32_t i = 0; i < b->n_live; i++)
+		lp_queue_recover(b->queues[b->live[i]].q, op->chan);
+}
+
+void lp_owner_on_chan_closed(struct lp_broker *b, const struct lp_ring_op *op)
+{
+	channel_closed(b, op->chan);
+}
+
+void lp_owner_on_request(struct lp_broker *b, const struct lp_ring_op *op)
+{
+	struct lp_ring_op reply;
+
+	lp_owner_request(b, op, &reply);
+	lp_broker_send(b, op->src, reply);
 }

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Publishing: Basic.Publish with its content header and body becomes a
+ * message, routed through the topology snapshot to its queues: enqueued here
+ * when this shard owns them, staged for the owner's ring otherwise; a
+ * publish to a full queue here parks (its connection stops reading);
+ * mandatory returns.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "amqp_channel.h"
+#include "amqp_reply.h"
+#include "amqp_server.h"
+#include "broker_int.h"
+#include "ctl_link.h"
+#include "message.h"
+#include "queue.h"
+#include "snapshot.h"
+#include "topology.h"
+
+int lp_publish_start(struct lp_broker *b, struct channel *bc, const struct lp_amqp_basic_publish *p)
+{
+	const char *vhost = lp_amqp_conn_vhost(bc->conn);
+	char x[LP_BROKER_NAME_LEN];
+
+	copy_name(x, p->exchange);
+	uint32_t xi = lp_topology_exchange_find(b->snap->topo, vhost, x, strlen(x));
+
+	if (xi == LP_TOPOLOGY_NONE) {
+		lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_NOT_FOUND, LP_AMQP_BASIC_PUBLISH,
+				      "no exchange '%s' in vhost '%s'", x, vhost);
+		return -ENOENT;
+	}
+	if (x[0] != '\0' && lp_topology_exchange_internal(b->snap->topo, xi)) {
+		lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_ACCESS_REFUSED, LP_AMQP_BASIC_PUBLISH,
+				      "cannot publish to internal exchange '%s' in vhost '%s'", x, vhost);
+		return -EACCES;
+	}
+	bc->pub_exchange = xi;
+	bc->pub_mandatory = p->mandatory;
+	bc->pub = lp_msg_create(b->pool, (const char *)p->exchange.ptr, p->exchange.len,
+				(const char *)p->routing_key.ptr, p->routing_key.len, NULL, 0, NULL, 0,
+				p->mandatory ? LP_MSG_F_MANDATORY : 0);
+	if (bc->pub == NULL) {
+		lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_INTERNAL_ERROR, LP_AMQP_BASIC_PUBLISH,
+				      "message store full");
+		return -ENOSPC;
+	}
+	/* Back-pressure, never loss: while the pool is low or a ring backs up,
+	 * this publisher's connection stops reading (lp_broker_poll resumes it). */
+	if (lp_msg_pool_available(b->pool) < b->low_water || lp_mesh_stages_full(b, LP_BROKER_STAGE_PAUSE)) {
+		for (uint32_t i = 0; i < b->n_blocked; i++)
+			if (b->blocked[i] == bc->session)
+				return -EINPROGRESS;
+		if (b->n_blocked < b->cfg.max_channels) {
+			b->blocked[b->n_blocked++] = bc->session;
+			return -EINPROGRESS;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Route m (published to exchange xi; the caller keeps its reference) into
+ * its queues: here at once, elsewhere through the owner's ring. seq > 0: the
+ * publisher uses confirms; the confirm goes now unless a queue on another
+ * shard may refuse it (x-overflow reject-publish), then when it has said.
+ */
+int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, uint32_t xi,
+			 bool mandatory, uint64_t seq)
+{
+	uint32_t dests[LP_BROKER_ROUTE_MAX];
+	struct lp_amqp_bytes headers = {m->props + m->headers_off, m->headers_len};
+	const struct lp_topology *t = b->snap->topo;
+	struct pending_confirm *wait = NULL;
+	bool rejected = false;
+	int n;
+
+	n = lp_topology_route(t, xi, m->rkey, m->rkey_len, headers, dests, LP_BROKER_ROUTE_MAX);
+	if (n > LP_BROKER_ROUTE_MAX)
+		n = LP_BROKER_ROUTE_MAX;
+	/* A full queue here: nothing is routed yet, the publisher waits. */
+	for (int i = 0; i < n; i++) {
+		const struct lp_topology_queue *tq = lp_topology_queue(t, dests[i]);
+		struct owned_queue *oq;
+
+		unsigned owner = lp_broker_owner(b, tq->owner_shard);
+
+		if (owner == b->id) {
+			if ((oq = lp_owner_queue(b, tq->qid)) != NULL && !lp_queue_can_take(oq->q, m))
+				return -EAGAIN;
+			continue;
+		}
+		/* Room for the owner's verdict and in the stage, fixed since start-up. */
+		if ((seq != 0 && tq->reject_publish && lp_fifo_pool_full(&b->confirm_pool)) ||
+		    b->out[LP_MESH_DATA * b->n_workers + owner].n >= b->cfg.stage_ops)
+			return -EAGAIN;
+	}
+	for (int i = 0; i < n; i++) {
+		const struct lp_topology_queue *tq = lp_topology_queue(t, dests[i]);
+		unsigned owner = lp_broker_owner(b, tq->owner_shard);
+		bool confirm = false;
+
+		lp_msg_ref(m, 1);
+		if (owner == b->id) {
+			int rc = lp_owner_enqueue(b, tq->qid, m);
+
+			/* Refused (reject-publish) or full: the publisher learns it. */
+			rejected |= rc == -ENOBUFS || rc == -ENOSPC;
+			continue;
+		}
+		b->stats.routed_remote++;
+		if (seq != 0 && tq->reject_publish) {
+			if (wait == NULL)
+				wait = lp_confirm_wait(b, bc, seq);
+			if (wait != NULL) {
+				wait->outstanding++;
+				confirm = true;
+			}
+		}
+		lp_broker_send(b, owner, lp_op_enqueue(tq->qid, m, confirm, bc->id, seq));
+	}
+	if (n == 0) {
+		b->stats.unroutable++;
+		if (mandatory) {
+			struct lp_amqp_method ret = {.id = LP_AMQP_BASIC_RETURN};
+
+			ret.basic_return.reply_code = LP_AMQP_NO_ROUTE;
+			ret.basic_return.reply_text = lp_amqp_cstr("NO_ROUTE");
+			ret.basic_return.exchange =
+				(struct lp_amqp_bytes){(const uint8_t *)m->exchange, m->exchange_len};
+			ret.basic_return.routing_key =
+				(struct lp_amqp_bytes){(const uint8_t *)m->rkey, m->rkey_len};
+			lp_amqp_conn_send_content_raw(bc->conn, bc->ch, &ret, m->props, m->props_len,
+						      m->body, m->body_len);
+		}
+	}
+	if (seq == 0)
+		return 0;
+	if (wait != NULL)
+		wait->nack |= rejected;
+	else
+		lp_confirm_publish(bc, seq, !rejected);
+	return 0;
+}
+
+/* Route the channel's complete publish; park it while a queue of this
+ * shard is full. Returns 0 or -EINPROGRESS (parked: the connection waits). */
+static int finish_publish(struct lp_broker *b, struct channel *bc)
+{
+	struct lp_msg *m = bc->pub;
+
+	if (bc->tx) { /* routed at Tx.Commit (the reference goes with it) */
+		bc->pub = NULL;
+		b->stats.published++;
+		if (lp_tx_push(b, bc, (struct tx_entry){.msg = m, .mandatory = bc->pub_mandatory,
+					       .method_id = LP_AMQP_BASIC_PUBLISH}) != 0)
+			lp_msg_release(m);
+		return 0;
+	}
+	if (lp_publish_route(b, bc, m, bc->pub_exchange, bc->pub_mandatory,
+			  bc->confirm ? bc->publish_seq + 1 : 0) == -EAGAIN) {
+		if (!bc->parked) {
+			bc->parked = true;
+			b->parked[b->n_parked++] = bc;
+		}
+		return -EINPROGRESS;
+	}
+	if (bc->confirm)
+		bc->publish_seq++;
+	bc->pub = NULL;
+	b->stats.published++;
+	lp_msg_release(m);
+	return 0;
+}
+
+/* Retry parked publishes; a channel whose publish went resumes reading. */
+void lp_publish_retry_parked(struct lp_broker *b)
+{
+	for (uint32_t i = 0; i < b->n_parked;) {
+		struct channel *bc = b->parked[i];
+
+		if (finish_publish(b, bc) == -EINPROGRESS) {
+			i++;
+			continue;
+		}
+		bc->parked = false;
+		b->parked[i] = b->parked[--b->n_parked];
+		lp_amqp_session_resume(bc->session);
+	}
+}
+
+/* RabbitMQ validates user-id: it must name the connection's user, else the
+ * channel closes with 406 and the message is not routed. */
+static bool user_id_valid(struct channel *bc, const struct lp_amqp_basic_properties *p)
+{
+	const char *user = lp_amqp_conn_user(bc->conn);
+
+	if (!(p->flags & LP_AMQP_BASIC_USER_ID_FLAG) || lp_amqp_bytes_eq(p->user_id, user))
+		return true;
+	lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_PRECONDITION_FAILED, LP_AMQP_BASIC_PUBLISH,
+			      "user_id property set to '%.*s' but authenticated user was '%s'",
+			      (int)p->user_id.len, (const char *)p->user_id.ptr, user);
+	lp_msg_release(bc->pub);
+	bc->pub = NULL;
+	return false;
+}
+
+int lp_broker_on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
+			     const struct lp_amqp_content_header *h)
+{
+	struct lp_broker *b = broker_of(ctx);
+	struct channel *bc = chan_get(c, ch);
+	int n;
+
+	if (bc == NULL || bc->pub == NULL)
+		return -ENOTSUP;
+	if (!user_id_valid(bc, &h->props))
+		return -EACCES;
+	/* The property list is kept as the publisher encoded it (validated by
+	 * the channel's decode): deliveries copy it, never re-encode it; the
+	 * headers table is located once, for routing. */
+	n = lp_msg_props_reserve(bc->pub, h->props_raw.len); /* over 4 KiB: heap */
+	if (n < 0) {
+		lp_amqp_channel_error(c, ch, LP_AMQP_CONTENT_TOO_LARGE, LP_AMQP_BASIC_PUBLISH,
+				      "message properties of %u octets do not fit in the memory for "
+				      "large messages now", h->props_raw.len);
+		lp_msg_release(bc->pub);
+		bc->pub = NULL;
+		return n;
+	}
+	memcpy(bc->pub->props, h->props_raw.ptr, h->props_raw.len);
+	bc->pub->props_len = h->props_raw.len;
+	if (h->props.flags & LP_AMQP_BASIC_HEADERS_FLAG) {
+		bc->pub->headers_off = (uint32_t)(h->props.headers.ptr - h->props_raw.ptr);
+		bc->pub->headers_len = h->props.headers.len;
+	}
+	/* Over the pool's slot, the body gets a heap buffer from the pool's
+	 * large-message budget (message.h); the configured max_message_size
+	 * was checked by the channel (amqp_channel.c, 406 as RabbitMQ). */
+	n = lp_msg_body_reserve(bc->pub, h->body_size);
+	if (n < 0) {
+		if (n == -EMSGSIZE)
+			lp_amqp_channel_error(c, ch, LP_AMQP_PRECONDITION_FAILED, LP_AMQP_BASIC_PUBLISH,
+					      "message size %" PRIu64 " is larger than max size %" PRIu64,
+					      h->body_size, lp_msg_pool_large_max(b->pool));
+		else /* AMQP 0-9-1 1.3 content-too-large: the client may retry later */
+			lp_amqp_channel_error(c, ch, LP_AMQP_CONTENT_TOO_LARGE, LP_AMQP_BASIC_PUBLISH,
+					      "message size %" PRIu64 " does not fit in the memory for large "
+					      "messages now (%" PRIu64 " of %" PRIu64 " bytes in use)",
+					      h->body_size, lp_msg_pool_large_bytes(b->pool),
+					      lp_msg_pool_large_budget(b->pool));
+		lp_msg_release(bc->pub);
+		bc->pub = NULL;
+		return n;
+	}
+	if (h->body_size == 0)
+		return finish_publish(b, bc);
+	return 0;
+}
+
+int lp_broker_on_content_body(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const uint8_t *p,
+			   size_t len, bool last)
+{
+	struct lp_broker *b = broker_of(ctx);
+	struct channel *bc = chan_get(c, ch);
+
+	if (bc == NULL || bc->pub == NULL)
+		return -ENOTSUP;
+	/* Room for the header's body_size was reserved; the channel checks
+	 * the pieces add up to it (spec 4.2.6.2). */
+	memcpy(bc->pub->body + bc->pub->body_len, p, len);
+	bc->pub->body_len += (uint32_t)len;
+	if (last)
+		return finish_publish(b, bc);
+	return 0;
+}
