@@ -1620,6 +1620,34 @@ static void declare_through_relay_answers_with_owner_counts(void **state)
 }
 
 /*
+ * Regression (found by fuzz_worker_input; seed
+ * tests/fuzz/corpus/worker_input/crash_tx_commit_unknown_tag): an unknown
+ * delivery tag settled at Tx.Commit closes the channel with 406, and the
+ * close releases the transaction inside the commit loop; the loop then
+ * wrote through the freed transaction queue (NULL dereference) and would
+ * have answered Commit-Ok on the closed channel.
+ */
+static void tx_commit_with_unknown_tag_closes_the_channel(void **state)
+{
+	struct fx *f = *state;
+	struct client *k = client_open(f, 0);
+	struct lp_amqp_method m = {.id = LP_AMQP_TX_SELECT};
+
+	client_method(k, 1, &m);
+	basic_ack(k, 1, 99, false);
+	publish(k, "q0", 0, SMALL); /* held by the transaction, after the ack */
+	m.id = LP_AMQP_TX_COMMIT;
+	client_method(k, 1, &m);
+	pump(f);
+	assert_int_equal(count_ev(k, LP_AMQP_TX_SELECT_OK), 1);
+	assert_int_equal(count_ev(k, LP_AMQP_CHANNEL_CLOSE), 1);
+	assert_int_equal(nth_ev(k, LP_AMQP_CHANNEL_CLOSE, 0)->code, 406);
+	assert_int_equal(count_ev(k, LP_AMQP_TX_COMMIT_OK), 0);
+	/* The publish was never routed, and its message is back in the pool. */
+	assert_pools_full(f);
+}
+
+/*
  * Get-Ok is written without checking the send buffer's room (broker.c
  * get_done): the connection reads a Basic.Get while 4096 octets are free
  * (amqp_conn.c OUT_RESERVE), and a larger message must still be answered
@@ -1755,6 +1783,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(declare_through_relay_answers_with_owner_counts, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(get_ok_waits_for_send_buffer_room, setup, teardown),
+		cmocka_unit_test_setup_teardown(tx_commit_with_unknown_tag_closes_the_channel, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(local_get_after_remote_delivery_has_its_own_tag, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(undrained_consumer_does_not_stall_others, setup, teardown),
