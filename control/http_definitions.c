@@ -7,7 +7,8 @@
  * the default exchanges, the exclusive queues or the default exchange's
  * implicit bindings); POST imports such a file, merging as RabbitMQ does
  * (rabbit_definitions): vhosts, exchanges, queues and bindings that exist
- * are kept as they are, users and permissions are overwritten. GET|POST
+ * are kept as they are, users and permissions are overwritten, and the
+ * importing user gets permissions on each vhost the import creates. GET|POST
  * /api/definitions/V do the same for the objects of one vhost (no users,
  * vhosts or permissions; objects without "vhost"). Administrators only.
  * Imported objects enter through lp_defs_insert() and the lepusctl
@@ -43,9 +44,7 @@ static void on_export(struct lp_http_req *r)
 		for (const struct lp_def_user *u = lp_defs_users(r->defs); u; u = u->next)
 			json_array_append_new(users, lp_http_user_json(u));
 		for (const struct lp_def_vhost *v = lp_defs_vhosts(r->defs); v; v = v->next)
-			json_array_append_new(vhosts, json_pack("{s:s, s:{}, s:{s:s, s:[]}}", "name",
-								v->name, "limits", "metadata",
-								"description", "", "tags"));
+			json_array_append_new(vhosts, json_pack("{s:s}", "name", v->name));
 		for (const struct lp_def_permission *p = lp_defs_permissions(r->defs); p; p = p->next)
 			json_array_append_new(perms, lp_http_permission_json(p));
 	}
@@ -151,15 +150,18 @@ static const char *import(struct lp_http_req *r, const json_t *defs, const char 
 			char name[LP_DEF_NAME_MAX + 1];
 			if (!name_of(e, "name", name) || !name[0])
 				return "vhost without a name";
+			/* as PUT /api/vhosts/V: the importing user gets ".*" on a new vhost */
 			if (!lp_defs_find_vhost(r->defs, name) &&
-			    lp_defs_add_vhost(r->defs, name, err, cap) < 0)
+			    (lp_defs_add_vhost(r->defs, name, err, cap) < 0 ||
+			     lp_defs_set_permissions(r->defs, r->user_name, name, ".*", ".*", ".*", err,
+						     cap) < 0))
 				return err;
 		}
 		json_array_foreach(json_object_get(defs, "users"), i, e) {
 			char name[LP_DEF_NAME_MAX + 1];
 			if (!name_of(e, "name", name) || !name[0])
 				return "user without a name";
-			if (lp_http_user_put(r, name, e, err, cap) == 400)
+			if (lp_http_user_put(r, name, e, false, err, cap) == 400)
 				return err;
 		}
 		r->user = NULL;
@@ -266,9 +268,12 @@ static void on_import(struct lp_http_req *r)
 	const char *only = r->t.n > 2 ? r->t.seg[2] : NULL;
 	if (only && !lp_http_vhost_exists(r, only))
 		return;
-	json_t *defs = lp_http_body_object(r);
-	if (!defs)
+	json_t *defs = r->body_len ? json_loadb(r->body, r->body_len, 0, NULL) : json_object();
+	if (!json_is_object(defs)) {
+		json_decref(defs);
+		lp_http_bad_request(r, "failed_to_parse_json");
 		return;
+	}
 	char err[512] = "";
 	lp_ctl_server_change_begin(r->h->srv);
 	const char *why = import(r, defs, only, err, sizeof(err));

@@ -63,7 +63,7 @@ static void on_get(struct lp_http_req *r)
 static void on_put(struct lp_http_req *r)
 {
 	const char *vhost = r->t.seg[2], *name = lp_http_exchange_seg(r->t.seg[3]);
-	if (!lp_http_vhost_exists(r, vhost))
+	if (!lp_http_vhost_exists_put(r, vhost))
 		return;
 	json_t *body = lp_http_body_object(r);
 	if (!body)
@@ -73,12 +73,12 @@ static void on_put(struct lp_http_req *r)
 	bool durable, auto_delete, internal;
 	lp_http_def_req_init(r, &req, LP_CTL_OBJ_EXCHANGE, vhost, name);
 	int alen = lp_http_args_from_json(json_object_get(body, "arguments"), args, sizeof(args));
-	if (lp_http_json_string(body, "type", NULL, req.type, sizeof(req.type)) < 0) {
-		lp_http_bad_request(r, "[{key_missing,type}]");
+	if (lp_http_json_string(body, "type", "direct", req.type, sizeof(req.type)) < 0) {
+		lp_http_bad_request(r, "invalid type");
 	} else if (lp_http_json_bool(body, "durable", false, &durable) < 0 ||
 		   lp_http_json_bool(body, "auto_delete", false, &auto_delete) < 0 ||
 		   lp_http_json_bool(body, "internal", false, &internal) < 0) {
-		lp_http_bad_request(r, "not_boolean");
+		lp_http_not_boolean(r, body);
 	} else if (alen < 0) {
 		lp_http_bad_request(r, "invalid arguments");
 	} else {

@@ -79,6 +79,7 @@ struct lp_http_req {
 	char *resp;                 /* malloc'd body, or NULL */
 	size_t resp_len;
 	char location[LP_HTTP_TARGET_MAX + 1];
+	char allow[64];             /* 405: the path's methods */
 };
 
 /* ---- http_server.c: responses ------------------------------------------ */
@@ -145,6 +146,11 @@ json_t *lp_http_tags_json(const char *tags);
 
 /* The vhost exists; else a 404 is set and false returned. */
 bool lp_http_vhost_exists(struct lp_http_req *r, const char *vhost);
+/* The same for a PUT into the vhost: 404 {"error":"not_found","reason":
+ * "vhost_not_found"}. */
+bool lp_http_vhost_exists_put(struct lp_http_req *r, const char *vhost);
+/* 400 {"error":"bad_request","reason":["not_boolean", value]}. */
+void lp_http_not_boolean(struct lp_http_req *r, const json_t *body);
 
 /* JSON of one object, as RabbitMQ lists it (http_exchanges.c,
  * http_queues.c, http_bindings.c). */
@@ -158,7 +164,7 @@ json_t *lp_http_user_json(const struct lp_def_user *u);
  * file entry, applied with the lepusctl functions (inside a change).
  * Returns 201 (created), 204 (updated) or 400 with reason in err. */
 unsigned lp_http_user_put(struct lp_http_req *r, const char *name, const json_t *body,
-			  char *err, size_t cap);
+			  bool need_tags, char *err, size_t cap);
 /* The default exchange's implicit binding to queue q (listed by RabbitMQ). */
 json_t *lp_http_default_binding_json(const struct lp_def_queue *q);
 /* RabbitMQ's properties_key of a binding: the routing key URL-quoted ("~"

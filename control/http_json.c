@@ -154,10 +154,21 @@ static json_t *fail_with(json_t *items, char *err, size_t cap, const char *reaso
 	return NULL;
 }
 
+/* rabbit_mgmt_util:range/1 and range_filter/3 */
+static json_t *bad_page(json_t *items, char *err, size_t cap, const char **error,
+			const char *page, const char *size)
+{
+	*error = "invalid_pagination_parameters";
+	json_decref(items);
+	snprintf(err, cap, "Invalid pagination parameters: page number %s, page size %s", page, size);
+	return NULL;
+}
+
 json_t *lp_http_list_shape(json_t *items, const char *query, const char *const *default_sort,
-			   char *err, size_t cap)
+			   char *err, size_t cap, const char **error)
 {
 	char v[512];
+	*error = "bad_request";
 	if (!items)
 		return fail_with(NULL, err, cap, "");
 
@@ -191,13 +202,14 @@ json_t *lp_http_list_shape(json_t *items, const char *query, const char *const *
 	json_t *page_obj = NULL;
 	if (lp_http_query_get(query, "page", v, sizeof(v)) >= 0) {
 		unsigned long page, size = LP_HTTP_PAGE_SIZE_DEFAULT;
-		if (lp_http_parse_uint(v, &page) < 0 || page < 1)
-			return fail_with(items, err, cap, "Page must be a positive integer");
-		if (lp_http_query_get(query, "page_size", v, sizeof(v)) >= 0 &&
-		    (lp_http_parse_uint(v, &size) < 0 || size < 1))
-			return fail_with(items, err, cap, "Page size must be a positive integer");
-		if (size > LP_HTTP_PAGE_SIZE_MAX)
-			return fail_with(items, err, cap, "Page size exceeds the maximum of 500");
+		char ps[64] = "100";
+		bool page_ok = lp_http_parse_uint(v, &page) == 0 && page >= 1;
+		if (lp_http_query_get(query, "page_size", ps, sizeof(ps)) < 0)
+			snprintf(ps, sizeof(ps), "%d", LP_HTTP_PAGE_SIZE_DEFAULT);
+		else if (lp_http_parse_uint(ps, &size) < 0)
+			size = 0;
+		if (!page_ok || size < 1 || size > LP_HTTP_PAGE_SIZE_MAX)
+			return bad_page(items, err, cap, error, v, ps);
 		size_t total = json_array_size(items);
 		char name[512];
 		if (lp_http_query_get(query, "name", name, sizeof(name)) > 0) {
@@ -224,8 +236,13 @@ json_t *lp_http_list_shape(json_t *items, const char *query, const char *const *
 		}
 		size_t filtered = json_array_size(items);
 		size_t page_count = (filtered + size - 1) / size;
-		if (page > 1 && page > page_count)
-			return fail_with(items, err, cap, "Page out of range");
+		if (page > 1 && page > page_count) {
+			*error = "page_out_of_range";
+			json_decref(items);
+			snprintf(err, cap, "Page out of range, page: %lu page size: %lu, len: %zu", page,
+				 size, filtered);
+			return NULL;
+		}
 		json_t *cut = json_array();
 		for (size_t i = (page - 1) * size; cut && i < filtered && i < page * size; i++)
 			json_array_append(cut, json_array_get(items, i));

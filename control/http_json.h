@@ -24,12 +24,12 @@
  * by `name` (substring, or POSIX ERE with use_regex=true) and cut into
  * pages of page_size; each item reduced to the comma-separated `columns`
  * (dotted paths; absent ones are left out, never null).
- * Returns the new array or pagination object, or NULL with err (cap bytes)
- * holding the reason of a 400 (bad page, page_size, regex), or "" when out
- * of memory.
+ * Returns the new array or pagination object, or NULL with *error (RabbitMQ's
+ * "page_out_of_range", "invalid_pagination_parameters" or "bad_request")
+ * and err (cap bytes) the reason of a 400, or err "" when out of memory.
  */
 json_t *lp_http_list_shape(json_t *items, const char *query, const char *const *default_sort,
-			   char *err, size_t cap);
+			   char *err, size_t cap, const char **error);
 
 /* The value at a dotted path of object o ("a.b.c"), or NULL. Borrowed. */
 json_t *lp_http_json_path(const json_t *o, const char *path);

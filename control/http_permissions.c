@@ -48,22 +48,23 @@ static void on_put(struct lp_http_req *r)
 {
 	const char *vhost = r->t.seg[2], *user = r->t.seg[3];
 	if (!lp_defs_find_vhost(r->defs, vhost) || !lp_defs_find_user(r->defs, user)) {
-		lp_http_not_found(r);
+		lp_http_bad_request(r, "vhost_or_user_not_found");
 		return;
 	}
 	json_t *body = lp_http_body_object(r);
 	if (!body)
 		return;
-	char re[3][LP_DEF_NAME_MAX + 1];
+	char re[3][LP_DEF_NAME_MAX + 1], missing[128] = "";
 	static const char *const keys[] = { "configure", "write", "read" };
-	for (int i = 0; i < 3; i++) {
-		if (lp_http_json_string(body, keys[i], NULL, re[i], sizeof(re[i])) < 0) {
-			json_decref(body);
-			lp_http_bad_request(r, "[{key_missing,%s}]", keys[i]);
-			return;
-		}
-	}
+	for (int i = 0; i < 3; i++)
+		if (lp_http_json_string(body, keys[i], NULL, re[i], sizeof(re[i])) < 0)
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing),
+				 "%s{key_missing,%s}", missing[0] ? "," : "", keys[i]);
 	json_decref(body);
+	if (missing[0]) {
+		lp_http_bad_request(r, "[%s]", missing);
+		return;
+	}
 	bool existed = find(r, vhost, user) != NULL;
 	char err[512] = "";
 	lp_ctl_server_change_begin(r->h->srv);

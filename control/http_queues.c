@@ -62,7 +62,7 @@ static void on_get(struct lp_http_req *r)
 static void on_put(struct lp_http_req *r)
 {
 	const char *vhost = r->t.seg[2], *name = r->t.seg[3];
-	if (!lp_http_vhost_exists(r, vhost))
+	if (!lp_http_vhost_exists_put(r, vhost))
 		return;
 	json_t *body = lp_http_body_object(r);
 	if (!body)
@@ -75,7 +75,7 @@ static void on_put(struct lp_http_req *r)
 	if (lp_http_json_bool(body, "durable", false, &durable) < 0 ||
 	    lp_http_json_bool(body, "auto_delete", false, &auto_delete) < 0 ||
 	    lp_http_json_bool(body, "exclusive", false, &exclusive) < 0) {
-		lp_http_bad_request(r, "not_boolean");
+		lp_http_not_boolean(r, body);
 	} else if (alen < 0) {
 		lp_http_bad_request(r, "invalid arguments");
 	} else if (!name[0]) {

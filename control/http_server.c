@@ -99,9 +99,10 @@ void lp_http_bad_request(struct lp_http_req *r, const char *fmt, ...)
 void lp_http_reply_list(struct lp_http_req *r, json_t *items, const char *const *default_sort)
 {
 	char err[256] = "";
-	json_t *out = lp_http_list_shape(items, r->t.query, default_sort, err, sizeof(err));
+	const char *error = "bad_request";
+	json_t *out = lp_http_list_shape(items, r->t.query, default_sort, err, sizeof(err), &error);
 	if (!out && err[0])
-		lp_http_bad_request(r, "%s", err);
+		lp_http_reply_error(r, 400, error, err);
 	else
 		lp_http_reply_json(r, 200, out);
 }
@@ -110,12 +111,15 @@ bool lp_http_defs_failed(struct lp_http_req *r, const struct lp_def_reply *d)
 {
 	if (d->code == 0)
 		return false;
+	/* the reply text without its "CODE_NAME - " prefix */
+	const char *text = strstr(d->text, " - ");
+	text = text ? text + 3 : d->text;
 	if (d->code == 404)
-		lp_http_reply_error(r, 404, "Object Not Found", d->text);
+		lp_http_reply_error(r, 404, "Object Not Found", text);
 	else if (d->code == 403)
-		lp_http_reply_error(r, 401, "not_authorised", d->text);
+		lp_http_reply_error(r, 401, "not_authorised", "Access refused.");
 	else
-		lp_http_reply_error(r, 400, "bad_request", d->text);
+		lp_http_reply_error(r, 400, "bad_request", text);
 	return true;
 }
 
@@ -123,15 +127,10 @@ json_t *lp_http_body_object(struct lp_http_req *r)
 {
 	if (!r->body_len)
 		return json_object();
-	json_error_t e;
-	json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &e);
-	if (!j) {
-		lp_http_bad_request(r, "failed_to_parse_json: %s", e.text);
-		return NULL;
-	}
+	json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
 	if (!json_is_object(j)) {
 		json_decref(j);
-		lp_http_bad_request(r, "failed_to_parse_json: not an object");
+		lp_http_bad_request(r, "not_json");
 		return NULL;
 	}
 	return j;
@@ -155,6 +154,28 @@ json_t *lp_http_tags_json(const char *tags)
 		p += n + (p[n] == ',');
 	}
 	return a;
+}
+
+bool lp_http_vhost_exists_put(struct lp_http_req *r, const char *vhost)
+{
+	if (lp_defs_find_vhost(r->defs, vhost))
+		return true;
+	lp_http_reply_error(r, 404, "not_found", "vhost_not_found");
+	return false;
+}
+
+void lp_http_not_boolean(struct lp_http_req *r, const json_t *body)
+{
+	static const char *const keys[] = { "durable", "auto_delete", "internal", "exclusive" };
+	json_t *bad = NULL;
+	for (size_t i = 0; i < 4 && !bad; i++) {
+		json_t *v = json_object_get(body, keys[i]);
+		bool b;
+		if (v && json_object_size(body) && lp_http_json_bool(body, keys[i], false, &b) < 0)
+			bad = v;
+	}
+	lp_http_reply_json(r, 400, json_pack("{s:s, s:[s,O]}", "error", "bad_request", "reason",
+					     "not_boolean", bad ? bad : json_null()));
 }
 
 bool lp_http_vhost_exists(struct lp_http_req *r, const char *vhost)
@@ -216,6 +237,15 @@ static void refuse_login(struct lp_http_req *r, const char *reason)
 	lp_http_reply_error(r, 401, "not_authorised", reason);
 }
 
+/* No credentials: 401 with an empty body; wrong ones: RabbitMQ's spelling. */
+static void refuse_credentials(struct lp_http_req *r, bool given)
+{
+	if (given)
+		lp_http_reply_error(r, 401, "not_authorized", "Login failed");
+	else
+		lp_http_reply_empty(r, 401);
+}
+
 /* rabbit_mgmt_util:is_authorized*: false with a 401 set when refused. */
 static bool authorize(struct lp_http_req *r, const struct lp_http_route *rt, const char *header)
 {
@@ -225,7 +255,7 @@ static bool authorize(struct lp_http_req *r, const struct lp_http_route *rt, con
 		u = lp_http_login(r->defs, user, pass);
 	explicit_bzero(pass, sizeof(pass));
 	if (!u) {
-		refuse_login(r, "Login failed");
+		refuse_credentials(r, header != NULL);
 		return false;
 	}
 	r->user = u;
@@ -276,19 +306,26 @@ static void dispatch(struct lp_http *h, struct lp_http_req *r, const char *raw,
 	}
 	unsigned method = r->method == LP_HTTP_HEAD ? LP_HTTP_GET : r->method;
 	const struct lp_http_route *found = NULL;
-	bool path_known = false;
+	unsigned allowed = 0;
 	for (size_t k = 0; k < sizeof(route_tables) / sizeof(route_tables[0]) && !found; k++)
 		for (const struct lp_http_route *rt = route_tables[k]; rt->fn && !found; rt++)
 			if (route_matches(rt, &r->t)) {
-				path_known = true;
+				allowed |= rt->methods;
 				if (rt->methods & method)
 					found = rt;
 			}
 	if (!found) {
-		if (path_known)
+		if (allowed) {
+			/* cowboy_rest's Allow header */
+			snprintf(r->allow, sizeof(r->allow), "HEAD%s%s%s%s, OPTIONS",
+				 allowed & LP_HTTP_GET ? ", GET" : "",
+				 allowed & LP_HTTP_PUT ? ", PUT" : "",
+				 allowed & LP_HTTP_POST ? ", POST" : "",
+				 allowed & LP_HTTP_DELETE ? ", DELETE" : "");
 			lp_http_reply_empty(r, 405);
-		else
+		} else {
 			lp_http_not_found(r);
+		}
 		return;
 	}
 	if (!authorize(r, found, auth_header))
@@ -344,7 +381,8 @@ static enum MHD_Result queue_reply(struct MHD_Connection *c, struct lp_http_req 
 	if (r->location[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
 	if (r->status == 405)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, PUT, POST, DELETE, HEAD");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+					r->allow[0] ? r->allow : "HEAD, GET, PUT, POST, DELETE, OPTIONS");
 	enum MHD_Result rc = MHD_queue_response(c, r->status, resp);
 	MHD_destroy_response(resp);
 	return rc;

@@ -57,11 +57,15 @@ static int tags_of(const json_t *body, char *dst, size_t cap)
 }
 
 unsigned lp_http_user_put(struct lp_http_req *r, const char *name, const json_t *body,
-			  char *err, size_t cap)
+			  bool need_tags, char *err, size_t cap)
 {
 	char tags[LP_DEF_NAME_MAX + 1], pw[LP_DEF_NAME_MAX + 1], b64[128], alg[64];
 	uint8_t hash[LP_PASSWORD_HASH_LEN];
 	bool have_hash = false;
+	if (need_tags && !json_object_get(body, "tags")) {
+		snprintf(err, cap, "tags_not_present");
+		return 400;
+	}
 	if (tags_of(body, tags, sizeof(tags)) < 0) {
 		snprintf(err, cap, "invalid tags");
 		return 400;
@@ -131,7 +135,7 @@ static void on_put(struct lp_http_req *r)
 		return;
 	char err[512] = "";
 	lp_ctl_server_change_begin(r->h->srv);
-	unsigned status = lp_http_user_put(r, r->t.seg[2], body, err, sizeof(err));
+	unsigned status = lp_http_user_put(r, r->t.seg[2], body, true, err, sizeof(err));
 	lp_ctl_server_change_end(r->h->srv);
 	r->user = NULL; /* may have been replaced */
 	json_decref(body);

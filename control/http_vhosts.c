@@ -4,7 +4,8 @@
  * rabbit_mgmt_wm_vhost): GET /api/vhosts (the vhosts the user may see),
  * GET|PUT|DELETE /api/vhosts/V, GET /api/vhosts/V/permissions. PUT and
  * DELETE go through lp_defs_add_vhost() / lp_defs_delete_vhost(), the
- * functions lepusctl uses, so the dataplane and the store see them. Lepus
+ * functions lepusctl uses, so the dataplane and the store see them; as in
+ * RabbitMQ, the user who creates a vhost gets permissions ".*" on it. Lepus
  * keeps no description, tags or tracing flag for a vhost: PUT accepts and
  * ignores them.
  */
@@ -60,6 +61,11 @@ static void on_put(struct lp_http_req *r)
 	char err[512] = "";
 	lp_ctl_server_change_begin(r->h->srv);
 	int rc = lp_defs_add_vhost(r->defs, name, err, sizeof(err));
+	/* rabbit_mgmt_wm_vhost: the user who creates a vhost gets full
+	 * permissions on it */
+	if (rc == 0)
+		rc = lp_defs_set_permissions(r->defs, r->user_name, name, ".*", ".*", ".*", err,
+					     sizeof(err));
 	lp_ctl_server_change_end(r->h->srv);
 	if (rc < 0)
 		lp_http_bad_request(r, "%s", err);
