@@ -164,6 +164,9 @@ me = get_json("/api/whoami")
 types(me, {"name": str, "tags": list}, "whoami")
 check(me.get("name") == "guest" and "administrator" in me.get("tags", []), "whoami: guest, administrator")
 
+# RabbitMQ fills a node's statistics in at its first emission (seconds
+# after start); Lepus has them at once.
+wait_for(lambda: "mem_used" in (get_json("/api/nodes") or [{}])[0], "node statistics", 30)
 nodes = get_json("/api/nodes")
 check(isinstance(nodes, list) and len(nodes) == 1, "one node")
 if nodes:
