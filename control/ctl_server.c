@@ -14,7 +14,9 @@
  * response in progress resumed (ctl_status.c).
  * Anything malformed or out of place closes that peer with a logged reason;
  * nothing a peer sends can stop the loop. Peers are bounded (MAX_PEERS) and
- * each is dropped after a period of silence.
+ * each is dropped after a period of silence. A poll hook (the HTTP API,
+ * http_server.c) adds its descriptors to the same ppoll() and runs after
+ * the peers, on this thread.
  */
 #include <errno.h>
 #include <poll.h>
@@ -269,7 +271,7 @@ static void check_timeouts(struct lp_ctl_server *s, uint64_t now)
 int lp_ctl_server_run(struct lp_ctl_server *s, const volatile sig_atomic_t *stop,
 		      const sigset_t *wait_mask)
 {
-	struct pollfd pfd[MAX_PEERS + 1];
+	struct pollfd pfd[MAX_PEERS + 1 + LP_CTL_HOOK_FDS_MAX];
 	int slot[MAX_PEERS + 1];
 
 	while (!*stop) {
@@ -286,7 +288,13 @@ int lp_ctl_server_run(struct lp_ctl_server *s, const volatile sig_atomic_t *stop
 			pfd[n] = (struct pollfd){ .fd = p->fd, .events = ev };
 			slot[n++] = (int)i;
 		}
-		struct timespec tick = { .tv_sec = 0, .tv_nsec = TICK_MS * 1000000L };
+		nfds_t n_own = n;
+		int timeout_ms = TICK_MS;
+		if (s->have_hook)
+			n += s->hook.fill(s->hook.arg, pfd + n_own, LP_CTL_HOOK_FDS_MAX, &timeout_ms);
+		if (timeout_ms < 0 || timeout_ms > TICK_MS)
+			timeout_ms = TICK_MS;
+		struct timespec tick = { .tv_sec = 0, .tv_nsec = timeout_ms * 1000000L };
 		int rc = ppoll(pfd, n, &tick, wait_mask);
 		if (rc < 0) {
 			if (errno == EINTR)
@@ -295,7 +303,7 @@ int lp_ctl_server_run(struct lp_ctl_server *s, const volatile sig_atomic_t *stop
 			return -errno;
 		}
 		uint64_t now = now_ns();
-		for (nfds_t k = 1; k < n; k++) {
+		for (nfds_t k = 1; k < n_own; k++) {
 			struct peer *p = &s->peers[slot[k]];
 			if (p->fd != pfd[k].fd)
 				continue; /* closed (e.g. replaced) during this iteration */
@@ -316,8 +324,46 @@ int lp_ctl_server_run(struct lp_ctl_server *s, const volatile sig_atomic_t *stop
 		if (pfd[0].revents & POLLIN)
 			accept_peers(s, now);
 		check_timeouts(s, now);
+		if (s->have_hook)
+			s->hook.run(s->hook.arg, pfd + n_own, (unsigned)(n - n_own));
 	}
 	return 0;
+}
+
+void lp_ctl_server_set_poll_hook(struct lp_ctl_server *s, const struct lp_ctl_poll_hook *hook)
+{
+	s->have_hook = hook != NULL;
+	if (hook)
+		s->hook = *hook;
+}
+
+struct lp_defs *lp_ctl_server_definitions(struct lp_ctl_server *s)
+{
+	return s->defs;
+}
+
+void lp_ctl_server_change_begin(struct lp_ctl_server *s)
+{
+	lp_sync_change_begin(s);
+}
+
+int lp_ctl_server_change_end(struct lp_ctl_server *s)
+{
+	return lp_sync_change_end(s);
+}
+
+bool lp_ctl_server_dataplane(const struct lp_ctl_server *s, struct lp_ctl_hello *hello)
+{
+	if (s->dp.peer < 0)
+		return false;
+	if (hello)
+		*hello = s->dp.hello;
+	return true;
+}
+
+uint64_t lp_ctl_server_uptime_ns(const struct lp_ctl_server *s)
+{
+	return now_ns() - s->start_ns;
 }
 
 void lp_ctl_server_destroy(struct lp_ctl_server *s)

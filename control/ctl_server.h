@@ -9,7 +9,12 @@
  */
 #pragma once
 
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lp_ctl.h"
 
 struct lp_ctl_server;
 struct lp_defs;
@@ -41,6 +46,42 @@ int lp_ctl_server_run(struct lp_ctl_server *s, const volatile sig_atomic_t *stop
  */
 void lp_ctl_server_set_definitions(struct lp_ctl_server *s, struct lp_defs *defs,
 				   struct lp_store *store);
+
+/*
+ * Another service of lepus-control sharing the loop (the HTTP API): before
+ * each ppoll() `fill` adds at most `cap` descriptors to pfd and returns how
+ * many (it may lower *timeout_ms); after it, `run` gets those entries back
+ * with their revents (also on a timeout). Both run on the loop's thread, so
+ * the service may use the definitions freely. At most one hook.
+ */
+#define LP_CTL_HOOK_FDS_MAX 4
+struct lp_ctl_poll_hook {
+	unsigned (*fill)(void *arg, struct pollfd *pfd, unsigned cap, int *timeout_ms);
+	void (*run)(void *arg, const struct pollfd *pfd, unsigned n);
+	void *arg;
+};
+void lp_ctl_server_set_poll_hook(struct lp_ctl_server *s, const struct lp_ctl_poll_hook *hook);
+
+/* The definitions being served (NULL before lp_ctl_server_set_definitions). */
+struct lp_defs *lp_ctl_server_definitions(struct lp_ctl_server *s);
+
+/*
+ * A change to the definitions made by another service of lepus-control:
+ * call begin, then the definitions functions (definitions.h), then end,
+ * which commits the store transaction and publishes the change to the
+ * dataplane as one delta batch, exactly as for a dataplane's declaration.
+ * end returns 0, or -EIO when the store could not commit (logged; the
+ * change stays in memory and is published, but a restart loses it).
+ */
+void lp_ctl_server_change_begin(struct lp_ctl_server *s);
+int lp_ctl_server_change_end(struct lp_ctl_server *s);
+
+/* The connected dataplane's HELLO into *hello (when not NULL). Returns
+ * whether a dataplane is connected. */
+bool lp_ctl_server_dataplane(const struct lp_ctl_server *s, struct lp_ctl_hello *hello);
+
+/* Nanoseconds since lp_ctl_server_create(). */
+uint64_t lp_ctl_server_uptime_ns(const struct lp_ctl_server *s);
 
 /* Close every connection, remove the socket file if it is still ours, free s.
  * s may be NULL. */

@@ -100,6 +100,9 @@ struct lp_ctl_server {
 	struct lp_ctl_msg omsg; /* the object being encoded */
 	uint8_t obuf[LP_CTL_MSG_MAX];
 	uint8_t args[LP_CTL_ARGS_MAX]; /* a request's arguments, copied out of buf */
+
+	bool have_hook;
+	struct lp_ctl_poll_hook hook; /* another service in the loop (HTTP API) */
 };
 
 /* ---- ctl_peer.c --------------------------------------------------------- */

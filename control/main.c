@@ -5,7 +5,9 @@
  * it (creating RabbitMQ's defaults, vhost "/" and guest/guest, at the very
  * first start), writes the pidfile, and runs the control-protocol server
  * (ctl_server.c) in the foreground until SIGINT or SIGTERM, then removes its
- * socket and pidfile. No DPDK. The dataplane keeps running whether or not
+ * socket and pidfile. The management HTTP API (http_server.c) joins the
+ * server's loop on --http ADDR:PORT (default 127.0.0.1:15672, RabbitMQ's
+ * port, on loopback until the appliance has a management address). No DPDK. The dataplane keeps running whether or not
  * this process does.
  */
 #include <errno.h>
@@ -20,6 +22,7 @@
 #include "ctl_log.h"
 #include "ctl_server.h"
 #include "definitions.h"
+#include "http_server.h"
 #include "lp_ctl.h"
 #include "store.h"
 
@@ -28,6 +31,7 @@
 #endif
 
 #define DEFAULT_DATA_DIR "/var/lib/lepus"
+#define DEFAULT_HTTP "127.0.0.1:15672"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -41,10 +45,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: lepus-control [--socket PATH] [--data-dir DIR] [--pidfile PATH] [--foreground]\n"
-		"                     [--verbose]\n"
+		"                     [--http ADDR:PORT|off] [--verbose]\n"
 		"  --socket PATH   control socket (default " LP_CTL_DEFAULT_SOCKET ")\n"
 		"  --data-dir DIR  durable definitions (DIR/definitions.db, default " DEFAULT_DATA_DIR ")\n"
 		"  --pidfile PATH  write our pid there, removed on exit\n"
+		"  --http ADDR:PORT  management HTTP API (default " DEFAULT_HTTP "; off: none)\n"
 		"  --foreground    stay in the foreground (the default and only mode)\n"
 		"  --verbose       log debug lines (connections, ignored messages)\n"
 		"  --version       print the version and exit\n");
@@ -79,6 +84,7 @@ int main(int argc, char **argv)
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "http", required_argument, NULL, 'H' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -87,15 +93,18 @@ int main(int argc, char **argv)
 	const char *socket_path = LP_CTL_DEFAULT_SOCKET;
 	const char *pidfile = NULL;
 	const char *data_dir = DEFAULT_DATA_DIR;
+	const char *http_addr = DEFAULT_HTTP;
+	bool http_given = false;
 	bool verbose = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:p:d:fvVh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:p:d:fH:vVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': socket_path = optarg; break;
 		case 'p': pidfile = optarg; break;
 		case 'd': data_dir = optarg; break;
 		case 'f': break;
+		case 'H': http_addr = optarg; http_given = true; break;
 		case 'v': verbose = true; break;
 		case 'V': printf("lepus-control %s (protocol %d)\n", LP_VERSION, LP_CTL_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
@@ -177,10 +186,28 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	lp_ctl_server_set_definitions(srv, defs, store);
+	struct lp_http *http = NULL;
+	if (strcmp(http_addr, "off") != 0) {
+		http = lp_http_create(srv, http_addr);
+		/* An explicit --http must work; the default port may be taken (a
+		 * RabbitMQ, another lepus-control): then run without the API. */
+		if (!http) {
+			lp_log(http_given ? LP_LOG_ERR : LP_LOG_WARN,
+			       "cannot serve the management API on %s: %s%s", http_addr,
+			       strerror(errno), http_given ? "" : " (continuing without it)");
+			if (http_given) {
+				lp_ctl_server_destroy(srv);
+				lp_defs_destroy(defs);
+				lp_store_close(store);
+				return 1;
+			}
+		}
+	}
 	if (pidfile) {
 		int rc = write_pidfile(pidfile);
 		if (rc < 0) {
 			lp_log(LP_LOG_ERR, "cannot write pidfile %s: %s", pidfile, strerror(-rc));
+			lp_http_destroy(http);
 			lp_ctl_server_destroy(srv);
 			lp_defs_destroy(defs);
 			lp_store_close(store);
@@ -190,6 +217,7 @@ int main(int argc, char **argv)
 	lp_log(LP_LOG_INFO, "lepus-control %s started, pid %ld", LP_VERSION, (long)getpid());
 
 	int rc = lp_ctl_server_run(srv, &stop_requested, &wait_mask);
+	lp_http_destroy(http);
 	lp_ctl_server_destroy(srv);
 	lp_defs_destroy(defs);
 	lp_store_close(store);

@@ -128,7 +128,11 @@ it_ctl() {
 
 it_start_control() {
 	it_require_lepus
-	"$IT_BUILD/control/lepus-control" --socket "$IT_SOCK" --data-dir "$IT_DIR/data" >>"$IT_DIR/control.log" 2>&1 &
+	# IT_CONTROL_OPTS: more options (e.g. --http ADDR:PORT); by default the
+	# management API is off, so that tests never compete for a port.
+	# shellcheck disable=SC2086
+	"$IT_BUILD/control/lepus-control" --socket "$IT_SOCK" --data-dir "$IT_DIR/data" \
+		${IT_CONTROL_OPTS:---http off} >>"$IT_DIR/control.log" 2>&1 &
 	IT_CONTROL_PID=$!
 	lp_wait_file "$IT_SOCK" 10 "$IT_CONTROL_PID" || it_fail "lepus-control did not start"
 }
