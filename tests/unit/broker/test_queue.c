@@ -893,6 +893,20 @@ static void shared_pool_limits(void **state)
 	assert_non_null(a);
 	assert_true(lp_queue_consumer_add(a, &spec) >= 0);
 	publish(f, a, 1);
+	/* A queue over its drop-head limit needs no new entry for a publish;
+	 * one under it does (a fan-out publish waits for one per such queue). */
+	assert_int_equal(lp_queue_destroy(b), 2);
+	struct lp_queue_config one = cfg;
+	one.max_length = 1;
+	struct lp_queue *c = lp_queue_create(p, &one);
+	assert_non_null(c);
+	m = mkmsg(f, 51);
+	assert_true(lp_queue_needs_entry(c, m));
+	assert_true(lp_queue_needs_entry(a, m));
+	publish(f, c, 1);
+	assert_false(lp_queue_needs_entry(c, m));
+	assert_true(lp_queue_needs_entry(a, m));
+	assert_true(lp_msg_release(m));
 	/* Destroying the pool destroys the queues still in it. */
 	lp_queue_pool_destroy(p);
 	assert_int_equal(lp_msg_pool_available(f->pool), f->start);
