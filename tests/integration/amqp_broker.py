@@ -10,11 +10,10 @@ channel closes or its process dies, every basic property, bodies from 0 B to
 The cases encode RabbitMQ 3.x's behaviour (the parity suite runs them against
 Debian's rabbitmq-server); Lepus must behave the same.
 
-  amqp_broker.py --host H [--case NAME]... [--pending NAME,...] [--list]
+  amqp_broker.py --host H [--case NAME]... [--list]
 
-One line per case: "ok   NAME", "FAIL NAME: reason", or for a case named in
---pending "PENDING NAME (not implemented in Lepus yet)" (not run). Exit 1
-when a case fails."""
+One line per case: "ok   NAME" or "FAIL NAME: reason". Exit 1 when a case
+fails."""
 import argparse
 import datetime
 import decimal
@@ -1136,7 +1135,6 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default=HOST)
     ap.add_argument("--case", action="append", default=[], help="a case to run (repeatable); default all")
-    ap.add_argument("--pending", default="", help="comma-separated cases reported PENDING, not run")
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
     HOST = args.host
@@ -1144,9 +1142,8 @@ def main():
     if args.list:
         print("\n".join(names))
         return 0
-    pending = set(filter(None, args.pending.replace(",", " ").split()))
     wanted = args.case or names
-    unknown = [n for n in set(wanted) | pending if n not in names]
+    unknown = [n for n in set(wanted) if n not in names]
     if unknown:
         print("unknown case(s): %s" % ", ".join(unknown), file=sys.stderr)
         return 2
@@ -1154,9 +1151,6 @@ def main():
     failed = []
     for n, fn in CASES:
         if n not in wanted:
-            continue
-        if n in pending:
-            print("PENDING %s (not implemented in Lepus yet)" % n, flush=True)
             continue
         conns = Conns()
         t0 = time.monotonic()
