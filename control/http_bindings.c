@@ -284,10 +284,7 @@ static void on_delete(struct lp_http_req *r)
 	} else {
 		snprintf(req.routing_key, sizeof(req.routing_key), "%s", f.dest);
 	}
-	struct lp_def_reply d;
-	lp_http_defs_apply(r, LP_CTL_UNBIND, &req, &d);
-	if (!lp_http_defs_failed(r, &d))
-		lp_http_reply_empty(r, 204);
+	lp_http_defs_answer(r, LP_CTL_UNBIND, &req, 204);
 }
 
 const struct lp_http_route lp_http_binding_routes[] = {

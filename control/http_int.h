@@ -119,6 +119,10 @@ void lp_http_def_req_init(struct lp_http_req *r, struct lp_ctl_def_req *req, uin
  * then the end of the pseudo connection (its exclusive queues go). */
 void lp_http_defs_apply(struct lp_http_req *r, uint16_t type, const struct lp_ctl_def_req *req,
 			struct lp_def_reply *out);
+/* lp_http_defs_apply, then an empty reply with status on success or the
+ * error of lp_http_defs_failed. */
+void lp_http_defs_answer(struct lp_http_req *r, uint16_t type, const struct lp_ctl_def_req *req,
+			 unsigned status);
 
 /* The body as a JSON object ({} when empty); NULL after a 400 was set. New
  * reference. */

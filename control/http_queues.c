@@ -87,10 +87,7 @@ static void on_put(struct lp_http_req *r)
 				       (exclusive ? LP_CTL_F_EXCLUSIVE : 0));
 		req.args = args;
 		req.args_len = (uint16_t)alen;
-		struct lp_def_reply d;
-		lp_http_defs_apply(r, LP_CTL_DECLARE, &req, &d);
-		if (!lp_http_defs_failed(r, &d))
-			lp_http_reply_empty(r, existed ? 204 : 201);
+		lp_http_defs_answer(r, LP_CTL_DECLARE, &req, existed ? 204 : 201);
 	}
 	json_decref(body);
 }
@@ -109,10 +106,7 @@ static void on_delete(struct lp_http_req *r)
 	if (lp_http_query_bool(r->t.query, "if-empty"))
 		req.flags |= LP_CTL_F_IF_EMPTY;
 	req.flags |= LP_CTL_F_COUNTS; /* 0 and 0 until the dataplane reports counts */
-	struct lp_def_reply d;
-	lp_http_defs_apply(r, LP_CTL_DELETE, &req, &d);
-	if (!lp_http_defs_failed(r, &d))
-		lp_http_reply_empty(r, 204);
+	lp_http_defs_answer(r, LP_CTL_DELETE, &req, 204);
 }
 
 const struct lp_http_route lp_http_queue_routes[] = {

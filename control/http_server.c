@@ -213,6 +213,16 @@ void lp_http_defs_apply(struct lp_http_req *r, uint16_t type, const struct lp_ct
 	lp_ctl_server_change_end(r->h->srv);
 }
 
+void lp_http_defs_answer(struct lp_http_req *r, uint16_t type, const struct lp_ctl_def_req *req,
+			 unsigned status)
+{
+	struct lp_def_reply d;
+
+	lp_http_defs_apply(r, type, req, &d);
+	if (!lp_http_defs_failed(r, &d))
+		lp_http_reply_empty(r, status);
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
 
 static bool route_matches(const struct lp_http_route *rt, const struct lp_http_target *t)
