@@ -59,7 +59,7 @@
 #include <sys/types.h>
 
 #define LP_CTL_MAGIC 0x5443504cu /* "LPCT" as little-endian bytes */
-#define LP_CTL_VERSION 1
+#define LP_CTL_VERSION 2
 #define LP_CTL_DEFAULT_SOCKET "/run/lepus/control.sock"
 
 #define LP_CTL_HDR_LEN 16
@@ -462,12 +462,15 @@ enum {
 
 /* TOPO_QUEUE payload: u8 op, u8 flags (LP_CTL_Q_*), u16 owner_shard,
  * u64 owner_conn (exclusive queues: the owning connection, else 0),
+ * u32 store_id (durable queues: the id their messages carry in the owner's
+ * journal, assigned once by lepus-control and never reused; else 0),
  * name vhost, name name, u16 args_len + args. */
 struct lp_ctl_topo_queue {
 	uint8_t op;
 	uint8_t flags;
 	uint16_t owner_shard;
 	uint64_t owner_conn;
+	uint32_t store_id;
 	char vhost[LP_CTL_NAME_MAX + 1];
 	char name[LP_CTL_NAME_MAX + 1];
 	uint16_t args_len;

@@ -330,6 +330,7 @@ static bool wr_def_payload(struct wr *w, const struct lp_ctl_msg *m)
 		wr_u8(w, q->flags);
 		wr_u16(w, q->owner_shard);
 		wr_u64(w, q->owner_conn);
+		wr_u32(w, q->store_id);
 		return wr_name(w, q->vhost, 1) && wr_name(w, q->name, 1) &&
 		       wr_args(w, q->args, q->args_len);
 	}
@@ -464,6 +465,7 @@ static void rd_def_payload(struct rd *r, struct lp_ctl_msg *m)
 		q->flags = rd_u8(r);
 		q->owner_shard = rd_u16(r);
 		q->owner_conn = rd_u64(r);
+		q->store_id = rd_u32(r);
 		if (!op_valid(q->op) || (q->flags & ~LP_CTL_Q_ALL))
 			r->bad = true;
 		rd_name(r, q->vhost, 1);

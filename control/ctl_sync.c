@@ -84,6 +84,7 @@ static ssize_t encode_object(struct lp_ctl_server *s, uint8_t op, enum lp_def_ki
 				     (q->auto_delete ? LP_CTL_Q_AUTO_DELETE : 0));
 		t->owner_shard = q->owner_shard;
 		t->owner_conn = q->owner_conn;
+		t->store_id = q->store_id;
 		memcpy(t->vhost, q->vhost, sizeof(q->vhost));
 		memcpy(t->name, q->name, sizeof(q->name));
 		t->args = q->args;

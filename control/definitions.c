@@ -34,6 +34,7 @@ struct lp_defs {
 	struct node **tail[N_KINDS];
 	unsigned count[N_KINDS];
 	struct lp_def_sink sink;
+	uint32_t last_store_id;  /* the highest durable queue store id given out */
 };
 
 enum perm_kind { PERM_CONFIGURE, PERM_WRITE, PERM_READ };
@@ -978,6 +979,10 @@ int lp_defs_insert(struct lp_defs *d, enum lp_def_kind kind, const void *obj)
 		uint8_t *args = c->args;
 		*c = *q;
 		c->args = args;
+		c->store_id = q->durable ? q->store_id : 0;
+		if (c->store_id == 0 && c->durable)
+			c->store_id = ++d->last_store_id;
+		lp_defs_note_store_id(d, c->store_id);
 		list_append(d, kind, c);
 		return 0;
 	}
@@ -1306,6 +1311,7 @@ static void queue_declare(struct lp_defs *d, const struct lp_ctl_def_req *req,
 	c->auto_delete = auto_delete;
 	c->owner_conn = exclusive ? req->conn_id : 0;
 	c->owner_shard = req->worker;
+	c->store_id = durable ? ++d->last_store_id : 0;
 	c->args_len = req->args_len;
 	list_append(d, LP_DEF_QUEUE, c);
 	queue_result(c, out);
@@ -1493,6 +1499,12 @@ int lp_defs_queue_unused(struct lp_defs *d, const char *vhost, const char *name)
 		return -EPERM;
 	delete_queue(d, q);
 	return 0;
+}
+
+void lp_defs_note_store_id(struct lp_defs *d, uint32_t id)
+{
+	if (id > d->last_store_id)
+		d->last_store_id = id;
 }
 
 void lp_defs_fit_shards(struct lp_defs *d, unsigned n_workers)

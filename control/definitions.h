@@ -78,6 +78,7 @@ struct lp_def_queue {
 	bool durable, exclusive, auto_delete;
 	uint64_t owner_conn; /* exclusive: the owning connection */
 	uint16_t owner_shard;
+	uint32_t store_id;   /* durable: its id in the owner's message journal, else 0 */
 	uint16_t args_len;
 	uint8_t *args;
 };
@@ -179,6 +180,10 @@ int lp_defs_queue_unused(struct lp_defs *d, const char *vhost, const char *name)
 unsigned lp_defs_drop_exclusive(struct lp_defs *d);
 /* Map every queue's owner shard into [0, n_workers) (a dataplane with fewer
  * workers than the one that declared them). Silent: not a definition change. */
+/* Store ids (struct lp_def_queue) are given out once, never reused: id was
+ * used (loaded from the database); later queues get higher ones. */
+void lp_defs_note_store_id(struct lp_defs *d, uint32_t id);
+
 void lp_defs_fit_shards(struct lp_defs *d, unsigned n_workers);
 
 /* Iteration, in creation order; NULL-terminated through ->next. */

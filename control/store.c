@@ -34,7 +34,7 @@ static const char schema[] =
 	" auto_delete INTEGER, internal INTEGER, alternate BLOB, arguments BLOB,"
 	" PRIMARY KEY(vhost, name));"
 	"CREATE TABLE IF NOT EXISTS queues(vhost BLOB, name BLOB, auto_delete INTEGER,"
-	" owner_shard INTEGER, arguments BLOB, PRIMARY KEY(vhost, name));"
+	" owner_shard INTEGER, arguments BLOB, store_id INTEGER DEFAULT 0, PRIMARY KEY(vhost, name));"
 	"CREATE TABLE IF NOT EXISTS bindings(vhost BLOB, source BLOB, dest_kind INTEGER,"
 	" destination BLOB, routing_key BLOB, arguments BLOB,"
 	" PRIMARY KEY(vhost, source, dest_kind, destination, routing_key, arguments));";
@@ -78,6 +78,23 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
+/* A database from before the message store has no queues.store_id: every
+ * durable queue gets one (its rowid, unique), and last_store_id follows. */
+static int migrate_store_ids(struct lp_store *s)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT store_id FROM queues LIMIT 0", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_finalize(st);
+		return 0;
+	}
+	return exec(s, "ALTER TABLE queues ADD COLUMN store_id INTEGER DEFAULT 0;"
+		       "UPDATE queues SET store_id = rowid WHERE store_id IS NULL OR store_id = 0;"
+		       "INSERT OR REPLACE INTO meta(key, value)"
+		       " SELECT 'last_store_id', MAX(store_id) FROM queues;");
+}
+
 struct lp_store *lp_store_open(const char *dir, char *err, size_t cap)
 {
 	int rc = mkdir_p(dir);
@@ -102,7 +119,7 @@ struct lp_store *lp_store_open(const char *dir, char *err, size_t cap)
 	/* WAL: a commit is one append to the log; synchronous=FULL: fsync at
 	 * every commit, so a committed change survives power loss. */
 	if (exec(s, "PRAGMA journal_mode=WAL;") < 0 || exec(s, "PRAGMA synchronous=FULL;") < 0 ||
-	    exec(s, schema) < 0) {
+	    exec(s, schema) < 0 || migrate_store_ids(s) < 0) {
 		snprintf(err, cap, "%s", s->error);
 		goto fail;
 	}
@@ -205,6 +222,8 @@ static void run(struct lp_store *s, const char *sql, const char *fmt, ...)
 			bind_name(st, i, va_arg(ap, const char *));
 		} else if (*f == 'i') {
 			sqlite3_bind_int(st, i, va_arg(ap, int));
+		} else if (*f == 'u') {
+			sqlite3_bind_int64(st, i, va_arg(ap, uint32_t));
 		} else if (*f == 'a') {
 			const uint8_t *a = va_arg(ap, const uint8_t *);
 			bind_args(st, i, a, (uint16_t)va_arg(ap, int));
@@ -273,10 +292,16 @@ void lp_store_change(struct lp_store *s, uint8_t op, enum lp_def_kind kind, cons
 		if (!q->durable)
 			break;
 		if (add)
+		{
 			run(s, "INSERT OR REPLACE INTO queues(vhost, name, auto_delete, owner_shard,"
-			       " arguments) VALUES(?, ?, ?, ?, ?)", "nniia", q->vhost, q->name,
-			    (int)q->auto_delete, (int)q->owner_shard, q->args, (int)q->args_len);
-		else
+			       " arguments, store_id) VALUES(?, ?, ?, ?, ?, ?)", "nniiau", q->vhost,
+			    q->name, (int)q->auto_delete, (int)q->owner_shard, q->args,
+			    (int)q->args_len, q->store_id);
+			/* never reused, even once every queue that had one is gone */
+			run(s, "INSERT INTO meta(key, value) VALUES('last_store_id', ?) ON CONFLICT(key)"
+			       " DO UPDATE SET value=MAX(CAST(value AS INTEGER), excluded.value)", "u",
+			    q->store_id);
+		} else
 			run(s, "DELETE FROM queues WHERE vhost=? AND name=?", "nn", q->vhost, q->name);
 		break;
 	}
@@ -329,12 +354,14 @@ int lp_store_load(struct lp_store *s, struct lp_defs *d)
 		"SELECT user, vhost, configure, write, read FROM permissions ORDER BY rowid",
 		"SELECT vhost, name, type, auto_delete, internal, alternate, arguments FROM exchanges"
 		" ORDER BY rowid",
-		"SELECT vhost, name, auto_delete, owner_shard, arguments FROM queues ORDER BY rowid",
+		"SELECT vhost, name, auto_delete, owner_shard, arguments, store_id FROM queues"
+		" ORDER BY rowid",
 		"SELECT vhost, source, dest_kind, destination, routing_key, arguments FROM bindings"
 		" ORDER BY rowid",
 	};
 	static const enum lp_def_kind kinds[] = { LP_DEF_VHOST, LP_DEF_USER, LP_DEF_PERMISSION,
 						  LP_DEF_EXCHANGE, LP_DEF_QUEUE, LP_DEF_BINDING };
+	sqlite3_stmt *st_last;
 	int rc = 0;
 	for (size_t k = 0; k < 6 && rc == 0; k++) {
 		sqlite3_stmt *st;
@@ -388,6 +415,7 @@ int lp_store_load(struct lp_store *s, struct lp_defs *d)
 				     col_args(st, 4, &o.q.args, &o.q.args_len);
 				o.q.auto_delete = sqlite3_column_int(st, 2);
 				o.q.owner_shard = (uint16_t)sqlite3_column_int(st, 3);
+				o.q.store_id = (uint32_t)sqlite3_column_int64(st, 5);
 				o.q.durable = true;
 				break;
 			case LP_DEF_BINDING:
@@ -416,6 +444,12 @@ int lp_store_load(struct lp_store *s, struct lp_defs *d)
 			rc = -EIO;
 		}
 		sqlite3_finalize(st);
+	}
+	if (rc == 0 && sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key='last_store_id'",
+					  -1, &st_last, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st_last) == SQLITE_ROW)
+			lp_defs_note_store_id(d, (uint32_t)sqlite3_column_int64(st_last, 0));
+		sqlite3_finalize(st_last);
 	}
 	return rc;
 }

@@ -175,6 +175,17 @@ static int set_pid_file(struct lp_config *cfg, const char *v)
 	return set_string(cfg->pid_file, sizeof(cfg->pid_file), v);
 }
 
+/* "none": no journal (persistent messages live in memory only). */
+static int set_data_dir(struct lp_config *cfg, const char *v)
+{
+	return set_string(cfg->data_dir, sizeof(cfg->data_dir), strcmp(v, "none") == 0 ? "" : v);
+}
+
+static int set_max_messages(struct lp_config *cfg, const char *v)
+{
+	return parse_u32(v, 1024, 1u << 26, &cfg->max_messages);
+}
+
 static const struct setting settings[] = {
 	{"port", "SPEC", "port to own: af_packet:IF, tap:IF, memif:PATH[,server|client], pci:ADDR, ring:NAME, eal:NAME", set_port},
 	{"ip", "A.B.C.D/LEN", "the dataplane's IPv4 address and prefix length", set_ip},
@@ -193,6 +204,8 @@ static const struct setting settings[] = {
 	{"control", "PATH", "lepus-control socket (default " DEFAULT_CONTROL_SOCKET ")", set_control},
 	{"ready-file", "PATH", "file written once the dataplane serves traffic", set_ready_file},
 	{"pidfile", "PATH", "file holding the dataplane's pid", set_pid_file},
+	{"data-dir", "PATH", "journal of persistent messages, <PATH>/shard-<worker>/ (default " DEFAULT_DATA_DIR "; none = keep them in memory only)", set_data_dir},
+	{"max-messages", "N", "messages held in memory per worker (default 65536)", set_max_messages},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -211,6 +224,8 @@ void lp_config_defaults(struct lp_config *cfg)
 	cfg->n_mbufs = DEFAULT_MBUFS;
 	cfg->amqp_port = 5672;
 	cfg->amqp_max_conns = 128;
+	strcpy(cfg->data_dir, DEFAULT_DATA_DIR);
+	cfg->max_messages = 65536;
 	cfg->max_message_size = 128u << 20;
 	cfg->tcp_max_conns = 4096;
 	strcpy(cfg->control_socket, DEFAULT_CONTROL_SOCKET);

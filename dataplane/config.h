@@ -16,6 +16,7 @@
 #include "port.h"
 
 #define LP_PATH_MAX 108 /* sun_path */
+#define DEFAULT_DATA_DIR "/var/lib/lepus"
 
 struct lp_config {
 	char port[LP_PORT_SPEC_MAX]; /* --port: see port.h for the spec strings */
@@ -35,6 +36,8 @@ struct lp_config {
 	char control_socket[LP_PATH_MAX]; /* --control PATH */
 	char ready_file[LP_PATH_MAX]; /* --ready-file PATH: written once serving */
 	char pid_file[LP_PATH_MAX];   /* --pidfile PATH */
+	char data_dir[LP_PATH_MAX];   /* --data-dir PATH, "" = none */
+	uint32_t max_messages;        /* --max-messages, message pool per worker */
 };
 
 /* Fill cfg with the defaults (no port, no address: both must be given). */

@@ -274,6 +274,8 @@ static int setup_control_link(struct dataplane *dp)
 	struct lp_broker_config bcfg;
 
 	lp_broker_config_default(&bcfg);
+	bcfg.data_dir = dp->cfg.data_dir;
+	bcfg.max_messages = dp->cfg.max_messages;
 	if (!single) {
 		dp->mesh = lp_mesh_create(dp->n_workers, SHARD_RING_SIZE);
 		dp->relay = dp->mesh != NULL ? lp_broker_relay_create(dp->mesh, dp->ctl) : NULL;

@@ -4,7 +4,8 @@
  * iteration that reads the rings, dispatches and flushes, and its counters.
  * The work itself lives in one file per concept: channel.c, declare.c,
  * publish.c, confirm.c, tx.c, consume.c, deliver.c (the channel side),
- * owner.c (the queues this shard owns) and mesh.c (the rings between shards).
+ * owner.c (the queues this shard owns), persist.c (its journal) and mesh.c
+ * (the rings between shards).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -57,6 +58,7 @@ void lp_broker_poll(struct lp_broker *b)
 {
 	if (b == NULL)
 		return;
+	lp_persist_poll(b);
 	if (b->n_blocked > 0 && lp_msg_pool_available(b->pool) >= b->high_water &&
 	    !lp_mesh_stages_full(b, LP_BROKER_STAGE_RESUME)) {
 		uint32_t n = b->n_blocked;
@@ -84,8 +86,10 @@ void lp_broker_poll(struct lp_broker *b)
 	lp_owner_dispatch(b);
 	if (b->n_parked > 0)
 		lp_publish_retry_parked(b);
+	lp_confirm_flush(b);
 	if (b->mesh != NULL)
 		lp_mesh_flush(b);
+	lp_persist_flush(b);
 }
 
 const struct lp_broker_stats *lp_broker_stats(const struct lp_broker *b)
@@ -132,6 +136,7 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 	b->blocked = calloc(cfg->max_channels, sizeof(*b->blocked));
 	b->parked = calloc(cfg->max_channels, sizeof(*b->parked));
 	b->backlogged = calloc(cfg->max_channels, sizeof(*b->backlogged));
+	b->confirm_dirty = calloc(cfg->max_channels, sizeof(*b->confirm_dirty));
 	b->out = calloc(LP_MESH_LANES * b->n_workers, sizeof(*b->out));
 	b->in = calloc(LP_MESH_LANES * b->n_workers, sizeof(*b->in));
 	bool stages = b->out != NULL;
@@ -150,10 +155,17 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 	b->low_water = cfg->max_messages / 8;
 	b->high_water = cfg->max_messages / 4;
 	if (b->pool == NULL || b->queues == NULL || b->qpool == NULL || b->live == NULL || b->qid_map == NULL ||
-	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL || b->parked == NULL || b->backlogged == NULL ||
+	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL || b->parked == NULL || b->backlogged == NULL || b->confirm_dirty == NULL ||
 	    b->out == NULL || b->in == NULL || !stages || !pools) {
 		lp_broker_destroy(b);
 		rte_errno = ENOMEM;
+		return NULL;
+	}
+	int rc = lp_persist_open(b);
+
+	if (rc < 0) {
+		lp_broker_destroy(b);
+		rte_errno = -rc;
 		return NULL;
 	}
 	return b;
@@ -163,6 +175,7 @@ void lp_broker_drop_messages(struct lp_broker *b)
 {
 	if (b == NULL)
 		return;
+	lp_persist_close(b); /* first: what the queues drop now stays in the journal */
 	lp_owner_destroy_queues(b);
 	for (uint32_t i = 0; b->chans != NULL && i < b->cfg.max_channels; i++) {
 		if (b->chans[i].used && b->chans[i].pub != NULL)
@@ -207,6 +220,7 @@ void lp_broker_destroy(struct lp_broker *b)
 	free(b->blocked);
 	free(b->parked);
 	free(b->backlogged);
+	free(b->confirm_dirty);
 	free(b->out);
 	free(b->in);
 	lp_msg_pool_destroy(b->pool);

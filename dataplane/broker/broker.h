@@ -34,6 +34,9 @@ struct lp_ctl_result;
 struct lp_mesh;
 
 struct lp_broker_config {
+	/* journal of persistent messages in <data_dir>/shard-<worker>/; NULL or
+	 * "": none (persistent messages are kept in memory only) */
+	const char *data_dir;
 	uint32_t max_messages;  /* message pool per worker (default 65536) */
 	uint32_t body_max;      /* body kept in the message slot (default 4 KiB; larger: heap) */
 	uint32_t max_queues;    /* owned per worker (default 1024) */
@@ -62,6 +65,12 @@ struct lp_broker_stats {
 	uint64_t ops_refused;   /* lp_broker_send: stage and ring full (never, unless a shard stalls) */
 	uint64_t notices_lost;  /* connection-closed and queue-unused notices with no relay message
 				 * left (never, unless the main lcore stalls) */
+	/* the journal */
+	uint64_t persisted;     /* ENQUEUE records appended */
+	uint64_t flushes;       /* group commits submitted */
+	uint64_t recovered;     /* live messages found at start-up */
+	uint64_t recovered_orphans; /* of them, of queues gone: settled */
+	uint64_t settles_lost;  /* settle backlog full: may come back once after a crash */
 };
 
 void lp_broker_config_default(struct lp_broker_config *cfg);
@@ -70,8 +79,9 @@ void lp_broker_config_default(struct lp_broker_config *cfg);
  * The broker shard of worker id. snapshots: what lepus-control pushes (NULL
  * in unit tests: lp_broker_set_snapshot alone). ctl: the control link when
  * this worker is the main lcore (single lcore), else NULL. mesh: the ring mesh
- * of all workers (NULL with one worker). Returns the shard, or NULL with
- * rte_errno EINVAL or ENOMEM.
+ * of all workers (NULL with one worker). With cfg->data_dir the shard opens
+ * its journal and recovers it (blocking: start-up). Returns the shard, or
+ * NULL with rte_errno EINVAL, ENOMEM, or the journal's error (printed).
  */
 struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *cfg,
 				   struct lp_snapshot_publisher *snapshots, struct lp_ctl_link *ctl,

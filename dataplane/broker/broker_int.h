@@ -35,6 +35,7 @@
 #include "broker.h"
 #include "lp_ctl.h"
 #include "mesh.h"
+#include "queue.h"
 
 struct lp_queue;
 struct lp_msg;
@@ -63,6 +64,7 @@ struct rte_ring;
 /* Deliveries in flight to one remote channel before the owner waits for credit. */
 #define LP_BROKER_INFLIGHT_MAX 256
 #define LP_BROKER_QUEUE_CONSUMERS 256 /* consumers of one queue */
+#define LP_BROKER_SETTLE_BACKLOG 65536 /* settles kept while the journal's buffer is full */
 
 static inline uint32_t lp_chan_id(unsigned worker, uint32_t gen, uint32_t slot)
 {
@@ -126,6 +128,7 @@ struct channel {
 	uint16_t prefetch_global; /* Basic.Qos global: the channel's limit (RabbitMQ 3.x) */
 	uint32_t unacked;    /* consumer deliveries in ack mode not settled yet */
 	bool confirm;
+	bool confirm_dirty;  /* on lp_broker.confirm_dirty */
 	uint64_t publish_seq;
 	char last_queue[LP_BROKER_NAME_LEN]; /* for the empty-name shortcut */
 	/* Lists whose entries come from the shard's pools (fifo_pool.h): */
@@ -172,8 +175,15 @@ struct consumer {
 struct owned_queue {
 	bool used;
 	bool had_consumer; /* auto-delete: reported unused once it had one */
+	bool ended;        /* persist.c: its PURGE/DELETE record is written (while purging) */
 	uint8_t flags;     /* LP_CTL_Q_* */
 	uint32_t qid;
+	uint32_t store_id; /* durable: its id in the journal (topology), else 0 */
+	uint64_t next_jseq; /* journal sequence of its next persistent message */
+	/* recovered messages (lp_broker.recovered) not in the queue yet: while
+	 * there are some, new publishes wait so that order is kept */
+	uint32_t rec_next, rec_end;
+	struct lp_broker *broker;
 	uint32_t live_idx; /* position in lp_broker.live */
 	struct lp_queue *q;
 	char vhost[LP_BROKER_NAME_LEN];
@@ -185,6 +195,27 @@ struct remote_channel {
 	uint32_t id;       /* lp_chan_id; 0: none */
 	uint64_t next_tag; /* owner tags */
 	uint32_t inflight; /* deliveries sent, not yet written to the client */
+};
+
+/* persist.c: a live message of the journal found at start-up. */
+struct recovered_msg {
+	uint32_t store_id;
+	struct lp_queue_jref ref;
+	struct lp_msg *msg;  /* one reference; NULL once its queue took it */
+};
+
+/* persist.c: a publish confirmed once the journal is durable up to ticket. */
+struct durable_wait {
+	uint64_t ticket;
+	uint64_t seq;
+	uint32_t chan;
+	uint16_t worker;
+};
+
+/* persist.c: a settle waiting for room in the journal's buffer. */
+struct settle_wait {
+	uint32_t store_id;
+	struct lp_queue_jref ref;
 };
 
 /* Operations staged for one destination shard (flushed every poll), at most
@@ -211,6 +242,18 @@ struct lp_broker {
 	struct lp_mesh *mesh;
 	struct lp_broker_config cfg;
 	struct lp_msg_pool *pool;
+	/* the journal (persist.c); NULL without a data directory */
+	struct lp_store *store;
+	struct recovered_msg *recovered; /* sorted by (store_id, seq) */
+	uint32_t n_recovered;
+	bool adopted;            /* the first topology from lepus-control has seen them */
+	struct durable_wait *dwait; /* ring, in ticket order */
+	uint32_t dwait_cap, dwait_head, dwait_n;
+	struct settle_wait *swait;  /* ring of LP_BROKER_SETTLE_BACKLOG */
+	uint32_t swait_head, swait_n;
+	/* channels whose confirms changed this iteration (confirm.c batches them) */
+	struct channel **confirm_dirty;
+	uint32_t n_confirm_dirty;
 	/* owner side */
 	struct owned_queue *queues;   /* [max_queues] */
 	struct lp_queue_pool *qpool;  /* their headers, consumers and message entries */
@@ -269,8 +312,11 @@ enum { RELAY_SUBMIT = 1, RELAY_CONN_CLOSED, RELAY_QUEUE_UNUSED };
 
 struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid);
 /* Enqueue m (takes the reference) into this shard's queue qid. Returns 0,
- * -ENOBUFS (reject-publish limit), -ENOSPC (full) or -ENOENT (no queue). */
-int lp_owner_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m);
+ * -ENOBUFS (reject-publish limit), -ENOSPC (full) or -ENOENT (no queue).
+ * *ticket: the journal ticket that makes it durable, 0 when it needs none. */
+int lp_owner_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m, uint64_t *ticket);
+/* Can oq take m now (room in it and in the journal, recovered messages in)? */
+bool lp_owner_can_take(struct lp_broker *b, const struct owned_queue *oq, const struct lp_msg *m);
 /* Handle an operation from shard op->src (or a local one). Takes op->ptr's reference. */
 void lp_op_handle(struct lp_broker *b, const struct lp_ring_op *op);
 /* The handlers of the owner side's operation types (owner.c). */
@@ -425,5 +471,42 @@ void lp_publish_retry_parked(struct lp_broker *b);
 
 /* ---- confirm.c ---- */
 
-void lp_confirm_publish(struct channel *bc, uint64_t seq, bool ack);
+/* Publish seq is confirmed (ack) or refused: at once when nothing earlier
+ * waits, else in order with those (lp_confirm_flush). */
+void lp_confirm_publish(struct lp_broker *b, struct channel *bc, uint64_t seq, bool ack);
+/* Publish seq waits for verdicts (entry->outstanding of them). NULL: the
+ * shard's pool of them is used up (the caller checked it was not). */
 struct pending_confirm *lp_confirm_wait(struct lp_broker *b, struct channel *bc, uint64_t seq);
+/* Once per poll: send what the channels' confirms became, runs of acks as
+ * one Basic.Ack multiple=true. */
+void lp_confirm_flush(struct lp_broker *b);
+
+/* ---- persist.c: the journal ---- */
+
+int lp_persist_open(struct lp_broker *b);
+void lp_persist_close(struct lp_broker *b);
+/* Would m in oq be journaled (durable queue, persistent message, a journal)? */
+bool lp_persist_wants(const struct lp_broker *b, const struct owned_queue *oq, const struct lp_msg *m);
+/* Room for n records of m in the journal's buffer now? */
+bool lp_persist_fits(const struct lp_broker *b, const struct lp_msg *m, unsigned n);
+/* Append m's ENQUEUE for oq: ref filled; returns the ticket (> 0) or -ENOBUFS. */
+int64_t lp_persist_enqueue(struct lp_broker *b, struct owned_queue *oq, const struct lp_msg *m,
+			   struct lp_queue_jref *ref);
+void lp_persist_settle(struct lp_broker *b, uint32_t store_id, const struct lp_queue_jref *ref);
+/* lp_queue_gone_fn of journaled queues (ctx: the owned_queue). */
+void lp_persist_gone(void *ctx, const struct lp_queue_jref *ref, enum lp_queue_gone why);
+/* Before Queue.Purge (deleted false) or Queue.Delete of oq. */
+void lp_persist_end(struct lp_broker *b, struct owned_queue *oq, bool deleted);
+/* A new owned queue: its recovered messages; feed moves them in while it can take them. */
+void lp_persist_attach(struct lp_broker *b, struct owned_queue *oq);
+void lp_persist_feed(struct lp_broker *b, struct owned_queue *oq);
+/* The first topology from lepus-control: recovered messages to their queues. */
+void lp_persist_adopt(struct lp_broker *b);
+/* The confirm of (worker, chan, seq) once ticket is durable. -ENOBUFS: no room. */
+int lp_persist_wait_durable(struct lp_broker *b, uint64_t ticket, unsigned worker, uint32_t chan,
+			    uint64_t seq);
+bool lp_persist_waits_full(const struct lp_broker *b);
+/* Once per poll: reap completions, retry settles, confirm what is durable. */
+void lp_persist_poll(struct lp_broker *b);
+/* Once per poll, last: group commit of what this iteration appended. */
+void lp_persist_flush(struct lp_broker *b);

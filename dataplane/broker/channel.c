@@ -46,7 +46,10 @@ void lp_broker_on_channel_open(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 		if (bc->used)
 			continue;
 		uint32_t gen = (bc->gen + 1) & LP_BROKER_SLOT_MASK;
+		bool dirty = bc->confirm_dirty; /* still on the shard's list until its flush */
+
 		memset(bc, 0, sizeof(*bc));
+		bc->confirm_dirty = dirty;
 		lp_fifo_init(&bc->remote);
 		lp_fifo_init(&bc->backlog);
 		lp_fifo_init(&bc->confirms);

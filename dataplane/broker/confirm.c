@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Publisher confirms (class confirm): the Basic.Ack/Nack for a publish, at
- * once, or once every owner of a reject-publish queue it went to gave its
- * verdict (LP_OP_CONFIRM).
+ * once, or once every verdict it waits for is in (LP_OP_CONFIRM): from the
+ * owner of a reject-publish queue on another shard, and from each journal
+ * that must make it durable (persist.c), in publish order.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,14 +25,15 @@
 #include "snapshot.h"
 #include "topology.h"
 
-/* Confirm seq as ack or nack, unless owners' verdicts are still awaited. */
-void lp_confirm_publish(struct channel *bc, uint64_t seq, bool ack)
+/* Basic.Ack (multiple: every publish up to seq) or Basic.Nack of seq. */
+static void send_confirm(struct channel *bc, uint64_t seq, bool ack, bool multiple)
 {
 	struct lp_amqp_method m = {0};
 
 	if (ack) {
 		m.id = LP_AMQP_BASIC_ACK;
 		m.basic_ack.delivery_tag = seq;
+		m.basic_ack.multiple = multiple;
 	} else {
 		m.id = LP_AMQP_BASIC_NACK;
 		m.basic_nack.delivery_tag = seq;
@@ -39,8 +41,34 @@ void lp_confirm_publish(struct channel *bc, uint64_t seq, bool ack)
 	lp_amqp_conn_send_method(bc->conn, bc->ch, &m);
 }
 
-/* A publish whose confirm waits for owners' verdicts. Returns its entry, or
- * NULL when the shard's pool of them is used up (the publish then waits). */
+static void mark_dirty(struct lp_broker *b, struct channel *bc)
+{
+	if (!bc->confirm_dirty) {
+		bc->confirm_dirty = true;
+		b->confirm_dirty[b->n_confirm_dirty++] = bc;
+	}
+}
+
+void lp_confirm_publish(struct lp_broker *b, struct channel *bc, uint64_t seq, bool ack)
+{
+	struct pending_confirm *p;
+
+	if (bc->confirms.n == 0) {
+		send_confirm(bc, seq, ack, false);
+		return;
+	}
+	/* Earlier publishes wait: this one follows them (a later
+	 * multiple=true ack must not cover one still waiting). The publish
+	 * path made sure of room (lp_publish_route). */
+	p = lp_fifo_push(&b->confirm_pool, &bc->confirms);
+	if (p == NULL) {
+		send_confirm(bc, seq, ack, false);
+		return;
+	}
+	*p = (struct pending_confirm){.seq = seq, .nack = !ack};
+	mark_dirty(b, bc);
+}
+
 struct pending_confirm *lp_confirm_wait(struct lp_broker *b, struct channel *bc, uint64_t seq)
 {
 	struct pending_confirm *p = lp_fifo_push(&b->confirm_pool, &bc->confirms);
@@ -50,7 +78,8 @@ struct pending_confirm *lp_confirm_wait(struct lp_broker *b, struct channel *bc,
 	return p;
 }
 
-/* An owner's verdict on publish op->tag: the confirm goes once all are in. */
+/* A verdict on publish op->tag (an owner's, or the journal's): the confirm
+ * goes once all are in, at the next lp_confirm_flush. */
 void lp_confirm_on_verdict(struct lp_broker *b, const struct lp_ring_op *op)
 {
 	struct channel *bc = lp_broker_chan(b, op->chan);
@@ -65,10 +94,45 @@ void lp_confirm_on_verdict(struct lp_broker *b, const struct lp_ring_op *op)
 			continue;
 		p->nack |= !(op->flags & LP_OP_F_ACK);
 		if (--p->outstanding == 0)
-			lp_confirm_publish(bc, p->seq, !p->nack);
+			mark_dirty(b, bc);
 		break;
 	}
-	/* Entries whose confirm went leave from the head, in order. */
-	while ((p = lp_fifo_head(pool, &bc->confirms)) != NULL && p->outstanding == 0)
+}
+
+/* Send the confirms at the head of bc's list whose verdicts are all in:
+ * each run of acks as one Basic.Ack multiple=true (everything before the
+ * head was confirmed already), a nack alone (RabbitMQ batches the same way). */
+static void drain(struct lp_broker *b, struct channel *bc)
+{
+	struct lp_fifo_pool *pool = &b->confirm_pool;
+	struct pending_confirm *p;
+	uint64_t run_last = 0;
+	uint32_t run = 0;
+
+	while ((p = lp_fifo_head(pool, &bc->confirms)) != NULL && p->outstanding == 0) {
+		if (p->nack) {
+			if (run > 0)
+				send_confirm(bc, run_last, true, run > 1);
+			run = 0;
+			send_confirm(bc, p->seq, false, false);
+		} else {
+			run_last = p->seq;
+			run++;
+		}
 		lp_fifo_pop(pool, &bc->confirms);
+	}
+	if (run > 0)
+		send_confirm(bc, run_last, true, run > 1);
+}
+
+void lp_confirm_flush(struct lp_broker *b)
+{
+	for (uint32_t i = 0; i < b->n_confirm_dirty; i++) {
+		struct channel *bc = b->confirm_dirty[i];
+
+		bc->confirm_dirty = false;
+		if (bc->used && bc->conn != NULL)
+			drain(b, bc);
+	}
+	b->n_confirm_dirty = 0;
 }

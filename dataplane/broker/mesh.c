@@ -334,7 +334,7 @@ void lp_mesh_read_data(struct lp_broker *b, unsigned src)
 			const struct lp_ring_op *op = &h->v[h->i];
 			struct owned_queue *oq = lp_owner_queue(b, op->qid);
 
-			if (oq != NULL && !lp_queue_can_take(oq->q, op->ptr))
+			if (oq != NULL && !lp_owner_can_take(b, oq, op->ptr))
 				return;
 			lp_op_handle(b, op);
 		}

@@ -106,19 +106,30 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid)
 			.max_length = tq->max_length, .max_length_bytes = tq->max_length_bytes,
 			.reject_publish = tq->reject_publish,
 		};
+		bool journaled = b->store != NULL && tq->store_id != 0 && (tq->flags & LP_CTL_Q_DURABLE);
 
+		if (journaled) {
+			qc.gone = lp_persist_gone;
+			qc.gone_ctx = oq;
+		}
 		oq->q = lp_queue_create(b->qpool, &qc);
 		if (oq->q == NULL)
 			return NULL;
 		oq->used = true;
 		oq->had_consumer = false;
+		oq->ended = false;
 		oq->qid = qid;
+		oq->broker = b;
+		oq->store_id = journaled ? tq->store_id : 0;
+		oq->rec_next = oq->rec_end = 0;
 		oq->flags = tq->flags;
 		snprintf(oq->vhost, sizeof(oq->vhost), "%s", tq->vhost);
 		snprintf(oq->name, sizeof(oq->name), "%s", tq->name);
 		oq->live_idx = b->n_live;
 		b->live[b->n_live++] = i;
 		qid_map_put(b, qid, i);
+		if (journaled)
+			lp_persist_attach(b, oq);
 		return oq;
 	}
 	return NULL;
@@ -141,6 +152,7 @@ static void queue_delete(struct lp_broker *b, struct owned_queue *oq)
 		else
 			lp_broker_send(b, w, lp_op_cancelled(oq->qid, spec.channel, handle));
 	}
+	lp_persist_end(b, oq, true);
 	lp_queue_destroy(oq->q);
 	qid_map_del(b, oq->qid);
 	uint32_t last = b->live[--b->n_live];
@@ -158,6 +170,8 @@ void lp_owner_check_topology(struct lp_broker *b)
 	if (t == NULL || lp_topology_version(t) == b->seen_version)
 		return;
 	b->seen_version = lp_topology_version(t);
+	if (!b->adopted && b->snap->version != 0)
+		lp_persist_adopt(b);
 	for (uint32_t i = 0; i < b->n_live;) {
 		struct owned_queue *oq = &b->queues[b->live[i]];
 		uint32_t idx = lp_topology_queue_find(t, oq->vhost, oq->name, strlen(oq->name));
@@ -184,11 +198,32 @@ void lp_owner_destroy_queues(struct lp_broker *b)
 		memset(b->qid_map, 0, b->qid_map_size * sizeof(*b->qid_map));
 }
 
-int lp_owner_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m)
+bool lp_owner_can_take(struct lp_broker *b, const struct owned_queue *oq, const struct lp_msg *m)
+{
+	return oq->rec_next == oq->rec_end && lp_queue_can_take(oq->q, m) &&
+	       (!lp_persist_wants(b, oq, m) || lp_persist_fits(b, m, 1));
+}
+
+int lp_owner_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m, uint64_t *ticket)
 {
 	struct owned_queue *oq = lp_owner_queue(b, qid);
-	int rc = oq != NULL ? lp_queue_enqueue(oq->q, m) : -ENOENT;
+	struct lp_queue_jref ref = {0};
+	int rc = -ENOENT;
 
+	*ticket = 0;
+	if (oq != NULL && lp_persist_wants(b, oq, m)) {
+		int64_t t = lp_persist_enqueue(b, oq, m, &ref);
+
+		/* No room in the journal (the callers asked lp_owner_can_take):
+		 * refused as a full queue is. */
+		rc = t > 0 ? lp_queue_enqueue_ref(oq->q, m, &ref, false) : -ENOSPC;
+		if (t > 0 && rc < 0)
+			lp_persist_settle(b, oq->store_id, &ref);
+		else if (t > 0)
+			*ticket = (uint64_t)t;
+	} else if (oq != NULL) {
+		rc = lp_queue_enqueue(oq->q, m);
+	}
 	/* No queue: deleted while the message travelled. */
 	if (rc < 0) {
 		if (rc == -ENOSPC)
@@ -236,6 +271,8 @@ void lp_owner_dispatch(struct lp_broker *b)
 	for (uint32_t i = 0; i < b->n_live; i++) {
 		struct owned_queue *oq = &b->queues[b->live[i]];
 
+		if (oq->rec_next < oq->rec_end)
+			lp_persist_feed(b, oq);
 		if (lp_queue_consumer_count(oq->q) == 0 || lp_queue_message_count(oq->q) == 0)
 			continue;
 		unsigned n = lp_queue_dispatch(oq->q, owner_tag, b, d, LP_BROKER_DISPATCH_BURST);
@@ -366,7 +403,14 @@ void lp_owner_request(struct lp_broker *b, const struct lp_ring_op *op, struct l
 	case LP_OP_PURGE:
 		oq = lp_owner_queue(b, op->qid);
 		reply->type = LP_OP_PURGE_REPLY;
-		reply->aux = oq != NULL ? lp_queue_purge(oq->q) : 0;
+		reply->aux = 0;
+		if (oq != NULL) {
+			uint32_t pending = oq->rec_end - oq->rec_next;
+
+			lp_persist_end(b, oq, false);
+			reply->aux = lp_queue_purge(oq->q) + pending;
+			oq->ended = false;
+		}
 		break;
 	default: /* LP_OP_COUNTS */
 		oq = lp_owner_queue(b, op->qid);
@@ -381,12 +425,16 @@ void lp_owner_request(struct lp_broker *b, const struct lp_ring_op *op, struct l
 
 void lp_owner_on_enqueue(struct lp_broker *b, const struct lp_ring_op *op)
 {
-	int rc = lp_owner_enqueue(b, op->qid, op->ptr);
+	uint64_t ticket;
+	int rc = lp_owner_enqueue(b, op->qid, op->ptr, &ticket);
 
-	/* A reject-publish queue's verdict for a publisher with confirms. */
-	if (op->flags & LP_OP_F_CONFIRM)
-		lp_broker_send(b, op->src, lp_op_confirm(op->chan, op->tag,
-							 rc != -ENOBUFS && rc != -ENOSPC));
+	/* The verdict for a publisher with confirms: a reject-publish queue's
+	 * at once, a journaled message's once it is durable. */
+	if (!(op->flags & LP_OP_F_CONFIRM))
+		return;
+	if (ticket != 0 && lp_persist_wait_durable(b, ticket, op->src, op->chan, op->tag) == 0)
+		return;
+	lp_broker_send(b, op->src, lp_op_confirm(op->chan, op->tag, rc != -ENOBUFS && rc != -ENOSPC));
 }
 
 void lp_owner_on_settle(struct lp_broker *b, const struct lp_ring_op *op)

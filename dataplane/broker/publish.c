@@ -68,11 +68,23 @@ int lp_publish_start(struct lp_broker *b, struct channel *bc, const struct lp_am
 	return 0;
 }
 
+/* Does a confirm of m for queue tq wait for its owner on another shard:
+ * a reject-publish verdict, or its journal making m durable? */
+static bool remote_verdict(const struct lp_topology_queue *tq, const struct lp_msg *m)
+{
+	return tq->reject_publish ||
+	       (tq->store_id != 0 && (tq->flags & LP_CTL_Q_DURABLE) && (m->flags & LP_MSG_F_PERSISTENT));
+}
+
 /*
  * Route m (published to exchange xi; the caller keeps its reference) into
  * its queues: here at once, elsewhere through the owner's ring. seq > 0: the
- * publisher uses confirms; the confirm goes now unless a queue on another
- * shard may refuse it (x-overflow reject-publish), then when it has said.
+ * publisher uses confirms; the confirm goes now unless it waits for
+ * verdicts: a reject-publish queue on another shard, or a journal (here or
+ * on the owner's shard) that must make m durable first. Returns 0, or
+ * -EAGAIN when nothing was routed because something is full (a queue here,
+ * the queue entries, the journal's buffer, the stage, the confirm pools):
+ * the publisher waits.
  */
 int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, uint32_t xi,
 			 bool mandatory, uint64_t seq)
@@ -81,15 +93,16 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 	struct lp_amqp_bytes headers = {m->props + m->headers_off, m->headers_len};
 	const struct lp_topology *t = b->snap->topo;
 	struct pending_confirm *wait = NULL;
-	bool rejected = false;
+	bool rejected = false, waits = false;
+	uint64_t durable_at = 0; /* journal ticket of this shard that makes m durable */
 	int n;
 
 	n = lp_topology_route(t, xi, m->rkey, m->rkey_len, headers, dests, LP_BROKER_ROUTE_MAX);
 	if (n > LP_BROKER_ROUTE_MAX)
 		n = LP_BROKER_ROUTE_MAX;
-	/* A full queue here, or too few queue entries left for all the local
-	 * queues: nothing is routed yet, the publisher waits. */
-	uint32_t entries = 0;
+	/* A full queue here, too few queue entries left for all the local
+	 * queues, or no room in the journal: nothing is routed yet. */
+	uint32_t entries = 0, journaled = 0;
 
 	for (int i = 0; i < n; i++) {
 		const struct lp_topology_queue *tq = lp_topology_queue(t, dests[i]);
@@ -100,18 +113,30 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 		if (owner == b->id) {
 			if ((oq = lp_owner_queue(b, tq->qid)) == NULL)
 				continue;
-			if (!lp_queue_can_take(oq->q, m))
+			if (!lp_owner_can_take(b, oq, m))
 				return -EAGAIN;
 			entries += lp_queue_needs_entry(oq->q, m);
 			if (entries > lp_queue_pool_entries_free(b->qpool))
 				return -EAGAIN;
+			if (lp_persist_wants(b, oq, m)) {
+				journaled++;
+				waits = true;
+			}
 			continue;
 		}
-		/* Room for the owner's verdict and in the stage, fixed since start-up. */
-		if ((seq != 0 && tq->reject_publish && lp_fifo_pool_full(&b->confirm_pool)) ||
-		    b->out[LP_MESH_DATA * b->n_workers + owner].n >= b->cfg.stage_ops)
+		waits |= remote_verdict(tq, m);
+		if (b->out[LP_MESH_DATA * b->n_workers + owner].n >= b->cfg.stage_ops)
 			return -EAGAIN;
 	}
+	if (journaled > 1 && !lp_persist_fits(b, m, journaled))
+		return -EAGAIN;
+	/* Room for the confirm's entry (one that waits, or one that follows
+	 * earlier waiting ones) and for the journal's durable waits. */
+	if (seq != 0 && (waits || bc->confirms.n > 0) &&
+	    (lp_fifo_pool_full(&b->confirm_pool) || (journaled > 0 && lp_persist_waits_full(b))))
+		return -EAGAIN;
+	if (seq != 0 && waits)
+		wait = lp_confirm_wait(b, bc, seq);
 	for (int i = 0; i < n; i++) {
 		const struct lp_topology_queue *tq = lp_topology_queue(t, dests[i]);
 		unsigned owner = lp_broker_owner(b, tq->owner_shard);
@@ -119,20 +144,19 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 
 		lp_msg_ref(m, 1);
 		if (owner == b->id) {
-			int rc = lp_owner_enqueue(b, tq->qid, m);
+			uint64_t ticket = 0;
+			int rc = lp_owner_enqueue(b, tq->qid, m, &ticket);
 
 			/* Refused (reject-publish) or full: the publisher learns it. */
 			rejected |= rc == -ENOBUFS || rc == -ENOSPC;
+			if (ticket > durable_at)
+				durable_at = ticket;
 			continue;
 		}
 		b->stats.routed_remote++;
-		if (seq != 0 && tq->reject_publish) {
-			if (wait == NULL)
-				wait = lp_confirm_wait(b, bc, seq);
-			if (wait != NULL) {
-				wait->outstanding++;
-				confirm = true;
-			}
+		if (wait != NULL && remote_verdict(tq, m)) {
+			wait->outstanding++;
+			confirm = true;
 		}
 		lp_broker_send(b, owner, lp_op_enqueue(tq->qid, m, confirm, bc->id, seq));
 	}
@@ -153,10 +177,22 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 	}
 	if (seq == 0)
 		return 0;
-	if (wait != NULL)
+	/* One wait for this shard's journal: tickets grow, the last covers all
+	 * (room checked above). */
+	if (wait != NULL && durable_at != 0 &&
+	    lp_persist_wait_durable(b, durable_at, b->id, bc->id, seq) == 0)
+		wait->outstanding++;
+	if (wait != NULL) {
 		wait->nack |= rejected;
-	else
-		lp_confirm_publish(bc, seq, !rejected);
+		if (wait->outstanding == 0) { /* nothing to wait for after all */
+			wait->outstanding = 1;
+			lp_confirm_on_verdict(b, &(struct lp_ring_op){
+				.type = LP_OP_CONFIRM, .chan = bc->id, .tag = seq,
+				.flags = rejected ? 0 : LP_OP_F_ACK});
+		}
+	} else {
+		lp_confirm_publish(b, bc, seq, !rejected);
+	}
 	return 0;
 }
 
@@ -247,6 +283,8 @@ int lp_broker_on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 	}
 	memcpy(bc->pub->props, h->props_raw.ptr, h->props_raw.len);
 	bc->pub->props_len = h->props_raw.len;
+	if ((h->props.flags & LP_AMQP_BASIC_DELIVERY_MODE_FLAG) && h->props.delivery_mode == 2)
+		bc->pub->flags |= LP_MSG_F_PERSISTENT;
 	if (h->props.flags & LP_AMQP_BASIC_HEADERS_FLAG) {
 		bc->pub->headers_off = (uint32_t)(h->props.headers.ptr - h->props_raw.ptr);
 		bc->pub->headers_len = h->props.headers.len;

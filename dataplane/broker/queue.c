@@ -31,6 +31,7 @@
 /* One message in one queue: ready, or delivered and not yet acknowledged. */
 struct entry {
 	struct lp_msg *msg;
+	struct lp_queue_jref jref;  /* in the journal (jref.loc.len > 0), or not */
 	uint64_t seq;
 	uint64_t tag;             /* unacked: the delivery tag */
 	uint32_t channel;         /* unacked: the channel it went to */
@@ -68,6 +69,8 @@ struct lp_queue {
 	uint32_t max_length;
 	uint64_t max_length_bytes;
 	bool reject_publish;
+	lp_queue_gone_fn gone;
+	void *gone_ctx;
 	struct list ready;
 	uint64_t r_bytes;                /* body bytes of the ready messages */
 	struct list un;
@@ -252,12 +255,29 @@ static uint32_t r_nth(const struct lp_queue *q, uint32_t pos)
 	return i;
 }
 
-/* Drop ready entry i: release its message, free it. */
-static void r_drop(struct lp_queue *q, uint32_t i)
+/* A journaled message leaves the queue for good (why): the owner settles
+ * or releases its record. */
+static void gone(struct lp_queue *q, const struct lp_queue_jref *ref, enum lp_queue_gone why)
+{
+	if (ref->loc.len != 0 && q->gone != NULL)
+		q->gone(q->gone_ctx, ref, why);
+}
+
+/* Free entry i, whose message leaves for good (why): its reference released. */
+static void ent_drop(struct lp_queue *q, uint32_t i, enum lp_queue_gone why)
+{
+	struct lp_msg *m = ent(q, i)->msg;
+
+	gone(q, &ent(q, i)->jref, why);
+	ent_free(q, i);
+	lp_msg_release(m);
+}
+
+/* Drop ready entry i. */
+static void r_drop(struct lp_queue *q, uint32_t i, enum lp_queue_gone why)
 {
 	r_unlink(q, i);
-	lp_msg_release(ent(q, i)->msg);
-	ent_free(q, i);
+	ent_drop(q, i, why);
 }
 
 /* ---- consumers ------------------------------------------------------------ */
@@ -375,7 +395,7 @@ struct lp_queue *lp_queue_create(struct lp_queue_pool *p, const struct lp_queue_
 		.pool = p, .used = true, .next_free = NIL, .capacity = cfg->capacity,
 		.max_consumers = cfg->max_consumers, .max_length = cfg->max_length,
 		.max_length_bytes = cfg->max_length_bytes, .reject_publish = cfg->reject_publish,
-		.cons_head = NIL, .act_head = NIL, .act_tail = NIL,
+		.gone = cfg->gone, .gone_ctx = cfg->gone_ctx, .cons_head = NIL, .act_head = NIL, .act_tail = NIL,
 	};
 	list_init(&q->ready);
 	list_init(&q->un);
@@ -389,15 +409,15 @@ uint32_t lp_queue_destroy(struct lp_queue *q)
 
 	if (q == NULL)
 		return 0;
-	n = lp_queue_purge(q);
+	n = q->ready.count;
+	while (q->ready.head != NIL)
+		r_drop(q, q->ready.head, LP_QUEUE_GONE_DELETED);
 	while (q->cons_head != NIL)
 		lp_queue_consumer_remove(q, q->cons_head, false);
 	while (q->un.head != NIL) {
 		uint32_t i = q->un.head;
-		struct lp_msg *m = ent(q, i)->msg;
 		un_unlink(q, i);
-		ent_free(q, i);
-		lp_msg_release(m);
+		ent_drop(q, i, LP_QUEUE_GONE_DELETED);
 		n++;
 	}
 	p = q->pool;
@@ -468,6 +488,13 @@ static bool limited(const struct lp_queue *q)
  */
 int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m)
 {
+	return lp_queue_enqueue_ref(q, m, NULL, false);
+}
+
+int lp_queue_enqueue_ref(struct lp_queue *q, struct lp_msg *m, const struct lp_queue_jref *ref,
+			 bool redelivered)
+{
+	static const struct lp_queue_jref none;
 	bool lim = limited(q);
 	uint32_t taken = lim ? spoken_for(q) : 0;
 	bool over = lim && over_limit(q, taken, 1, m->body_len);
@@ -483,18 +510,21 @@ int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m)
 		if (taken >= q->ready.count) {
 			/* The new message is itself the oldest one over the limit. */
 			q->next_seq++;
+			gone(q, ref != NULL ? ref : &none, LP_QUEUE_GONE_SETTLED);
 			lp_msg_release(m);
 			q->dropped++;
 			return 1;
 		}
-		r_drop(q, r_nth(q, taken));
+		r_drop(q, r_nth(q, taken), LP_QUEUE_GONE_SETTLED);
 		dropped++;
 	}
 	i = ent_alloc(q);
-	*ent(q, i) = (struct entry){.msg = m, .seq = q->next_seq++, .consumer = NIL};
+	*ent(q, i) = (struct entry){.msg = m, .jref = ref != NULL ? *ref : none,
+				    .seq = q->next_seq++, .consumer = NIL,
+				    .redelivered = redelivered};
 	r_push_back(q, i);
 	while (lim && q->ready.count > taken && over_limit(q, taken, 0, 0)) {
-		r_drop(q, r_nth(q, taken));
+		r_drop(q, r_nth(q, taken), LP_QUEUE_GONE_SETTLED);
 		dropped++;
 	}
 	q->dropped += (uint64_t)dropped;
@@ -627,6 +657,7 @@ static void hand_out(struct lp_queue *q, uint32_t i, struct lp_queue_delivery *d
 	d->redelivered = e->redelivered;
 	d->no_ack = no_ack;
 	if (no_ack) {
+		gone(q, &e->jref, LP_QUEUE_GONE_SETTLED);
 		ent_free(q, i); /* the queue's reference goes with d */
 		return;
 	}
@@ -713,10 +744,8 @@ static int settle(struct lp_queue *q, uint32_t channel, uint64_t tag, bool multi
 		if (requeue) {
 			un_requeue(q, i);
 		} else {
-			struct lp_msg *m = e->msg;
 			un_unlink(q, i);
-			ent_free(q, i);
-			lp_msg_release(m);
+			ent_drop(q, i, LP_QUEUE_GONE_SETTLED);
 		}
 		n++;
 		if (!multiple)
@@ -756,7 +785,7 @@ uint32_t lp_queue_purge(struct lp_queue *q)
 	uint32_t n = q->ready.count;
 
 	while (q->ready.head != NIL)
-		r_drop(q, q->ready.head);
+		r_drop(q, q->ready.head, LP_QUEUE_GONE_PURGED);
 	return n;
 }
 

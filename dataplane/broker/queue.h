@@ -49,6 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lp_store.h"
 #include "message.h"
 
 #define LP_QUEUE_TAG_MAX 255          /* consumer tags are AMQP shortstrs */
@@ -65,12 +66,33 @@ struct lp_queue_pool_config {
 	uint32_t entries;         /* messages held by all the queues together, >= 1 */
 };
 
+/* Where a message of a durable queue is in its owner's journal (opaque to
+ * the queue): its journal sequence and record. loc.len 0: not journaled. */
+struct lp_queue_jref {
+	uint64_t seq;
+	struct lp_store_loc loc;
+};
+
+/* Why a journaled message left its queue for good. */
+enum lp_queue_gone {
+	LP_QUEUE_GONE_SETTLED, /* acked, rejected without requeue, no-ack delivery, length limit */
+	LP_QUEUE_GONE_PURGED,  /* Queue.Purge */
+	LP_QUEUE_GONE_DELETED, /* lp_queue_destroy */
+};
+
+/* Called for each journaled message that leaves the queue for good, while
+ * the queue is being changed (it must not call back into the queue). */
+typedef void (*lp_queue_gone_fn)(void *ctx, const struct lp_queue_jref *ref,
+				 enum lp_queue_gone why);
+
 struct lp_queue_config {
 	uint32_t capacity;        /* ready + unacked messages of this queue, >= 1 */
 	uint32_t max_consumers;   /* >= 1 */
 	uint32_t max_length;      /* x-max-length, or LP_QUEUE_NO_MAX_LENGTH */
 	uint64_t max_length_bytes; /* x-max-length-bytes (bodies), or LP_QUEUE_NO_MAX_BYTES */
 	bool reject_publish;      /* x-overflow reject-publish(-dlx); else drop-head */
+	lp_queue_gone_fn gone;    /* NULL: nothing is journaled */
+	void *gone_ctx;
 };
 
 struct lp_queue_consumer_spec {
@@ -145,6 +167,16 @@ uint32_t lp_queue_destroy(struct lp_queue *q);
  * nothing changed).
  */
 int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m);
+
+/*
+ * The same for a message in the journal (ref, copied; NULL: not journaled),
+ * redelivered when recovery brings it back. Whenever it later leaves the
+ * queue for good (including right here, dropped by a length limit), the
+ * queue's gone function gets ref. A refused message (-ENOBUFS, -ENOSPC) is
+ * the caller's, ref too.
+ */
+int lp_queue_enqueue_ref(struct lp_queue *q, struct lp_msg *m, const struct lp_queue_jref *ref,
+			 bool redelivered);
 
 /*
  * Would lp_queue_enqueue(q, m) do something other than -ENOSPC (capacity

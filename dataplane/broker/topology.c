@@ -34,6 +34,7 @@ struct b_queue {
 	uint16_t owner_shard;
 	uint64_t owner_conn;
 	uint32_t qid;
+	uint32_t store_id;
 	uint32_t max_length;
 	uint64_t max_length_bytes;
 	bool reject_publish;
@@ -258,7 +259,8 @@ static int apply_queue(struct lp_topology_builder *b, const struct lp_ctl_topo_q
 	struct b_queue *q = &b->queues.v[b->queues.n];
 
 	*q = (struct b_queue){.vhost = strdup(m->vhost), .name = strdup(m->name), .flags = m->flags,
-			      .owner_shard = m->owner_shard, .owner_conn = m->owner_conn};
+			      .owner_shard = m->owner_shard, .owner_conn = m->owner_conn,
+			      .store_id = m->store_id};
 	if (q->vhost == NULL || q->name == NULL) {
 		b_queue_free(q);
 		return -ENOMEM;
@@ -509,6 +511,7 @@ struct lp_topology *lp_topology_build(const struct lp_topology_builder *b, uint6
 		t->queues[i] = (struct lp_topology_queue){.vhost = strdup(q->vhost), .name = strdup(q->name),
 							  .owner_shard = q->owner_shard, .flags = q->flags,
 							  .owner_conn = q->owner_conn, .qid = q->qid,
+							  .store_id = q->store_id,
 							  .max_length = q->max_length,
 							  .max_length_bytes = q->max_length_bytes,
 							  .reject_publish = q->reject_publish};

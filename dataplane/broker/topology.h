@@ -40,6 +40,7 @@ struct lp_topology_queue {
 	uint8_t flags;       /* LP_CTL_Q_* */
 	uint64_t owner_conn; /* exclusive queues */
 	uint32_t qid;        /* stable id (> 0) while the queue exists; shards key on it */
+	uint32_t store_id;   /* durable queues: their id in the owner's journal (> 0), else 0 */
 	/* From the declaration's arguments (RabbitMQ's names): */
 	uint32_t max_length;       /* x-max-length, or UINT32_MAX */
 	uint64_t max_length_bytes; /* x-max-length-bytes, or UINT64_MAX */

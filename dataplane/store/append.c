@@ -130,3 +130,16 @@ void lp_store_release(struct lp_store *s, const struct lp_store_loc *enq)
 	if (g->live == 0)
 		s->reclaim_due = true;
 }
+
+bool lp_store_fits(const struct lp_store *s, uint64_t payload, unsigned n)
+{
+	const struct store_half *h = &s->half[s->open];
+	uint64_t rsz = lp_jrec_size(payload) * n;
+
+	if (s->err != 0)
+		return false;
+	if (h->used == 0) /* a new block: -EMSGSIZE is for the append to say */
+		return true;
+	return h->used + rsz <= s->half_bytes &&
+	       lp_jalign(h->used + rsz, LP_JOURNAL_ALIGN) <= s->seg_bytes - h->off;
+}

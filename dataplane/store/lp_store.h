@@ -132,6 +132,11 @@ int64_t lp_store_settle(struct lp_store *s, uint32_t queue, uint64_t seq,
 int64_t lp_store_purge(struct lp_store *s, uint32_t queue);
 int64_t lp_store_queue_delete(struct lp_store *s, uint32_t queue);
 
+/* Would n appends of payload octets each go into the open block now (no
+ * -ENOBUFS)? A caller that must not be refused (a publish about to be
+ * routed) asks first and waits while it is false. */
+bool lp_store_fits(const struct lp_store *s, uint64_t payload, unsigned n);
+
 /* Accounting only (no record): the message at enq no longer keeps its segment
  * alive (its queue was purged or deleted). A segment none of whose messages is
  * live, and that is not being written, is deleted by a later lp_store_poll. */

@@ -264,6 +264,7 @@ static void ctl_object(struct lp_ctl_msg *m, uint8_t op, enum lp_def_kind kind, 
 				     (q->auto_delete ? LP_CTL_Q_AUTO_DELETE : 0));
 		t->owner_shard = q->owner_shard;
 		t->owner_conn = q->owner_conn;
+		t->store_id = q->store_id;
 		memcpy(t->vhost, q->vhost, sizeof(q->vhost));
 		memcpy(t->name, q->name, sizeof(q->name));
 		t->args = q->args;

@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Persistence (DESIGN.md "Message store"): the broker shard's use of its
+ * journal (lp_store.h, one per worker, in <data_dir>/shard-<worker>/).
+ *
+ *  - A persistent message (delivery-mode 2) enqueued into a durable queue
+ *    of this shard is appended as an ENQUEUE record (its journal sequence
+ *    and location travel with the queue entry, struct lp_queue_jref);
+ *    leaving the queue for good (ack, reject, no-ack delivery, length limit)
+ *    appends a SETTLE; Queue.Purge and Queue.Delete append one PURGE/DELETE
+ *    record when they can (else a SETTLE per message).
+ *  - Publisher confirms wait for durability: each such enqueue of a
+ *    publisher with confirms leaves a durable wait (ticket, channel, seq);
+ *    once the journal's durable ticket passes it the verdict goes to the
+ *    publisher's shard (LP_OP_CONFIRM; this shard's own: at once), where
+ *    confirm.c batches them into Basic.Ack multiple=true.
+ *  - One lp_store_flush per poll iteration (group commit of what arrived
+ *    since the last one), one lp_store_poll to reap without waiting.
+ *  - Recovery at start-up: every live message of the journal is loaded into
+ *    the message pool, sorted by (queue, sequence); once lepus-control's
+ *    first topology arrives, each durable queue of this shard takes its
+ *    messages back, in order, redelivered (the journal does not record
+ *    deliveries, so every recovered message counts as possibly delivered),
+ *    before any new publish; messages of queues that no longer exist are
+ *    settled, those of queues now owned by another worker are sent there.
+ *  - Fail-stop: a write or fsync error stops the process (lp_store.h).
+ *
+ * Message references: a recovered message holds one reference until its
+ * queue takes it (lp_queue_enqueue_ref) or it is dropped.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker_int.h"
+#include "lp_store.h"
+#include "message.h"
+#include "queue.h"
+#include "snapshot.h"
+#include "topology.h"
+
+#define PERSIST_VERSION 1
+#define EX_IOERR_CODE 74 /* sysexits.h EX_IOERR */
+
+/* The payload of an ENQUEUE record: this header, the exchange, the routing
+ * key, the content header's property list, the body. */
+struct persist_hdr {
+	uint8_t version;
+	uint8_t flags;        /* LP_MSG_F_PERSISTENT */
+	uint8_t exchange_len;
+	uint8_t rkey_len;
+	uint32_t props_len;
+};
+
+_Static_assert(sizeof(struct persist_hdr) == 8, "journal message header layout");
+
+static _Noreturn void fail_stop(struct lp_broker *b, const char *what, int rc)
+{
+	fprintf(stderr, "lepus-dataplane: worker %u: message store %s failed: %s (%s); stopping "
+		"(fail-stop: a confirmed message is never reported durable when it is not)\n",
+		b->id, what, strerror(rc < 0 ? -rc : rc),
+		b->store != NULL ? lp_store_error_msg(b->store) : "");
+	fflush(stderr);
+	_exit(EX_IOERR_CODE);
+}
+
+/* ---- recovery ----------------------------------------------------------- */
+
+struct recover_ctx {
+	struct lp_broker *b;
+	uint32_t cap;
+	int err;
+};
+
+static int on_recovered(void *arg, uint32_t queue, uint64_t seq, const struct lp_store_loc *loc,
+			const void *msg, uint32_t len)
+{
+	struct recover_ctx *r = arg;
+	struct lp_broker *b = r->b;
+	const uint8_t *p = msg;
+	struct persist_hdr h;
+
+	if (len < sizeof(h))
+		return -EBADMSG;
+	memcpy(&h, p, sizeof(h));
+	if (h.version != PERSIST_VERSION ||
+	    (uint64_t)sizeof(h) + h.exchange_len + h.rkey_len + h.props_len > len)
+		return -EBADMSG;
+	const char *x = (const char *)p + sizeof(h), *rk = x + h.exchange_len;
+	const uint8_t *props = (const uint8_t *)rk + h.rkey_len, *body = props + h.props_len;
+	uint32_t body_len = len - (uint32_t)(body - p);
+
+	if (b->n_recovered == r->cap) {
+		uint32_t ncap = r->cap ? r->cap * 2 : 4096;
+		struct recovered_msg *nv = realloc(b->recovered, (size_t)ncap * sizeof(*nv));
+
+		if (nv == NULL)
+			return -ENOMEM;
+		b->recovered = nv;
+		r->cap = ncap;
+	}
+	struct lp_msg *m = lp_msg_create(b->pool, x, h.exchange_len, rk, h.rkey_len, NULL, 0, NULL,
+					 0, h.flags & LP_MSG_F_PERSISTENT);
+
+	if (m == NULL || lp_msg_props_reserve(m, h.props_len) < 0 ||
+	    lp_msg_body_reserve(m, body_len) < 0) {
+		r->err = m == NULL ? errno : ENOMEM;
+		if (m != NULL)
+			lp_msg_release(m);
+		return -ENOSPC;
+	}
+	memcpy(m->props, props, h.props_len);
+	m->props_len = h.props_len;
+	memcpy(m->body, body, body_len);
+	m->body_len = body_len;
+	b->recovered[b->n_recovered++] = (struct recovered_msg){
+		.store_id = queue, .ref = {.seq = seq, .loc = *loc}, .msg = m};
+	return 0;
+}
+
+static int cmp_recovered(const void *a, const void *b)
+{
+	const struct recovered_msg *x = a, *y = b;
+
+	if (x->store_id != y->store_id)
+		return x->store_id < y->store_id ? -1 : 1;
+	return (x->ref.seq > y->ref.seq) - (x->ref.seq < y->ref.seq);
+}
+
+int lp_persist_open(struct lp_broker *b)
+{
+	struct lp_store_recovery rec = {0};
+	struct recover_ctx r = {.b = b};
+
+	if (b->cfg.data_dir == NULL || b->cfg.data_dir[0] == '\0')
+		return 0;
+	struct lp_store_config sc = {.data_dir = b->cfg.data_dir, .shard = b->id};
+
+	b->store = lp_store_open(&sc, on_recovered, &r, &rec);
+	if (b->store == NULL) {
+		int e = errno;
+
+		if (r.err != 0)
+			fprintf(stderr, "lepus-dataplane: worker %u: the journal in %s holds more "
+				"messages than fit in memory (%" PRIu32 " loaded, message pool of %" PRIu32
+				"): raise max-messages\n", b->id, b->cfg.data_dir, b->n_recovered,
+				lp_msg_pool_capacity(b->pool));
+		else
+			fprintf(stderr, "lepus-dataplane: worker %u: message store in %s: %s%s%s\n", b->id,
+				b->cfg.data_dir, strerror(e), rec.error[0] ? ": " : "", rec.error);
+		return -(r.err != 0 ? r.err : e);
+	}
+	qsort(b->recovered, b->n_recovered, sizeof(*b->recovered), cmp_recovered);
+	b->stats.recovered = b->n_recovered;
+	if (rec.segments > 0)
+		printf("lepus-dataplane: worker %u: journal recovered: %" PRIu32 " segments, %" PRIu64
+		       " records, %" PRIu64 " live messages (%" PRIu64 " bytes), %" PRIu32
+		       " torn tails dropped\n", b->id, rec.segments, rec.records, rec.live,
+		       rec.live_bytes, rec.torn_tails);
+	size_t n_waits = (size_t)b->cfg.pending_confirms * b->n_workers;
+
+	b->dwait = calloc(n_waits, sizeof(*b->dwait));
+	b->swait = calloc(LP_BROKER_SETTLE_BACKLOG, sizeof(*b->swait));
+	if (b->dwait == NULL || b->swait == NULL)
+		return -ENOMEM;
+	b->dwait_cap = (uint32_t)n_waits;
+	return 0;
+}
+
+/* Drop the recovered messages [from, to) (their records too, unless the
+ * queue's end was recorded: ended). */
+static void drop_recovered(struct lp_broker *b, uint32_t from, uint32_t to, bool settle)
+{
+	for (uint32_t i = from; i < to; i++) {
+		struct recovered_msg *r = &b->recovered[i];
+
+		if (r->msg == NULL)
+			continue;
+		if (settle)
+			lp_persist_settle(b, r->store_id, &r->ref);
+		else
+			lp_store_release(b->store, &r->ref.loc);
+		lp_msg_release(r->msg);
+		r->msg = NULL;
+	}
+}
+
+void lp_persist_close(struct lp_broker *b)
+{
+	if (b->store != NULL) {
+		int rc = lp_store_close(b->store);
+
+		if (rc < 0)
+			fprintf(stderr, "lepus-dataplane: worker %u: message store: last flush failed\n",
+				b->id);
+	}
+	b->store = NULL;
+	for (uint32_t i = 0; i < b->n_recovered; i++)
+		if (b->recovered[i].msg != NULL)
+			lp_msg_release(b->recovered[i].msg);
+	free(b->recovered);
+	b->recovered = NULL;
+	b->n_recovered = 0;
+	free(b->dwait);
+	free(b->swait);
+	b->dwait = NULL;
+	b->swait = NULL;
+}
+
+/* The first recovered message of store_id (n_recovered when none). */
+static uint32_t recovered_first(const struct lp_broker *b, uint32_t store_id)
+{
+	uint32_t lo = 0, hi = b->n_recovered;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (b->recovered[mid].store_id < store_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void lp_persist_attach(struct lp_broker *b, struct owned_queue *oq)
+{
+	uint32_t i = recovered_first(b, oq->store_id), j = i;
+
+	oq->next_jseq = 1;
+	while (j < b->n_recovered && b->recovered[j].store_id == oq->store_id)
+		j++;
+	oq->rec_next = i;
+	oq->rec_end = j;
+	if (j > i)
+		oq->next_jseq = b->recovered[j - 1].ref.seq + 1;
+	lp_persist_feed(b, oq);
+}
+
+void lp_persist_feed(struct lp_broker *b, struct owned_queue *oq)
+{
+	while (oq->rec_next < oq->rec_end) {
+		struct recovered_msg *r = &b->recovered[oq->rec_next];
+
+		if (r->msg != NULL) {
+			if (!lp_queue_can_take(oq->q, r->msg))
+				return;
+			int rc = lp_queue_enqueue_ref(oq->q, r->msg, &r->ref, true);
+
+			if (rc < 0) { /* reject-publish over its limit: gone as RabbitMQ would */
+				lp_persist_settle(b, oq->store_id, &r->ref);
+				lp_msg_release(r->msg);
+			}
+			r->msg = NULL;
+		}
+		oq->rec_next++;
+	}
+}
+
+void lp_persist_adopt(struct lp_broker *b)
+{
+	const struct lp_topology *t = b->snap->topo;
+	uint32_t n = lp_topology_queue_count(t);
+
+	b->adopted = true;
+	if (b->store == NULL)
+		return;
+	/* Queues of this shard that hold recovered messages take them now;
+	 * those another worker owns (the worker count changed) get them. */
+	for (uint32_t k = 0; k < n; k++) {
+		const struct lp_topology_queue *tq = lp_topology_queue(t, k);
+
+		if (tq->store_id == 0)
+			continue;
+		uint32_t i = recovered_first(b, tq->store_id);
+
+		if (i == b->n_recovered || b->recovered[i].store_id != tq->store_id)
+			continue;
+		unsigned owner = lp_broker_owner(b, tq->owner_shard);
+
+		if (owner == b->id) {
+			lp_owner_queue(b, tq->qid);
+			continue;
+		}
+		/* Sent while the ring takes them; the rest stay in the journal for
+		 * the next start (the owner journals what it gets). */
+		struct ring_stage *st = &b->out[LP_MESH_DATA * b->n_workers + owner];
+
+		for (; i < b->n_recovered && b->recovered[i].store_id == tq->store_id; i++) {
+			struct recovered_msg *r = &b->recovered[i];
+
+			if (r->msg == NULL || st->n + 1 >= b->cfg.stage_ops)
+				continue;
+			lp_broker_send(b, owner, lp_op_enqueue(tq->qid, r->msg, false, 0, 0));
+			r->msg = NULL;
+			lp_persist_settle(b, r->store_id, &r->ref);
+		}
+	}
+	/* What is left of queues that are gone (deleted while this worker was
+	 * down, before their DELETE record was written) is settled. */
+	for (uint32_t i = 0, end; i < b->n_recovered; i = end) {
+		uint32_t id = b->recovered[i].store_id;
+		bool exists = false;
+
+		for (end = i; end < b->n_recovered && b->recovered[end].store_id == id; end++)
+			;
+		for (uint32_t k = 0; k < n && !exists; k++)
+			exists = lp_topology_queue(t, k)->store_id == id;
+		if (exists)
+			continue; /* its queue takes them as it drains, or the next start does */
+		for (uint32_t j = i; j < end; j++)
+			b->stats.recovered_orphans += b->recovered[j].msg != NULL;
+		drop_recovered(b, i, end, true);
+	}
+}
+
+/* ---- the message path ----------------------------------------------------- */
+
+bool lp_persist_wants(const struct lp_broker *b, const struct owned_queue *oq, const struct lp_msg *m)
+{
+	return b->store != NULL && oq->store_id != 0 && (m->flags & LP_MSG_F_PERSISTENT);
+}
+
+static uint64_t payload_len(const struct lp_msg *m)
+{
+	return sizeof(struct persist_hdr) + m->exchange_len + m->rkey_len + m->props_len + m->body_len;
+}
+
+bool lp_persist_fits(const struct lp_broker *b, const struct lp_msg *m, unsigned n)
+{
+	return n == 0 || lp_store_fits(b->store, payload_len(m), n);
+}
+
+int64_t lp_persist_enqueue(struct lp_broker *b, struct owned_queue *oq, const struct lp_msg *m,
+			   struct lp_queue_jref *ref)
+{
+	struct persist_hdr h = {.version = PERSIST_VERSION, .flags = LP_MSG_F_PERSISTENT,
+				.exchange_len = m->exchange_len, .rkey_len = m->rkey_len,
+				.props_len = m->props_len};
+	struct iovec iov[5] = {
+		{&h, sizeof(h)}, {(void *)m->exchange, m->exchange_len}, {(void *)m->rkey, m->rkey_len},
+		{m->props, m->props_len}, {m->body, m->body_len},
+	};
+
+	ref->seq = oq->next_jseq;
+	int64_t t = lp_store_enqueue(b->store, oq->store_id, ref->seq, iov, 5, &ref->loc);
+
+	if (t == -EIO)
+		fail_stop(b, "append", (int)t);
+	if (t > 0) {
+		oq->next_jseq++;
+		b->stats.persisted++;
+	}
+	return t;
+}
+
+void lp_persist_settle(struct lp_broker *b, uint32_t store_id, const struct lp_queue_jref *ref)
+{
+	if (b->swait_n == 0) {
+		int64_t t = lp_store_settle(b->store, store_id, ref->seq, &ref->loc);
+
+		if (t > 0)
+			return;
+		if (t != -ENOBUFS)
+			fail_stop(b, "settle", (int)t);
+	}
+	if (b->swait_n == LP_BROKER_SETTLE_BACKLOG) {
+		/* At worst the message comes back once after a crash (at least once). */
+		b->stats.settles_lost++;
+		lp_store_release(b->store, &ref->loc);
+		return;
+	}
+	b->swait[(b->swait_head + b->swait_n++) % LP_BROKER_SETTLE_BACKLOG] =
+		(struct settle_wait){.store_id = store_id, .ref = *ref};
+}
+
+void lp_persist_gone(void *ctx, const struct lp_queue_jref *ref, enum lp_queue_gone why)
+{
+	struct owned_queue *oq = ctx;
+	struct lp_broker *b = oq->broker;
+
+	if (b->store == NULL)
+		return;
+	if (why != LP_QUEUE_GONE_SETTLED && oq->ended)
+		lp_store_release(b->store, &ref->loc);
+	else
+		lp_persist_settle(b, oq->store_id, ref);
+}
+
+void lp_persist_end(struct lp_broker *b, struct owned_queue *oq, bool deleted)
+{
+	int64_t t = -ENOBUFS;
+
+	oq->ended = false;
+	if (b->store == NULL || oq->store_id == 0)
+		return;
+	if (deleted)
+		t = lp_store_queue_delete(b->store, oq->store_id);
+	else if (lp_queue_unacked_count(oq->q) == 0) /* a PURGE record also ends unacked ones */
+		t = lp_store_purge(b->store, oq->store_id);
+	if (t == -EIO)
+		fail_stop(b, deleted ? "queue delete" : "purge", (int)t);
+	oq->ended = t > 0;
+	/* Recovered messages the queue has not taken yet are ready ones too. */
+	drop_recovered(b, oq->rec_next, oq->rec_end, !oq->ended);
+	oq->rec_next = oq->rec_end;
+}
+
+int lp_persist_wait_durable(struct lp_broker *b, uint64_t ticket, unsigned worker, uint32_t chan,
+			    uint64_t seq)
+{
+	if (b->dwait_n == b->dwait_cap)
+		return -ENOBUFS;
+	b->dwait[(b->dwait_head + b->dwait_n++) % b->dwait_cap] = (struct durable_wait){
+		.ticket = ticket, .seq = seq, .chan = chan, .worker = (uint16_t)worker};
+	return 0;
+}
+
+bool lp_persist_waits_full(const struct lp_broker *b)
+{
+	return b->store != NULL && b->dwait_n == b->dwait_cap;
+}
+
+void lp_persist_poll(struct lp_broker *b)
+{
+	if (b->store == NULL)
+		return;
+	int rc = lp_store_poll(b->store, NULL, 0);
+
+	if (rc < 0)
+		fail_stop(b, "write or fsync", rc);
+	while (b->swait_n > 0) {
+		struct settle_wait *w = &b->swait[b->swait_head];
+		int64_t t = lp_store_settle(b->store, w->store_id, w->ref.seq, &w->ref.loc);
+
+		if (t == -ENOBUFS)
+			break;
+		if (t < 0)
+			fail_stop(b, "settle", (int)t);
+		b->swait_head = (b->swait_head + 1) % LP_BROKER_SETTLE_BACKLOG;
+		b->swait_n--;
+	}
+	uint64_t durable = lp_store_durable(b->store);
+
+	while (b->dwait_n > 0 && b->dwait[b->dwait_head].ticket <= durable) {
+		struct durable_wait w = b->dwait[b->dwait_head];
+
+		b->dwait_head = (b->dwait_head + 1) % b->dwait_cap;
+		b->dwait_n--;
+		lp_broker_send(b, w.worker, lp_op_confirm(w.chan, w.seq, true));
+	}
+}
+
+void lp_persist_flush(struct lp_broker *b)
+{
+	if (b->store == NULL)
+		return;
+	int rc = lp_store_flush(b->store);
+
+	if (rc < 0)
+		fail_stop(b, "flush", rc);
+	if (rc > 0)
+		b->stats.flushes++;
+}
