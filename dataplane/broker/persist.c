@@ -153,7 +153,8 @@ int lp_persist_open(struct lp_broker *b)
 				b->cfg.data_dir, strerror(e), rec.error[0] ? ": " : "", rec.error);
 		return -(r.err != 0 ? r.err : e);
 	}
-	qsort(b->recovered, b->n_recovered, sizeof(*b->recovered), cmp_recovered);
+	if (b->n_recovered > 1)
+		qsort(b->recovered, b->n_recovered, sizeof(*b->recovered), cmp_recovered);
 	b->stats.recovered = b->n_recovered;
 	if (rec.segments > 0)
 		printf("lepus-dataplane: worker %u: journal recovered: %" PRIu32 " segments, %" PRIu64

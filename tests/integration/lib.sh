@@ -146,7 +146,7 @@ it_start_dataplane() {
 	ip netns exec "$IT_NS_DP" env -u MALLOC_PERTURB_ "$IT_DATAPLANE" ${IT_LCORES:--l 0} --no-huge -m 512 \
 		--no-pci --no-telemetry --log-level=lib.*:notice \
 		--file-prefix "lepus-it-$IT_ID" -- \
-		--port "af_packet:$IT_IF_DP" --ip "$IT_DP_IP/24" --control "$IT_SOCK" \
+		--port "af_packet:$IT_IF_DP" --ip "$IT_DP_IP/24" --control "$IT_SOCK" --data-dir "$IT_DIR/data" \
 		--ready-file "$IT_DIR/dataplane.ready" "$@" >>"$IT_DIR/dataplane.log" 2>&1 &
 	IT_DP_PID=$!
 	lp_wait_file "$IT_DIR/dataplane.ready" 60 "$IT_DP_PID" || it_fail "lepus-dataplane did not start"
