@@ -477,6 +477,8 @@ void lp_confirm_publish(struct lp_broker *b, struct channel *bc, uint64_t seq, b
 /* Publish seq waits for verdicts (entry->outstanding of them). NULL: the
  * shard's pool of them is used up (the caller checked it was not). */
 struct pending_confirm *lp_confirm_wait(struct lp_broker *b, struct channel *bc, uint64_t seq);
+/* An entry of bc's confirms has all its verdicts: send at the next flush. */
+void lp_confirm_ready(struct lp_broker *b, struct channel *bc);
 /* Once per poll: send what the channels' confirms became, runs of acks as
  * one Basic.Ack multiple=true. */
 void lp_confirm_flush(struct lp_broker *b);

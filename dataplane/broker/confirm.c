@@ -41,7 +41,7 @@ static void send_confirm(struct channel *bc, uint64_t seq, bool ack, bool multip
 	lp_amqp_conn_send_method(bc->conn, bc->ch, &m);
 }
 
-static void mark_dirty(struct lp_broker *b, struct channel *bc)
+void lp_confirm_ready(struct lp_broker *b, struct channel *bc)
 {
 	if (!bc->confirm_dirty) {
 		bc->confirm_dirty = true;
@@ -66,7 +66,7 @@ void lp_confirm_publish(struct lp_broker *b, struct channel *bc, uint64_t seq, b
 		return;
 	}
 	*p = (struct pending_confirm){.seq = seq, .nack = !ack};
-	mark_dirty(b, bc);
+	lp_confirm_ready(b, bc);
 }
 
 struct pending_confirm *lp_confirm_wait(struct lp_broker *b, struct channel *bc, uint64_t seq)
@@ -94,7 +94,7 @@ void lp_confirm_on_verdict(struct lp_broker *b, const struct lp_ring_op *op)
 			continue;
 		p->nack |= !(op->flags & LP_OP_F_ACK);
 		if (--p->outstanding == 0)
-			mark_dirty(b, bc);
+			lp_confirm_ready(b, bc);
 		break;
 	}
 }

@@ -106,7 +106,7 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid)
 			.max_length = tq->max_length, .max_length_bytes = tq->max_length_bytes,
 			.reject_publish = tq->reject_publish,
 		};
-		bool journaled = b->store != NULL && tq->store_id != 0 && (tq->flags & LP_CTL_Q_DURABLE);
+		bool journaled = b->store != NULL && tq->store_id != 0; /* only durable queues have one */
 
 		if (journaled) {
 			qc.gone = lp_persist_gone;

@@ -72,8 +72,7 @@ int lp_publish_start(struct lp_broker *b, struct channel *bc, const struct lp_am
  * a reject-publish verdict, or its journal making m durable? */
 static bool remote_verdict(const struct lp_topology_queue *tq, const struct lp_msg *m)
 {
-	return tq->reject_publish ||
-	       (tq->store_id != 0 && (tq->flags & LP_CTL_Q_DURABLE) && (m->flags & LP_MSG_F_PERSISTENT));
+	return tq->reject_publish || (tq->store_id != 0 && (m->flags & LP_MSG_F_PERSISTENT));
 }
 
 /*
@@ -184,12 +183,8 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 		wait->outstanding++;
 	if (wait != NULL) {
 		wait->nack |= rejected;
-		if (wait->outstanding == 0) { /* nothing to wait for after all */
-			wait->outstanding = 1;
-			lp_confirm_on_verdict(b, &(struct lp_ring_op){
-				.type = LP_OP_CONFIRM, .chan = bc->id, .tag = seq,
-				.flags = rejected ? 0 : LP_OP_F_ACK});
-		}
+		if (wait->outstanding == 0) /* nothing to wait for after all */
+			lp_confirm_ready(b, bc);
 	} else {
 		lp_confirm_publish(b, bc, seq, !rejected);
 	}

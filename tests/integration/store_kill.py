@@ -104,7 +104,6 @@ def check(host, confirmed_path, acked_path, queues):
     report = {"confirmed": len(confirmed), "acked_before": len(acked), "queues": {}}
     ok = True
     for q in queues:
-        ok_q = True
         seen = []
         redelivered = 0
         while True:
