@@ -105,20 +105,25 @@ static int on_recovered(void *arg, uint32_t queue, uint64_t seq, const struct lp
 	struct lp_msg *m = lp_msg_create(b->pool, x, h.exchange_len, rk, h.rkey_len, NULL, 0, NULL,
 					 0, h.flags & LP_MSG_F_PERSISTENT);
 
-	if (m == NULL || lp_msg_props_reserve(m, h.props_len) < 0 ||
-	    lp_msg_body_reserve(m, body_len) < 0) {
-		r->err = m == NULL ? errno : ENOMEM;
-		if (m != NULL)
-			lp_msg_release(m);
-		return -ENOSPC;
-	}
+	/* The properties first: a body in the slot starts right after them
+	 * (message.h), so props_len must be set before the body is reserved. */
+	if (m == NULL || lp_msg_props_reserve(m, h.props_len) < 0)
+		goto no_room;
 	memcpy(m->props, props, h.props_len);
 	m->props_len = h.props_len;
+	if (lp_msg_body_reserve(m, body_len) < 0)
+		goto no_room;
 	memcpy(m->body, body, body_len);
 	m->body_len = body_len;
 	b->recovered[b->n_recovered++] = (struct recovered_msg){
 		.store_id = queue, .ref = {.seq = seq, .loc = *loc}, .msg = m};
 	return 0;
+
+no_room:
+	r->err = m == NULL ? errno : ENOMEM;
+	if (m != NULL)
+		lp_msg_release(m);
+	return -ENOSPC;
 }
 
 static int cmp_recovered(const void *a, const void *b)

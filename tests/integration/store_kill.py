@@ -29,9 +29,11 @@ import pika
 EXCHANGE = "lepus-durable-x"
 
 
-def connect(host):
+def connect(host, heartbeat=0):
+    # The publisher uses a short heartbeat: its broker is killed under it and
+    # no RST ever comes, so missed heartbeats are how pika notices.
     return pika.BlockingConnection(pika.ConnectionParameters(
-        host=host, heartbeat=0, blocked_connection_timeout=30, socket_timeout=10,
+        host=host, heartbeat=heartbeat, blocked_connection_timeout=30, socket_timeout=10,
         connection_attempts=3, retry_delay=0.5))
 
 
@@ -54,7 +56,7 @@ def publish(host, start, out):
     n = 0
     with open(out, "a") as f:
         try:
-            conn = connect(host)
+            conn = connect(host, heartbeat=2)
             ch = conn.channel()
             ch.confirm_delivery()
             i = start
