@@ -22,6 +22,7 @@
  * reordering); they pass since the fixes.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -161,6 +165,8 @@ struct ev {
 	char name[64];   /* consumer tag, or Declare-Ok queue */
 	uint64_t body_len;
 	uint32_t seq;    /* first 4 body octets */
+	uint8_t delivery_mode; /* of the content header */
+	bool multiple;   /* Basic.Ack / Basic.Nack from the broker (confirms) */
 };
 
 struct client {
@@ -276,6 +282,10 @@ static void client_frame(struct client *k, const struct lp_amqp_frame *fr)
 		case LP_AMQP_CHANNEL_CLOSE:
 			e->code = m.channel_close.reply_code;
 			break;
+		case LP_AMQP_BASIC_ACK:
+			e->tag = m.basic_ack.delivery_tag;
+			e->multiple = m.basic_ack.multiple;
+			break;
 		case LP_AMQP_CONNECTION_CLOSE:
 			e->code = m.connection_close.reply_code;
 			break;
@@ -287,6 +297,7 @@ static void client_frame(struct client *k, const struct lp_amqp_frame *fr)
 		assert_true(k->n_ev > 0);
 		assert_int_equal(lp_amqp_content_header_decode(fr->payload, fr->size, &h), 0);
 		k->ev[k->n_ev - 1].body_len = h.body_size;
+		k->ev[k->n_ev - 1].delivery_mode = h.props.delivery_mode;
 		k->body_have = 0;
 		break;
 	case LP_AMQP_FRAME_BODY:
@@ -360,7 +371,7 @@ static void assert_no_close(const struct client *k)
 
 #define N_W 2
 #define MAX_CLIENTS 8
-#define MAX_TOPO 4
+#define MAX_TOPO 8
 #define POOL 4096
 #define SMALL 64
 
@@ -375,6 +386,7 @@ struct fx {
 	struct lp_amqp_conn_cfg cfg;
 	struct client *cl[MAX_CLIENTS];
 	unsigned n_cl;
+	char dir[64];    /* the journals' data directory ("": none) */
 };
 
 static void topo_apply(struct fx *f, const struct lp_ctl_msg *m)
@@ -618,17 +630,11 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static int setup(void **state)
+/* Both shards, on a new mesh; data_dir: their journals (NULL: none). */
+static void fx_brokers(struct fx *f, const char *data_dir)
 {
-	struct fx *f = calloc(1, sizeof(*f));
 	struct lp_broker_config bc;
 
-	assert_non_null(f);
-	f->auth = lp_amqp_auth_create(4, 4);
-	assert_non_null(f->auth);
-	assert_int_equal(lp_amqp_auth_add_defaults(f->auth), 0);
-	f->tb = lp_topology_builder_create();
-	assert_non_null(f->tb);
 	f->mesh = lp_mesh_create(N_W, 1024);
 	assert_non_null(f->mesh);
 	lp_broker_config_default(&bc);
@@ -638,31 +644,50 @@ static int setup(void **state)
 	bc.queue_capacity = 4096;
 	bc.max_channels = 64;
 	bc.max_consumers = 64;
+	bc.data_dir = data_dir;
 	for (unsigned i = 0; i < N_W; i++) {
 		f->b[i] = lp_broker_create(i, &bc, NULL, NULL, f->mesh);
 		assert_non_null(f->b[i]);
 	}
-	topo_base(f);
+}
+
+static struct fx *fx_create(const char *data_dir)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->auth = lp_amqp_auth_create(4, 4);
+	assert_non_null(f->auth);
+	assert_int_equal(lp_amqp_auth_add_defaults(f->auth), 0);
+	f->tb = lp_topology_builder_create();
+	assert_non_null(f->tb);
+	fx_brokers(f, data_dir);
 	lp_amqp_conn_cfg_default(&f->cfg);
 	f->cfg.heartbeat = 0;
+	return f;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = fx_create(NULL);
+
+	topo_base(f);
 	*state = f;
 	return 0;
 }
 
-/* Every test ends here: whatever is still queued, staged, in a ring or held
- * back is released, and both message pools are full again. */
-static int teardown(void **state)
+/* The brokers go, then their clients: whatever is still queued, staged, in
+ * a ring or held back is released, and both message pools must be full
+ * again (what is in a journal stays there). */
+static void fx_stop(struct fx *f)
 {
-	struct fx *f = *state;
-
 	for (unsigned i = 0; i < N_W; i++)
 		lp_broker_drop_messages(f->b[i]);
 	lp_mesh_destroy(f->mesh);
 	for (unsigned i = 0; i < N_W; i++)
 		assert_int_equal(pool_free(f, i), POOL);
-	for (unsigned i = 0; i < N_W; i++) {
+	for (unsigned i = 0; i < N_W; i++)
 		lp_broker_destroy(f->b[i]);
-	}
 	for (unsigned i = 0; i < f->n_cl; i++) {
 		lp_amqp_conn_release(f->cl[i]->c);
 		free(f->cl[i]->in);
@@ -671,24 +696,50 @@ static int teardown(void **state)
 		free(f->cl[i]->mem);
 		free(f->cl[i]);
 	}
+	f->n_cl = 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Every test ends here (see fx_stop); a journal directory is removed. */
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	fx_stop(f);
 	for (unsigned i = 0; i < f->n_topo; i++)
 		lp_topology_free(f->topo[i]);
 	lp_topology_builder_destroy(f->tb);
 	lp_amqp_auth_destroy(f->auth);
+	if (f->dir[0] != '\0')
+		assert_int_equal(nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
 	free(f);
 	return 0;
 }
 
 /* ---- what clients send ---------------------------------------------------- */
 
-static void publish_x(struct client *k, uint16_t ch, const char *x, const char *rkey, uint32_t seq,
-		      size_t body_len)
+/* Basic.Publish with a body of body_len octets starting with seq;
+ * delivery_mode 0: no properties, 2: persistent. */
+static void publish_mode(struct client *k, uint16_t ch, const char *x, const char *rkey,
+			 uint32_t seq, size_t body_len, uint8_t delivery_mode)
 {
 	size_t cap = body_len + 2048;
 	uint8_t *buf = malloc(cap), *body = malloc(body_len + 4);
 	struct lp_amqp_outbuf o;
 	struct lp_amqp_basic_properties props = {0};
 	struct lp_amqp_method m = {.id = LP_AMQP_BASIC_PUBLISH};
+
+	if (delivery_mode != 0) {
+		props.flags = LP_AMQP_BASIC_DELIVERY_MODE_FLAG;
+		props.delivery_mode = delivery_mode;
+	}
 
 	assert_non_null(buf);
 	assert_non_null(body);
@@ -702,6 +753,12 @@ static void publish_x(struct client *k, uint16_t ch, const char *x, const char *
 	client_send(k, buf, o.tail);
 	free(buf);
 	free(body);
+}
+
+static void publish_x(struct client *k, uint16_t ch, const char *x, const char *rkey, uint32_t seq,
+		      size_t body_len)
+{
+	publish_mode(k, ch, x, rkey, seq, body_len, 0);
 }
 
 static void publish(struct client *k, const char *queue, uint32_t seq, size_t body_len)
@@ -1763,6 +1820,259 @@ static void relay_keeps_request_order_after_eagain(void **state)
 	assert_true(ok); /* d used to go first */
 }
 
+/* ---- the message store (persist.c): journal, confirms, recovery ----------- */
+
+/* A fixture whose shards keep journals in a new directory. Queues: durable
+ * p0 (store id 10, owner 0), p1 (11, owner 1), pd (12, owner 1; deleted in
+ * one case), and t1 (owner 1, not durable: no store id). */
+static void topo_store(struct fx *f, bool with_pd)
+{
+	struct lp_ctl_msg m = {.type = LP_CTL_TOPO_VHOST};
+	static const struct {
+		const char *name;
+		uint16_t owner;
+		uint32_t store_id;
+	} qs[] = {{"p0", 0, 10}, {"p1", 1, 11}, {"pd", 1, 12}, {"t1", 1, 0}};
+
+	lp_topology_builder_destroy(f->tb);
+	f->tb = lp_topology_builder_create();
+	assert_non_null(f->tb);
+	m.topo_vhost.op = LP_CTL_OP_ADD;
+	strcpy(m.topo_vhost.name, "/");
+	topo_apply(f, &m);
+	topo_exchange(f, "", LP_CTL_XT_DIRECT);
+	for (unsigned i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+		if (!with_pd && strcmp(qs[i].name, "pd") == 0)
+			continue;
+		m = (struct lp_ctl_msg){.type = LP_CTL_TOPO_QUEUE};
+		m.topo_queue.op = LP_CTL_OP_ADD;
+		m.topo_queue.flags = qs[i].store_id != 0 ? LP_CTL_Q_DURABLE : 0;
+		m.topo_queue.owner_shard = qs[i].owner;
+		m.topo_queue.store_id = qs[i].store_id;
+		strcpy(m.topo_queue.vhost, "/");
+		strcpy(m.topo_queue.name, qs[i].name);
+		topo_apply(f, &m);
+	}
+	topo_publish(f);
+}
+
+static int setup_store(void **state)
+{
+	char dir[] = "/tmp/lp-ut-persist-XXXXXX";
+
+	assert_non_null(mkdtemp(dir));
+	struct fx *f = fx_create(dir);
+
+	snprintf(f->dir, sizeof(f->dir), "%s", dir);
+	topo_store(f, true);
+	*state = f;
+	return 0;
+}
+
+/* What a restart is to the journal: both shards stop (their messages in
+ * memory go), start again on the same directory and recover; then the
+ * topology comes again (with or without pd). */
+static void fx_restart(struct fx *f, bool with_pd)
+{
+	fx_stop(f);
+	fx_brokers(f, f->dir);
+	topo_store(f, with_pd);
+}
+
+static void confirm_select(struct fx *f, struct client *k, uint16_t ch)
+{
+	struct lp_amqp_method m = {.id = LP_AMQP_CONFIRM_SELECT};
+
+	client_method(k, ch, &m);
+	pump(f);
+	assert_int_equal(count_ev(k, LP_AMQP_CONFIRM_SELECT_OK), 1);
+	client_clear(k);
+}
+
+/* The highest publish sequence number confirmed (acks only: a nack fails). */
+static uint64_t confirmed_upto(const struct client *k)
+{
+	uint64_t upto = 0;
+
+	assert_int_equal(count_ev(k, LP_AMQP_BASIC_NACK), 0);
+	for (unsigned i = 0; i < k->n_ev; i++)
+		if (k->ev[i].method == LP_AMQP_BASIC_ACK && k->ev[i].tag > upto)
+			upto = k->ev[i].tag;
+	return upto;
+}
+
+/* Poll until publish n is confirmed (the journal's fdatasync completes on
+ * its own time), at most 10 s. */
+static void pump_until_confirmed(struct fx *f, struct client *k, uint64_t n)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pump(f);
+		if (confirmed_upto(k) >= n)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 10)
+			fail_msg("publish %" PRIu64 " not confirmed after 10 s (confirmed up to %" PRIu64 ")",
+				 n, confirmed_upto(k));
+		usleep(200);
+	}
+}
+
+/* Basic.Get (no-ack) of everything in queue: the first 4 body octets in
+ * order; each must be redelivered as given and persistent. */
+static unsigned drain(struct fx *f, struct client *k, const char *queue, uint32_t *seq,
+		      unsigned max, bool redelivered)
+{
+	unsigned n = 0;
+
+	for (;;) {
+		client_clear(k);
+		basic_get(k, 1, queue, true);
+		pump(f);
+		if (count_ev(k, LP_AMQP_BASIC_GET_EMPTY) == 1)
+			return n;
+		assert_int_equal(count_ev(k, LP_AMQP_BASIC_GET_OK), 1);
+		const struct ev *e = nth_ev(k, LP_AMQP_BASIC_GET_OK, 0);
+
+		assert_int_equal(e->redelivered, redelivered);
+		assert_int_equal(e->delivery_mode, 2);
+		assert_int_equal(e->body_len, SMALL);
+		assert_true(n < max);
+		seq[n++] = e->seq;
+	}
+}
+
+/*
+ * Persistent messages to durable queues are confirmed only once their
+ * journal says they are durable (a transient publish on the same channel
+ * is confirmed at once but after them: confirms keep publish order); after
+ * a restart both shards give back exactly the persistent ones, in order,
+ * redelivered, with their properties; transient messages and the
+ * non-durable queue's are gone.
+ */
+static void persistent_messages_are_confirmed_when_durable_and_recovered(void **state)
+{
+	struct fx *f = *state;
+	struct client *p = client_open(f, 0);
+	enum { N = 40 };
+
+	confirm_select(f, p, 1);
+	for (uint32_t i = 0; i < N; i++) {
+		publish_mode(p, 1, "", "p0", i, SMALL, 2);
+		publish_mode(p, 1, "", "p1", 1000 + i, SMALL, 2);
+		publish_mode(p, 1, "", "t1", 2000 + i, SMALL, 2); /* not durable: not kept */
+		publish_mode(p, 1, "", "p0", 3000 + i, SMALL, 1); /* transient: not kept */
+	}
+	/* One round: the journals' writes are submitted, none reaped yet. */
+	for (unsigned w = 0; w < N_W; w++)
+		lp_broker_poll(f->b[w]);
+	client_read(p, SIZE_MAX);
+	assert_int_equal(confirmed_upto(p), 0);
+	pump_until_confirmed(f, p, 4 * N);
+	assert_int_equal(confirmed_upto(p), 4 * N);
+	assert_int_equal(lp_broker_stats(f->b[0])->persisted, N);
+	assert_int_equal(lp_broker_stats(f->b[1])->persisted, N);
+	assert_true(lp_broker_stats(f->b[0])->flushes >= 1);
+	assert_no_close(p);
+
+	fx_restart(f, true);
+	assert_int_equal(lp_broker_stats(f->b[0])->recovered, N);
+	assert_int_equal(lp_broker_stats(f->b[1])->recovered, N);
+	struct client *c = client_open(f, 1);
+	static uint32_t got[2 * N];
+
+	assert_int_equal(drain(f, c, "p0", got, 2 * N, true), N);
+	for (uint32_t i = 0; i < N; i++)
+		assert_int_equal(got[i], i);
+	assert_int_equal(drain(f, c, "p1", got, 2 * N, true), N);
+	for (uint32_t i = 0; i < N; i++)
+		assert_int_equal(got[i], 1000 + i);
+	assert_int_equal(drain(f, c, "t1", got, 2 * N, true), 0);
+	assert_no_close(c);
+
+	/* Taken with no-ack: settled, so nothing comes back the next time. */
+	fx_restart(f, true);
+	assert_int_equal(lp_broker_stats(f->b[0])->recovered, 0);
+	assert_int_equal(lp_broker_stats(f->b[1])->recovered, 0);
+}
+
+/*
+ * Acked messages stay gone, unacked ones come back; a purge is one record;
+ * the messages of a queue that is gone at the next start are settled
+ * (recovered_orphans) and do not come back when it is declared again.
+ */
+static void acks_purges_and_deleted_queues_stay_settled(void **state)
+{
+	struct fx *f = *state;
+	struct client *p = client_open(f, 0), *c = client_open(f, 1);
+	enum { N = 20 };
+	static uint32_t got[N];
+
+	confirm_select(f, p, 1);
+	for (uint32_t i = 0; i < N; i++) {
+		publish_mode(p, 1, "", "p1", i, SMALL, 2);
+		publish_mode(p, 1, "", "p0", 100 + i, SMALL, 2);
+		publish_mode(p, 1, "", "pd", 200 + i, SMALL, 2);
+	}
+	pump_until_confirmed(f, p, 3 * N);
+	/* p1: 5 got and acked, 3 got and not acked (they come back). */
+	for (unsigned i = 0; i < 8; i++) {
+		basic_get(c, 1, "p1", false);
+		pump(f);
+	}
+	assert_int_equal(count_ev(c, LP_AMQP_BASIC_GET_OK), 8);
+	basic_ack(c, 1, 5, true);
+	pump(f);
+	/* p0: purged (lepus-control says yes through the relay, then the owner
+	 * purges). */
+	struct lp_ctl_link link = {0};
+	struct lp_broker_relay *r = lp_broker_relay_create(f->mesh, &link);
+	struct lp_amqp_method m = {.id = LP_AMQP_QUEUE_PURGE};
+
+	assert_non_null(r);
+	m.queue_purge.queue = lp_amqp_cstr("p0");
+	client_method(c, 1, &m);
+	pump(f);
+	lp_broker_relay_poll(r);
+	assert_int_equal(link.n_sub, 1);
+	assert_int_equal(link.sub[0].type, LP_CTL_PURGE);
+	struct lp_ctl_result res = {.req_id = (uint64_t)link.sub[0].id, .version = 1};
+
+	lp_broker_relay_result(r, &res);
+	pump(f);
+	lp_broker_relay_destroy(r);
+	assert_int_equal(count_ev(c, LP_AMQP_QUEUE_PURGE_OK), 1);
+	assert_no_close(c);
+	/* The settles and the purge are written with the next flush: give the
+	 * journals a few rounds of polling (a settle is never waited for). */
+	for (unsigned r = 0; r < 50; r++) {
+		pump(f);
+		usleep(1000);
+	}
+
+	fx_restart(f, false); /* pd is gone */
+	assert_int_equal(lp_broker_stats(f->b[0])->recovered, 0);
+	assert_int_equal(lp_broker_stats(f->b[1])->recovered, (N - 5) + N);
+	pump(f); /* the first topology: queues take their messages, orphans are settled */
+	assert_int_equal(lp_broker_stats(f->b[1])->recovered_orphans, N);
+	c = client_open(f, 0);
+	assert_int_equal(drain(f, c, "p1", got, N, true), N - 5);
+	for (uint32_t i = 0; i < N - 5; i++)
+		assert_int_equal(got[i], 5 + i);
+	assert_int_equal(drain(f, c, "p0", got, N, true), 0);
+	for (unsigned r = 0; r < 50; r++) {
+		pump(f);
+		usleep(1000);
+	}
+
+	fx_restart(f, true); /* pd again: its old messages were settled */
+	assert_int_equal(lp_broker_stats(f->b[1])->recovered, 0);
+	c = client_open(f, 0);
+	assert_int_equal(drain(f, c, "pd", got, N, true), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1789,6 +2099,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(undrained_consumer_does_not_stall_others, setup, teardown),
 		cmocka_unit_test(relay_keeps_request_order_after_eagain),
+		cmocka_unit_test_setup_teardown(persistent_messages_are_confirmed_when_durable_and_recovered,
+						setup_store, teardown),
+		cmocka_unit_test_setup_teardown(acks_purges_and_deleted_queues_stay_settled, setup_store,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
