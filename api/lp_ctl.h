@@ -59,7 +59,7 @@
 #include <sys/types.h>
 
 #define LP_CTL_MAGIC 0x5443504cu /* "LPCT" as little-endian bytes */
-#define LP_CTL_VERSION 2
+#define LP_CTL_VERSION 3
 #define LP_CTL_DEFAULT_SOCKET "/run/lepus/control.sock"
 
 #define LP_CTL_HDR_LEN 16
@@ -181,7 +181,8 @@ struct lp_ctl_drop_names {
  *   u16 n_workers_total (1..LP_CTL_MAX_WORKERS), u16 first_worker,
  *   u16 n_workers (>= 1, first_worker + n_workers <= n_workers_total),
  *   u16 n_reasons (0..LP_CTL_MAX_DROP_REASONS), then n_workers records of
- *   (4 + n_reasons) u64: rx_packets, rx_bytes, tx_packets, tx_bytes, drops[].
+ *   (6 + n_reasons) u64: rx_packets, rx_bytes, tx_packets, tx_bytes, alarms,
+ *   blocked_publishers, drops[].
  * One sample larger than a message is split over several STATS messages with
  * the same time_ns; lp_ctl_stats_workers_per_msg() says how many fit.
  */
@@ -190,7 +191,15 @@ enum {
 	LP_CTL_STAT_RX_BYTES,
 	LP_CTL_STAT_TX_PACKETS,
 	LP_CTL_STAT_TX_BYTES,
+	LP_CTL_STAT_ALARMS,     /* gauge: LP_CTL_ALARM_* raised on the worker */
+	LP_CTL_STAT_BLOCKED,    /* gauge: its publishing connections paused */
 	LP_CTL_STAT_DROP0, /* drop counter i is at LP_CTL_STAT_DROP0 + i */
+};
+
+/* Resource alarms (LP_CTL_STAT_ALARMS bits; the broker's LP_BROKER_ALARM_*). */
+enum {
+	LP_CTL_ALARM_MEMORY = 1u << 0, /* the worker's message pool past its watermark */
+	LP_CTL_ALARM_DISK = 1u << 1,   /* the data directory's free space under the limit */
 };
 
 struct lp_ctl_stats {

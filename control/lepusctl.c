@@ -26,8 +26,10 @@
  *    "dataplane": {"connected", and when connected: "pid", "version", "ip",
  *      "mac", "driver", "n_workers", "connected_s", "stats_age_s" (null before
  *      the first stats), "workers": [{"worker", "rx_packets", "rx_bytes",
- *      "tx_packets", "tx_bytes", "drops": {NAME: count, non-zero only}}],
- *      "totals": {"rx_packets", ..., "drops": {...}}}}
+ *      "tx_packets", "tx_bytes", "alarms": ["memory", "disk"] (raised ones),
+ *      "blocked_publishers", "drops": {NAME: count, non-zero only}}],
+ *      "totals": {"rx_packets", ..., "blocked_publishers", "drops": {...}},
+ *      "alarms": [those raised on any worker]}}
  * The whole exchange has a 2 s deadline.
  * Exit status: 0 lepus-control answered (whether or not a dataplane is
  * connected), 1 lepus-control unreachable or its answer unusable, 2 usage.
@@ -264,6 +266,25 @@ static void format_ip_mac(const struct lp_ctl_hello *h, char *ip, size_t ipcap, 
 		 h->mac[2], h->mac[3], h->mac[4], h->mac[5]);
 }
 
+/* The STATS columns that are counters of traffic (the gauges follow them). */
+#define N_TRAFFIC (LP_CTL_STAT_TX_BYTES + 1)
+
+static const struct {
+	uint32_t bit;
+	const char *name;
+} alarm_names[] = {{LP_CTL_ALARM_MEMORY, "memory"}, {LP_CTL_ALARM_DISK, "disk"}};
+#define N_ALARMS (sizeof(alarm_names) / sizeof(alarm_names[0]))
+
+static json_t *json_alarms(uint64_t bits)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; i < N_ALARMS; i++)
+		if (bits & alarm_names[i].bit)
+			json_array_append_new(a, json_string(alarm_names[i].name));
+	return a;
+}
+
 static void print_text(const struct status *st)
 {
 	const struct lp_ctl_status_resp *r = &st->resp;
@@ -287,19 +308,45 @@ static void print_text(const struct status *st)
 	printf("  stats received %.1f s ago\n", (double)r->stats_age_ns / 1e9);
 	printf("  %6s %16s %16s %16s %16s\n", "worker", "rx_packets", "rx_bytes",
 	       "tx_packets", "tx_bytes");
-	uint64_t tot[LP_CTL_STAT_DROP0] = { 0 };
+	uint64_t tot[N_TRAFFIC] = { 0 };
 	for (unsigned w = 0; w < r->n_workers; w++) {
 		printf("  %6u", w);
-		for (unsigned i = 0; i < LP_CTL_STAT_DROP0; i++) {
+		for (unsigned i = 0; i < N_TRAFFIC; i++) {
 			printf(" %16" PRIu64, stat_of(st, w, i));
 			tot[i] += stat_of(st, w, i);
 		}
 		printf("\n");
 	}
 	printf("  %6s", "total");
-	for (unsigned i = 0; i < LP_CTL_STAT_DROP0; i++)
+	for (unsigned i = 0; i < N_TRAFFIC; i++)
 		printf(" %16" PRIu64, tot[i]);
 	printf("\n");
+
+	/* Alarms as RabbitMQ names them (rabbitmq-diagnostics alarms), with
+	 * the workers that raised them. */
+	uint64_t blocked = 0;
+	bool alarm = false;
+	for (unsigned a = 0; a < N_ALARMS; a++) {
+		unsigned n = 0;
+		for (unsigned w = 0; w < r->n_workers; w++) {
+			if (!(stat_of(st, w, LP_CTL_STAT_ALARMS) & alarm_names[a].bit))
+				continue;
+			if (n++ == 0)
+				printf("%s%s (worker %u", alarm ? ", " : "  alarms: ", alarm_names[a].name, w);
+			else
+				printf(", %u", w);
+		}
+		if (n > 0) {
+			printf(")");
+			alarm = true;
+		}
+	}
+	for (unsigned w = 0; w < r->n_workers; w++)
+		blocked += stat_of(st, w, LP_CTL_STAT_BLOCKED);
+	if (alarm)
+		printf("\n  blocked publishing connections: %" PRIu64 "\n", blocked);
+	else
+		printf("  alarms: none\n");
 
 	bool any = false;
 	uint64_t all = 0;
@@ -357,20 +404,25 @@ static int print_json(const struct status *st)
 		json_object_set_new(dp, "connected_s", json_real((double)r->dp_connected_ns / 1e9));
 		json_object_set_new(dp, "stats_age_s", r->n_workers
 				    ? json_real((double)r->stats_age_ns / 1e9) : json_null());
-		static const char *const keys[LP_CTL_STAT_DROP0] = {
+		static const char *const keys[N_TRAFFIC] = {
 			"rx_packets", "rx_bytes", "tx_packets", "tx_bytes"
 		};
 		json_t *per = json_array();
 		json_t *tot = json_object();
 		json_t *tot_drops = json_object();
-		uint64_t tsum[LP_CTL_STAT_DROP0] = { 0 };
+		uint64_t tsum[N_TRAFFIC] = { 0 }, any_alarm = 0, blocked = 0;
 		for (unsigned w = 0; w < r->n_workers; w++) {
 			json_t *wo = json_object();
 			json_object_set_new(wo, "worker", json_integer(w));
-			for (unsigned i = 0; i < LP_CTL_STAT_DROP0; i++) {
+			for (unsigned i = 0; i < N_TRAFFIC; i++) {
 				json_object_set_new(wo, keys[i], json_u64(stat_of(st, w, i)));
 				tsum[i] += stat_of(st, w, i);
 			}
+			json_object_set_new(wo, "alarms", json_alarms(stat_of(st, w, LP_CTL_STAT_ALARMS)));
+			json_object_set_new(wo, "blocked_publishers",
+					    json_u64(stat_of(st, w, LP_CTL_STAT_BLOCKED)));
+			any_alarm |= stat_of(st, w, LP_CTL_STAT_ALARMS);
+			blocked += stat_of(st, w, LP_CTL_STAT_BLOCKED);
 			json_t *drops = json_object();
 			for (unsigned d = 0; d < r->n_reasons; d++) {
 				uint64_t v = stat_of(st, w, LP_CTL_STAT_DROP0 + d);
@@ -384,8 +436,10 @@ static int print_json(const struct status *st)
 			json_object_set_new(wo, "drops", drops);
 			json_array_append_new(per, wo);
 		}
-		for (unsigned i = 0; i < LP_CTL_STAT_DROP0; i++)
+		for (unsigned i = 0; i < N_TRAFFIC; i++)
 			json_object_set_new(tot, keys[i], json_u64(tsum[i]));
+		json_object_set_new(tot, "blocked_publishers", json_u64(blocked));
+		json_object_set_new(dp, "alarms", json_alarms(any_alarm));
 		json_object_set_new(tot, "drops", tot_drops);
 		json_object_set_new(dp, "workers", per);
 		json_object_set_new(dp, "totals", tot);

@@ -186,6 +186,46 @@ static int set_max_messages(struct lp_config *cfg, const char *v)
 	return parse_u32(v, 1024, 1u << 26, &cfg->max_messages);
 }
 
+/* BYTES with an optional kB/MB/GB (10^3...) or KiB/MiB/GiB (2^10...)
+ * suffix, as RabbitMQ's disk_free_limit. */
+static int set_disk_free_limit(struct lp_config *cfg, const char *v)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t mult;
+	} units[] = {{"", 1},          {"kB", 1000},      {"MB", 1000000}, {"GB", 1000000000},
+		     {"KiB", 1u << 10}, {"MiB", 1u << 20}, {"GiB", 1u << 30}};
+	char *end;
+	unsigned long long n;
+
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0 || end == v || v[0] == '-')
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suffix) == 0) {
+			if (n > UINT64_MAX / units[i].mult)
+				return -EINVAL;
+			cfg->disk_free_limit = n * units[i].mult;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int set_memory_high_watermark(struct lp_config *cfg, const char *v)
+{
+	char *end;
+	double f;
+
+	errno = 0;
+	f = strtod(v, &end);
+	if (errno != 0 || end == v || *end != '\0' || !(f >= 0.01 && f <= 1.0))
+		return -EINVAL;
+	cfg->memory_high_watermark = f;
+	return 0;
+}
+
 static const struct setting settings[] = {
 	{"port", "SPEC", "port to own: af_packet:IF, tap:IF, memif:PATH[,server|client], pci:ADDR, ring:NAME, eal:NAME", set_port},
 	{"ip", "A.B.C.D/LEN", "the dataplane's IPv4 address and prefix length", set_ip},
@@ -206,6 +246,8 @@ static const struct setting settings[] = {
 	{"pidfile", "PATH", "file holding the dataplane's pid", set_pid_file},
 	{"data-dir", "PATH", "journal of persistent messages, <PATH>/shard-<worker>/ (default " DEFAULT_DATA_DIR "; none = keep them in memory only)", set_data_dir},
 	{"max-messages", "N", "messages held in memory per worker (default 65536)", set_max_messages},
+	{"memory-high-watermark", "F", "memory alarm when this fraction of a worker's message pool is in use (default 0.875): Connection.Blocked to its publishers", set_memory_high_watermark},
+	{"disk-free-limit", "BYTES[kB|MB|GB|KiB|MiB|GiB]", "disk alarm when the data directory's file system has less free (default 50MB): Connection.Blocked to publishers", set_disk_free_limit},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -226,6 +268,8 @@ void lp_config_defaults(struct lp_config *cfg)
 	cfg->amqp_max_conns = 128;
 	strcpy(cfg->data_dir, DEFAULT_DATA_DIR);
 	cfg->max_messages = 65536;
+	cfg->disk_free_limit = 50000000;
+	cfg->memory_high_watermark = 0.875;
 	cfg->max_message_size = 128u << 20;
 	cfg->tcp_max_conns = 4096;
 	strcpy(cfg->control_socket, DEFAULT_CONTROL_SOCKET);

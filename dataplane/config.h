@@ -38,6 +38,8 @@ struct lp_config {
 	char pid_file[LP_PATH_MAX];   /* --pidfile PATH */
 	char data_dir[LP_PATH_MAX];   /* --data-dir PATH, "" = none */
 	uint32_t max_messages;        /* --max-messages, message pool per worker */
+	uint64_t disk_free_limit;     /* --disk-free-limit BYTES (default 50 MB, RabbitMQ's) */
+	double memory_high_watermark; /* --memory-high-watermark F of the pool (default 0.875) */
 };
 
 /* Fill cfg with the defaults (no port, no address: both must be given). */

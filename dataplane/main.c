@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include "broker.h"
 #include "config.h"
 #include "ctl_link.h"
+#include "lp_store.h"
 #include "mesh.h"
 #include "port.h"
 #include "snapshot.h"
@@ -62,6 +64,12 @@ struct dataplane {
 	struct lp_snapshot_publisher *snapshots;
 	struct lp_mesh *mesh;            /* shard rings (workers on their own lcores) */
 	struct lp_broker_relay *relay;   /* their requests to lepus-control */
+	/* Resource alarms: the disk alarm is measured here (the data directory's
+	 * free space, once a second) and read by every worker; the memory alarm
+	 * is each worker's own (its message pool), logged here when it moves. */
+	_Atomic uint32_t disk_alarm;     /* LP_BROKER_ALARM_DISK or 0 */
+	uint64_t next_disk_check_ns;
+	uint32_t *alarms_seen;           /* per worker, the last alarms logged */
 };
 
 static void control_poll(struct dataplane *dp, uint64_t tsc);
@@ -146,7 +154,8 @@ static int setup_workers(struct dataplane *dp)
 	dp->workers = rte_zmalloc("lp_workers", sizeof(*dp->workers) * dp->n_workers,
 				  RTE_CACHE_LINE_SIZE);
 	dp->stats = calloc(dp->n_workers, sizeof(*dp->stats));
-	if (dp->snapshots == NULL || dp->workers == NULL || dp->stats == NULL)
+	dp->alarms_seen = calloc(dp->n_workers, sizeof(*dp->alarms_seen));
+	if (dp->snapshots == NULL || dp->workers == NULL || dp->stats == NULL || dp->alarms_seen == NULL)
 		return -ENOMEM;
 	if (rte_lcore_count() == 1) {
 		lp_worker_init(&dp->workers[0], 0, rte_get_main_lcore(), &dp->netif, dp->port,
@@ -276,6 +285,8 @@ static int setup_control_link(struct dataplane *dp)
 	lp_broker_config_default(&bcfg);
 	bcfg.data_dir = dp->cfg.data_dir;
 	bcfg.max_messages = dp->cfg.max_messages;
+	bcfg.memory_high_watermark = dp->cfg.memory_high_watermark;
+	bcfg.disk_alarm = &dp->disk_alarm;
 	if (!single) {
 		dp->mesh = lp_mesh_create(dp->n_workers, SHARD_RING_SIZE);
 		dp->relay = dp->mesh != NULL ? lp_broker_relay_create(dp->mesh, dp->ctl) : NULL;
@@ -296,10 +307,57 @@ static int setup_control_link(struct dataplane *dp)
 	return 0;
 }
 
-/* The main lcore's control work: the link, then freeing old snapshots. */
+/* The disk alarm (RabbitMQ's disk_free_limit), checked once a second. */
+static void check_disk(struct dataplane *dp, uint64_t now_ns)
+{
+	uint64_t free_bytes;
+
+	if (dp->cfg.data_dir[0] == '\0' || now_ns < dp->next_disk_check_ns)
+		return;
+	dp->next_disk_check_ns = now_ns + 1000000000ull;
+	if (lp_store_disk_free(dp->cfg.data_dir, &free_bytes) != 0)
+		return; /* the journal reports its own errors */
+	uint32_t want = free_bytes < dp->cfg.disk_free_limit ? LP_BROKER_ALARM_DISK : 0;
+
+	if (want != atomic_load_explicit(&dp->disk_alarm, memory_order_relaxed)) {
+		fprintf(stderr, "lepus-dataplane: disk alarm %s: %" PRIu64 " bytes free in %s, limit %" PRIu64
+			"%s\n", want ? "set" : "cleared", free_bytes, dp->cfg.data_dir,
+			dp->cfg.disk_free_limit, want ? "; publishers are blocked" : "");
+		atomic_store_explicit(&dp->disk_alarm, want, memory_order_relaxed);
+	}
+}
+
+/* Each worker's alarms to the control link's stats, and their changes to the log. */
+static void report_alarms(struct dataplane *dp)
+{
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		const struct lp_broker_stats *bs = lp_broker_stats(dp->workers[i].broker);
+
+		if (bs == NULL)
+			continue;
+		/* The disk alarm is every worker's at once, publishing or not. */
+		uint32_t a = (uint32_t)bs->alarms |
+			     atomic_load_explicit(&dp->disk_alarm, memory_order_relaxed);
+
+		lp_ctl_link_set_gauges(dp->ctl, i, a, bs->blocked_publishers);
+		if (dp->alarms_seen != NULL && ((a ^ dp->alarms_seen[i]) & LP_BROKER_ALARM_MEMORY))
+			fprintf(stderr, "lepus-dataplane: worker %u: memory alarm %s (message pool %u of %u free)\n",
+				i, a & LP_BROKER_ALARM_MEMORY ? "set; its publishers are blocked" : "cleared",
+				lp_broker_pool_free(dp->workers[i].broker),
+				dp->cfg.max_messages);
+		if (dp->alarms_seen != NULL)
+			dp->alarms_seen[i] = a;
+	}
+}
+
+/* The main lcore's control work: alarms, the link, then freeing old snapshots. */
 static void control_poll(struct dataplane *dp, uint64_t tsc)
 {
-	lp_ctl_link_poll(dp->ctl, tsc_to_ns(tsc));
+	uint64_t now_ns = tsc_to_ns(tsc);
+
+	check_disk(dp, now_ns);
+	report_alarms(dp);
+	lp_ctl_link_poll(dp->ctl, now_ns);
 	if (dp->relay != NULL)
 		lp_broker_relay_poll(dp->relay);
 	lp_snapshot_reclaim(dp->snapshots);
@@ -359,6 +417,7 @@ static void teardown(struct dataplane *dp)
 	lp_port_close(dp->port);
 	rte_free(dp->workers);
 	free(dp->stats);
+	free(dp->alarms_seen);
 	rte_mempool_free(dp->pool);
 	if (dp->cfg.ready_file[0] != '\0')
 		unlink(dp->cfg.ready_file);

@@ -33,8 +33,47 @@ void lp_broker_config_default(struct lp_broker_config *cfg)
 		.max_messages = 65536, .body_max = LP_BROKER_BODY_SLOT, .max_queues = 1024,
 		.queue_capacity = 65536, .queue_entries = 262144, .max_channels = 4096, .max_consumers = 4096,
 		.stage_ops = 16384, .remote_unacked = 262144, .backlog_ops = 65536,
-		.pending_confirms = 65536, .tx_entries = 65536,
+		.pending_confirms = 65536, .tx_entries = 65536, .memory_high_watermark = 0.875,
 	};
+}
+
+uint32_t lp_broker_alarms(struct lp_broker *b)
+{
+	uint32_t free_slots = lp_msg_pool_available(b->pool);
+	uint64_t heap = lp_msg_pool_large_bytes(b->pool);
+
+	if (free_slots < b->low_water || heap > b->heap_high)
+		b->alarms |= LP_BROKER_ALARM_MEMORY;
+	else if (free_slots >= b->high_water && heap <= b->heap_low)
+		b->alarms &= ~(uint32_t)LP_BROKER_ALARM_MEMORY;
+	b->alarms = (b->alarms & ~(uint32_t)LP_BROKER_ALARM_DISK) |
+		    (b->cfg.disk_alarm != NULL
+			     ? atomic_load_explicit(b->cfg.disk_alarm, memory_order_relaxed) &
+				       LP_BROKER_ALARM_DISK
+			     : 0);
+	b->stats.alarms = b->alarms;
+	return b->alarms;
+}
+
+/* A raised alarm is looked at again every poll (it clears even with no
+ * publisher waiting). The paused publishers read again once no alarm is
+ * raised and the rings have room; those told Connection.Blocked are told
+ * Unblocked. */
+static void resume_publishers(struct lp_broker *b)
+{
+	if (b->alarms == 0 && b->n_blocked == 0)
+		return;
+	if (lp_broker_alarms(b) != 0 || b->n_blocked == 0 ||
+	    lp_mesh_stages_full(b, LP_BROKER_STAGE_RESUME))
+		return;
+	uint32_t n = b->n_blocked;
+
+	b->n_blocked = 0;
+	b->stats.blocked_publishers = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		(void)lp_amqp_conn_set_blocked(b->blocked[i].conn, false, NULL);
+		lp_amqp_session_resume(b->blocked[i].session);
+	}
 }
 
 unsigned lp_broker_owner(const struct lp_broker *b, uint16_t owner_shard)
@@ -59,14 +98,7 @@ void lp_broker_poll(struct lp_broker *b)
 	if (b == NULL)
 		return;
 	lp_persist_poll(b);
-	if (b->n_blocked > 0 && lp_msg_pool_available(b->pool) >= b->high_water &&
-	    !lp_mesh_stages_full(b, LP_BROKER_STAGE_RESUME)) {
-		uint32_t n = b->n_blocked;
-
-		b->n_blocked = 0;
-		for (uint32_t i = 0; i < n; i++)
-			lp_amqp_session_resume(b->blocked[i]);
-	}
+	resume_publishers(b);
 	if (b->mesh != NULL) {
 		struct lp_ctl_result *r;
 
@@ -90,6 +122,11 @@ void lp_broker_poll(struct lp_broker *b)
 	if (b->mesh != NULL)
 		lp_mesh_flush(b);
 	lp_persist_flush(b);
+}
+
+uint32_t lp_broker_pool_free(const struct lp_broker *b)
+{
+	return b != NULL && b->pool != NULL ? lp_msg_pool_available(b->pool) : 0;
 }
 
 const struct lp_broker_stats *lp_broker_stats(const struct lp_broker *b)
@@ -152,8 +189,17 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 		     lp_fifo_pool_init(&b->confirm_pool, cfg->pending_confirms,
 				       sizeof(struct pending_confirm)) == 0 &&
 		     lp_fifo_pool_init(&b->tx_pool, cfg->tx_entries, sizeof(struct tx_entry)) == 0;
-	b->low_water = cfg->max_messages / 8;
-	b->high_water = cfg->max_messages / 4;
+	/* The memory alarm: raised at the watermark, cleared 1/8 below it. */
+	double wm = cfg->memory_high_watermark > 0 && cfg->memory_high_watermark <= 1
+			    ? cfg->memory_high_watermark : 0.875;
+	double clear = wm > 0.125 ? wm - 0.125 : wm / 2;
+
+	b->low_water = (uint32_t)((1.0 - wm) * cfg->max_messages);
+	b->high_water = (uint32_t)((1.0 - clear) * cfg->max_messages);
+	if (b->pool != NULL) {
+		b->heap_high = (uint64_t)(wm * (double)lp_msg_pool_large_budget(b->pool));
+		b->heap_low = (uint64_t)(clear * (double)lp_msg_pool_large_budget(b->pool));
+	}
 	if (b->pool == NULL || b->queues == NULL || b->qpool == NULL || b->live == NULL || b->qid_map == NULL ||
 	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL || b->parked == NULL || b->backlogged == NULL || b->confirm_dirty == NULL ||
 	    b->out == NULL || b->in == NULL || !stages || !pools) {

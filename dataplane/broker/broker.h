@@ -21,6 +21,7 @@
  */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "amqp_conn.h"
@@ -51,6 +52,21 @@ struct lp_broker_config {
 	uint32_t backlog_ops;      /* operations kept back for full connections (default 65536) */
 	uint32_t pending_confirms; /* publishes awaiting owners' verdicts (default 65536) */
 	uint32_t tx_entries;       /* publishes and acks in open transactions (default 65536) */
+	/* Resource alarms (RabbitMQ's): the memory alarm is raised when this
+	 * fraction of the message pool (slots or heap budget for large bodies)
+	 * is in use and cleared below it minus 1/8 (default 0.875). */
+	double memory_high_watermark;
+	/* LP_BROKER_ALARM_DISK when the data directory's free space is under the
+	 * limit: set by the main lcore, read by the worker (NULL: never). */
+	const _Atomic uint32_t *disk_alarm;
+};
+
+/* Alarm bits (lp_broker_stats.alarms). While one is raised, publishing
+ * connections of the shard get Connection.Blocked (when they announced the
+ * connection.blocked capability) and are not read; Unblocked when it clears. */
+enum {
+	LP_BROKER_ALARM_MEMORY = 1u << 0,
+	LP_BROKER_ALARM_DISK = 1u << 1,
 };
 
 /* Counters of one shard (read by the main lcore: approximate). */
@@ -71,9 +87,15 @@ struct lp_broker_stats {
 	uint64_t recovered;     /* live messages found at start-up */
 	uint64_t recovered_orphans; /* of them, of queues gone: settled */
 	uint64_t settles_lost;  /* settle backlog full: may come back once after a crash */
+	/* gauges */
+	uint64_t alarms;        /* LP_BROKER_ALARM_* raised now */
+	uint64_t blocked_publishers; /* connections paused by an alarm or a full ring */
 };
 
 void lp_broker_config_default(struct lp_broker_config *cfg);
+
+/* Free slots in the shard's message pool (approximate from another thread). */
+uint32_t lp_broker_pool_free(const struct lp_broker *b);
 
 /*
  * The broker shard of worker id. snapshots: what lepus-control pushes (NULL

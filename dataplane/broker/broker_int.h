@@ -276,21 +276,33 @@ struct lp_broker {
 	struct lp_fifo_pool confirm_pool; /* struct pending_confirm */
 	struct lp_fifo_pool tx_pool;      /* struct tx_entry */
 	bool draining;           /* apply_earlier_ops() running */
-	/* Publishers paused while the message pool or a ring is low
+	/* Publishers paused while an alarm is raised or a ring is full
 	 * (back-pressure: their connections stop reading). */
-	struct lp_amqp_session **blocked;
+	struct paused_publisher *blocked;
 	uint32_t n_blocked;
+	uint32_t alarms;         /* LP_BROKER_ALARM_* (lp_broker_alarms) */
 	struct channel **parked;   /* channels with a parked publish */
 	uint32_t n_parked;
 	struct channel **backlogged; /* channels with a backlog */
 	uint32_t n_backlogged;
-	uint32_t low_water, high_water;
+	uint32_t low_water, high_water; /* pool slots free: alarm below low, clear at high */
+	uint64_t heap_high, heap_low;   /* large-body heap octets: alarm above high, clear at low */
 	/* CREDIT for the deliveries from one owner to one channel, sent once
 	 * per run of them */
 	uint32_t credit_chan, credit_n;
 	unsigned credit_owner;
 	struct lp_broker_stats stats;
 };
+
+/* A connection that stopped reading its publishes. */
+struct paused_publisher {
+	struct lp_amqp_session *session;
+	struct lp_amqp_conn *conn;
+};
+
+/* The alarms raised on b now (LP_BROKER_ALARM_*), with hysteresis:
+ * broker.c. */
+uint32_t lp_broker_alarms(struct lp_broker *b);
 
 /* What a worker sends the main lcore (several lcores): one heap block. */
 struct relay_msg {

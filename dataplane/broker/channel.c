@@ -85,8 +85,9 @@ void lp_broker_on_channel_close(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 		lp_msg_release(bc->pub);
 	/* A paused publisher that goes away must not be resumed later. */
 	for (uint32_t i = 0; i < b->n_blocked; i++)
-		if (b->blocked[i] == bc->session)
+		if (b->blocked[i].session == bc->session)
 			b->blocked[i--] = b->blocked[--b->n_blocked];
+	b->stats.blocked_publishers = b->n_blocked;
 	for (uint32_t i = 0; i < b->n_parked; i++)
 		if (b->parked[i] == bc)
 			b->parked[i--] = b->parked[--b->n_parked];

@@ -54,14 +54,24 @@ int lp_publish_start(struct lp_broker *b, struct channel *bc, const struct lp_am
 				      "message store full");
 		return -ENOSPC;
 	}
-	/* Back-pressure, never loss: while the pool is low or a ring backs up,
-	 * this publisher's connection stops reading (lp_broker_poll resumes it). */
-	if (lp_msg_pool_available(b->pool) < b->low_water || lp_mesh_stages_full(b, LP_BROKER_STAGE_PAUSE)) {
+	/* Back-pressure, never loss: while an alarm is raised or a ring backs
+	 * up, this publisher's connection stops reading (lp_broker_poll resumes
+	 * it); an alarm also tells the client (Connection.Blocked, RabbitMQ's
+	 * reasons). */
+	uint32_t alarms = lp_broker_alarms(b);
+
+	if (alarms != 0 || lp_mesh_stages_full(b, LP_BROKER_STAGE_PAUSE)) {
+		if (alarms != 0)
+			(void)lp_amqp_conn_set_blocked(bc->conn, true,
+						       alarms & LP_BROKER_ALARM_MEMORY ? "low on memory"
+										: "low on disk");
 		for (uint32_t i = 0; i < b->n_blocked; i++)
-			if (b->blocked[i] == bc->session)
+			if (b->blocked[i].session == bc->session)
 				return -EINPROGRESS;
 		if (b->n_blocked < b->cfg.max_channels) {
-			b->blocked[b->n_blocked++] = bc->session;
+			b->blocked[b->n_blocked++] =
+				(struct paused_publisher){.session = bc->session, .conn = bc->conn};
+			b->stats.blocked_publishers = b->n_blocked;
 			return -EINPROGRESS;
 		}
 	}

@@ -553,6 +553,17 @@ void lp_ctl_link_poll(struct lp_ctl_link *l, uint64_t now_ns)
 	}
 }
 
+void lp_ctl_link_set_gauges(struct lp_ctl_link *l, unsigned worker, uint32_t alarms,
+			    uint64_t blocked_publishers)
+{
+	if (l == NULL || worker >= l->n_workers)
+		return;
+	uint64_t *row = l->rows + (size_t)worker * (LP_CTL_STAT_DROP0 + LP_DROP__COUNT);
+
+	row[LP_CTL_STAT_ALARMS] = alarms;
+	row[LP_CTL_STAT_BLOCKED] = blocked_publishers;
+}
+
 void lp_ctl_link_set_handlers(struct lp_ctl_link *l, const struct lp_ctl_link_handlers *h)
 {
 	if (h)

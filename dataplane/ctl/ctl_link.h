@@ -90,6 +90,11 @@ struct lp_ctl_link_handlers {
 	void (*result)(void *arg, const struct lp_ctl_result *r);
 };
 
+/* The worker's gauges for the next STATS (LP_CTL_STAT_ALARMS, _BLOCKED):
+ * set by the thread that polls the link. */
+void lp_ctl_link_set_gauges(struct lp_ctl_link *l, unsigned worker, uint32_t alarms,
+			    uint64_t blocked_publishers);
+
 /* Install the handlers (copied); NULL members are skipped. */
 void lp_ctl_link_set_handlers(struct lp_ctl_link *l, const struct lp_ctl_link_handlers *h);
 

@@ -195,6 +195,11 @@ void lp_store_stats(const struct lp_store *s, struct lp_store_stats *st);
 int lp_store_error(const struct lp_store *s);
 const char *lp_store_error_msg(const struct lp_store *s);
 
+/* The octets still free for an unprivileged writer on dir's file system
+ * (statvfs f_bavail * f_frsize): the disk free alarm's measure. Returns 0,
+ * or -errno. Not on a worker's poll path (a system call). */
+int lp_store_disk_free(const char *dir, uint64_t *free_bytes);
+
 /* Fault injection for tests: the next completion of op (write, fsync of a
  * flush, or read-back) reports -err instead of its result. */
 enum lp_store_op {

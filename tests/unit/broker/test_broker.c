@@ -538,6 +538,7 @@ static struct client *client_open_caps(struct fx *f, unsigned w, bool cancel_not
 	lp_amqp_wr_u8(&wr, LP_AMQP_FIELD_TABLE);
 	lp_amqp_wr_table_begin(&wr, &caps);
 	lp_amqp_wr_field_bool(&wr, "consumer_cancel_notify", cancel_notify);
+	lp_amqp_wr_field_bool(&wr, "connection.blocked", true);
 	lp_amqp_wr_table_end(&wr, caps);
 	lp_amqp_wr_table_end(&wr, top);
 	assert_false(wr.overflow);
@@ -1820,6 +1821,46 @@ static void relay_keeps_request_order_after_eagain(void **state)
 	assert_true(ok); /* d used to go first */
 }
 
+/*
+ * The memory alarm: a publisher filling the message pool past the watermark
+ * (7/8 of it) is told Connection.Blocked ("low on memory") and no longer
+ * read, nothing lost; once consumers free the pool below 3/4 it gets
+ * Connection.Unblocked and the publishes it had sent go in.
+ */
+static void memory_alarm_blocks_and_unblocks_publishers(void **state)
+{
+	struct fx *f = *state;
+	struct client *p = client_open(f, 0), *c = client_open(f, 0);
+	enum { N = POOL - POOL / 16 }; /* past the watermark, within the pool */
+
+	for (uint32_t i = 0; i < N; i++)
+		publish(p, "q0", i, SMALL);
+	pump(f);
+	assert_int_equal(count_ev(p, LP_AMQP_CONNECTION_BLOCKED), 1);
+	assert_int_equal(count_ev(p, LP_AMQP_CONNECTION_UNBLOCKED), 0);
+	assert_true(lp_broker_stats(f->b[0])->alarms & LP_BROKER_ALARM_MEMORY);
+	assert_int_equal(lp_broker_stats(f->b[0])->blocked_publishers, 1);
+	assert_true(lp_amqp_conn_paused(p->c));
+	struct lp_queue *q = owner_queue(f, "q0");
+	uint32_t held = lp_queue_message_count(q);
+
+	assert_true(held < N);
+	assert_true(held >= POOL - POOL / 8);
+	assert_int_equal(count_ev(c, LP_AMQP_CONNECTION_BLOCKED), 0); /* a consumer is not blocked */
+
+	/* A consumer frees the pool: the alarm clears, the rest goes in. */
+	for (unsigned i = 0; i < POOL / 4; i++)
+		basic_get(c, 1, "q0", true);
+	pump(f);
+	assert_int_equal(count_ev(c, LP_AMQP_BASIC_GET_OK), POOL / 4);
+	assert_int_equal(count_ev(p, LP_AMQP_CONNECTION_UNBLOCKED), 1);
+	assert_int_equal(lp_broker_stats(f->b[0])->alarms, 0);
+	assert_int_equal(lp_broker_stats(f->b[0])->blocked_publishers, 0);
+	assert_int_equal(lp_queue_message_count(q), N - POOL / 4);
+	assert_no_close(p);
+	assert_no_close(c);
+}
+
 /* ---- the message store (persist.c): journal, confirms, recovery ----------- */
 
 /* A fixture whose shards keep journals in a new directory. Queues: durable
@@ -2099,6 +2140,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(undrained_consumer_does_not_stall_others, setup, teardown),
 		cmocka_unit_test(relay_keeps_request_order_after_eagain),
+		cmocka_unit_test_setup_teardown(memory_alarm_blocks_and_unblocks_publishers, setup, teardown),
 		cmocka_unit_test_setup_teardown(persistent_messages_are_confirmed_when_durable_and_recovered,
 						setup_store, teardown),
 		cmocka_unit_test_setup_teardown(acks_purges_and_deleted_queues_stay_settled, setup_store,
