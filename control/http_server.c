@@ -47,6 +47,7 @@ static const struct lp_http_route *const route_tables[] = {
 	lp_http_queue_routes,
 	lp_http_binding_routes,
 	lp_http_definition_routes,
+	lp_http_policy_routes,
 };
 
 /* ---- responses -------------------------------------------------------- */
@@ -288,6 +289,14 @@ static bool authorize(struct lp_http_req *r, const struct lp_http_route *rt, con
 			return false;
 		}
 		break;
+	case LP_HTTP_AUTH_POLICY:
+		if (!(tags & (LP_HTTP_TAG_POLICYMAKER | LP_HTTP_TAG_ADMINISTRATOR))) {
+			refuse_login(r, "Not policymaker user");
+			return false;
+		}
+		if (!rt->vhost_seg)
+			break;
+		__attribute__((fallthrough)); /* and vhost access */
 	case LP_HTTP_AUTH_VHOST: {
 		/* a vhost that does not exist passes: the handler answers 404 */
 		const char *vh = r->t.seg[rt->vhost_seg];
@@ -551,6 +560,7 @@ struct lp_http *lp_http_create(struct lp_ctl_server *srv, const char *addr)
 	}
 	h->srv = srv;
 	h->defs = lp_ctl_server_definitions(srv);
+	h->params = lp_ctl_server_params(srv);
 	inet_ntop(AF_INET, &sin.sin_addr, h->listen_ip, sizeof(h->listen_ip));
 	h->listen_port = ntohs(sin.sin_port);
 	char host[256] = "localhost";
