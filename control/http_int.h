@@ -81,6 +81,7 @@ struct lp_http_req {
 	unsigned status;
 	char *resp;                 /* malloc'd body, or NULL */
 	size_t resp_len;
+	const char *content_type;   /* NULL: application/json */
 	char location[LP_HTTP_TARGET_MAX + 1];
 	char allow[64];             /* 405: the path's methods */
 };
@@ -131,6 +132,10 @@ void lp_http_defs_answer(struct lp_http_req *r, uint16_t type, const struct lp_c
  * reference. */
 json_t *lp_http_body_object(struct lp_http_req *r);
 
+/* The web UI (http_ui.c): answer a request for / or /ui/FILE from the
+ * embedded files. false when the path is not one of them (nothing set). */
+bool lp_http_ui_serve(struct lp_http_req *r);
+
 /* ---- route tables (one per resource file; each ends with fn NULL) -------- */
 
 extern const struct lp_http_route lp_http_overview_routes[];
@@ -142,6 +147,7 @@ extern const struct lp_http_route lp_http_queue_routes[];
 extern const struct lp_http_route lp_http_binding_routes[];
 extern const struct lp_http_route lp_http_definition_routes[];
 extern const struct lp_http_route lp_http_policy_routes[];
+extern const struct lp_http_route lp_http_message_routes[];
 
 /* ---- shared by the resource files ------------------------------------- */
 

@@ -48,6 +48,7 @@ static const struct lp_http_route *const route_tables[] = {
 	lp_http_binding_routes,
 	lp_http_definition_routes,
 	lp_http_policy_routes,
+	lp_http_message_routes,
 };
 
 /* ---- responses -------------------------------------------------------- */
@@ -320,7 +321,8 @@ static void dispatch(struct lp_http *h, struct lp_http_req *r, const char *raw,
 		return;
 	}
 	if (r->t.n == 0 || strcmp(r->t.seg[0], "api") != 0) {
-		lp_http_not_found(r);
+		if (!lp_http_ui_serve(r))
+			lp_http_not_found(r);
 		return;
 	}
 	unsigned method = r->method == LP_HTTP_HEAD ? LP_HTTP_GET : r->method;
@@ -391,7 +393,8 @@ static enum MHD_Result queue_reply(struct MHD_Connection *c, struct lp_http_req 
 		return MHD_NO;
 	r->resp = NULL;
 	if (r->resp_len)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					r->content_type ? r->content_type : "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "accept, accept-encoding, origin");
 	if (r->status == 401)
