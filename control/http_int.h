@@ -77,6 +77,7 @@ struct lp_http_req {
 	size_t body_len;
 	const struct lp_def_user *user; /* authenticated; valid until a change */
 	char user_name[LP_DEF_NAME_MAX + 1];
+	bool from_script;           /* X-Requested-With: no WWW-Authenticate on a 401 */
 	/* response */
 	unsigned status;
 	char *resp;                 /* malloc'd body, or NULL */

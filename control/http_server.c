@@ -397,7 +397,9 @@ static enum MHD_Result queue_reply(struct MHD_Connection *c, struct lp_http_req 
 					r->content_type ? r->content_type : "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "accept, accept-encoding, origin");
-	if (r->status == 401)
+	/* Not to the web UI's own requests (X-Requested-With): a browser would
+	 * show its login dialog over the page's. */
+	if (r->status == 401 && !r->from_script)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					"Basic realm=\"" LP_HTTP_REALM "\"");
 	if (r->location[0])
@@ -458,6 +460,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	} else {
 		const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							       MHD_HTTP_HEADER_AUTHORIZATION);
+		r->from_script = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     "X-Requested-With") != NULL;
 		dispatch(h, r, st->raw_target, auth);
 	}
 	if (!r->status)

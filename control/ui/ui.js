@@ -33,7 +33,9 @@ function el(tag, attrs, ...kids) {
 const seg = encodeURIComponent; // %2F for "/", as the API wants
 
 async function api(method, path, body) {
-  const opts = { method, headers: { Authorization: 'Basic ' + S.auth } };
+  // X-Requested-With: lepus-control then leaves WWW-Authenticate out of a
+  // 401, so the browser shows no login dialog of its own.
+  const opts = { method, headers: { Authorization: 'Basic ' + S.auth, 'X-Requested-With': 'XMLHttpRequest' } };
   if (body !== undefined) {
     opts.headers['content-type'] = 'application/json';
     opts.body = typeof body === 'string' ? body : JSON.stringify(body);
@@ -243,7 +245,7 @@ async function viewExchanges(main) {
   const form = el('form', { class: 'inline', id: 'add-exchange' },
     field('Virtual host', el('select', { name: 'vhost' }, await vhostOptions())),
     field('Name', el('input', { name: 'name', required: true })),
-    field('Type', el('select', { name: 'type' }, ['direct', 'fanout', 'topic', 'headers'].map(t => el('option', {}, t)))),
+    field('Type', el('select', { name: 'type' }, ['direct', 'fanout', 'topic', 'headers'].map(t => el('option', { value: t }, t)))),
     field('Durable', el('select', { name: 'durable' }, el('option', { value: 'true' }, 'yes'), el('option', { value: 'false' }, 'no'))),
     field('Arguments (JSON)', el('input', { name: 'arguments', placeholder: '{}' })),
     el('button', { type: 'submit' }, 'Add exchange'));
@@ -329,7 +331,7 @@ async function viewQueue(main, vhost, name) {
   const got = el('div', { id: 'got' });
   const get = el('form', { class: 'inline', id: 'get' },
     field('Ack mode', el('select', { name: 'ackmode' }, ['ack_requeue_true', 'ack_requeue_false',
-      'reject_requeue_true', 'reject_requeue_false'].map(a => el('option', {}, a)))),
+      'reject_requeue_true', 'reject_requeue_false'].map(a => el('option', { value: a }, a)))),
     field('Messages', el('input', { name: 'count', type: 'number', value: 1, min: 1 })),
     el('button', { type: 'submit' }, 'Get messages'));
   get.addEventListener('submit', async (ev) => {
@@ -463,7 +465,7 @@ async function viewPolicies(main) {
     field('Virtual host', el('select', { name: 'vhost' }, await vhostOptions())),
     field('Name', el('input', { name: 'name', required: true })),
     field('Pattern', el('input', { name: 'pattern', required: true, placeholder: '^amq\\.' })),
-    field('Apply to', el('select', { name: 'apply_to' }, ['all', 'queues', 'exchanges'].map(a => el('option', {}, a)))),
+    field('Apply to', el('select', { name: 'apply_to' }, ['all', 'queues', 'exchanges'].map(a => el('option', { value: a }, a)))),
     field('Priority', el('input', { name: 'priority', type: 'number', value: 0 })),
     field('Definition (JSON)', el('textarea', { name: 'definition', placeholder: '{"max-length": 1000}' })),
     el('button', { type: 'submit' }, 'Add / update policy'));
