@@ -199,6 +199,7 @@ json_t *lp_http_global_parameter_json(const struct lp_param *p);
 json_t *lp_http_params_section(struct lp_http_req *r, uint8_t kind, const char *vhost);
 /* Import the policies, parameters and (only NULL) global_parameters of a
  * definitions file, inside the caller's change. NULL, or the reason of a
- * 400 (RabbitMQ's, with " (VHOST/NAME)" after it; in err or static). */
+ * 400 (RabbitMQ's, with " (VHOST/NAME)" after it for a policy, " (VHOST/
+ * COMPONENT/NAME)" for a parameter; in err or static). */
 const char *lp_http_params_import(struct lp_http_req *r, const json_t *defs, const char *only,
 				  char *err, size_t cap);

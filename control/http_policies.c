@@ -295,7 +295,7 @@ const char *lp_http_params_import(struct lp_http_req *r, const json_t *defs, con
 		}
 		if (set_param(r, LP_PARAM_OPERATOR_POLICY, vhost, name, json_object_get(e, "value"),
 			      why, sizeof(why)) == 400) {
-			snprintf(err, cap, "%s (%s/%s)", why, vhost, name);
+			snprintf(err, cap, "%s (%s/%s/%s)", why, vhost, comp, name);
 			return err;
 		}
 	}

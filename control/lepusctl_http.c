@@ -169,6 +169,9 @@ static bool answered(const struct reply *r)
 	const char *reason = json_string_value(json_object_get(j, "reason"));
 	if (r->status == 401 && !reason)
 		reason = "not authorised (check --user and --password)";
+	/* rabbitmqctl's words for a policy or parameter that is not there */
+	if (r->status == 404 && reason && strcmp(reason, "Not Found") == 0)
+		reason = "Parameter does not exist";
 	fputs("Error:\n", stderr);
 	print_unescaped(stderr, reason ? reason : r->body);
 	fputc('\n', stderr);
@@ -284,9 +287,21 @@ static int run_list(const struct lp_cli_http *o, bool op)
 		return 1;
 	}
 	if (o->json) {
-		char *s = json_dumps(a, JSON_COMPACT);
-		printf("%s\n", s ? s : "[]");
-		free(s);
+		/* rabbitmqctl --formatter json: one object a line, the definition
+		 * as a JSON string */
+		size_t i;
+		json_t *e;
+		printf("[\n");
+		json_array_foreach(a, i, e) {
+			json_t *def = json_object_get(e, "definition");
+			char *d = json_dumps(def, JSON_COMPACT | JSON_ENCODE_ANY);
+			json_object_set_new(e, "definition", json_string(d ? d : ""));
+			free(d);
+			char *line = json_dumps(e, JSON_COMPACT);
+			printf("%s%s\n", i ? "," : "", line ? line : "{}");
+			free(line);
+		}
+		printf("]\n");
 	} else {
 		printf("Listing %s for vhost \"%s\" ...\n",
 		       op ? "operator policy overrides" : "policies", o->vhost);
