@@ -18,6 +18,7 @@
 
 struct lp_ctl_server;
 struct lp_defs;
+struct lp_params;
 struct lp_store;
 
 /*
@@ -61,6 +62,16 @@ struct lp_ctl_poll_hook {
 	void *arg;
 };
 void lp_ctl_server_set_poll_hook(struct lp_ctl_server *s, const struct lp_ctl_poll_hook *hook);
+
+/*
+ * Serve runtime parameters (policies.h) too: their changes are persisted
+ * in the store given to lp_ctl_server_set_definitions (call that first),
+ * in the transaction of the change in progress, and a deleted vhost's
+ * policies are deleted with it. Installs the server as params' sink.
+ */
+void lp_ctl_server_set_params(struct lp_ctl_server *s, struct lp_params *params);
+/* The parameters being served (NULL before lp_ctl_server_set_params). */
+struct lp_params *lp_ctl_server_params(struct lp_ctl_server *s);
 
 /* The definitions being served (NULL before lp_ctl_server_set_definitions). */
 struct lp_defs *lp_ctl_server_definitions(struct lp_ctl_server *s);

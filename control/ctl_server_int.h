@@ -92,6 +92,7 @@ struct lp_ctl_server {
 	/* definitions (NULL until lp_ctl_server_set_definitions) */
 	struct lp_defs *defs;
 	struct lp_store *store;
+	struct lp_params *params; /* NULL until lp_ctl_server_set_params */
 	uint64_t version;      /* of the last delta batch */
 	uint32_t last_dp_pid;  /* 0: no dataplane seen yet */
 	bool in_change;

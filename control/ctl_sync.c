@@ -122,6 +122,8 @@ static void on_change(void *arg, uint8_t op, enum lp_def_kind kind, const void *
 	struct lp_ctl_server *s = arg;
 	if (s->store)
 		lp_store_change(s->store, op, kind, obj);
+	if (kind == LP_DEF_VHOST && op == LP_CTL_OP_DEL && s->params)
+		lp_params_delete_vhost(s->params, ((const struct lp_def_vhost *)obj)->name);
 	s->batch_n++;
 	if (s->dp.peer < 0)
 		return;
@@ -284,4 +286,27 @@ void lp_ctl_server_set_definitions(struct lp_ctl_server *s, struct lp_defs *defs
 		struct lp_def_sink sink = { .change = on_change, .arg = s };
 		lp_defs_set_sink(defs, &sink);
 	}
+}
+
+/* The parameters' sink: a store row in the change's transaction (no
+ * dataplane message: the dataplane does not use parameters yet). */
+static void on_param_change(void *arg, uint8_t op, const struct lp_param *p)
+{
+	struct lp_ctl_server *s = arg;
+	if (s->store)
+		lp_store_param_change(s->store, op, p);
+}
+
+void lp_ctl_server_set_params(struct lp_ctl_server *s, struct lp_params *params)
+{
+	s->params = params;
+	if (params) {
+		struct lp_param_sink sink = { .change = on_param_change, .arg = s };
+		lp_params_set_sink(params, &sink);
+	}
+}
+
+struct lp_params *lp_ctl_server_params(struct lp_ctl_server *s)
+{
+	return s->params;
 }

@@ -13,8 +13,9 @@
  * vhosts or permissions; objects without "vhost"). Administrators only.
  * Imported objects enter through lp_defs_insert() and the lepusctl
  * functions, inside one change, so the store and the dataplane get them.
- * Lepus has no topic permissions, parameters or policies yet: they export
- * as [] and are ignored on import.
+ * Policies, operator policies (RabbitMQ's "parameters" of component
+ * operator_policy) and global parameters come from http_policies.c. Lepus
+ * has no topic permissions yet: they export as [] and are ignored on import.
  */
 #include <errno.h>
 #include <string.h>
@@ -88,20 +89,24 @@ static void on_export(struct lp_http_req *r)
 	}
 	json_t *o;
 	if (only)
-		o = json_pack("{s:s, s:s, s:s, s:s, s:[], s:[], s:o, s:o, s:o}",
+		o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
 			      "rabbit_version", LP_HTTP_RABBITMQ_VERSION,
 			      "rabbitmq_version", LP_HTTP_RABBITMQ_VERSION,
 			      "product_name", "Lepus", "product_version", LP_VERSION,
-			      "parameters", "policies", "queues", qs, "exchanges", xs,
-			      "bindings", bs);
+			      "parameters", lp_http_params_section(r, LP_PARAM_OPERATOR_POLICY, only),
+			      "policies", lp_http_params_section(r, LP_PARAM_POLICY, only),
+			      "queues", qs, "exchanges", xs, "bindings", bs);
 	else
-		o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:[], s:[], s:[], s:[],"
+		o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:[], s:o, s:o, s:o,"
 			      " s:o, s:o, s:o}",
 			      "rabbit_version", LP_HTTP_RABBITMQ_VERSION,
 			      "rabbitmq_version", LP_HTTP_RABBITMQ_VERSION,
 			      "product_name", "Lepus", "product_version", LP_VERSION,
 			      "users", users, "vhosts", vhosts, "permissions", perms,
-			      "topic_permissions", "parameters", "global_parameters", "policies",
+			      "topic_permissions",
+			      "parameters", lp_http_params_section(r, LP_PARAM_OPERATOR_POLICY, NULL),
+			      "global_parameters", lp_http_params_section(r, LP_PARAM_GLOBAL, NULL),
+			      "policies", lp_http_params_section(r, LP_PARAM_POLICY, NULL),
 			      "queues", qs, "exchanges", xs, "bindings", bs);
 	if (only) {
 		json_decref(users);
@@ -176,6 +181,9 @@ static const char *import(struct lp_http_req *r, const json_t *defs, const char 
 				return err;
 		}
 	}
+	const char *why = lp_http_params_import(r, defs, only, err, cap);
+	if (why)
+		return why;
 	json_array_foreach(json_object_get(defs, "exchanges"), i, e) {
 		struct lp_def_exchange x;
 		char type[32];
@@ -183,7 +191,7 @@ static const char *import(struct lp_http_req *r, const json_t *defs, const char 
 		if (!name_of(e, "name", x.name) || !vhost_of(e, only, x.vhost) ||
 		    lp_http_json_string(e, "type", "", type, sizeof(type)) < 0)
 			return "malformed exchange";
-		const char *why = exchange_type(type, &x.type);
+		why = exchange_type(type, &x.type);
 		if (why)
 			return why;
 		int alen = lp_http_args_from_json(json_object_get(e, "arguments"), args, sizeof(args));

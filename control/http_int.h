@@ -19,6 +19,7 @@
 #include "ctl_server.h"
 #include "definitions.h"
 #include "http_path.h"
+#include "policies.h"
 
 /* RabbitMQ version whose API Lepus speaks (the Debian 12 reference). */
 #define LP_HTTP_RABBITMQ_VERSION "3.10.8"
@@ -43,6 +44,7 @@ enum lp_http_auth {
 	LP_HTTP_AUTH_MONITOR, /* monitoring or administrator */
 	LP_HTTP_AUTH_ADMIN,   /* administrator */
 	LP_HTTP_AUTH_VHOST,   /* management, and access to the vhost of segment vhost_seg */
+	LP_HTTP_AUTH_POLICY,  /* policymaker or administrator; with vhost_seg, vhost access */
 };
 
 struct lp_http_req;
@@ -58,6 +60,7 @@ struct lp_http_route {
 struct lp_http {
 	struct lp_ctl_server *srv;
 	struct lp_defs *defs;
+	struct lp_params *params;
 	struct MHD_Daemon *daemon;
 	int epoll_fd;
 	char node[LP_DEF_NAME_MAX + 1];   /* "lepus@HOST" */
@@ -74,10 +77,12 @@ struct lp_http_req {
 	size_t body_len;
 	const struct lp_def_user *user; /* authenticated; valid until a change */
 	char user_name[LP_DEF_NAME_MAX + 1];
+	bool from_script;           /* X-Requested-With: no WWW-Authenticate on a 401 */
 	/* response */
 	unsigned status;
 	char *resp;                 /* malloc'd body, or NULL */
 	size_t resp_len;
+	const char *content_type;   /* NULL: application/json */
 	char location[LP_HTTP_TARGET_MAX + 1];
 	char allow[64];             /* 405: the path's methods */
 };
@@ -128,6 +133,10 @@ void lp_http_defs_answer(struct lp_http_req *r, uint16_t type, const struct lp_c
  * reference. */
 json_t *lp_http_body_object(struct lp_http_req *r);
 
+/* The web UI (http_ui.c): answer a request for / or /ui/FILE from the
+ * embedded files. false when the path is not one of them (nothing set). */
+bool lp_http_ui_serve(struct lp_http_req *r);
+
 /* ---- route tables (one per resource file; each ends with fn NULL) -------- */
 
 extern const struct lp_http_route lp_http_overview_routes[];
@@ -138,6 +147,8 @@ extern const struct lp_http_route lp_http_exchange_routes[];
 extern const struct lp_http_route lp_http_queue_routes[];
 extern const struct lp_http_route lp_http_binding_routes[];
 extern const struct lp_http_route lp_http_definition_routes[];
+extern const struct lp_http_route lp_http_policy_routes[];
+extern const struct lp_http_route lp_http_message_routes[];
 
 /* ---- shared by the resource files ------------------------------------- */
 
@@ -176,3 +187,19 @@ json_t *lp_http_default_binding_json(const struct lp_def_queue *q);
  * when it has any. dst has cap bytes. */
 void lp_http_properties_key(char *dst, size_t cap, const char *routing_key,
 			    const uint8_t *args, size_t args_len);
+
+/* Runtime parameters (http_policies.c). {value, vhost, component, name}
+ * of an operator policy as /api/parameters lists it; {name, value} of a
+ * global parameter. */
+json_t *lp_http_parameter_json(const struct lp_param *p);
+json_t *lp_http_global_parameter_json(const struct lp_param *p);
+/* The definitions section of one kind (policies, parameters or
+ * global_parameters), of one vhost or (vhost NULL) of those the user sees.
+ * New reference. */
+json_t *lp_http_params_section(struct lp_http_req *r, uint8_t kind, const char *vhost);
+/* Import the policies, parameters and (only NULL) global_parameters of a
+ * definitions file, inside the caller's change. NULL, or the reason of a
+ * 400 (RabbitMQ's, with " (VHOST/NAME)" after it for a policy, " (VHOST/
+ * COMPONENT/NAME)" for a parameter; in err or static). */
+const char *lp_http_params_import(struct lp_http_req *r, const json_t *defs, const char *only,
+				  char *err, size_t cap);

@@ -47,6 +47,8 @@ static const struct lp_http_route *const route_tables[] = {
 	lp_http_queue_routes,
 	lp_http_binding_routes,
 	lp_http_definition_routes,
+	lp_http_policy_routes,
+	lp_http_message_routes,
 };
 
 /* ---- responses -------------------------------------------------------- */
@@ -288,6 +290,14 @@ static bool authorize(struct lp_http_req *r, const struct lp_http_route *rt, con
 			return false;
 		}
 		break;
+	case LP_HTTP_AUTH_POLICY:
+		if (!(tags & (LP_HTTP_TAG_POLICYMAKER | LP_HTTP_TAG_ADMINISTRATOR))) {
+			refuse_login(r, "Not policymaker user");
+			return false;
+		}
+		if (!rt->vhost_seg)
+			break;
+		__attribute__((fallthrough)); /* and vhost access */
 	case LP_HTTP_AUTH_VHOST: {
 		/* a vhost that does not exist passes: the handler answers 404 */
 		const char *vh = r->t.seg[rt->vhost_seg];
@@ -311,7 +321,8 @@ static void dispatch(struct lp_http *h, struct lp_http_req *r, const char *raw,
 		return;
 	}
 	if (r->t.n == 0 || strcmp(r->t.seg[0], "api") != 0) {
-		lp_http_not_found(r);
+		if (!lp_http_ui_serve(r))
+			lp_http_not_found(r);
 		return;
 	}
 	unsigned method = r->method == LP_HTTP_HEAD ? LP_HTTP_GET : r->method;
@@ -382,10 +393,13 @@ static enum MHD_Result queue_reply(struct MHD_Connection *c, struct lp_http_req 
 		return MHD_NO;
 	r->resp = NULL;
 	if (r->resp_len)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					r->content_type ? r->content_type : "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "accept, accept-encoding, origin");
-	if (r->status == 401)
+	/* Not to the web UI's own requests (X-Requested-With): a browser would
+	 * show its login dialog over the page's. */
+	if (r->status == 401 && !r->from_script)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					"Basic realm=\"" LP_HTTP_REALM "\"");
 	if (r->location[0])
@@ -446,6 +460,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	} else {
 		const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							       MHD_HTTP_HEADER_AUTHORIZATION);
+		r->from_script = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     "X-Requested-With") != NULL;
 		dispatch(h, r, st->raw_target, auth);
 	}
 	if (!r->status)
@@ -551,6 +567,7 @@ struct lp_http *lp_http_create(struct lp_ctl_server *srv, const char *addr)
 	}
 	h->srv = srv;
 	h->defs = lp_ctl_server_definitions(srv);
+	h->params = lp_ctl_server_params(srv);
 	inet_ntop(AF_INET, &sin.sin_addr, h->listen_ip, sizeof(h->listen_ip));
 	h->listen_port = ntohs(sin.sin_port);
 	char host[256] = "localhost";

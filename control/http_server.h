@@ -11,7 +11,8 @@
  * columns, sort, pagination; body values), http_args.c (arguments tables),
  * and one file per resource family (http_overview.c, http_vhosts.c,
  * http_users.c, http_permissions.c, http_exchanges.c, http_queues.c,
- * http_bindings.c, http_definitions.c).
+ * http_bindings.c, http_definitions.c, http_policies.c, http_messages.c),
+ * and the web UI at / (http_ui.c, files embedded from control/ui/).
  */
 #pragma once
 

@@ -10,6 +10,11 @@
  *            add_vhost NAME | delete_vhost NAME |
  *            set_permissions [-p VHOST] USER CONF WRITE READ |
  *            clear_permissions [-p VHOST] USER
+ *   lepusctl [--http ADDR:PORT] [--user U --password P] set_policy ... |
+ *            clear_policy | list_policies | *_operator_policy |
+ *            export_definitions FILE | import_definitions FILE
+ *            (lepusctl_http.c: through the management HTTP API)
+ *   --formatter json is --json.
  *
  * Definitions commands print what rabbitmqctl prints ("Listing queues for
  * vhost / ...", tab-separated columns; "Adding user "bob" ..."), or JSON
@@ -47,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lepusctl_http.h"
 #include "lp_ctl.h"
 
 #ifndef LP_VERSION
@@ -721,6 +727,14 @@ static void usage(FILE *f)
 		"  add_user NAME PASSWORD | delete_user NAME | change_password NAME PASSWORD\n"
 		"  set_user_tags NAME [TAG...] | add_vhost NAME | delete_vhost NAME\n"
 		"  set_permissions USER CONF WRITE READ | clear_permissions USER\n"
+		"through the management HTTP API (--http ADDR:PORT, default 127.0.0.1:15672;\n"
+		"--user/--password or LEPUS_USER/LEPUS_PASSWORD, default guest/guest):\n"
+		"  set_policy [--priority N] [--apply-to queues|exchanges|all] NAME PATTERN DEFINITION\n"
+		"  clear_policy NAME | list_policies\n"
+		"  set_operator_policy [--priority N] [--apply-to ...] NAME PATTERN DEFINITION\n"
+		"  clear_operator_policy NAME | list_operator_policies\n"
+		"  export_definitions FILE|- | import_definitions FILE|-\n"
+		"  --formatter json  the same as --json\n"
 		"exit status: 0 done, 1 unreachable, refused or bad answer, 2 usage\n");
 }
 
@@ -731,7 +745,18 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "vhost", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "formatter", required_argument, NULL, 'f' },
+		{ "http", required_argument, NULL, 'H' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "password", required_argument, NULL, 'P' },
+		{ "priority", required_argument, NULL, 'n' },
+		{ "apply-to", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
+	};
+	struct lp_cli_http http = {
+		.addr = "127.0.0.1:15672",
+		.user = getenv("LEPUS_USER") ? getenv("LEPUS_USER") : "guest",
+		.password = getenv("LEPUS_PASSWORD") ? getenv("LEPUS_PASSWORD") : "guest",
 	};
 	static struct client c; /* 64 KiB buffer: not on the stack */
 	c.path = LP_CTL_DEFAULT_SOCKET;
@@ -747,6 +772,18 @@ int main(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'p': vhost = optarg; break;
 		case 'h': usage(stdout); return 0;
+		case 'f':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "table") != 0) {
+				fprintf(stderr, "lepusctl: --formatter json or table\n");
+				return 2;
+			}
+			json = strcmp(optarg, "json") == 0;
+			break;
+		case 'H': http.addr = optarg; break;
+		case 'u': http.user = optarg; break;
+		case 'P': http.password = optarg; break;
+		case 'n': http.priority = optarg; break;
+		case 'a': http.apply_to = optarg; break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -758,6 +795,14 @@ int main(int argc, char **argv)
 	char **args = argv + optind + 1;
 	int nargs = argc - optind - 1;
 	c.deadline_ns = now_ns() + DEADLINE_NS;
+	if (lp_cli_http_command(cmd)) {
+		http.vhost = vhost;
+		http.json = json;
+		int rc = lp_cli_http_run(&http, cmd, args, nargs);
+		if (rc == 2)
+			usage(stderr);
+		return rc;
+	}
 	if (strncmp(cmd, "list_", 5) == 0) {
 		static const char *const known[] = { "list_vhosts", "list_users", "list_permissions",
 						     "list_exchanges", "list_queues", "list_bindings" };

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "ctl_log.h"
@@ -53,6 +54,29 @@ static void usage(FILE *f)
 		"  --foreground    stay in the foreground (the default and only mode)\n"
 		"  --verbose       log debug lines (connections, ignored messages)\n"
 		"  --version       print the version and exit\n");
+}
+
+/* RabbitMQ's global parameter internal_cluster_id, made once and kept. */
+static void add_cluster_id(struct lp_ctl_server *srv, struct lp_params *params)
+{
+	if (lp_params_find(params, LP_PARAM_GLOBAL, "", "internal_cluster_id"))
+		return;
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint8_t rnd[22];
+	char id[64] = "rabbitmq-cluster-id-";
+	size_t n = strlen(id);
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return;
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		id[n++] = b64[rnd[i] & 63];
+	id[n] = '\0';
+	json_t *v = json_string(id);
+	char err[128];
+	lp_ctl_server_change_begin(srv);
+	lp_params_set(params, LP_PARAM_GLOBAL, "", "internal_cluster_id", v, err, sizeof(err));
+	lp_ctl_server_change_end(srv);
+	json_decref(v);
 }
 
 /* Definitions sink writing to the store (first start, before the server
@@ -172,6 +196,16 @@ int main(int argc, char **argv)
 		}
 		lp_log(LP_LOG_INFO, "first start: created vhost '/' and user 'guest' in %s", data_dir);
 	}
+	struct lp_params *params = lp_params_create();
+	lrc = params ? lp_store_params_load(store, params) : -ENOMEM;
+	if (lrc < 0) {
+		lp_log(LP_LOG_ERR, "cannot restore the parameters from %s: %s", data_dir,
+		       lrc == -ENOMEM ? "out of memory" : lp_store_error(store));
+		lp_params_destroy(params);
+		lp_defs_destroy(defs);
+		lp_store_close(store);
+		return 1;
+	}
 	lp_log(LP_LOG_INFO, "definitions from %s: %u vhost(s), %u user(s), %u exchange(s), "
 	       "%u queue(s), %u binding(s)", data_dir, lp_defs_count(defs, LP_DEF_VHOST),
 	       lp_defs_count(defs, LP_DEF_USER), lp_defs_count(defs, LP_DEF_EXCHANGE),
@@ -182,10 +216,13 @@ int main(int argc, char **argv)
 		lp_log(LP_LOG_ERR, "cannot listen on %s: %s%s", socket_path, strerror(errno),
 		       errno == EADDRINUSE ? " (another lepus-control is running)" : "");
 		lp_defs_destroy(defs);
+		lp_params_destroy(params);
 		lp_store_close(store);
 		return 1;
 	}
 	lp_ctl_server_set_definitions(srv, defs, store);
+	lp_ctl_server_set_params(srv, params);
+	add_cluster_id(srv, params);
 	struct lp_http *http = NULL;
 	if (strcmp(http_addr, "off") != 0) {
 		http = lp_http_create(srv, http_addr);
@@ -198,6 +235,7 @@ int main(int argc, char **argv)
 			if (http_given) {
 				lp_ctl_server_destroy(srv);
 				lp_defs_destroy(defs);
+				lp_params_destroy(params);
 				lp_store_close(store);
 				return 1;
 			}
@@ -210,6 +248,7 @@ int main(int argc, char **argv)
 			lp_http_destroy(http);
 			lp_ctl_server_destroy(srv);
 			lp_defs_destroy(defs);
+			lp_params_destroy(params);
 			lp_store_close(store);
 			return 1;
 		}
@@ -220,6 +259,7 @@ int main(int argc, char **argv)
 	lp_http_destroy(http);
 	lp_ctl_server_destroy(srv);
 	lp_defs_destroy(defs);
+	lp_params_destroy(params);
 	lp_store_close(store);
 	if (pidfile)
 		unlink(pidfile);

@@ -39,6 +39,12 @@ static const char schema[] =
 	" destination BLOB, routing_key BLOB, arguments BLOB,"
 	" PRIMARY KEY(vhost, source, dest_kind, destination, routing_key, arguments));";
 
+/* Runtime parameters (policies.h): one row per policy, operator policy or
+ * global parameter, the value as JSON text. */
+static const char schema_params[] =
+	"CREATE TABLE IF NOT EXISTS parameters(kind INTEGER, vhost BLOB, name BLOB, value TEXT,"
+	" PRIMARY KEY(kind, vhost, name));";
+
 static void set_error(struct lp_store *s, const char *what)
 {
 	snprintf(s->error, sizeof(s->error), "%s: %s", what, s->db ? sqlite3_errmsg(s->db) : "?");
@@ -119,7 +125,7 @@ struct lp_store *lp_store_open(const char *dir, char *err, size_t cap)
 	/* WAL: a commit is one append to the log; synchronous=FULL: fsync at
 	 * every commit, so a committed change survives power loss. */
 	if (exec(s, "PRAGMA journal_mode=WAL;") < 0 || exec(s, "PRAGMA synchronous=FULL;") < 0 ||
-	    exec(s, schema) < 0 || migrate_store_ids(s) < 0) {
+	    exec(s, schema) < 0 || exec(s, schema_params) < 0 || migrate_store_ids(s) < 0) {
 		snprintf(err, cap, "%s", s->error);
 		goto fail;
 	}
@@ -451,5 +457,55 @@ int lp_store_load(struct lp_store *s, struct lp_defs *d)
 			lp_defs_note_store_id(d, (uint32_t)sqlite3_column_int64(st_last, 0));
 		sqlite3_finalize(st_last);
 	}
+	return rc;
+}
+
+void lp_store_param_change(struct lp_store *s, uint8_t op, const struct lp_param *p)
+{
+	if (op != LP_CTL_OP_ADD) {
+		run(s, "DELETE FROM parameters WHERE kind=? AND vhost=? AND name=?", "inn",
+		    (int)p->kind, p->vhost, p->name);
+		return;
+	}
+	char *text = json_dumps(p->value, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!text) {
+		snprintf(s->error, sizeof(s->error), "cannot encode parameter '%.200s'", p->name);
+		s->failed = true;
+		return;
+	}
+	run(s, "INSERT OR REPLACE INTO parameters(kind, vhost, name, value) VALUES(?, ?, ?, ?)",
+	    "inns", (int)p->kind, p->vhost, p->name, text);
+	free(text);
+}
+
+int lp_store_params_load(struct lp_store *s, struct lp_params *params)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT kind, vhost, name, value FROM parameters ORDER BY rowid",
+			       -1, &st, NULL) != SQLITE_OK) {
+		set_error(s, "load parameters");
+		return -EIO;
+	}
+	int rc = 0, step;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		char vhost[LP_DEF_NAME_MAX + 1], name[LP_DEF_NAME_MAX + 1];
+		int kind = sqlite3_column_int(st, 0);
+		const char *text = (const char *)sqlite3_column_text(st, 3);
+		json_t *v = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+		if (!col_name(st, 1, vhost) || !col_name(st, 2, name) || !v ||
+		    kind < LP_PARAM_POLICY || kind > LP_PARAM_GLOBAL) {
+			snprintf(s->error, sizeof(s->error), "bad row in parameters");
+			rc = -EBADMSG;
+		} else {
+			int r = lp_params_insert(params, (uint8_t)kind, vhost, name, v);
+			rc = r == -ENOMEM ? r : 0;
+		}
+		json_decref(v);
+	}
+	if (rc == 0 && step != SQLITE_DONE) {
+		set_error(s, "load parameters");
+		rc = -EIO;
+	}
+	sqlite3_finalize(st);
 	return rc;
 }

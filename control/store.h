@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "definitions.h"
+#include "policies.h"
 
 struct lp_store;
 
@@ -52,6 +53,13 @@ int lp_store_mark_initialized(struct lp_store *s);
  * Transient exchanges and queues, and bindings that are not durable, are
  * ignored. Errors are remembered and reported by lp_store_commit(). */
 void lp_store_change(struct lp_store *s, uint8_t op, enum lp_def_kind kind, const void *obj);
+
+/* Runtime parameters (policies.h), in the same database and transactions:
+ * one change from the parameters' sink (errors reported by commit), and
+ * every stored parameter into params (lp_params_insert). Load returns 0,
+ * -EIO, -EBADMSG (a row that cannot be restored) or -ENOMEM. */
+void lp_store_param_change(struct lp_store *s, uint8_t op, const struct lp_param *p);
+int lp_store_params_load(struct lp_store *s, struct lp_params *params);
 
 /* Last SQLite error message, for logs. */
 const char *lp_store_error(struct lp_store *s);

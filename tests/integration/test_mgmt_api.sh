@@ -49,6 +49,15 @@ it_log "management API up on $url"
 }
 it_log "mgmt_api.py: $(grep -c '^ok' "$IT_DIR/mgmt_api.out") checks passed"
 
+# Policies, operator policies, parameters and global parameters (RabbitMQ's
+# reason texts), in the definitions too.
+"${run[@]}" timeout 120 /usr/bin/python3 "$IT_TOP/tests/integration/mgmt_policies.py" --url "$url" \
+	>"$IT_DIR/mgmt_policies.out" 2>&1 || {
+	grep -v '^ok' "$IT_DIR/mgmt_policies.out" | tail -n 40
+	it_fail "mgmt_policies.py: $(tail -n 1 "$IT_DIR/mgmt_policies.out")"
+}
+it_log "mgmt_policies.py: $(grep -c '^ok' "$IT_DIR/mgmt_policies.out") checks passed"
+
 # ---- rabbitmqadmin (Debian's, from rabbitmq-server), unchanged -------------
 admin() {
 	"${run[@]}" timeout 30 /usr/bin/rabbitmqadmin -H "${host_port%:*}" -P "${host_port#*:}" \
