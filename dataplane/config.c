@@ -226,6 +226,21 @@ static int set_memory_high_watermark(struct lp_config *cfg, const char *v)
 	return 0;
 }
 
+/* Journal fault injection for the durability tests: fsync-eio=N or
+ * torn-write=N, N the flush (group commit) of each worker, from 1. */
+static int set_store_fault(struct lp_config *cfg, const char *v)
+{
+	uint32_t n;
+
+	if (strncmp(v, "fsync-eio=", 10) == 0 && parse_u32(v + 10, 1, UINT32_MAX, &n) == 0)
+		cfg->store_fault_sync_eio_at = n;
+	else if (strncmp(v, "torn-write=", 11) == 0 && parse_u32(v + 11, 1, UINT32_MAX, &n) == 0)
+		cfg->store_fault_torn_write_at = n;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static const struct setting settings[] = {
 	{"port", "SPEC", "port to own: af_packet:IF, tap:IF, memif:PATH[,server|client], pci:ADDR, ring:NAME, eal:NAME", set_port},
 	{"ip", "A.B.C.D/LEN", "the dataplane's IPv4 address and prefix length", set_ip},
@@ -248,6 +263,7 @@ static const struct setting settings[] = {
 	{"max-messages", "N", "messages held in memory per worker (default 65536)", set_max_messages},
 	{"memory-high-watermark", "F", "memory alarm when this fraction of a worker's message pool is in use (default 0.875): Connection.Blocked to its publishers", set_memory_high_watermark},
 	{"disk-free-limit", "BYTES[kB|MB|GB|KiB|MiB|GiB]", "disk alarm when the data directory's file system has less free (default 50MB): Connection.Blocked to publishers", set_disk_free_limit},
+	{"store-fault", "fsync-eio=N|torn-write=N", "tests: the N-th journal flush of each worker fails its fdatasync, or is torn (half written); the dataplane then stops (exit 74)", set_store_fault},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))

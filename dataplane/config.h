@@ -40,6 +40,8 @@ struct lp_config {
 	uint32_t max_messages;        /* --max-messages, message pool per worker */
 	uint64_t disk_free_limit;     /* --disk-free-limit BYTES (default 50 MB, RabbitMQ's) */
 	double memory_high_watermark; /* --memory-high-watermark F of the pool (default 0.875) */
+	uint64_t store_fault_sync_eio_at;   /* --store-fault fsync-eio=N (tests) */
+	uint64_t store_fault_torn_write_at; /* --store-fault torn-write=N (tests) */
 };
 
 /* Fill cfg with the defaults (no port, no address: both must be given). */

@@ -287,6 +287,8 @@ static int setup_control_link(struct dataplane *dp)
 	bcfg.max_messages = dp->cfg.max_messages;
 	bcfg.memory_high_watermark = dp->cfg.memory_high_watermark;
 	bcfg.disk_alarm = &dp->disk_alarm;
+	bcfg.store_fault_sync_eio_at = dp->cfg.store_fault_sync_eio_at;
+	bcfg.store_fault_torn_write_at = dp->cfg.store_fault_torn_write_at;
 	if (!single) {
 		dp->mesh = lp_mesh_create(dp->n_workers, SHARD_RING_SIZE);
 		dp->relay = dp->mesh != NULL ? lp_broker_relay_create(dp->mesh, dp->ctl) : NULL;

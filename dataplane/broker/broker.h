@@ -59,6 +59,9 @@ struct lp_broker_config {
 	/* LP_BROKER_ALARM_DISK when the data directory's free space is under the
 	 * limit: set by the main lcore, read by the worker (NULL: never). */
 	const _Atomic uint32_t *disk_alarm;
+	/* Journal fault injection (--store-fault; lp_store_config): the flush
+	 * with this number fails its fdatasync / is torn. 0: off. */
+	uint64_t store_fault_sync_eio_at, store_fault_torn_write_at;
 };
 
 /* Alarm bits (lp_broker_stats.alarms). While one is raised, publishing

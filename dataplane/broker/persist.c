@@ -142,7 +142,9 @@ int lp_persist_open(struct lp_broker *b)
 
 	if (b->cfg.data_dir == NULL || b->cfg.data_dir[0] == '\0')
 		return 0;
-	struct lp_store_config sc = {.data_dir = b->cfg.data_dir, .shard = b->id};
+	struct lp_store_config sc = {.data_dir = b->cfg.data_dir, .shard = b->id,
+				     .fault_sync_eio_at = b->cfg.store_fault_sync_eio_at,
+				     .fault_torn_write_at = b->cfg.store_fault_torn_write_at};
 
 	b->store = lp_store_open(&sc, on_recovered, &r, &rec);
 	if (b->store == NULL) {

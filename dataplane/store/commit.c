@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <unistd.h>
 
 #include "segment_file.h"
 #include "store_int.h"
@@ -26,6 +27,22 @@ static struct io_uring_sqe *sqe_get(struct lp_store *s)
 		sqe = io_uring_get_sqe(&s->ring);
 	}
 	return sqe;
+}
+
+/* Injected (lp_store_config.fault_torn_write_at): what a crash in the middle
+ * of this block's write leaves on disk, the first half of its used octets
+ * (header and records; the padding after them would tear nothing), made
+ * durable; then the store fails as after any write error. */
+static int torn_write(struct lp_store *s, int fd, const uint8_t *block, uint64_t size,
+		      uint64_t off)
+{
+	ssize_t n = pwrite(fd, block, size / 2, (off_t)off);
+
+	(void)n;
+	(void)fdatasync(fd);
+	store_fail(s, -EIO, "injected torn write: %" PRIu64 " of %" PRIu64 " octets at offset %" PRIu64,
+		   size / 2, size, off);
+	return -EIO;
 }
 
 int lp_store_flush(struct lp_store *s)
@@ -42,6 +59,10 @@ int lp_store_flush(struct lp_store *s)
 		g = store_seg_find(s, h->seg);
 		size = lp_jblock_seal(h->mem, h->seg, s->epoch, s->next_block_seq,
 			h->used - LP_JBLOCK_HDR_SIZE, h->n_records);
+		if (s->st.flushes + 1 == s->fault_torn_write_at)
+			return torn_write(s, g->fd, h->mem, h->used, h->off);
+		if (s->st.flushes + 1 == s->fault_sync_eio_at)
+			lp_store_fail_next(s, LP_STORE_OP_SYNC, EIO);
 		/* The ring has room for every read slot and one flush. */
 		if (io_uring_sq_space_left(&s->ring) < 3)
 			io_uring_submit(&s->ring);

@@ -44,6 +44,11 @@ struct lp_store_config {
 	uint32_t buffer_bytes;    /* write buffer, two halves; 0: 8 MiB. Multiple of 8 KiB */
 	uint32_t max_segments;    /* segment files at most; 0: 1024 */
 	uint32_t max_reads;       /* read-backs in flight at most; 0: 64 */
+	/* Fault injection (the dataplane's --store-fault, for the durability
+	 * tests); 0: off. The flush with this number (from 1) ... */
+	uint64_t fault_sync_eio_at;   /* ... has its fdatasync report EIO */
+	uint64_t fault_torn_write_at; /* ... writes half its block, synced, then
+				       * fails the store (a crash mid-write) */
 };
 
 /* Where a record is: its segment, the offset of its header in the file and

@@ -165,6 +165,8 @@ struct lp_store *lp_store_open(const struct lp_store_config *cfg, lp_store_recov
 	s->half_bytes = c.buffer_bytes / 2;
 	s->max_segments = c.max_segments;
 	s->max_reads = c.max_reads;
+	s->fault_sync_eio_at = c.fault_sync_eio_at;
+	s->fault_torn_write_at = c.fault_torn_write_at;
 	if ((size_t)snprintf(s->dir, sizeof(s->dir), "%s/shard-%u", c.data_dir, c.shard) >=
 	    sizeof(s->dir)) {
 		rc = -ENAMETOOLONG;

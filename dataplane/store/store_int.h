@@ -103,6 +103,7 @@ struct lp_store {
 	char errmsg[320];
 	unsigned fail_op;
 	int fail_err;
+	uint64_t fault_sync_eio_at, fault_torn_write_at; /* lp_store_config */
 
 	struct lp_store_stats st;
 };

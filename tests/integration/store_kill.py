@@ -20,6 +20,7 @@
 #       there (several times is allowed, reported); that the rest came in
 #       publish order; prints one JSON line. Exit 0 only when nothing
 #       confirmed is missing (1: lost messages, 2: the run could not be made).
+#       With --keep among QUEUES nothing is acked (the messages stay).
 import json
 import sys
 import time
@@ -99,6 +100,10 @@ def read_numbers(path):
 
 
 def check(host, confirmed_path, acked_path, queues):
+    # --keep: read without acking (the messages go back when the connection
+    # closes), so that a later check sees them again.
+    keep = "--keep" in queues
+    queues = [q for q in queues if q != "--keep"]
     confirmed = set(read_numbers(confirmed_path))
     acked = read_numbers(acked_path)
     conn = connect(host)
@@ -109,7 +114,7 @@ def check(host, confirmed_path, acked_path, queues):
         seen = []
         redelivered = 0
         while True:
-            method, _, body = ch.basic_get(q, auto_ack=True)
+            method, _, body = ch.basic_get(q, auto_ack=not keep)
             if method is None:
                 break
             seen.append(int(body))
