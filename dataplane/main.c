@@ -254,6 +254,25 @@ static int setup_amqp(struct dataplane *dp)
 	return 0;
 }
 
+/* One worker's shard, made on its own lcore (rte_eal_remote_launch). */
+struct broker_start {
+	struct dataplane *dp;
+	const struct lp_broker_config *cfg;
+	unsigned id;
+	bool launched;
+	int err; /* rte_errno when it failed */
+};
+
+static int start_broker(void *arg)
+{
+	struct broker_start *s = arg;
+
+	s->dp->workers[s->id].broker =
+		lp_broker_create(s->id, s->cfg, s->dp->snapshots, NULL, s->dp->mesh);
+	s->err = s->dp->workers[s->id].broker == NULL ? rte_errno : 0;
+	return 0;
+}
+
 static int setup_control_link(struct dataplane *dp)
 {
 	struct lp_ctl_link_info info = {
@@ -297,16 +316,40 @@ static int setup_control_link(struct dataplane *dp)
 			return -ENOMEM;
 		}
 	}
-	for (unsigned i = 0; i < dp->n_workers; i++) {
-		dp->workers[i].broker = lp_broker_create(i, &bcfg, dp->snapshots,
-							 single ? dp->ctl : NULL, dp->mesh);
-		if (dp->workers[i].broker == NULL) {
-			fprintf(stderr, "lepus-dataplane: broker on worker %u: %s\n", i,
-				rte_strerror(rte_errno));
+	if (single) {
+		dp->workers[0].broker = lp_broker_create(0, &bcfg, dp->snapshots, dp->ctl, NULL);
+		if (dp->workers[0].broker == NULL) {
+			fprintf(stderr, "lepus-dataplane: broker: %s\n", rte_strerror(rte_errno));
 			return -rte_errno;
 		}
+		return 0;
 	}
-	return 0;
+	/* Each worker lcore makes its own shard (its memory first touched
+	 * there) and recovers its own journal: all of them at once. */
+	struct broker_start *starts = calloc(dp->n_workers, sizeof(*starts));
+
+	if (starts == NULL)
+		return -ENOMEM;
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		starts[i] = (struct broker_start){.dp = dp, .cfg = &bcfg, .id = i};
+		starts[i].launched =
+			rte_eal_remote_launch(start_broker, &starts[i], dp->workers[i].net.lcore_id) == 0;
+		if (!starts[i].launched)
+			start_broker(&starts[i]); /* here, then */
+	}
+	int err = 0;
+
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		if (starts[i].launched)
+			rte_eal_wait_lcore(dp->workers[i].net.lcore_id);
+		if (dp->workers[i].broker == NULL) {
+			fprintf(stderr, "lepus-dataplane: broker on worker %u: %s\n", i,
+				rte_strerror(starts[i].err));
+			err = -starts[i].err;
+		}
+	}
+	free(starts);
+	return err;
 }
 
 /* The disk alarm (RabbitMQ's disk_free_limit), checked once a second. */
