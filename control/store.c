@@ -60,7 +60,7 @@ static int exec(struct lp_store *s, const char *sql)
 	char *msg = NULL;
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK)
 		return 0;
-	snprintf(s->error, sizeof(s->error), "%s: %s", sql, msg ? msg : "?");
+	snprintf(s->error, sizeof(s->error), "%.60s...: %.180s", sql, msg ? msg : "?");
 	sqlite3_free(msg);
 	return -EIO;
 }
