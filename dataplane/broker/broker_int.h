@@ -138,6 +138,10 @@ struct channel {
 	struct lp_fifo backlog;
 	struct lp_fifo confirms; /* struct pending_confirm, in publish order */
 	bool tx;                 /* Tx.Select'ed */
+	/* Tx.Commit applied, its Commit-Ok waiting for the journals: the
+	 * committed publishes are in confirms (as with confirms, but nothing
+	 * is sent for them) and the connection is paused until they are done */
+	bool commit_waiting;
 	struct lp_fifo txq;      /* struct tx_entry, in order */
 	/* Basic.Publish being assembled, or parked: complete, waiting for room
 	 * in a full queue of this shard (its connection paused) */
@@ -459,6 +463,8 @@ void lp_declare_send_ok(struct channel *bc, const struct lp_amqp_method *ok);
 void lp_tx_discard(struct lp_broker *b, struct channel *bc);
 int lp_tx_push(struct lp_broker *b, struct channel *bc, struct tx_entry e);
 int lp_tx_method(struct lp_broker *b, struct channel *bc, uint32_t method_id);
+/* Every publish of the waiting commit is done: Commit-Ok, reading resumes. */
+void lp_tx_commit_done(struct channel *bc);
 
 /* ---- consume.c ---- */
 

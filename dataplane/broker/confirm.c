@@ -3,7 +3,9 @@
  * Publisher confirms (class confirm): the Basic.Ack/Nack for a publish, at
  * once, or once every verdict it waits for is in (LP_OP_CONFIRM): from the
  * owner of a reject-publish queue on another shard, and from each journal
- * that must make it durable (persist.c), in publish order.
+ * that must make it durable (persist.c), in publish order. A transaction's
+ * committed publishes use the same list (tx.c): no Basic.Ack for them, the
+ * Tx.Commit-Ok once the list is empty.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,6 +32,8 @@ static void send_confirm(struct channel *bc, uint64_t seq, bool ack, bool multip
 {
 	struct lp_amqp_method m = {0};
 
+	if (bc->tx)
+		return; /* a committed publish (tx.c): nothing is sent for it */
 	if (ack) {
 		m.id = LP_AMQP_BASIC_ACK;
 		m.basic_ack.delivery_tag = seq;
@@ -123,6 +127,8 @@ static void drain(struct lp_broker *b, struct channel *bc)
 	}
 	if (run > 0)
 		send_confirm(bc, run_last, true, run > 1);
+	if (bc->commit_waiting && bc->confirms.n == 0)
+		lp_tx_commit_done(bc);
 }
 
 void lp_confirm_flush(struct lp_broker *b)

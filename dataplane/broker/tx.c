@@ -98,13 +98,29 @@ int lp_tx_method(struct lp_broker *b, struct channel *bc, uint32_t method_id)
 		uint32_t xi = lp_topology_exchange_find(b->snap->topo, vhost, e->msg->exchange,
 							e->msg->exchange_len);
 
+		/* Each committed publish is tracked as a confirm would be (a tx
+		 * channel has none): Commit-Ok waits until the persistent ones
+		 * are durable, as RabbitMQ's does. */
 		if (xi != LP_TOPOLOGY_NONE) /* the exchange may be gone since the publish */
-			lp_publish_route(b, bc, e->msg, xi, e->mandatory, 0);
+			lp_publish_route(b, bc, e->msg, xi, e->mandatory, ++bc->publish_seq);
 		lp_msg_release(e->msg);
 		lp_fifo_pop(&b->tx_pool, &bc->txq);
 	}
 	lp_tx_discard(b, bc);
+	if (bc->confirms.n > 0) {
+		bc->commit_waiting = true; /* lp_tx_commit_done, from confirm.c */
+		return -EINPROGRESS;
+	}
 	ok.id = LP_AMQP_TX_COMMIT_OK;
 	lp_amqp_conn_send_method(bc->conn, bc->ch, &ok);
 	return 0;
+}
+
+void lp_tx_commit_done(struct channel *bc)
+{
+	struct lp_amqp_method ok = {.id = LP_AMQP_TX_COMMIT_OK};
+
+	bc->commit_waiting = false;
+	lp_amqp_conn_send_method(bc->conn, bc->ch, &ok);
+	lp_amqp_session_resume(bc->session);
 }

@@ -2114,6 +2114,60 @@ static void acks_purges_and_deleted_queues_stay_settled(void **state)
 	assert_int_equal(drain(f, c, "pd", got, N, true), 0);
 }
 
+/*
+ * Tx.Commit-Ok of a transaction with persistent messages for durable queues
+ * waits until they are durable (RabbitMQ's does); no Basic.Ack is sent for
+ * them; after a restart they are there. A commit of transient messages only
+ * is answered at once.
+ */
+static void tx_commit_waits_for_the_journal(void **state)
+{
+	struct fx *f = *state;
+	struct client *p = client_open(f, 0);
+	struct lp_amqp_method m = {.id = LP_AMQP_TX_SELECT};
+	struct timespec t0, t;
+
+	client_method(p, 1, &m);
+	pump(f);
+	assert_int_equal(count_ev(p, LP_AMQP_TX_SELECT_OK), 1);
+	publish_mode(p, 1, "", "t1", 7, SMALL, 2); /* not durable: no wait */
+	m = (struct lp_amqp_method){.id = LP_AMQP_TX_COMMIT};
+	client_method(p, 1, &m);
+	for (unsigned w = 0; w < N_W; w++)
+		lp_broker_poll(f->b[w]);
+	client_read(p, SIZE_MAX);
+	assert_int_equal(count_ev(p, LP_AMQP_TX_COMMIT_OK), 1);
+
+	for (uint32_t i = 0; i < 10; i++) {
+		publish_mode(p, 1, "", "p0", i, SMALL, 2);
+		publish_mode(p, 1, "", "p1", 100 + i, SMALL, 2);
+	}
+	client_method(p, 1, &m);
+	for (unsigned w = 0; w < N_W; w++)
+		lp_broker_poll(f->b[w]);
+	client_read(p, SIZE_MAX);
+	assert_int_equal(count_ev(p, LP_AMQP_TX_COMMIT_OK), 1); /* not yet */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (count_ev(p, LP_AMQP_TX_COMMIT_OK) < 2) {
+		pump(f);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 10)
+			fail_msg("no Tx.Commit-Ok after 10 s");
+		usleep(200);
+	}
+	assert_int_equal(count_ev(p, LP_AMQP_BASIC_ACK), 0);
+	assert_no_close(p);
+
+	fx_restart(f, true);
+	struct client *c = client_open(f, 1);
+	static uint32_t got[20];
+
+	assert_int_equal(drain(f, c, "p0", got, 20, true), 10);
+	assert_int_equal(drain(f, c, "p1", got, 20, true), 10);
+	for (uint32_t i = 0; i < 10; i++)
+		assert_int_equal(got[i], 100 + i);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2145,6 +2199,7 @@ int main(void)
 						setup_store, teardown),
 		cmocka_unit_test_setup_teardown(acks_purges_and_deleted_queues_stay_settled, setup_store,
 						teardown),
+		cmocka_unit_test_setup_teardown(tx_commit_waits_for_the_journal, setup_store, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
