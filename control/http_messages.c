@@ -34,6 +34,18 @@ static bool has_keys(struct lp_http_req *r, const json_t *body, const char *cons
 	return true;
 }
 
+/* What RabbitMQ checks of the body (a JSON object with these keys), then
+ * the 501 of an operation only the dataplane can do. */
+static void body_then_501(struct lp_http_req *r, const char *const *keys, const char *what)
+{
+	json_t *body = lp_http_body_object(r);
+	if (!body)
+		return;
+	if (has_keys(r, body, keys))
+		needs_dataplane(r, what);
+	json_decref(body);
+}
+
 static void on_publish(struct lp_http_req *r)
 {
 	static const char *const keys[] = { "routing_key", "properties", "payload",
@@ -45,12 +57,7 @@ static void on_publish(struct lp_http_req *r)
 		lp_http_not_found(r);
 		return;
 	}
-	json_t *body = lp_http_body_object(r);
-	if (!body)
-		return;
-	if (has_keys(r, body, keys))
-		needs_dataplane(r, "publishing");
-	json_decref(body);
+	body_then_501(r, keys, "publishing");
 }
 
 static void on_get(struct lp_http_req *r)
@@ -63,12 +70,7 @@ static void on_get(struct lp_http_req *r)
 		lp_http_not_found(r);
 		return;
 	}
-	json_t *body = lp_http_body_object(r);
-	if (!body)
-		return;
-	if (has_keys(r, body, keys))
-		needs_dataplane(r, "getting messages");
-	json_decref(body);
+	body_then_501(r, keys, "getting messages");
 }
 
 static void on_purge(struct lp_http_req *r)

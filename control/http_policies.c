@@ -193,20 +193,30 @@ static void on_param_get(struct lp_http_req *r)
 		lp_http_reply_json(r, 200, lp_http_parameter_json(p));
 }
 
+/* A parameter's PUT body and its "value" (*body NULL: answered already; a
+ * NULL value: answered with RabbitMQ's key_missing, the caller frees body). */
+static json_t *body_value(struct lp_http_req *r, json_t **body)
+{
+	*body = lp_http_body_object(r);
+	if (!*body)
+		return NULL;
+	json_t *value = json_object_get(*body, "value");
+	if (!value)
+		lp_http_bad_request(r, "[{key_missing,value}]");
+	return value;
+}
+
 static void on_param_put(struct lp_http_req *r)
 {
 	const char *component = r->t.seg[2], *vhost = r->t.seg[3];
 	if (!lp_http_vhost_exists_put(r, vhost))
 		return;
-	json_t *body = lp_http_body_object(r);
+	json_t *body, *value = body_value(r, &body);
 	if (!body)
 		return;
-	json_t *value = json_object_get(body, "value");
-	if (!value)
-		lp_http_bad_request(r, "[{key_missing,value}]");
-	else if (lp_param_kind_of(component) != LP_PARAM_OPERATOR_POLICY)
+	if (value && lp_param_kind_of(component) != LP_PARAM_OPERATOR_POLICY)
 		lp_http_bad_request(r, "Validation failed\n\ncomponent %s not found\n", component);
-	else
+	else if (value)
 		put_answer(r, LP_PARAM_OPERATOR_POLICY, vhost, r->t.seg[4], value);
 	json_decref(body);
 }
@@ -237,13 +247,10 @@ static void on_global_get(struct lp_http_req *r)
 
 static void on_global_put(struct lp_http_req *r)
 {
-	json_t *body = lp_http_body_object(r);
+	json_t *body, *value = body_value(r, &body);
 	if (!body)
 		return;
-	json_t *value = json_object_get(body, "value");
-	if (!value)
-		lp_http_bad_request(r, "[{key_missing,value}]");
-	else
+	if (value)
 		put_answer(r, LP_PARAM_GLOBAL, "", r->t.seg[2], value);
 	json_decref(body);
 }
