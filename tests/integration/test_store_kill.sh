@@ -5,7 +5,7 @@
 # durable queues while lepus-dataplane is killed with SIGKILL at random
 # moments (STORE_KILL_CYCLES times, default 10) and restarted on the same
 # --data-dir; one cycle kills lepus-control instead. Between cycles a consumer
-# acks some messages (settles in the journal). At the end every confirmed
+# acks some messages (STORE_KILL_TAKE, default 50: settles in the journal). At the end every confirmed
 # message that was not acked is in every queue, in publish order (duplicates
 # of unconfirmed ones are allowed and reported). With IT_WORKERS=2 the queues
 # are declared until they live on both shards (a fanout across shards is
@@ -67,7 +67,7 @@ for c in $(seq 1 "$cycles"); do
 	it_log "cycle $c: dataplane killed with SIGKILL after $(( $(wc -l <"$confirmed") - before )) confirmed"
 	it_start_dataplane
 	grep "journal recovered" "$IT_DIR/dataplane.log" | tail -n "${IT_WORKERS:-1}" || true
-	it_client "$py" "$sk" "$IT_DP_IP" take "${queues[0]}" 50 "$acked" >/dev/null ||
+	it_client "$py" "$sk" "$IT_DP_IP" take "${queues[0]}" "${STORE_KILL_TAKE:-50}" "$acked" >/dev/null ||
 		it_fail "cycle $c: consumer failed after the restart"
 done
 
