@@ -91,6 +91,10 @@ int lp_ctl_server_change_end(struct lp_ctl_server *s);
  * whether a dataplane is connected. */
 bool lp_ctl_server_dataplane(const struct lp_ctl_server *s, struct lp_ctl_hello *hello);
 
+/* The resource alarms the dataplane's workers last reported (LP_CTL_ALARM_*
+ * bits, OR of all workers; 0 without a dataplane or its first stats). */
+uint32_t lp_ctl_server_alarms(const struct lp_ctl_server *s);
+
 /* Nanoseconds since lp_ctl_server_create(). */
 uint64_t lp_ctl_server_uptime_ns(const struct lp_ctl_server *s);
 

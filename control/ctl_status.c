@@ -68,6 +68,20 @@ static void on_stats(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 	dp->stats_rx_ns = now;
 }
 
+uint32_t lp_ctl_server_alarms(const struct lp_ctl_server *s)
+{
+	const struct dp_view *dp = &s->dp;
+	uint32_t a = 0;
+
+	if (dp->peer < 0 || !dp->have_stats)
+		return 0;
+	size_t stride = LP_CTL_STAT_DROP0 + (size_t)dp->names.n;
+
+	for (unsigned w = 0; w < dp->hello.n_workers; w++)
+		a |= (uint32_t)dp->stats[w * stride + LP_CTL_STAT_ALARMS];
+	return a;
+}
+
 void lp_status_flush(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	struct dp_view *dp = &s->dp;

@@ -143,9 +143,9 @@ static json_t *node_json(struct lp_http *h)
 		"processors", (int)sysconf(_SC_NPROCESSORS_ONLN),
 		"mem_used", (json_int_t)rss * page,
 		"mem_limit", (json_int_t)((double)pages * (double)page * 0.4),
-		"mem_alarm", 0,
+		"mem_alarm", (lp_ctl_server_alarms(h->srv) & LP_CTL_ALARM_MEMORY) != 0,
 		"disk_free_limit", (json_int_t)50000000, "disk_free", disk_free,
-		"disk_free_alarm", 0,
+		"disk_free_alarm", (lp_ctl_server_alarms(h->srv) & LP_CTL_ALARM_DISK) != 0,
 		"fd_used", count_fds(), "fd_total", fd_total,
 		"partitions", "exchange_types", exchange_types(),
 		"auth_mechanisms", "PLAIN", "AMQPLAIN",
@@ -210,8 +210,32 @@ static void on_aliveness(struct lp_http_req *r)
 
 static void on_health_ok(struct lp_http_req *r)
 {
-	/* No memory or disk alarm exists in Lepus yet (issue 15). */
 	lp_http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* RabbitMQ's alarms health check: 200 ok, or 503 naming each resource in
+ * alarm (the dataplane's memory and disk alarms, lepusctl status's). */
+static void on_health_alarms(struct lp_http_req *r)
+{
+	uint32_t a = lp_ctl_server_alarms(r->h->srv);
+
+	if (a == 0) {
+		on_health_ok(r);
+		return;
+	}
+	json_t *list = json_array();
+
+	if (a & LP_CTL_ALARM_MEMORY)
+		json_array_append_new(list, json_pack("{s:s, s:s}", "node", r->h->node, "resource", "memory"));
+	if (a & LP_CTL_ALARM_DISK)
+		json_array_append_new(list, json_pack("{s:s, s:s}", "node", r->h->node, "resource", "disk"));
+	/* One node: the same alarms, each check with RabbitMQ's reason. */
+	bool local = strstr(r->t.seg[3], "local") != NULL;
+
+	lp_http_reply_json(r, 503, json_pack("{s:s, s:s, s:o}", "status", "failed", "reason",
+					     local ? "There are alarms in effect on the node"
+						   : "There are alarms in effect in the cluster",
+					     "alarms", list));
 }
 
 const struct lp_http_route lp_http_overview_routes[] = {
@@ -221,8 +245,8 @@ const struct lp_http_route lp_http_overview_routes[] = {
 	{ LP_HTTP_GET, "api/nodes/*", LP_HTTP_AUTH_MONITOR, 0, on_node },
 	{ LP_HTTP_GET, "api/extensions", LP_HTTP_AUTH_MGMT, 0, on_extensions },
 	{ LP_HTTP_GET, "api/aliveness-test/*", LP_HTTP_AUTH_VHOST, 2, on_aliveness },
-	{ LP_HTTP_GET, "api/health/checks/alarms", LP_HTTP_AUTH_MGMT, 0, on_health_ok },
-	{ LP_HTTP_GET, "api/health/checks/local-alarms", LP_HTTP_AUTH_MGMT, 0, on_health_ok },
+	{ LP_HTTP_GET, "api/health/checks/alarms", LP_HTTP_AUTH_MGMT, 0, on_health_alarms },
+	{ LP_HTTP_GET, "api/health/checks/local-alarms", LP_HTTP_AUTH_MGMT, 0, on_health_alarms },
 	{ LP_HTTP_GET, "api/health/checks/virtual-hosts", LP_HTTP_AUTH_MGMT, 0, on_health_ok },
 	{ 0 },
 };

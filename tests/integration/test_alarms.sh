@@ -7,7 +7,9 @@
 # the alarm clears, the publisher gets Connection.Unblocked and every
 # message arrives. Then the disk alarm: with --disk-free-limit above the free
 # space, the first publish is answered with Connection.Blocked ("low on
-# disk") and lepusctl status --json lists "disk".
+# disk") and lepusctl status --json lists "disk". The management API's
+# /api/health/checks/alarms answers 503 naming the resource while an alarm
+# is raised, 200 otherwise.
 . "$(dirname "$0")/lib.sh" "$1"
 it_require_lepus
 
@@ -30,6 +32,16 @@ wait_alarms() { # WANT ("memory 1", "" + " 0"...): up to 20 s
 	it_fail "lepusctl status: alarms '$(status_alarms)', expected '$1'"
 }
 
+port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export IT_CONTROL_OPTS="--http 127.0.0.1:$port"
+health() { # the alarms health check: "CODE resource,resource"
+	"$py" - "http://127.0.0.1:$port/api/health/checks/alarms" <<'PY'
+import sys, requests
+r = requests.get(sys.argv[1], auth=("guest", "guest"), timeout=5)
+print(r.status_code, ",".join(a["resource"] for a in r.json().get("alarms", [])))
+PY
+}
+
 it_start_control
 it_start_dataplane --max-messages 2048
 it_client "$py" "$al" "$IT_DP_IP" publish alarm-q "$n" >"$IT_DIR/publish.json" &
@@ -37,6 +49,7 @@ pub=$!
 wait_alarms "memory 1"
 it_lepusctl status | grep -q "alarms: memory (worker 0)" || it_fail "status text: $(it_lepusctl status)"
 it_log "memory alarm raised, publisher blocked: $(it_lepusctl status | grep -A1 alarms | tr '\n' ' ')"
+[ "$(health)" = "503 memory" ] || it_fail "health check during the memory alarm: $(health)"
 got=$(it_client "$py" "$al" "$IT_DP_IP" drain alarm-q "$n")
 wait "$pub" || it_fail "publisher failed"
 cat "$IT_DIR/publish.json"
@@ -48,11 +61,13 @@ sys.exit(0 if ok else 1)
 PY
 [ "$got" = "$n" ] || it_fail "consumer got $got of $n messages"
 wait_alarms " 0"
+[ "$(health)" = "200 " ] || it_fail "health check after the alarm: $(health)"
 it_log "memory alarm cleared; $got of $n messages consumed"
 
 it_stop_dataplane
 it_start_dataplane --disk-free-limit 1000000GB
 wait_alarms "disk 0"
+[ "$(health)" = "503 disk" ] || it_fail "health check during the disk alarm: $(health)"
 it_client "$py" "$al" "$IT_DP_IP" blocked-once alarm-q >"$IT_DIR/disk.json"
 cat "$IT_DIR/disk.json"
 grep -q '"blocked": true, "reason": "low on disk"' "$IT_DIR/disk.json" ||
