@@ -48,6 +48,34 @@ static void options_are_applied(void **state)
 	assert_int_equal(lp_config_validate(&cfg, err, sizeof(err)), 0);
 }
 
+/* The store's and the alarms' options: defaults (RabbitMQ's 50 MB disk free
+ * limit), RabbitMQ's size suffixes, the fault injection forms. */
+static void store_and_alarm_options(void **state)
+{
+	struct lp_config cfg;
+	char *none[] = {"dp"};
+	char *argv[] = {"dp", "--data-dir", "none", "--disk-free-limit", "2GiB",
+			"--memory-high-watermark", "0.5", "--store-fault", "torn-write=7",
+			"--store-fault", "fsync-eio=3", "--max-messages", "4096"};
+	char *mb[] = {"dp", "--disk-free-limit", "50MB"};
+	(void)state;
+	assert_int_equal(parse(&cfg, 1, none), 0);
+	assert_string_equal(cfg.data_dir, "/var/lib/lepus");
+	assert_int_equal(cfg.disk_free_limit, 50000000);
+	assert_true(cfg.memory_high_watermark == 0.875);
+	assert_int_equal(cfg.store_fault_sync_eio_at, 0);
+	assert_int_equal(cfg.store_fault_torn_write_at, 0);
+	assert_int_equal(parse(&cfg, 13, argv), 0);
+	assert_string_equal(cfg.data_dir, "");
+	assert_int_equal(cfg.disk_free_limit, 2ull << 30);
+	assert_true(cfg.memory_high_watermark == 0.5);
+	assert_int_equal(cfg.store_fault_torn_write_at, 7);
+	assert_int_equal(cfg.store_fault_sync_eio_at, 3);
+	assert_int_equal(cfg.max_messages, 4096);
+	assert_int_equal(parse(&cfg, 3, mb), 0);
+	assert_int_equal(cfg.disk_free_limit, 50000000);
+}
+
 static void defaults_need_port_and_address(void **state)
 {
 	struct lp_config cfg;
@@ -72,6 +100,12 @@ static void bad_values_are_refused_with_the_option_named(void **state)
 		{"dp", "--fault", "drop=1.5"},
 		{"dp", "--fault", "loss=0.1"},
 		{"dp", "--gateway", "nowhere"},
+		{"dp", "--disk-free-limit", "50XB"},
+		{"dp", "--disk-free-limit", "-1"},
+		{"dp", "--memory-high-watermark", "1.5"},
+		{"dp", "--memory-high-watermark", "0"},
+		{"dp", "--store-fault", "fsync-eio=0"},
+		{"dp", "--store-fault", "bitflip=3"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -149,6 +183,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(options_are_applied),
 		cmocka_unit_test(defaults_need_port_and_address),
+		cmocka_unit_test(store_and_alarm_options),
 		cmocka_unit_test(bad_values_are_refused_with_the_option_named),
 		cmocka_unit_test(unknown_option_is_refused),
 		cmocka_unit_test(gateway_must_be_on_link),

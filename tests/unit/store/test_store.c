@@ -593,6 +593,70 @@ static void write_error_fails_stop(void **state)
 	fail_stop(*state, LP_STORE_OP_WRITE, "write of");
 }
 
+/*
+ * The injected faults (lp_store_config.fault_*, the dataplane's
+ * --store-fault): the torn write leaves half of its block on disk and fails
+ * the store; recovery drops that block as a torn tail and returns exactly the
+ * confirmed records. The fsync fault fails the numbered flush only.
+ */
+static void injected_torn_write_and_fsync_error(void **state)
+{
+	struct fx *f = *state;
+	struct lp_store_loc loc;
+	struct lp_store_recovery rec;
+	struct lp_store *s;
+	int64_t t;
+	int rc = 0;
+
+	f->cfg.fault_torn_write_at = 2;
+	s = open_store(f);
+	t = enqueue(s, 1, 0, 300, &loc);
+	wait_durable(s, (uint64_t)t); /* flush 1 */
+	enqueue(s, 1, 1, 300, &loc);
+	enqueue(s, 1, 2, 300, &loc);
+	assert_int_equal(lp_store_flush(s), -EIO); /* flush 2: torn */
+	assert_non_null(strstr(lp_store_error_msg(s), "torn write"));
+	assert_int_equal(lp_store_durable(s), (uint64_t)t);
+	assert_int_equal(lp_store_close(s), -EIO);
+
+	f->cfg.fault_torn_write_at = 0;
+	f->n_got = 0;
+	s = lp_store_open(&f->cfg, on_recover, f, &rec);
+	assert_non_null(s);
+	assert_int_equal(rec.torn_tails, 1);
+	assert_int_equal(f->n_got, 1); /* the confirmed one alone */
+	assert_int_equal(f->got[0].seq, 0);
+	assert_int_equal(lp_store_close(s), 0);
+
+	f->cfg.fault_sync_eio_at = 2;
+	s = open_store(f);
+	t = enqueue(s, 2, 0, 64, &loc);
+	wait_durable(s, (uint64_t)t); /* flush 1 */
+	enqueue(s, 2, 1, 64, &loc);
+	assert_int_equal(lp_store_flush(s), 1);
+	for (int spins = 0; rc == 0 && spins < 100000; spins++) {
+		rc = lp_store_poll(s, NULL, 0);
+		usleep(20);
+	}
+	assert_int_equal(rc, -EIO);
+	assert_non_null(strstr(lp_store_error_msg(s), "fdatasync"));
+	assert_int_equal(lp_store_durable(s), (uint64_t)t);
+	assert_int_equal(lp_store_close(s), -EIO);
+	f->cfg.fault_sync_eio_at = 0;
+}
+
+/* The disk free alarm's measure: some octets free in the test directory,
+ * an error for a directory that is not there. */
+static void disk_free_is_measured(void **state)
+{
+	struct fx *f = *state;
+	uint64_t n = 0;
+
+	assert_int_equal(lp_store_disk_free(f->data_dir, &n), 0);
+	assert_true(n > 0);
+	assert_int_equal(lp_store_disk_free("/nonexistent/lepus", &n), -ENOENT);
+}
+
 static void config_refused(void **state)
 {
 	struct fx *f = *state;
@@ -620,6 +684,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(settle_keeps_older_segment_alive, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(fsync_error_fails_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(injected_torn_write_and_fsync_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(disk_free_is_measured, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_error_fails_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(config_refused, setup, teardown),
 	};
