@@ -60,28 +60,33 @@ static void on_publish(struct lp_http_req *r)
 	body_then_501(r, keys, "publishing");
 }
 
+/* The vhost and the queue of .../queues/V/Q/...: false when one is missing
+ * (answered: RabbitMQ's 404). */
+static bool queue_exists(struct lp_http_req *r, const char *vhost)
+{
+	if (!lp_http_vhost_exists(r, vhost))
+		return false;
+	if (!lp_defs_find_queue(r->defs, vhost, r->t.seg[3])) {
+		lp_http_not_found(r);
+		return false;
+	}
+	return true;
+}
+
 static void on_get(struct lp_http_req *r)
 {
 	static const char *const keys[] = { "count", "ackmode", "encoding", NULL };
 	const char *vhost = r->t.seg[2];
-	if (!lp_http_vhost_exists(r, vhost))
+	if (!queue_exists(r, vhost))
 		return;
-	if (!lp_defs_find_queue(r->defs, vhost, r->t.seg[3])) {
-		lp_http_not_found(r);
-		return;
-	}
 	body_then_501(r, keys, "getting messages");
 }
 
 static void on_purge(struct lp_http_req *r)
 {
 	const char *vhost = r->t.seg[2];
-	if (!lp_http_vhost_exists(r, vhost))
+	if (!queue_exists(r, vhost))
 		return;
-	if (!lp_defs_find_queue(r->defs, vhost, r->t.seg[3])) {
-		lp_http_not_found(r);
-		return;
-	}
 	struct lp_ctl_def_req req;
 	struct lp_def_reply d;
 	lp_http_def_req_init(r, &req, LP_CTL_OBJ_QUEUE, vhost, r->t.seg[3]);

@@ -25,6 +25,7 @@
 #include "http_auth.h"
 #include "http_int.h"
 #include "http_json.h"
+#include "http_addr.h"
 #include "http_server.h"
 
 #define CONN_LIMIT 64
@@ -529,29 +530,10 @@ static void hook_run(void *arg, const struct pollfd *pfd, unsigned n)
 
 /* ---- life cycle ------------------------------------------------------- */
 
-static int parse_addr(const char *addr, struct sockaddr_in *sin)
-{
-	char host[64];
-	const char *colon = strrchr(addr, ':');
-	if (!colon || (size_t)(colon - addr) >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
-	unsigned long port;
-	if (lp_http_parse_uint(colon + 1, &port) < 0 || port > 65535)
-		return -EINVAL;
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-		return -EINVAL;
-	return 0;
-}
-
 struct lp_http *lp_http_create(struct lp_ctl_server *srv, const char *addr)
 {
 	struct sockaddr_in sin;
-	int rc = parse_addr(addr, &sin);
+	int rc = lp_http_parse_addr(addr, &sin);
 	if (rc < 0) {
 		errno = -rc;
 		return NULL;

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http_addr.h"
 #include "http_path.h"
 #include "lepusctl_http.h"
 #include "password.h"
@@ -32,14 +33,8 @@ struct reply {
 
 static int connect_to(const char *addr)
 {
-	char host[64];
-	const char *colon = strrchr(addr, ':');
-	if (!colon || (size_t)(colon - addr) >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1)) };
-	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
+	struct sockaddr_in sin;
+	if (lp_http_parse_addr(addr, &sin) < 0)
 		return -EINVAL;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)

@@ -58,6 +58,25 @@ it_log "mgmt_api.py: $(grep -c '^ok' "$IT_DIR/mgmt_api.out") checks passed"
 }
 it_log "mgmt_policies.py: $(grep -c '^ok' "$IT_DIR/mgmt_policies.out") checks passed"
 
+# ---- lepusctl's commands through the API (Lepus only) -----------------------
+if [ "$IT_TARGET" = lepus ]; then
+	lctl() { "$IT_BUILD/control/lepusctl" --socket "$IT_SOCK" --http "$host_port" "$@"; }
+	lctl set_policy --priority 3 --apply-to queues lctl-p '^lctl\.' '{"max-length": 10}' >/dev/null ||
+		it_fail "lepusctl set_policy"
+	lctl list_policies | grep -q "lctl-p" || it_fail "lepusctl list_policies: $(lctl list_policies)"
+	lctl --formatter json list_policies | /usr/bin/python3 -c '
+import json, sys
+p = [x for x in json.load(sys.stdin) if x["name"] == "lctl-p"][0]
+assert p["priority"] == 3 and p["apply-to"] == "queues", p' || it_fail "lepusctl list_policies json"
+	lctl export_definitions "$IT_DIR/lctl-defs.json" >/dev/null || it_fail "lepusctl export_definitions"
+	grep -q '"lctl-p"' "$IT_DIR/lctl-defs.json" || it_fail "exported definitions lack the policy"
+	lctl clear_policy lctl-p >/dev/null || it_fail "lepusctl clear_policy"
+	lctl import_definitions "$IT_DIR/lctl-defs.json" >/dev/null || it_fail "lepusctl import_definitions"
+	lctl list_policies | grep -q "lctl-p" || it_fail "the imported policy is missing"
+	lctl clear_policy lctl-p >/dev/null
+	it_log "lepusctl set/list/clear_policy, export/import_definitions through the API: ok"
+fi
+
 # ---- rabbitmqadmin (Debian's, from rabbitmq-server), unchanged -------------
 admin() {
 	"${run[@]}" timeout 30 /usr/bin/rabbitmqadmin -H "${host_port%:*}" -P "${host_port#*:}" \
