@@ -429,6 +429,12 @@ static void print_summary(const struct dataplane *dp)
 			       ", notices lost %" PRIu64 "\n", i, bs->published, bs->routed_local,
 			       bs->routed_remote, bs->unroutable, bs->delivered, bs->ops_sent,
 			       bs->ops_received, bs->dropped_queue_full, bs->ops_refused, bs->notices_lost);
+		if (bs != NULL && dp->cfg.data_dir[0] != '\0')
+			printf("journal worker %u: persisted %" PRIu64 ", group commits %" PRIu64
+			       " (%.1f messages each), recovered %" PRIu64 " (orphans settled %" PRIu64
+			       "), settles lost %" PRIu64 "\n", i, bs->persisted, bs->flushes,
+			       bs->flushes ? (double)bs->persisted / (double)bs->flushes : 0.0,
+			       bs->recovered, bs->recovered_orphans, bs->settles_lost);
 		const struct lp_fault_stats *f = lp_port_fault_stats(dp->port, (uint16_t)i);
 
 		if (f != NULL && lp_fault_enabled(&dp->cfg.fault))
