@@ -5,23 +5,22 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "http_addr.h"
+#include "http_json.h"
 
 int lp_http_parse_addr(const char *addr, struct sockaddr_in *sin)
 {
-	char host[64], *end;
+	char host[64];
 	const char *colon = strrchr(addr, ':');
+	unsigned long port;
 
-	if (!colon || (size_t)(colon - addr) >= sizeof(host) || colon[1] == '\0')
+	if (!colon || (size_t)(colon - addr) >= sizeof(host))
 		return -EINVAL;
 	memcpy(host, addr, (size_t)(colon - addr));
 	host[colon - addr] = '\0';
-	unsigned long port = strtoul(colon + 1, &end, 10);
-
-	if (*end != '\0' || colon[1] == '-' || port > 65535)
+	if (lp_http_parse_uint(colon + 1, &port) < 0 || port > 65535)
 		return -EINVAL;
 	memset(sin, 0, sizeof(*sin));
 	sin->sin_family = AF_INET;
