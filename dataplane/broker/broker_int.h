@@ -142,6 +142,9 @@ struct channel {
 	 * committed publishes are in confirms (as with confirms, but nothing
 	 * is sent for them) and the connection is paused until they are done */
 	bool commit_waiting;
+	/* Tx.Commit stopped at a publish that found no room: the rest of txq
+	 * is routed by lp_publish_retry_parked (the channel is in parked) */
+	bool commit_parked;
 	struct lp_fifo txq;      /* struct tx_entry, in order */
 	/* Basic.Publish being assembled, or parked: complete, waiting for room
 	 * in a full queue of this shard (its connection paused) */
@@ -463,6 +466,9 @@ void lp_declare_send_ok(struct channel *bc, const struct lp_amqp_method *ok);
 void lp_tx_discard(struct lp_broker *b, struct channel *bc);
 int lp_tx_push(struct lp_broker *b, struct channel *bc, struct tx_entry e);
 int lp_tx_method(struct lp_broker *b, struct channel *bc, uint32_t method_id);
+/* Apply txq from its head: 0 (Commit-Ok sent), -EINPROGRESS (parked, or
+ * waiting for the journals) or -EINVAL (the channel was closed). */
+int lp_tx_commit_run(struct lp_broker *b, struct channel *bc);
 /* Every publish of the waiting commit is done: Commit-Ok, reading resumes. */
 void lp_tx_commit_done(struct channel *bc);
 
@@ -486,6 +492,8 @@ int lp_publish_start(struct lp_broker *b, struct channel *bc, const struct lp_am
 int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, uint32_t xi,
 			 bool mandatory, uint64_t seq);
 void lp_publish_retry_parked(struct lp_broker *b);
+/* Put bc on the list of channels retried by lp_publish_retry_parked. */
+void lp_publish_park(struct lp_broker *b, struct channel *bc);
 
 /* ---- confirm.c ---- */
 

@@ -92,6 +92,7 @@ void lp_broker_on_channel_close(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 		if (b->parked[i] == bc)
 			b->parked[i--] = b->parked[--b->n_parked];
 	bc->parked = false;
+	bc->commit_parked = false;
 	lp_backlog_drop(b, bc);
 	lp_fifo_clear(&b->tag_pool, &bc->remote);
 	lp_tx_discard(b, bc);

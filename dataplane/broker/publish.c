@@ -217,10 +217,7 @@ static int finish_publish(struct lp_broker *b, struct channel *bc)
 	}
 	if (lp_publish_route(b, bc, m, bc->pub_exchange, bc->pub_mandatory,
 			  bc->confirm ? bc->publish_seq + 1 : 0) == -EAGAIN) {
-		if (!bc->parked) {
-			bc->parked = true;
-			b->parked[b->n_parked++] = bc;
-		}
+		lp_publish_park(b, bc);
 		return -EINPROGRESS;
 	}
 	if (bc->confirm)
@@ -231,19 +228,46 @@ static int finish_publish(struct lp_broker *b, struct channel *bc)
 	return 0;
 }
 
-/* Retry parked publishes; a channel whose publish went resumes reading. */
+void lp_publish_park(struct lp_broker *b, struct channel *bc)
+{
+	if (!bc->parked) {
+		bc->parked = true;
+		b->parked[b->n_parked++] = bc;
+	}
+}
+
+/* Retry parked publishes and commits; a channel whose publish went resumes
+ * reading (a commit that now waits for the journals resumes it later, with
+ * its Commit-Ok: lp_tx_commit_done). */
 void lp_publish_retry_parked(struct lp_broker *b)
 {
 	for (uint32_t i = 0; i < b->n_parked;) {
 		struct channel *bc = b->parked[i];
+		bool still;
 
-		if (finish_publish(b, bc) == -EINPROGRESS) {
+		if (bc->commit_parked) {
+			int rc = lp_tx_commit_run(b, bc);
+
+			if (rc == -EINVAL) { /* the channel is being closed with 406 */
+				bc->commit_parked = false;
+				if (i < b->n_parked && b->parked[i] == bc) {
+					bc->parked = false;
+					b->parked[i] = b->parked[--b->n_parked];
+				}
+				continue;
+			}
+			still = bc->commit_parked;
+		} else {
+			still = finish_publish(b, bc) == -EINPROGRESS;
+		}
+		if (still) {
 			i++;
 			continue;
 		}
 		bc->parked = false;
 		b->parked[i] = b->parked[--b->n_parked];
-		lp_amqp_session_resume(bc->session);
+		if (!bc->commit_waiting)
+			lp_amqp_session_resume(bc->session);
 	}
 }
 

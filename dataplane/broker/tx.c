@@ -58,7 +58,6 @@ int lp_tx_push(struct lp_broker *b, struct channel *bc, struct tx_entry e)
 int lp_tx_method(struct lp_broker *b, struct channel *bc, uint32_t method_id)
 {
 	struct lp_amqp_method ok = {0};
-	const char *vhost = lp_amqp_conn_vhost(bc->conn);
 
 	if (method_id == LP_AMQP_TX_SELECT) {
 		if (bc->confirm) {
@@ -82,6 +81,13 @@ int lp_tx_method(struct lp_broker *b, struct channel *bc, uint32_t method_id)
 		lp_amqp_conn_send_method(bc->conn, bc->ch, &ok);
 		return 0;
 	}
+	return lp_tx_commit_run(b, bc);
+}
+
+int lp_tx_commit_run(struct lp_broker *b, struct channel *bc)
+{
+	struct lp_amqp_method ok = {.id = LP_AMQP_TX_COMMIT_OK};
+	const char *vhost = lp_amqp_conn_vhost(bc->conn);
 	struct tx_entry *e;
 
 	while ((e = lp_fifo_head(&b->tx_pool, &bc->txq)) != NULL) {
@@ -100,18 +106,25 @@ int lp_tx_method(struct lp_broker *b, struct channel *bc, uint32_t method_id)
 
 		/* Each committed publish is tracked as a confirm would be (a tx
 		 * channel has none): Commit-Ok waits until the persistent ones
-		 * are durable, as RabbitMQ's does. */
-		if (xi != LP_TOPOLOGY_NONE) /* the exchange may be gone since the publish */
-			lp_publish_route(b, bc, e->msg, xi, e->mandatory, ++bc->publish_seq);
+		 * are durable, as RabbitMQ's does. A full queue, journal or
+		 * stage parks the rest of the commit, in order, as a publish is
+		 * parked (lp_publish_retry_parked calls here again). */
+		if (xi != LP_TOPOLOGY_NONE && /* the exchange may be gone since the publish */
+		    lp_publish_route(b, bc, e->msg, xi, e->mandatory, bc->publish_seq + 1) == -EAGAIN) {
+			bc->commit_parked = true;
+			lp_publish_park(b, bc);
+			return -EINPROGRESS;
+		}
+		if (xi != LP_TOPOLOGY_NONE)
+			bc->publish_seq++;
 		lp_msg_release(e->msg);
 		lp_fifo_pop(&b->tx_pool, &bc->txq);
 	}
-	lp_tx_discard(b, bc);
+	bc->commit_parked = false;
 	if (bc->confirms.n > 0) {
 		bc->commit_waiting = true; /* lp_tx_commit_done, from confirm.c */
 		return -EINPROGRESS;
 	}
-	ok.id = LP_AMQP_TX_COMMIT_OK;
 	lp_amqp_conn_send_method(bc->conn, bc->ch, &ok);
 	return 0;
 }

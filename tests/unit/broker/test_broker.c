@@ -631,6 +631,9 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* Each queue's capacity in the next fixture (a test's setup may lower it). */
+static uint32_t fx_queue_capacity = 4096;
+
 /* Both shards, on a new mesh; data_dir: their journals (NULL: none). */
 static void fx_brokers(struct fx *f, const char *data_dir)
 {
@@ -642,7 +645,7 @@ static void fx_brokers(struct fx *f, const char *data_dir)
 	bc.max_messages = POOL;
 	bc.body_max = 16384;
 	bc.max_queues = 32;
-	bc.queue_capacity = 4096;
+	bc.queue_capacity = fx_queue_capacity;
 	bc.max_channels = 64;
 	bc.max_consumers = 64;
 	bc.data_dir = data_dir;
@@ -1897,6 +1900,18 @@ static void topo_store(struct fx *f, bool with_pd)
 	topo_publish(f);
 }
 
+static int setup_store(void **state);
+
+/* Queues of 100 messages each, on the store's topology. */
+static int setup_store_small_queues(void **state)
+{
+	fx_queue_capacity = 100;
+	int rc = setup_store(state);
+
+	fx_queue_capacity = 4096;
+	return rc;
+}
+
 static int setup_store(void **state)
 {
 	char dir[] = "/tmp/lp-ut-persist-XXXXXX";
@@ -2168,6 +2183,44 @@ static void tx_commit_waits_for_the_journal(void **state)
 		assert_int_equal(got[i], 100 + i);
 }
 
+/*
+ * A commit with more publishes than their queue has room for is not cut
+ * short: the rest of the transaction waits, in order, until a consumer
+ * makes room, and Commit-Ok comes once every publish went in (before the
+ * fix the publishes past the queue's capacity were dropped silently).
+ */
+static void tx_commit_waits_for_a_full_queue(void **state)
+{
+	struct fx *f = *state;
+	struct client *p = client_open(f, 0), *c = client_open(f, 0);
+	struct lp_amqp_method m = {.id = LP_AMQP_TX_SELECT};
+	static uint32_t got[400];
+	unsigned n = 0;
+
+	client_method(p, 1, &m);
+	for (uint32_t i = 0; i < 250; i++)
+		publish_mode(p, 1, "", "p0", i, SMALL, 2);
+	m = (struct lp_amqp_method){.id = LP_AMQP_TX_COMMIT};
+	client_method(p, 1, &m);
+	pump(f);
+	assert_int_equal(count_ev(p, LP_AMQP_TX_SELECT_OK), 1);
+	assert_int_equal(count_ev(p, LP_AMQP_TX_COMMIT_OK), 0); /* 100 went in, 150 wait */
+	for (unsigned r = 0; r < 400 && n < 250; r++) {
+		n += drain(f, c, "p0", got + n, 400 - n, false);
+		pump(f);
+		usleep(200);
+	}
+	assert_int_equal(n, 250);
+	for (uint32_t i = 0; i < 250; i++)
+		assert_int_equal(got[i], i);
+	for (unsigned r = 0; r < 2000 && count_ev(p, LP_AMQP_TX_COMMIT_OK) == 0; r++) {
+		pump(f);
+		usleep(500);
+	}
+	assert_int_equal(count_ev(p, LP_AMQP_TX_COMMIT_OK), 1);
+	assert_no_close(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2200,6 +2253,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(acks_purges_and_deleted_queues_stay_settled, setup_store,
 						teardown),
 		cmocka_unit_test_setup_teardown(tx_commit_waits_for_the_journal, setup_store, teardown),
+		cmocka_unit_test_setup_teardown(tx_commit_waits_for_a_full_queue, setup_store_small_queues,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
