@@ -89,6 +89,7 @@ struct lp_broker_stats {
 	uint64_t flushes;       /* group commits submitted */
 	uint64_t recovered;     /* live messages found at start-up */
 	uint64_t recovered_orphans; /* of them, of queues gone: settled */
+	uint64_t recovered_forwarded; /* of them, sent to the worker that owns their queue now */
 	uint64_t settles_lost;  /* settle backlog full: may come back once after a crash */
 	/* gauges */
 	uint64_t alarms;        /* LP_BROKER_ALARM_* raised now */

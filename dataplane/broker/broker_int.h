@@ -209,7 +209,17 @@ struct recovered_msg {
 	uint32_t store_id;
 	struct lp_queue_jref ref;
 	struct lp_msg *msg;  /* one reference; NULL once its queue took it */
+	uint16_t forward_to; /* owner + 1 when another worker owns its queue now; 0 */
+	uint32_t forward_qid; /* that queue */
+	bool queue_exists;   /* first of its queue's run: the topology has the queue */
 };
+
+/* persist.c: the channel id of adopt's forwarded messages, whose owner's
+ * verdict (LP_OP_CONFIRM, tag: index in lp_broker.recovered) says the
+ * message is durable there, so that it can be settled here. */
+#define LP_CHAN_ADOPT UINT32_MAX
+/* Forwarded messages waiting for that verdict, at most. */
+#define LP_PERSIST_ADOPT_INFLIGHT 1024
 
 /* persist.c: a publish confirmed once the journal is durable up to ticket. */
 struct durable_wait {
@@ -254,6 +264,8 @@ struct lp_broker {
 	struct recovered_msg *recovered; /* sorted by (store_id, seq) */
 	uint32_t n_recovered;
 	bool adopted;            /* the first topology from lepus-control has seen them */
+	uint32_t adopt_next;     /* recovered messages before it are forwarded, if they go */
+	uint32_t adopt_inflight; /* forwarded, not yet durable at their owner */
 	struct durable_wait *dwait; /* ring, in ticket order */
 	uint32_t dwait_cap, dwait_head, dwait_n;
 	struct settle_wait *swait;  /* ring of LP_BROKER_SETTLE_BACKLOG */
@@ -530,6 +542,8 @@ void lp_persist_attach(struct lp_broker *b, struct owned_queue *oq);
 void lp_persist_feed(struct lp_broker *b, struct owned_queue *oq);
 /* The first topology from lepus-control: recovered messages to their queues. */
 void lp_persist_adopt(struct lp_broker *b);
+/* The owner's verdict on a forwarded recovered message (LP_CHAN_ADOPT). */
+void lp_persist_adopted(struct lp_broker *b, uint64_t index);
 /* The confirm of (worker, chan, seq) once ticket is durable. -ENOBUFS: no room. */
 int lp_persist_wait_durable(struct lp_broker *b, uint64_t ticket, unsigned worker, uint32_t chan,
 			    uint64_t seq);

@@ -90,6 +90,10 @@ void lp_confirm_on_verdict(struct lp_broker *b, const struct lp_ring_op *op)
 	struct lp_fifo_pool *pool = &b->confirm_pool;
 	struct pending_confirm *p;
 
+	if (op->chan == LP_CHAN_ADOPT) {
+		lp_persist_adopted(b, op->tag);
+		return;
+	}
 	if (bc == NULL)
 		return;
 	for (uint32_t i = lp_fifo_first(&bc->confirms); i != LP_FIFO_NONE; i = lp_fifo_next(pool, i)) {

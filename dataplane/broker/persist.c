@@ -168,7 +168,9 @@ int lp_persist_open(struct lp_broker *b)
 		       " records, %" PRIu64 " live messages (%" PRIu64 " bytes), %" PRIu32
 		       " torn tails dropped\n", b->id, rec.segments, rec.records, rec.live,
 		       rec.live_bytes, rec.torn_tails);
-	size_t n_waits = (size_t)b->cfg.pending_confirms * b->n_workers;
+	/* Every publisher's confirms, and adopt's forwarded messages, of every
+	 * worker can wait here at once. */
+	size_t n_waits = ((size_t)b->cfg.pending_confirms + LP_PERSIST_ADOPT_INFLIGHT) * b->n_workers;
 
 	b->dwait = calloc(n_waits, sizeof(*b->dwait));
 	b->swait = calloc(LP_BROKER_SETTLE_BACKLOG, sizeof(*b->swait));
@@ -268,6 +270,44 @@ void lp_persist_feed(struct lp_broker *b, struct owned_queue *oq)
 	}
 }
 
+/* Send recovered messages of queues another worker owns now (the worker
+ * count changed) to that owner, as far as its stage and the in-flight bound
+ * allow; lp_persist_poll goes on with the rest. Each is settled here only
+ * when the owner says it is durable there (lp_persist_adopted): a crash in
+ * between recovers it here again (at least once, never lost). */
+static void adopt_forward(struct lp_broker *b)
+{
+	for (; b->adopt_next < b->n_recovered; b->adopt_next++) {
+		struct recovered_msg *r = &b->recovered[b->adopt_next];
+
+		if (r->forward_to == 0 || r->msg == NULL)
+			continue;
+		unsigned owner = r->forward_to - 1u;
+		struct ring_stage *st = &b->out[LP_MESH_DATA * b->n_workers + owner];
+		/* A queue deleted meanwhile answers with an ack (the message is
+		 * dropped there), and its record is settled here. */
+		if (b->adopt_inflight == LP_PERSIST_ADOPT_INFLIGHT || st->n + 1 >= b->cfg.stage_ops)
+			return;
+		lp_broker_send(b, owner, lp_op_enqueue(r->forward_qid, r->msg, true,
+						     LP_CHAN_ADOPT, b->adopt_next));
+		r->msg = NULL;
+		b->adopt_inflight++;
+		b->stats.recovered_forwarded++;
+	}
+}
+
+void lp_persist_adopted(struct lp_broker *b, uint64_t index)
+{
+	/* Acked or not (a reject-publish queue refused it, as RabbitMQ would),
+	 * the message is the owner's business now. */
+	if (b->store == NULL || index >= b->n_recovered || b->adopt_inflight == 0)
+		return;
+	struct recovered_msg *r = &b->recovered[index];
+
+	lp_persist_settle(b, r->store_id, &r->ref);
+	b->adopt_inflight--;
+}
+
 void lp_persist_adopt(struct lp_broker *b)
 {
 	const struct lp_topology *t = b->snap->topo;
@@ -277,7 +317,7 @@ void lp_persist_adopt(struct lp_broker *b)
 	if (b->store == NULL)
 		return;
 	/* Queues of this shard that hold recovered messages take them now;
-	 * those another worker owns (the worker count changed) get them. */
+	 * those another worker owns get them (adopt_forward). */
 	for (uint32_t k = 0; k < n; k++) {
 		const struct lp_topology_queue *tq = lp_topology_queue(t, k);
 
@@ -287,42 +327,32 @@ void lp_persist_adopt(struct lp_broker *b)
 
 		if (i == b->n_recovered || b->recovered[i].store_id != tq->store_id)
 			continue;
+		b->recovered[i].queue_exists = true;
 		unsigned owner = lp_broker_owner(b, tq->owner_shard);
 
 		if (owner == b->id) {
 			lp_owner_queue(b, tq->qid);
 			continue;
 		}
-		/* Sent while the ring takes them; the rest stay in the journal for
-		 * the next start (the owner journals what it gets). */
-		struct ring_stage *st = &b->out[LP_MESH_DATA * b->n_workers + owner];
-
 		for (; i < b->n_recovered && b->recovered[i].store_id == tq->store_id; i++) {
-			struct recovered_msg *r = &b->recovered[i];
-
-			if (r->msg == NULL || st->n + 1 >= b->cfg.stage_ops)
-				continue;
-			lp_broker_send(b, owner, lp_op_enqueue(tq->qid, r->msg, false, 0, 0));
-			r->msg = NULL;
-			lp_persist_settle(b, r->store_id, &r->ref);
+			b->recovered[i].forward_to = (uint16_t)(owner + 1);
+			b->recovered[i].forward_qid = tq->qid;
 		}
 	}
 	/* What is left of queues that are gone (deleted while this worker was
 	 * down, before their DELETE record was written) is settled. */
 	for (uint32_t i = 0, end; i < b->n_recovered; i = end) {
 		uint32_t id = b->recovered[i].store_id;
-		bool exists = false;
 
 		for (end = i; end < b->n_recovered && b->recovered[end].store_id == id; end++)
 			;
-		for (uint32_t k = 0; k < n && !exists; k++)
-			exists = lp_topology_queue(t, k)->store_id == id;
-		if (exists)
-			continue; /* its queue takes them as it drains, or the next start does */
+		if (b->recovered[i].queue_exists)
+			continue; /* its queue takes them as it drains, or its owner does */
 		for (uint32_t j = i; j < end; j++)
 			b->stats.recovered_orphans += b->recovered[j].msg != NULL;
 		drop_recovered(b, i, end, true);
 	}
+	adopt_forward(b);
 }
 
 /* ---- the message path ----------------------------------------------------- */
@@ -451,6 +481,8 @@ void lp_persist_poll(struct lp_broker *b)
 		b->swait_head = (b->swait_head + 1) % LP_BROKER_SETTLE_BACKLOG;
 		b->swait_n--;
 	}
+	if (b->adopted && b->adopt_next < b->n_recovered)
+		adopt_forward(b);
 	uint64_t durable = lp_store_durable(b->store);
 
 	while (b->dwait_n > 0 && b->dwait[b->dwait_head].ticket <= durable) {

@@ -1869,6 +1869,9 @@ static void memory_alarm_blocks_and_unblocks_publishers(void **state)
 /* A fixture whose shards keep journals in a new directory. Queues: durable
  * p0 (store id 10, owner 0), p1 (11, owner 1), pd (12, owner 1; deleted in
  * one case), and t1 (owner 1, not durable: no store id). */
+/* p1's owner shard in the next topo_store (a test moves it). */
+static uint16_t fx_p1_owner = 1;
+
 static void topo_store(struct fx *f, bool with_pd)
 {
 	struct lp_ctl_msg m = {.type = LP_CTL_TOPO_VHOST};
@@ -1891,7 +1894,7 @@ static void topo_store(struct fx *f, bool with_pd)
 		m = (struct lp_ctl_msg){.type = LP_CTL_TOPO_QUEUE};
 		m.topo_queue.op = LP_CTL_OP_ADD;
 		m.topo_queue.flags = qs[i].store_id != 0 ? LP_CTL_Q_DURABLE : 0;
-		m.topo_queue.owner_shard = qs[i].owner;
+		m.topo_queue.owner_shard = strcmp(qs[i].name, "p1") == 0 ? fx_p1_owner : qs[i].owner;
 		m.topo_queue.store_id = qs[i].store_id;
 		strcpy(m.topo_queue.vhost, "/");
 		strcpy(m.topo_queue.name, qs[i].name);
@@ -2184,6 +2187,50 @@ static void tx_commit_waits_for_the_journal(void **state)
 }
 
 /*
+ * A durable queue whose owner changed between two runs (the worker count
+ * did): the shard that recovers its messages forwards them to the new owner,
+ * which journals them, and settles its own records only once the owner says
+ * they are durable. A second restart finds them on the new owner only, in
+ * order, none lost and none twice.
+ */
+static void recovered_messages_move_to_a_new_owner_durably(void **state)
+{
+	struct fx *f = *state;
+	struct client *p = client_open(f, 0);
+	enum { N = 300 };
+	static uint32_t got[2 * N];
+
+	confirm_select(f, p, 1);
+	for (uint32_t i = 0; i < N; i++)
+		publish_mode(p, 1, "", "p1", i, SMALL, 2);
+	pump_until_confirmed(f, p, N);
+
+	fx_p1_owner = 0;
+	fx_restart(f, true);
+	assert_int_equal(lp_broker_stats(f->b[1])->recovered, N);
+	for (unsigned r = 0; r < 200 && lp_broker_stats(f->b[1])->recovered_forwarded < N; r++) {
+		pump(f);
+		usleep(500);
+	}
+	assert_int_equal(lp_broker_stats(f->b[1])->recovered_forwarded, N);
+	for (unsigned r = 0; r < 50; r++) { /* durable at 0, then settled at 1 */
+		pump(f);
+		usleep(1000);
+	}
+
+	fx_restart(f, true);
+	fx_p1_owner = 1;
+	assert_int_equal(lp_broker_stats(f->b[1])->recovered, 0);
+	assert_int_equal(lp_broker_stats(f->b[0])->recovered, N);
+	struct client *c = client_open(f, 1);
+
+	assert_int_equal(drain(f, c, "p1", got, 2 * N, true), N);
+	for (uint32_t i = 0; i < N; i++)
+		assert_int_equal(got[i], i);
+	assert_no_close(c);
+}
+
+/*
  * A commit with more publishes than their queue has room for is not cut
  * short: the rest of the transaction waits, in order, until a consumer
  * makes room, and Commit-Ok comes once every publish went in (before the
@@ -2253,6 +2300,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(acks_purges_and_deleted_queues_stay_settled, setup_store,
 						teardown),
 		cmocka_unit_test_setup_teardown(tx_commit_waits_for_the_journal, setup_store, teardown),
+		cmocka_unit_test_setup_teardown(recovered_messages_move_to_a_new_owner_durably, setup_store,
+						teardown),
 		cmocka_unit_test_setup_teardown(tx_commit_waits_for_a_full_queue, setup_store_small_queues,
 						teardown),
 	};
