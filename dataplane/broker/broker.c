@@ -34,6 +34,7 @@ void lp_broker_config_default(struct lp_broker_config *cfg)
 		.queue_capacity = 65536, .queue_entries = 262144, .max_channels = 4096, .max_consumers = 4096,
 		.stage_ops = 16384, .remote_unacked = 262144, .backlog_ops = 65536,
 		.pending_confirms = 65536, .tx_entries = 65536, .memory_high_watermark = 0.875,
+		.page_after = 4096, .page_entries = 16u << 20,
 	};
 }
 
@@ -118,6 +119,8 @@ void lp_broker_poll(struct lp_broker *b)
 	lp_owner_dispatch(b);
 	if (b->n_parked > 0)
 		lp_publish_retry_parked(b);
+	if (b->n_get_retry > 0)
+		lp_consume_retry_gets(b);
 	lp_confirm_flush(b);
 	if (b->mesh != NULL)
 		lp_mesh_flush(b);
@@ -172,6 +175,7 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 	b->consumers = calloc(cfg->max_consumers, sizeof(*b->consumers));
 	b->blocked = calloc(cfg->max_channels, sizeof(*b->blocked));
 	b->parked = calloc(cfg->max_channels, sizeof(*b->parked));
+	b->get_retry = calloc(cfg->max_channels, sizeof(*b->get_retry));
 	b->backlogged = calloc(cfg->max_channels, sizeof(*b->backlogged));
 	b->confirm_dirty = calloc(cfg->max_channels, sizeof(*b->confirm_dirty));
 	b->out = calloc(LP_MESH_LANES * b->n_workers, sizeof(*b->out));
@@ -201,7 +205,7 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 		b->heap_low = (uint64_t)(clear * (double)lp_msg_pool_large_budget(b->pool));
 	}
 	if (b->pool == NULL || b->queues == NULL || b->qpool == NULL || b->live == NULL || b->qid_map == NULL ||
-	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL || b->parked == NULL || b->backlogged == NULL || b->confirm_dirty == NULL ||
+	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL || b->parked == NULL || b->get_retry == NULL || b->backlogged == NULL || b->confirm_dirty == NULL ||
 	    b->out == NULL || b->in == NULL || !stages || !pools) {
 		lp_broker_destroy(b);
 		rte_errno = ENOMEM;
@@ -209,6 +213,8 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 	}
 	int rc = lp_persist_open(b);
 
+	if (rc == 0)
+		rc = lp_page_init(b);
 	if (rc < 0) {
 		lp_broker_destroy(b);
 		rte_errno = -rc;
@@ -254,6 +260,7 @@ void lp_broker_destroy(struct lp_broker *b)
 	lp_fifo_pool_fini(&b->backlog_pool);
 	lp_fifo_pool_fini(&b->confirm_pool);
 	lp_fifo_pool_fini(&b->tx_pool);
+	lp_page_fini(b);
 	for (unsigned d = 0; b->out != NULL && d < LP_MESH_LANES * b->n_workers; d++)
 		free(b->out[d].v);
 	lp_queue_pool_destroy(b->qpool);
@@ -265,6 +272,7 @@ void lp_broker_destroy(struct lp_broker *b)
 	free(b->consumers);
 	free(b->blocked);
 	free(b->parked);
+	free(b->get_retry);
 	free(b->backlogged);
 	free(b->confirm_dirty);
 	free(b->out);

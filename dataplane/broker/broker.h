@@ -52,6 +52,13 @@ struct lp_broker_config {
 	uint32_t backlog_ops;      /* operations kept back for full connections (default 65536) */
 	uint32_t pending_confirms; /* publishes awaiting owners' verdicts (default 65536) */
 	uint32_t tx_entries;       /* publishes and acks in open transactions (default 65536) */
+	/* Deep queues (with a data directory): a durable queue holding
+	 * page_after ready messages in memory (default 4096), or any when half
+	 * the message pool is in use, keeps what comes next in the journal
+	 * only; page_entries such messages per worker at most (default 16 Mi,
+	 * 40 octets each, in memory only once used). 0: no paging. */
+	uint32_t page_after;
+	uint32_t page_entries;
 	/* Resource alarms (RabbitMQ's): the memory alarm is raised when this
 	 * fraction of the message pool (slots or heap budget for large bodies)
 	 * is in use and cleared below it minus 1/8 (default 0.875). */
@@ -90,6 +97,10 @@ struct lp_broker_stats {
 	uint64_t recovered;     /* live messages found at start-up */
 	uint64_t recovered_orphans; /* of them, of queues gone: settled */
 	uint64_t recovered_forwarded; /* of them, sent to the worker that owns their queue now */
+	uint64_t recovered_on_disk; /* of them, left on disk to be paged in (page.c) */
+	/* deep queues (page.c) */
+	uint64_t paged_out;     /* messages that went to a queue's paged tail on disk only */
+	uint64_t paged_in;      /* read back into memory */
 	uint64_t settles_lost;  /* settle backlog full: may come back once after a crash */
 	/* gauges */
 	uint64_t alarms;        /* LP_BROKER_ALARM_* raised now */

@@ -156,6 +156,9 @@ struct channel {
 	enum channel_wait wait;
 	uint32_t wait_consumer; /* WAIT_CONSUME / WAIT_CANCEL: consumer slot */
 	bool wait_no_ack;       /* WAIT_GET */
+	bool get_retry;         /* WAIT_GET: on lp_broker.get_retry */
+	uint16_t get_owner;     /* WAIT_GET: the queue's owner and qid */
+	uint32_t get_qid;
 	/* declaration waiting for lepus-control */
 	uint64_t req_id;
 	uint16_t req_type;
@@ -190,6 +193,9 @@ struct owned_queue {
 	/* recovered messages (lp_broker.recovered) not in the queue yet: while
 	 * there are some, new publishes wait so that order is kept */
 	uint32_t rec_next, rec_end;
+	/* page.c: its tail, after the messages of q, in the journal only
+	 * (struct paged_msg in lp_broker.page_pool) */
+	struct lp_fifo paged;
 	struct lp_broker *broker;
 	uint32_t live_idx; /* position in lp_broker.live */
 	struct lp_queue *q;
@@ -209,6 +215,7 @@ struct recovered_msg {
 	uint32_t store_id;
 	struct lp_queue_jref ref;
 	struct lp_msg *msg;  /* one reference; NULL once its queue took it */
+	bool on_disk;        /* not loaded (msg NULL): its queue pages it in */
 	uint16_t forward_to; /* owner + 1 when another worker owns its queue now; 0 */
 	uint32_t forward_qid; /* that queue */
 	bool queue_exists;   /* first of its queue's run: the topology has the queue */
@@ -220,6 +227,16 @@ struct recovered_msg {
 #define LP_CHAN_ADOPT UINT32_MAX
 /* Forwarded messages waiting for that verdict, at most. */
 #define LP_PERSIST_ADOPT_INFLIGHT 1024
+/* A journal sequence with this bit: a transient message journaled only to
+ * page it out (recovery skips it; leaving the queue releases its record). */
+#define LP_JSEQ_TRANSIENT (1ull << 63)
+
+/* page.c: read-backs in flight per shard at most, the size of each one's
+ * staging buffer (the largest record that is paged out), and how far past
+ * a paging queue's head reads go ahead. */
+#define LP_PAGE_READS 64
+#define LP_PAGE_READ_MAX 16384
+#define LP_PAGE_AHEAD 256
 
 /* persist.c: a publish confirmed once the journal is durable up to ticket. */
 struct durable_wait {
@@ -266,6 +283,10 @@ struct lp_broker {
 	bool adopted;            /* the first topology from lepus-control has seen them */
 	uint32_t adopt_next;     /* recovered messages before it are forwarded, if they go */
 	uint32_t adopt_inflight; /* forwarded, not yet durable at their owner */
+	/* page.c: the paged tails' entries and the read-back buffers (NULL
+	 * without a journal or with paging off) */
+	struct lp_fifo_pool page_pool;
+	struct page_read *page_reads;
 	struct durable_wait *dwait; /* ring, in ticket order */
 	uint32_t dwait_cap, dwait_head, dwait_n;
 	struct settle_wait *swait;  /* ring of LP_BROKER_SETTLE_BACKLOG */
@@ -300,6 +321,8 @@ struct lp_broker {
 	struct paused_publisher *blocked;
 	uint32_t n_blocked;
 	uint32_t alarms;         /* LP_BROKER_ALARM_* (lp_broker_alarms) */
+	struct channel **get_retry; /* channels whose Basic.Get is asked again (LP_OP_F_RETRY) */
+	uint32_t n_get_retry;
 	struct channel **parked;   /* channels with a parked publish */
 	uint32_t n_parked;
 	struct channel **backlogged; /* channels with a backlog */
@@ -348,6 +371,8 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid);
 int lp_owner_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m, uint64_t *ticket);
 /* Can oq take m now (room in it and in the journal, recovered messages in)? */
 bool lp_owner_can_take(struct lp_broker *b, const struct owned_queue *oq, const struct lp_msg *m);
+/* Would lp_owner_enqueue(oq, m) append a record to this shard's journal? */
+bool lp_owner_journals(struct lp_broker *b, const struct owned_queue *oq, const struct lp_msg *m);
 /* Handle an operation from shard op->src (or a local one). Takes op->ptr's reference. */
 void lp_op_handle(struct lp_broker *b, const struct lp_ring_op *op);
 /* The handlers of the owner side's operation types (owner.c). */
@@ -497,6 +522,8 @@ int lp_consume_settle_now(struct lp_broker *b, struct channel *bc, uint32_t meth
 int lp_consume_settle(struct lp_broker *b, struct channel *bc, uint32_t method_id, uint64_t tag,
 		  bool multiple, bool ack, bool requeue);
 int lp_consume_get(struct lp_broker *b, struct channel *bc, const struct lp_amqp_basic_get *a);
+/* Ask the owners again for the Basic.Gets they answered with LP_OP_F_RETRY. */
+void lp_consume_retry_gets(struct lp_broker *b);
 
 /* ---- publish.c ---- */
 
@@ -552,3 +579,34 @@ bool lp_persist_waits_full(const struct lp_broker *b);
 void lp_persist_poll(struct lp_broker *b);
 /* Once per poll, last: group commit of what this iteration appended. */
 void lp_persist_flush(struct lp_broker *b);
+/* Write or fsync failed: say so and exit (EX_IOERR). */
+_Noreturn void lp_persist_fail_stop(struct lp_broker *b, const char *what, int rc);
+/* A message of the pool from an ENQUEUE record's payload; NULL with *err
+ * EBADMSG (not such a payload), ENOSPC (pool empty) or ENOMEM. */
+struct lp_msg *lp_persist_decode(struct lp_broker *b, const void *payload, uint32_t len, int *err);
+/* The octets m's record takes in the journal. */
+uint64_t lp_persist_record_len(const struct lp_msg *m);
+
+/* ---- page.c ---- */
+
+int lp_page_init(struct lp_broker *b);  /* after lp_persist_open */
+void lp_page_fini(struct lp_broker *b); /* after lp_persist_close */
+/* Should what is routed to oq now go to its paged tail? */
+bool lp_page_wants(const struct lp_broker *b, const struct owned_queue *oq);
+/* Can m be paged out (read back later into a pool slot)? */
+bool lp_page_readable(const struct lp_msg *m);
+bool lp_page_has_room(const struct lp_broker *b);
+/* Append to oq's paged tail: m (its reference taken), or NULL when the
+ * message is only in the journal at ref. Returns 0 or -ENOSPC. */
+int lp_page_push(struct lp_broker *b, struct owned_queue *oq, struct lp_msg *m,
+		 const struct lp_queue_jref *ref, bool redelivered);
+/* Read ahead and move the tail's head into oq's queue (every poll while
+ * the tail is not empty). */
+void lp_page_fill(struct lp_broker *b, struct owned_queue *oq);
+/* A read-back completed (from lp_persist_poll). */
+void lp_page_on_read(struct lp_broker *b, const struct lp_store_read_done *d);
+/* Queue.Purge/Delete: the tail goes (records released when the queue's
+ * end was recorded, else settled). */
+void lp_page_drop(struct lp_broker *b, struct owned_queue *oq, bool ended);
+/* Ready messages of oq: in its queue, its paged tail, still recovering. */
+uint32_t lp_owner_ready_count(const struct owned_queue *oq);

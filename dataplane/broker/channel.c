@@ -93,6 +93,10 @@ void lp_broker_on_channel_close(void *ctx, struct lp_amqp_conn *c, uint16_t ch)
 			b->parked[i--] = b->parked[--b->n_parked];
 	bc->parked = false;
 	bc->commit_parked = false;
+	for (uint32_t i = 0; i < b->n_get_retry; i++)
+		if (b->get_retry[i] == bc)
+			b->get_retry[i--] = b->get_retry[--b->n_get_retry];
+	bc->get_retry = false;
 	lp_backlog_drop(b, bc);
 	lp_fifo_clear(&b->tag_pool, &bc->remote);
 	lp_tx_discard(b, bc);

@@ -308,6 +308,14 @@ int lp_consume_settle(struct lp_broker *b, struct channel *bc, uint32_t method_i
 	return lp_consume_settle_now(b, bc, method_id, tag, flags);
 }
 
+static int get_request(struct lp_broker *b, struct channel *bc)
+{
+	return lp_consume_request(b, bc, bc->get_owner,
+		       lp_op_request(LP_OP_GET, bc->get_qid, bc->id, 0, 0,
+				     bc->wait_no_ack ? LP_OP_F_NO_ACK : 0),
+		       WAIT_GET);
+}
+
 int lp_consume_get(struct lp_broker *b, struct channel *bc, const struct lp_amqp_basic_get *a)
 {
 	const struct lp_topology_queue *tq = method_queue(b, bc, a->queue, LP_AMQP_BASIC_GET);
@@ -315,9 +323,27 @@ int lp_consume_get(struct lp_broker *b, struct channel *bc, const struct lp_amqp
 	if (tq == NULL)
 		return -ENOENT;
 	bc->wait_no_ack = a->no_ack;
-	return lp_consume_request(b, bc, lp_broker_owner(b, tq->owner_shard),
-		       lp_op_request(LP_OP_GET, tq->qid, bc->id, 0, 0, a->no_ack ? LP_OP_F_NO_ACK : 0),
-		       WAIT_GET);
+	bc->get_qid = tq->qid;
+	bc->get_owner = (uint16_t)lp_broker_owner(b, tq->owner_shard);
+	return get_request(b, bc);
+}
+
+void lp_consume_retry_gets(struct lp_broker *b)
+{
+	uint32_t n = b->n_get_retry, kept = 0;
+
+	/* In place: a channel asked to retry again goes back at `kept`, which
+	 * is never past the one being retried. */
+	for (uint32_t i = 0; i < n; i++) {
+		struct channel *bc = b->get_retry[i];
+
+		bc->get_retry = false;
+		b->n_get_retry = kept;
+		if (get_request(b, bc) == 0)
+			lp_amqp_session_resume(bc->session);
+		kept = b->n_get_retry;
+	}
+	b->n_get_retry = kept;
 }
 
 static void get_done(struct lp_broker *b, struct channel *bc, const struct lp_ring_op *r)
@@ -325,6 +351,15 @@ static void get_done(struct lp_broker *b, struct channel *bc, const struct lp_ri
 	struct lp_amqp_conn *c = bc->conn;
 	struct lp_msg *m = r->ptr;
 
+	if (m == NULL && (r->flags & LP_OP_F_RETRY)) {
+		/* Asked again at the next poll, the connection still paused. */
+		bc->wait = WAIT_GET;
+		if (!bc->get_retry) {
+			bc->get_retry = true;
+			b->get_retry[b->n_get_retry++] = bc;
+		}
+		return;
+	}
 	if (m == NULL) {
 		struct lp_amqp_method e = {.id = LP_AMQP_BASIC_GET_EMPTY};
 

@@ -16,17 +16,17 @@ int lp_fifo_pool_init(struct lp_fifo_pool *p, uint32_t cap, size_t elem_size)
 		return -EINVAL;
 	/* Entries aligned for any member type they hold. */
 	elem_size = (elem_size + 7) & ~(size_t)7;
+	/* calloc'ed (zero pages the kernel maps on first touch) and handed out
+	 * from `fresh` upwards before the free list is used: a large pool
+	 * costs memory only for the entries that have ever been used. */
 	p->mem = calloc(cap, elem_size);
-	p->next = malloc((size_t)cap * sizeof(*p->next));
+	p->next = calloc(cap, sizeof(*p->next));
 	if (p->mem == NULL || p->next == NULL) {
 		lp_fifo_pool_fini(p);
 		return -ENOMEM;
 	}
 	p->elem_size = (uint32_t)elem_size;
 	p->cap = cap;
-	for (uint32_t i = 0; i < cap; i++)
-		p->next[i] = i + 1 < cap ? i + 1 : LP_FIFO_NONE;
-	p->free_head = 0;
 	return 0;
 }
 
@@ -41,9 +41,12 @@ void *lp_fifo_push(struct lp_fifo_pool *p, struct lp_fifo *f)
 {
 	uint32_t i = p->free_head;
 
-	if (i == LP_FIFO_NONE)
+	if (i != LP_FIFO_NONE)
+		p->free_head = p->next[i];
+	else if (p->fresh < p->cap)
+		i = p->fresh++;
+	else
 		return NULL;
-	p->free_head = p->next[i];
 	p->next[i] = LP_FIFO_NONE;
 	if (f->n == 0)
 		f->head = i;

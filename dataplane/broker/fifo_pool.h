@@ -23,7 +23,8 @@ struct lp_fifo_pool {
 	uint32_t *next;     /* per entry: the next one in its FIFO, or the free list */
 	uint32_t elem_size;
 	uint32_t cap;
-	uint32_t free_head;
+	uint32_t free_head; /* entries given back */
+	uint32_t fresh;     /* entries from here on were never used */
 	uint32_t in_use;
 };
 
@@ -75,5 +76,5 @@ static inline uint32_t lp_fifo_next(const struct lp_fifo_pool *p, uint32_t i)
 
 static inline bool lp_fifo_pool_full(const struct lp_fifo_pool *p)
 {
-	return p->free_head == LP_FIFO_NONE;
+	return p->free_head == LP_FIFO_NONE && p->fresh == p->cap;
 }

@@ -122,6 +122,7 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid)
 		oq->broker = b;
 		oq->store_id = journaled ? tq->store_id : 0;
 		oq->rec_next = oq->rec_end = 0;
+		lp_fifo_init(&oq->paged);
 		oq->flags = tq->flags;
 		snprintf(oq->vhost, sizeof(oq->vhost), "%s", tq->vhost);
 		snprintf(oq->name, sizeof(oq->name), "%s", tq->name);
@@ -188,8 +189,10 @@ void lp_owner_check_topology(struct lp_broker *b)
 void lp_owner_destroy_queues(struct lp_broker *b)
 {
 	for (uint32_t i = 0; b->queues != NULL && i < b->cfg.max_queues; i++) {
-		if (b->queues[i].used)
+		if (b->queues[i].used) {
+			lp_page_drop(b, &b->queues[i], true);
 			lp_queue_destroy(b->queues[i].q);
+		}
 		b->queues[i].used = false;
 		b->queues[i].q = NULL;
 	}
@@ -200,8 +203,45 @@ void lp_owner_destroy_queues(struct lp_broker *b)
 
 bool lp_owner_can_take(struct lp_broker *b, const struct owned_queue *oq, const struct lp_msg *m)
 {
-	return oq->rec_next == oq->rec_end && lp_queue_can_take(oq->q, m) &&
+	if (oq->rec_next != oq->rec_end)
+		return false;
+	if (lp_page_wants(b, oq))
+		return lp_page_has_room(b) &&
+		       (!(lp_persist_wants(b, oq, m) || lp_page_readable(m)) || lp_persist_fits(b, m, 1));
+	return lp_queue_can_take(oq->q, m) &&
 	       (!lp_persist_wants(b, oq, m) || lp_persist_fits(b, m, 1));
+}
+
+bool lp_owner_journals(struct lp_broker *b, const struct owned_queue *oq, const struct lp_msg *m)
+{
+	return lp_persist_wants(b, oq, m) || (lp_page_wants(b, oq) && lp_page_readable(m));
+}
+
+/* To oq's paged tail: journaled (a transient message too, when it can be
+ * read back), then out of memory (page.c). */
+static int enqueue_paged(struct lp_broker *b, struct owned_queue *oq, struct lp_msg *m,
+			 uint64_t *ticket)
+{
+	struct lp_queue_jref ref = {0};
+	bool out = lp_page_readable(m);
+
+	if (out || lp_persist_wants(b, oq, m)) {
+		int64_t t = lp_persist_enqueue(b, oq, m, &ref);
+
+		if (t <= 0) /* no room in the journal (the callers asked): as a full queue */
+			return -ENOSPC;
+		if (m->flags & LP_MSG_F_PERSISTENT)
+			*ticket = (uint64_t)t;
+	}
+	if (lp_page_push(b, oq, out ? NULL : m, &ref, false) < 0) {
+		if (ref.loc.len != 0)
+			lp_persist_settle(b, oq->store_id, &ref);
+		*ticket = 0;
+		return -ENOSPC;
+	}
+	if (out) /* the journal's buffer has a copy */
+		lp_msg_release(m);
+	return 0;
 }
 
 int lp_owner_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m, uint64_t *ticket)
@@ -211,7 +251,13 @@ int lp_owner_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m, uint64
 	int rc = -ENOENT;
 
 	*ticket = 0;
-	if (oq != NULL && lp_persist_wants(b, oq, m)) {
+	if (oq != NULL && lp_page_wants(b, oq)) {
+		rc = enqueue_paged(b, oq, m, ticket);
+		if (rc == 0) {
+			b->stats.routed_local++;
+			return 0;
+		}
+	} else if (oq != NULL && lp_persist_wants(b, oq, m)) {
 		int64_t t = lp_persist_enqueue(b, oq, m, &ref);
 
 		/* No room in the journal (the callers asked lp_owner_can_take):
@@ -273,6 +319,8 @@ void lp_owner_dispatch(struct lp_broker *b)
 
 		if (oq->rec_next < oq->rec_end)
 			lp_persist_feed(b, oq);
+		if (oq->paged.n > 0)
+			lp_page_fill(b, oq);
 		if (lp_queue_consumer_count(oq->q) == 0 || lp_queue_message_count(oq->q) == 0)
 			continue;
 		unsigned n = lp_queue_dispatch(oq->q, owner_tag, b, d, LP_BROKER_DISPATCH_BURST);
@@ -370,6 +418,10 @@ static void get(struct lp_broker *b, const struct lp_ring_op *op, struct lp_ring
 	uint64_t tag;
 
 	reply->type = LP_OP_GET_REPLY;
+	if (oq != NULL && oq->paged.n > 0)
+		lp_page_fill(b, oq);
+	if (oq != NULL && lp_queue_message_count(oq->q) == 0 && oq->paged.n > 0)
+		reply->flags = LP_OP_F_RETRY; /* RabbitMQ would answer with the message */
 	if (oq == NULL || lp_queue_message_count(oq->q) == 0)
 		return;
 	if (lp_chan_worker(op->chan) == b->id)
@@ -380,7 +432,7 @@ static void get(struct lp_broker *b, const struct lp_ring_op *op, struct lp_ring
 		return;
 	reply->ptr = d.msg;
 	reply->tag = tag;
-	reply->aux = lp_queue_message_count(oq->q);
+	reply->aux = lp_owner_ready_count(oq);
 	reply->flags = d.redelivered ? LP_OP_F_REDELIVERED : 0;
 }
 
@@ -405,7 +457,7 @@ void lp_owner_request(struct lp_broker *b, const struct lp_ring_op *op, struct l
 		reply->type = LP_OP_PURGE_REPLY;
 		reply->aux = 0;
 		if (oq != NULL) {
-			uint32_t pending = oq->rec_end - oq->rec_next;
+			uint32_t pending = oq->rec_end - oq->rec_next + oq->paged.n;
 
 			lp_persist_end(b, oq, false);
 			reply->aux = lp_queue_purge(oq->q) + pending;
@@ -415,7 +467,7 @@ void lp_owner_request(struct lp_broker *b, const struct lp_ring_op *op, struct l
 	default: /* LP_OP_COUNTS */
 		oq = lp_owner_queue(b, op->qid);
 		reply->type = LP_OP_COUNTS_REPLY;
-		reply->aux = oq != NULL ? lp_queue_message_count(oq->q) : 0;
+		reply->aux = oq != NULL ? lp_owner_ready_count(oq) : 0;
 		reply->tag = oq != NULL ? lp_queue_consumer_count(oq->q) : UINT64_MAX;
 		break;
 	}

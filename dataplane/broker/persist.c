@@ -57,7 +57,7 @@ struct persist_hdr {
 
 _Static_assert(sizeof(struct persist_hdr) == 8, "journal message header layout");
 
-static _Noreturn void fail_stop(struct lp_broker *b, const char *what, int rc)
+void lp_persist_fail_stop(struct lp_broker *b, const char *what, int rc)
 {
 	fprintf(stderr, "lepus-dataplane: worker %u: message store %s failed: %s (%s); stopping "
 		"(fail-stop: a confirmed message is never reported durable when it is not)\n",
@@ -75,33 +75,20 @@ struct recover_ctx {
 	int err;
 };
 
-static int on_recovered(void *arg, uint32_t queue, uint64_t seq, const struct lp_store_loc *loc,
-			const void *msg, uint32_t len)
+struct lp_msg *lp_persist_decode(struct lp_broker *b, const void *payload, uint32_t len, int *err)
 {
-	struct recover_ctx *r = arg;
-	struct lp_broker *b = r->b;
-	const uint8_t *p = msg;
+	const uint8_t *p = payload;
 	struct persist_hdr h;
 
 	if (len < sizeof(h))
-		return -EBADMSG;
+		goto bad;
 	memcpy(&h, p, sizeof(h));
 	if (h.version != PERSIST_VERSION ||
 	    (uint64_t)sizeof(h) + h.exchange_len + h.rkey_len + h.props_len > len)
-		return -EBADMSG;
+		goto bad;
 	const char *x = (const char *)p + sizeof(h), *rk = x + h.exchange_len;
 	const uint8_t *props = (const uint8_t *)rk + h.rkey_len, *body = props + h.props_len;
 	uint32_t body_len = len - (uint32_t)(body - p);
-
-	if (b->n_recovered == r->cap) {
-		uint32_t ncap = r->cap ? r->cap * 2 : 4096;
-		struct recovered_msg *nv = realloc(b->recovered, (size_t)ncap * sizeof(*nv));
-
-		if (nv == NULL)
-			return -ENOMEM;
-		b->recovered = nv;
-		r->cap = ncap;
-	}
 	struct lp_msg *m = lp_msg_create(b->pool, x, h.exchange_len, rk, h.rkey_len, NULL, 0, NULL,
 					 0, h.flags & LP_MSG_F_PERSISTENT);
 
@@ -115,15 +102,59 @@ static int on_recovered(void *arg, uint32_t queue, uint64_t seq, const struct lp
 		goto no_room;
 	memcpy(m->body, body, body_len);
 	m->body_len = body_len;
-	b->recovered[b->n_recovered++] = (struct recovered_msg){
-		.store_id = queue, .ref = {.seq = seq, .loc = *loc}, .msg = m};
-	return 0;
+	return m;
 
 no_room:
-	r->err = m == NULL ? errno : ENOMEM;
+	*err = m == NULL ? errno : ENOMEM;
 	if (m != NULL)
 		lp_msg_release(m);
-	return -ENOSPC;
+	return NULL;
+bad:
+	*err = EBADMSG;
+	return NULL;
+}
+
+/* A record whose message is persistent (else it was journaled only to page
+ * it out: recovery skips it). */
+static bool record_persistent(const void *payload, uint32_t len)
+{
+	struct persist_hdr h;
+
+	if (len < sizeof(h))
+		return true; /* lp_persist_decode says what is wrong */
+	memcpy(&h, payload, sizeof(h));
+	return h.flags & LP_MSG_F_PERSISTENT;
+}
+
+static int on_recovered(void *arg, uint32_t queue, uint64_t seq, const struct lp_store_loc *loc,
+			const void *msg, uint32_t len)
+{
+	struct recover_ctx *r = arg;
+	struct lp_broker *b = r->b;
+	struct lp_msg *m = NULL;
+
+	if (!record_persistent(msg, len))
+		return LP_STORE_RECOVER_SKIP;
+	if (b->n_recovered == r->cap) {
+		uint32_t ncap = r->cap ? r->cap * 2 : 4096;
+		struct recovered_msg *nv = realloc(b->recovered, (size_t)ncap * sizeof(*nv));
+
+		if (nv == NULL)
+			return -ENOMEM;
+		b->recovered = nv;
+		r->cap = ncap;
+	}
+	/* Past half the pool, a message that reads back into a slot stays on
+	 * disk: its queue pages it in as it drains (page.c). */
+	bool on_disk = b->cfg.page_entries > 0 && loc->len <= LP_PAGE_READ_MAX &&
+		       lp_msg_pool_available(b->pool) < lp_msg_pool_capacity(b->pool) / 2;
+
+	if (!on_disk && (m = lp_persist_decode(b, msg, len, &r->err)) == NULL)
+		return r->err == EBADMSG ? -EBADMSG : -ENOSPC;
+	b->recovered[b->n_recovered++] = (struct recovered_msg){
+		.store_id = queue, .ref = {.seq = seq, .loc = *loc}, .msg = m, .on_disk = on_disk};
+	b->stats.recovered_on_disk += on_disk;
+	return 0;
 }
 
 static int cmp_recovered(const void *a, const void *b)
@@ -150,7 +181,7 @@ int lp_persist_open(struct lp_broker *b)
 	if (b->store == NULL) {
 		int e = errno;
 
-		if (r.err != 0)
+		if (r.err != 0 && r.err != EBADMSG)
 			fprintf(stderr, "lepus-dataplane: worker %u: the journal in %s holds more "
 				"messages than fit in memory (%" PRIu32 " loaded, message pool of %" PRIu32
 				"): raise max-messages\n", b->id, b->cfg.data_dir, b->n_recovered,
@@ -158,7 +189,7 @@ int lp_persist_open(struct lp_broker *b)
 		else
 			fprintf(stderr, "lepus-dataplane: worker %u: message store in %s: %s%s%s\n", b->id,
 				b->cfg.data_dir, strerror(e), rec.error[0] ? ": " : "", rec.error);
-		return -(r.err != 0 ? r.err : e);
+		return -(r.err != 0 && r.err != EBADMSG ? r.err : e);
 	}
 	if (b->n_recovered > 1)
 		qsort(b->recovered, b->n_recovered, sizeof(*b->recovered), cmp_recovered);
@@ -187,14 +218,16 @@ static void drop_recovered(struct lp_broker *b, uint32_t from, uint32_t to, bool
 	for (uint32_t i = from; i < to; i++) {
 		struct recovered_msg *r = &b->recovered[i];
 
-		if (r->msg == NULL)
+		if (r->msg == NULL && !r->on_disk)
 			continue;
 		if (settle)
 			lp_persist_settle(b, r->store_id, &r->ref);
 		else
 			lp_store_release(b->store, &r->ref.loc);
-		lp_msg_release(r->msg);
+		if (r->msg != NULL)
+			lp_msg_release(r->msg);
 		r->msg = NULL;
+		r->on_disk = false;
 	}
 }
 
@@ -255,7 +288,11 @@ void lp_persist_feed(struct lp_broker *b, struct owned_queue *oq)
 	while (oq->rec_next < oq->rec_end) {
 		struct recovered_msg *r = &b->recovered[oq->rec_next];
 
-		if (r->msg != NULL) {
+		if (r->on_disk || (r->msg != NULL && oq->paged.n > 0)) {
+			/* The rest of the queue goes to its paged tail, in order. */
+			if (lp_page_push(b, oq, r->msg, &r->ref, true) < 0)
+				return;
+		} else if (r->msg != NULL) {
 			if (!lp_queue_can_take(oq->q, r->msg))
 				return;
 			int rc = lp_queue_enqueue_ref(oq->q, r->msg, &r->ref, true);
@@ -264,8 +301,9 @@ void lp_persist_feed(struct lp_broker *b, struct owned_queue *oq)
 				lp_persist_settle(b, oq->store_id, &r->ref);
 				lp_msg_release(r->msg);
 			}
-			r->msg = NULL;
 		}
+		r->msg = NULL;
+		r->on_disk = false;
 		oq->rec_next++;
 	}
 }
@@ -280,6 +318,8 @@ static void adopt_forward(struct lp_broker *b)
 	for (; b->adopt_next < b->n_recovered; b->adopt_next++) {
 		struct recovered_msg *r = &b->recovered[b->adopt_next];
 
+		/* One left on disk (the pool was half used at recovery) stays in
+		 * this journal for the next start. */
 		if (r->forward_to == 0 || r->msg == NULL)
 			continue;
 		unsigned owner = r->forward_to - 1u;
@@ -367,6 +407,11 @@ static uint64_t payload_len(const struct lp_msg *m)
 	return sizeof(struct persist_hdr) + m->exchange_len + m->rkey_len + m->props_len + m->body_len;
 }
 
+uint64_t lp_persist_record_len(const struct lp_msg *m)
+{
+	return lp_store_record_len(payload_len(m));
+}
+
 bool lp_persist_fits(const struct lp_broker *b, const struct lp_msg *m, unsigned n)
 {
 	return n == 0 || lp_store_fits(b->store, payload_len(m), n);
@@ -375,7 +420,7 @@ bool lp_persist_fits(const struct lp_broker *b, const struct lp_msg *m, unsigned
 int64_t lp_persist_enqueue(struct lp_broker *b, struct owned_queue *oq, const struct lp_msg *m,
 			   struct lp_queue_jref *ref)
 {
-	struct persist_hdr h = {.version = PERSIST_VERSION, .flags = LP_MSG_F_PERSISTENT,
+	struct persist_hdr h = {.version = PERSIST_VERSION, .flags = m->flags & LP_MSG_F_PERSISTENT,
 				.exchange_len = m->exchange_len, .rkey_len = m->rkey_len,
 				.props_len = m->props_len};
 	struct iovec iov[5] = {
@@ -383,27 +428,31 @@ int64_t lp_persist_enqueue(struct lp_broker *b, struct owned_queue *oq, const st
 		{m->props, m->props_len}, {m->body, m->body_len},
 	};
 
-	ref->seq = oq->next_jseq;
+	ref->seq = oq->next_jseq | ((m->flags & LP_MSG_F_PERSISTENT) ? 0 : LP_JSEQ_TRANSIENT);
 	int64_t t = lp_store_enqueue(b->store, oq->store_id, ref->seq, iov, 5, &ref->loc);
 
 	if (t == -EIO)
-		fail_stop(b, "append", (int)t);
+		lp_persist_fail_stop(b, "append", (int)t);
 	if (t > 0) {
 		oq->next_jseq++;
-		b->stats.persisted++;
+		b->stats.persisted += (m->flags & LP_MSG_F_PERSISTENT) != 0;
 	}
 	return t;
 }
 
 void lp_persist_settle(struct lp_broker *b, uint32_t store_id, const struct lp_queue_jref *ref)
 {
+	if (ref->seq & LP_JSEQ_TRANSIENT) { /* recovery skips it: nothing to record */
+		lp_store_release(b->store, &ref->loc);
+		return;
+	}
 	if (b->swait_n == 0) {
 		int64_t t = lp_store_settle(b->store, store_id, ref->seq, &ref->loc);
 
 		if (t > 0)
 			return;
 		if (t != -ENOBUFS)
-			fail_stop(b, "settle", (int)t);
+			lp_persist_fail_stop(b, "settle", (int)t);
 	}
 	if (b->swait_n == LP_BROKER_SETTLE_BACKLOG) {
 		/* At worst the message comes back once after a crash (at least once). */
@@ -440,11 +489,13 @@ void lp_persist_end(struct lp_broker *b, struct owned_queue *oq, bool deleted)
 	else if (lp_queue_unacked_count(oq->q) == 0) /* a PURGE record also ends unacked ones */
 		t = lp_store_purge(b->store, oq->store_id);
 	if (t == -EIO)
-		fail_stop(b, deleted ? "queue delete" : "purge", (int)t);
+		lp_persist_fail_stop(b, deleted ? "queue delete" : "purge", (int)t);
 	oq->ended = t > 0;
-	/* Recovered messages the queue has not taken yet are ready ones too. */
+	/* Recovered messages the queue has not taken yet, and its paged tail,
+	 * are ready ones too. */
 	drop_recovered(b, oq->rec_next, oq->rec_end, !oq->ended);
 	oq->rec_next = oq->rec_end;
+	lp_page_drop(b, oq, oq->ended);
 }
 
 int lp_persist_wait_durable(struct lp_broker *b, uint64_t ticket, unsigned worker, uint32_t chan,
@@ -466,10 +517,16 @@ void lp_persist_poll(struct lp_broker *b)
 {
 	if (b->store == NULL)
 		return;
-	int rc = lp_store_poll(b->store, NULL, 0);
+	struct lp_store_read_done done[16];
+	int rc;
 
-	if (rc < 0)
-		fail_stop(b, "write or fsync", rc);
+	do {
+		rc = lp_store_poll(b->store, done, 16);
+		if (rc < 0)
+			lp_persist_fail_stop(b, "write, fsync or read", rc);
+		for (int i = 0; i < rc; i++)
+			lp_page_on_read(b, &done[i]);
+	} while (rc == 16);
 	while (b->swait_n > 0) {
 		struct settle_wait *w = &b->swait[b->swait_head];
 		int64_t t = lp_store_settle(b->store, w->store_id, w->ref.seq, &w->ref.loc);
@@ -477,7 +534,7 @@ void lp_persist_poll(struct lp_broker *b)
 		if (t == -ENOBUFS)
 			break;
 		if (t < 0)
-			fail_stop(b, "settle", (int)t);
+			lp_persist_fail_stop(b, "settle", (int)t);
 		b->swait_head = (b->swait_head + 1) % LP_BROKER_SETTLE_BACKLOG;
 		b->swait_n--;
 	}
@@ -501,7 +558,7 @@ void lp_persist_flush(struct lp_broker *b)
 	int rc = lp_store_flush(b->store);
 
 	if (rc < 0)
-		fail_stop(b, "flush", rc);
+		lp_persist_fail_stop(b, "flush", rc);
 	if (rc > 0)
 		b->stats.flushes++;
 }

@@ -124,13 +124,12 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 				continue;
 			if (!lp_owner_can_take(b, oq, m))
 				return -EAGAIN;
-			entries += lp_queue_needs_entry(oq->q, m);
+			if (!lp_page_wants(b, oq))
+				entries += lp_queue_needs_entry(oq->q, m);
 			if (entries > lp_queue_pool_entries_free(b->qpool))
 				return -EAGAIN;
-			if (lp_persist_wants(b, oq, m)) {
-				journaled++;
-				waits = true;
-			}
+			journaled += lp_owner_journals(b, oq, m);
+			waits |= lp_persist_wants(b, oq, m);
 			continue;
 		}
 		waits |= remote_verdict(tq, m);

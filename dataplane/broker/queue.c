@@ -789,6 +789,11 @@ uint32_t lp_queue_purge(struct lp_queue *q)
 	return n;
 }
 
+bool lp_queue_limited(const struct lp_queue *q)
+{
+	return q->max_length != LP_QUEUE_NO_MAX_LENGTH || q->max_length_bytes != LP_QUEUE_NO_MAX_BYTES;
+}
+
 uint32_t lp_queue_message_count(const struct lp_queue *q)
 {
 	return q->ready.count;

@@ -282,6 +282,7 @@ int lp_queue_recover(struct lp_queue *q, uint32_t channel);
 uint32_t lp_queue_purge(struct lp_queue *q);
 
 uint32_t lp_queue_message_count(const struct lp_queue *q);   /* ready, as Declare-Ok */
+bool lp_queue_limited(const struct lp_queue *q); /* has x-max-length or x-max-length-bytes */
 uint32_t lp_queue_unacked_count(const struct lp_queue *q);
 uint32_t lp_queue_consumer_count(const struct lp_queue *q);
 uint64_t lp_queue_dropped_count(const struct lp_queue *q);   /* by max-length */

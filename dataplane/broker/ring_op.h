@@ -49,6 +49,8 @@ enum {
 	LP_OP_F_EXCLUSIVE = 1u << 4, /* CONSUME */
 	LP_OP_F_REDELIVERED = 1u << 5, /* DELIVER, GET_REPLY */
 	LP_OP_F_CONFIRM = 1u << 6,  /* ENQUEUE: answer with CONFIRM (chan, tag) */
+	LP_OP_F_RETRY = 1u << 7,    /* GET_REPLY: nothing in memory yet, but the queue's paged
+				     * tail is being read back: ask again (page.c) */
 };
 
 /* One operation: 32 bytes, the ring's element size. */

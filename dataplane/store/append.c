@@ -131,6 +131,11 @@ void lp_store_release(struct lp_store *s, const struct lp_store_loc *enq)
 		s->reclaim_due = true;
 }
 
+uint64_t lp_store_record_len(uint64_t payload)
+{
+	return LP_JREC_HDR_SIZE + payload;
+}
+
 bool lp_store_fits(const struct lp_store *s, uint64_t payload, unsigned n)
 {
 	const struct store_half *h = &s->half[s->open];

@@ -76,7 +76,11 @@ struct lp_store_recovery {
 
 /* Called by recovery for each live message, in journal order (so each queue's
  * messages come in the order they were enqueued). msg is valid only during
- * the call. Returns 0 to go on, or a negative errno that stops recovery. */
+ * the call. Returns 0 to go on, LP_STORE_RECOVER_SKIP when the message is not
+ * live after all (e.g. a transient message that was written only to page it
+ * out of memory: it keeps no segment alive and is not counted in rec->live),
+ * or a negative errno that stops recovery. */
+#define LP_STORE_RECOVER_SKIP 1
 typedef int (*lp_store_recover_fn)(void *arg, uint32_t queue, uint64_t seq,
 	const struct lp_store_loc *loc, const void *msg, uint32_t len);
 
@@ -136,6 +140,10 @@ int64_t lp_store_settle(struct lp_store *s, uint32_t queue, uint64_t seq,
  * locations with lp_store_release so that their segments can go. */
 int64_t lp_store_purge(struct lp_store *s, uint32_t queue);
 int64_t lp_store_queue_delete(struct lp_store *s, uint32_t queue);
+
+/* The octets a record with payload octets takes at its location (its
+ * loc.len): what lp_store_read needs room for. */
+uint64_t lp_store_record_len(uint64_t payload);
 
 /* Would n appends of payload octets each go into the open block now (no
  * -ENOBUFS)? A caller that must not be refused (a publish about to be

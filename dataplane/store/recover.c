@@ -171,12 +171,16 @@ static int yield(void *arg, const struct lp_jblock_view *b, uint64_t off)
 		    settled_after(r, v.queue, v.seq, r->ord))
 			continue;
 		loc = (struct lp_store_loc){.seg = b->seg_id, .len = v.rec_len, .off = off + v.off};
+		int took = r->fn != NULL ? r->fn(r->arg, v.queue, v.seq, &loc, v.payload, v.len) : 0;
+
+		if (took < 0)
+			return took;
+		if (took == LP_STORE_RECOVER_SKIP) /* not live for the caller: no account */
+			continue;
 		r->cur->live++;
 		r->cur->live_bytes += v.rec_len;
 		r->rec->live++;
 		r->rec->live_bytes += v.rec_len;
-		if (r->fn != NULL && (rc = r->fn(r->arg, v.queue, v.seq, &loc, v.payload, v.len)) < 0)
-			return rc;
 	}
 	return rc < 0 ? -EBADMSG : 0;
 }

@@ -279,6 +279,9 @@ static void client_frame(struct client *k, const struct lp_amqp_frame *fr)
 			e->count = m.queue_declare_ok.message_count;
 			e->count2 = m.queue_declare_ok.consumer_count;
 			break;
+		case LP_AMQP_QUEUE_PURGE_OK:
+			e->count = m.queue_purge_ok.message_count;
+			break;
 		case LP_AMQP_CHANNEL_CLOSE:
 			e->code = m.channel_close.reply_code;
 			break;
@@ -631,8 +634,11 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-/* Each queue's capacity in the next fixture (a test's setup may lower it). */
+/* Each queue's capacity, and the ready messages a durable queue keeps in
+ * memory before its tail is paged out, in the next fixture (a test's setup
+ * may lower them). */
 static uint32_t fx_queue_capacity = 4096;
+static uint32_t fx_page_after = 4096;
 
 /* Both shards, on a new mesh; data_dir: their journals (NULL: none). */
 static void fx_brokers(struct fx *f, const char *data_dir)
@@ -646,6 +652,8 @@ static void fx_brokers(struct fx *f, const char *data_dir)
 	bc.body_max = 16384;
 	bc.max_queues = 32;
 	bc.queue_capacity = fx_queue_capacity;
+	bc.page_after = fx_page_after;
+	bc.page_entries = 65536;
 	bc.max_channels = 64;
 	bc.max_consumers = 64;
 	bc.data_dir = data_dir;
@@ -2186,6 +2194,137 @@ static void tx_commit_waits_for_the_journal(void **state)
 		assert_int_equal(got[i], 100 + i);
 }
 
+/* Basic.Get (no-ack) until Get-Empty: the first 4 body octets of each, in
+ * order; *first_count: the first Get-Ok's message_count. */
+static unsigned get_all(struct fx *f, struct client *k, const char *queue, uint32_t *seq,
+			unsigned max, bool redelivered, uint32_t *first_count)
+{
+	unsigned n = 0;
+
+	for (;;) {
+		client_clear(k);
+		basic_get(k, 1, queue, true);
+		for (unsigned r = 0; r < 2000 && count_ev(k, LP_AMQP_BASIC_GET_EMPTY) +
+						      count_ev(k, LP_AMQP_BASIC_GET_OK) == 0; r++) {
+			pump(f);
+			if (r > 0)
+				usleep(100); /* a read-back in flight: the Get is asked again */
+		}
+		if (count_ev(k, LP_AMQP_BASIC_GET_EMPTY) == 1)
+			return n;
+		assert_int_equal(count_ev(k, LP_AMQP_BASIC_GET_OK), 1);
+		const struct ev *e = nth_ev(k, LP_AMQP_BASIC_GET_OK, 0);
+
+		assert_int_equal(e->redelivered, redelivered);
+		assert_int_equal(e->body_len, SMALL);
+		if (n == 0 && first_count != NULL)
+			*first_count = e->count;
+		assert_true(n < max);
+		seq[n++] = e->seq;
+	}
+}
+
+/* Publish n messages (mode 2 or 1 alternating when mixed) to queue in
+ * batches, each confirmed before the next. */
+static void publish_confirmed(struct fx *f, struct client *p, const char *queue, uint32_t first,
+			      uint32_t n, bool mixed, uint64_t *published)
+{
+	for (uint32_t i = 0; i < n;) {
+		for (uint32_t j = 0; j < 256 && i < n; j++, i++)
+			publish_mode(p, 1, "", queue, first + i, SMALL, mixed && (i & 1) ? 1 : 2);
+		*published += i % 256 ? i % 256 : 256;
+		pump_until_confirmed(f, p, *published);
+		client_clear(p);
+	}
+}
+
+static int setup_store_paging(void **state)
+{
+	fx_page_after = 16;
+	int rc = setup_store(state);
+
+	fx_page_after = 4096;
+	return rc;
+}
+
+/*
+ * Deep queues: a durable queue takes three times the message pool (4096
+ * messages) with no consumer, persistent and transient messages mixed; past
+ * page_after (16 here) they live in the journal only, the pool stays mostly
+ * free, and Get-Ok's message count counts them all. They come back in order
+ * (read back with io_uring as the queue drains). Then: a journal with more
+ * live messages than half the pool recovers them partly on disk, in order,
+ * redelivered (the transient ones journaled for paging are not recovered);
+ * and a purge drops a paged tail for good.
+ */
+static void deep_queue_pages_to_the_journal(void **state)
+{
+	fx_page_after = 16;
+	struct fx *f = *state;
+	struct client *p = client_open(f, 0), *c = client_open(f, 1);
+	enum { N = 3 * POOL };
+	static uint32_t got[N + 8];
+	uint64_t published = 0;
+	uint32_t count = 0;
+
+	confirm_select(f, p, 1);
+	publish_confirmed(f, p, "p0", 0, N, true, &published);
+	assert_true(lp_broker_stats(f->b[0])->paged_out > N - 100);
+	assert_true(lp_broker_pool_free(f->b[0]) > POOL - 64);
+	assert_int_equal(get_all(f, c, "p0", got, N, false, &count), N);
+	assert_int_equal(count, N - 1);
+	for (uint32_t i = 0; i < N; i++)
+		assert_int_equal(got[i], i);
+	assert_true(lp_broker_stats(f->b[0])->paged_in > N - 100);
+	assert_no_close(c);
+
+	/* Persistent only, then a restart. */
+	publish_confirmed(f, p, "p0", 100000, POOL, false, &published);
+	publish_confirmed(f, p, "p0", 200000, 200, true, &published); /* 100 transient */
+	fx_restart(f, true);
+	assert_int_equal(lp_broker_stats(f->b[0])->recovered, POOL + 100);
+	assert_true(lp_broker_stats(f->b[0])->recovered_on_disk > POOL / 4);
+	c = client_open(f, 1);
+	assert_int_equal(get_all(f, c, "p0", got, N, true, &count), POOL + 100);
+	for (uint32_t i = 0; i < POOL; i++)
+		assert_int_equal(got[i], 100000 + i);
+	for (uint32_t i = 0; i < 100; i++)
+		assert_int_equal(got[POOL + i], 200000 + 2 * i);
+	assert_no_close(c);
+
+	/* A paged tail purged: nothing comes back, now or after a restart. */
+	p = client_open(f, 0);
+	confirm_select(f, p, 1);
+	published = 0;
+	publish_confirmed(f, p, "p0", 300000, POOL, false, &published);
+	struct lp_ctl_link link = {0};
+	struct lp_broker_relay *r = lp_broker_relay_create(f->mesh, &link);
+	struct lp_amqp_method m = {.id = LP_AMQP_QUEUE_PURGE};
+
+	assert_non_null(r);
+	client_clear(c);
+	m.queue_purge.queue = lp_amqp_cstr("p0");
+	client_method(c, 1, &m);
+	pump(f);
+	lp_broker_relay_poll(r);
+	assert_int_equal(link.n_sub, 1);
+	struct lp_ctl_result res = {.req_id = (uint64_t)link.sub[0].id, .version = 1};
+
+	lp_broker_relay_result(r, &res);
+	pump(f);
+	lp_broker_relay_destroy(r);
+	assert_int_equal(count_ev(c, LP_AMQP_QUEUE_PURGE_OK), 1);
+	assert_int_equal(nth_ev(c, LP_AMQP_QUEUE_PURGE_OK, 0)->count, POOL);
+	assert_int_equal(get_all(f, c, "p0", got, N, false, NULL), 0);
+	for (unsigned i = 0; i < 50; i++) {
+		pump(f);
+		usleep(1000);
+	}
+	fx_restart(f, true);
+	fx_page_after = 4096;
+	assert_int_equal(lp_broker_stats(f->b[0])->recovered, 0);
+}
+
 /*
  * A durable queue whose owner changed between two runs (the worker count
  * did): the shard that recovers its messages forwards them to the new owner,
@@ -2301,6 +2440,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(tx_commit_waits_for_the_journal, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(recovered_messages_move_to_a_new_owner_durably, setup_store,
+						teardown),
+		cmocka_unit_test_setup_teardown(deep_queue_pages_to_the_journal, setup_store_paging,
 						teardown),
 		cmocka_unit_test_setup_teardown(tx_commit_waits_for_a_full_queue, setup_store_small_queues,
 						teardown),
