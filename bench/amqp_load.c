@@ -586,13 +586,19 @@ static void *consumer_main(void *arg)
 			goto out;
 		}
 	}
+	if (o->backlog) { /* ready now; subscribed once the producers are done */
+		atomic_fetch_add(&r->cons_ready, 1);
+		while (atomic_load(&r->prod_done) < r->n_prod && !atomic_load(&r->stop_consume))
+			usleep(10000);
+	}
 	amqp_basic_consume(c, CHANNEL, cstr(r->qname[k->queue]), amqp_empty_bytes, 0, o->autoack, 0,
 			   amqp_empty_table);
 	if (!reply_ok(c, "basic.consume", err, sizeof(err))) {
 		run_fail(r, who, err);
 		goto out;
 	}
-	atomic_fetch_add(&r->cons_ready, 1);
+	if (!o->backlog)
+		atomic_fetch_add(&r->cons_ready, 1);
 
 	while (!atomic_load_explicit(&r->stop_consume, memory_order_relaxed)) {
 		amqp_frame_t f;

@@ -55,6 +55,7 @@ static const struct opt opts[] = {
 	{"fanout-queues", 0, U32(fanout_queues, 1024), "N", "fanout exchange to N queues q-1..q-N"},
 	{"time", 'z', U32(time_s, 600), "SECONDS", "publishing time, 1..600 (default 10)"},
 	{"pmessages", 'C', U64(pmessages, UINT64_C(1) << 32), "N", "messages per producer (stops earlier)"},
+	{"backlog", 0, BOOL(backlog), NULL, "consumers subscribe only once every producer is done: the queue holds the whole run first (a backlog), then drains"},
 	{"drain", 0, U32(drain_s, 600), "SECONDS", "max wait for outstanding deliveries after publishing (default 30)"},
 	{"json", 0, BOOL(json), NULL, "print the summary as one JSON object (progress to stderr)"},
 	{"quiet", 0, BOOL(quiet), NULL, "no progress lines"},

@@ -47,6 +47,7 @@ struct lp_load_opts {
 	uint32_t time_s;               /* -z publishing seconds */
 	uint64_t pmessages;            /* -C messages per producer, 0 = no limit */
 	uint32_t drain_s;              /* --drain: max seconds to wait for deliveries */
+	bool backlog;                  /* --backlog: consume only after publishing */
 	bool json;                     /* --json */
 	bool quiet;                    /* --quiet: no progress lines */
 };

@@ -432,9 +432,11 @@ static void print_summary(const struct dataplane *dp)
 		if (bs != NULL && dp->cfg.data_dir[0] != '\0')
 			printf("journal worker %u: persisted %" PRIu64 ", group commits %" PRIu64
 			       " (%.1f messages each), recovered %" PRIu64 " (orphans settled %" PRIu64
-			       "), settles lost %" PRIu64 "\n", i, bs->persisted, bs->flushes,
-			       bs->flushes ? (double)bs->persisted / (double)bs->flushes : 0.0,
-			       bs->recovered, bs->recovered_orphans, bs->settles_lost);
+			       ", forwarded %" PRIu64 ", left on disk %" PRIu64 "), settles lost %" PRIu64
+			       ", paged out %" PRIu64 ", paged in %" PRIu64 "\n", i, bs->persisted,
+			       bs->flushes, bs->flushes ? (double)bs->persisted / (double)bs->flushes : 0.0,
+			       bs->recovered, bs->recovered_orphans, bs->recovered_forwarded,
+			       bs->recovered_on_disk, bs->settles_lost, bs->paged_out, bs->paged_in);
 		const struct lp_fault_stats *f = lp_port_fault_stats(dp->port, (uint16_t)i);
 
 		if (f != NULL && lp_fault_enabled(&dp->cfg.fault))

@@ -59,6 +59,7 @@ struct lp_broker_config {
 	 * 40 octets each, in memory only once used). 0: no paging. */
 	uint32_t page_after;
 	uint32_t page_entries;
+	uint64_t segment_bytes;    /* journal segment files (0: the store's default, 64 MiB) */
 	/* Resource alarms (RabbitMQ's): the memory alarm is raised when this
 	 * fraction of the message pool (slots or heap budget for large bodies)
 	 * is in use and cleared below it minus 1/8 (default 0.875). */
@@ -101,6 +102,8 @@ struct lp_broker_stats {
 	/* deep queues (page.c) */
 	uint64_t paged_out;     /* messages that went to a queue's paged tail on disk only */
 	uint64_t paged_in;      /* read back into memory */
+	uint64_t compacted;     /* records copied out of sparse segments */
+	uint64_t recovered_copies; /* second copies of a message found at recovery (dropped) */
 	uint64_t settles_lost;  /* settle backlog full: may come back once after a crash */
 	/* gauges */
 	uint64_t alarms;        /* LP_BROKER_ALARM_* raised now */

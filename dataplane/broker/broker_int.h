@@ -246,6 +246,14 @@ struct durable_wait {
 	uint16_t worker;
 };
 
+/* persist.c: a record compaction copied; old is released once the copy's
+ * ticket is durable. */
+struct moved_record {
+	uint64_t ticket;
+	struct lp_store_loc old;
+};
+#define LP_PERSIST_MOVES 65536
+
 /* persist.c: a settle waiting for room in the journal's buffer. */
 struct settle_wait {
 	uint32_t store_id;
@@ -291,6 +299,12 @@ struct lp_broker {
 	uint32_t dwait_cap, dwait_head, dwait_n;
 	struct settle_wait *swait;  /* ring of LP_BROKER_SETTLE_BACKLOG */
 	uint32_t swait_head, swait_n;
+	struct moved_record *moves; /* ring of LP_PERSIST_MOVES, in ticket order */
+	uint32_t moves_head, moves_n;
+	/* compact.c: the segment being compacted and how far the walk is */
+	bool compacting;
+	uint32_t compact_seg, compact_queue, compact_entry, compact_pass, compact_gave_up;
+	uint64_t compact_polls;
 	/* channels whose confirms changed this iteration (confirm.c batches them) */
 	struct channel **confirm_dirty;
 	uint32_t n_confirm_dirty;
@@ -586,6 +600,26 @@ _Noreturn void lp_persist_fail_stop(struct lp_broker *b, const char *what, int r
 struct lp_msg *lp_persist_decode(struct lp_broker *b, const void *payload, uint32_t len, int *err);
 /* The octets m's record takes in the journal. */
 uint64_t lp_persist_record_len(const struct lp_msg *m);
+
+/* Compaction (compact.c): append a copy of the message at ref (same queue
+ * and sequence) from m, or from its record's payload; ref gets the copy's
+ * place and the old record is released once the copy is durable. Returns
+ * false when there is no room now (nothing changed). */
+bool lp_persist_move_msg(struct lp_broker *b, uint32_t store_id, struct lp_queue_jref *ref,
+			 const struct lp_msg *m);
+bool lp_persist_move_raw(struct lp_broker *b, uint32_t store_id, struct lp_queue_jref *ref,
+			 const void *payload, uint32_t len);
+
+/* ---- compact.c ---- */
+
+/* A bounded step of journal compaction (every poll, from lp_persist_poll). */
+void lp_compact_step(struct lp_broker *b);
+/* Compaction's walk over the paged tails (page.c): moves or reads back the
+ * entries [*from, ...) in segment seg, at most budget of them visited.
+ * Returns false when it had to stop early (no room, no read slot). */
+bool lp_page_compact(struct lp_broker *b, uint32_t seg, uint32_t *from, unsigned budget);
+/* Entries of the paged tails ever used (the walk's end). */
+uint32_t lp_page_entries_used(const struct lp_broker *b);
 
 /* ---- page.c ---- */
 

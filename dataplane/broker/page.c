@@ -41,6 +41,7 @@
 #include "queue.h"
 
 enum paged_state {
+	PAGED_FREE,      /* not in a tail (an entry of the pool never used is zero) */
 	PAGED_ON_DISK,
 	PAGED_READING,   /* read into page_read slot `slot` */
 	PAGED_IN_MEMORY, /* msg holds the message */
@@ -49,6 +50,7 @@ enum paged_state {
 struct paged_msg {
 	struct lp_queue_jref ref; /* loc.len 0: not journaled (kept in memory) */
 	struct lp_msg *msg;
+	uint32_t store_id;        /* its queue's (compaction's copies)*/
 	uint16_t slot;
 	uint8_t state;            /* enum paged_state */
 	bool redelivered;
@@ -57,10 +59,11 @@ struct paged_msg {
 /* A staging buffer for one read-back. */
 struct page_read {
 	uint8_t *buf;             /* LP_PAGE_READ_MAX octets */
-	struct owned_queue *oq;   /* NULL: free, or its queue dropped the message */
 	uint32_t entry;           /* the paged_msg in b->page_pool */
 	bool busy;                /* in flight, or landed and not yet taken */
 	bool landed;
+	bool dropped;             /* its queue dropped the message meanwhile */
+	bool compact;             /* read to be copied (compaction), not paged in */
 	uint32_t off, len;        /* the payload within buf, once landed */
 };
 
@@ -124,6 +127,7 @@ int lp_page_push(struct lp_broker *b, struct owned_queue *oq, struct lp_msg *m,
 	if (e == NULL)
 		return -ENOSPC;
 	*e = (struct paged_msg){.ref = *ref, .msg = m, .redelivered = redelivered,
+				.store_id = oq->store_id,
 				.state = m != NULL ? PAGED_IN_MEMORY : PAGED_ON_DISK};
 	if (m == NULL)
 		b->stats.paged_out++;
@@ -136,6 +140,8 @@ static bool take_landed(struct lp_broker *b, struct paged_msg *e)
 {
 	struct page_read *r = &b->page_reads[e->slot];
 	int err = 0;
+
+	r->compact = false; /* the copy is not needed: it goes into memory */
 	struct lp_msg *m = lp_persist_decode(b, r->buf + r->off, r->len, &err);
 
 	if (m == NULL && err != ENOSPC)
@@ -145,7 +151,6 @@ static bool take_landed(struct lp_broker *b, struct paged_msg *e)
 	e->msg = m;
 	e->state = PAGED_IN_MEMORY;
 	r->busy = r->landed = false;
-	r->oq = NULL;
 	b->stats.paged_in++;
 	return true;
 }
@@ -178,6 +183,7 @@ void lp_page_fill(struct lp_broker *b, struct owned_queue *oq)
 		int rc = lp_queue_enqueue_ref(oq->q, m, ref.loc.len != 0 ? &ref : NULL,
 					      e->redelivered);
 
+		e->state = PAGED_FREE;
 		lp_fifo_pop(&b->page_pool, &oq->paged);
 		if (rc < 0) { /* not expected (no limits on a paging queue): settled */
 			if (ref.loc.len != 0)
@@ -208,11 +214,25 @@ void lp_page_fill(struct lp_broker *b, struct owned_queue *oq)
 			return;
 		if (rc < 0)
 			lp_persist_fail_stop(b, "read-back", rc);
-		*r = (struct page_read){.buf = r->buf, .oq = oq, .entry = i, .busy = true};
+		*r = (struct page_read){.buf = r->buf, .entry = i, .busy = true};
 		e->state = PAGED_READING;
 		e->slot = (uint16_t)s;
 		reading++;
 	}
+}
+
+/* A compaction read landed: the payload is appended again and the entry
+ * is on disk at its new place. Returns false when the journal has no room
+ * now (it stays landed: lp_page_compact or lp_page_fill takes it later). */
+static bool copy_landed(struct lp_broker *b, struct page_read *r)
+{
+	struct paged_msg *e = lp_fifo_entry(&b->page_pool, r->entry);
+
+	if (!lp_persist_move_raw(b, e->store_id, &e->ref, r->buf + r->off, r->len))
+		return false;
+	e->state = PAGED_ON_DISK;
+	r->busy = r->landed = r->compact = false;
+	return true;
 }
 
 void lp_page_on_read(struct lp_broker *b, const struct lp_store_read_done *d)
@@ -223,13 +243,59 @@ void lp_page_on_read(struct lp_broker *b, const struct lp_store_read_done *d)
 
 	if (d->res < 0)
 		lp_persist_fail_stop(b, "read-back", d->res);
-	if (r->oq == NULL) { /* its queue was purged or deleted meanwhile */
-		r->busy = r->landed = false;
+	if (r->dropped) { /* its queue was purged or deleted meanwhile */
+		r->busy = r->landed = r->dropped = r->compact = false;
 		return;
 	}
 	r->landed = true;
 	r->off = (uint32_t)((const uint8_t *)d->msg - r->buf);
 	r->len = d->len;
+	if (r->compact)
+		copy_landed(b, r);
+}
+
+uint32_t lp_page_entries_used(const struct lp_broker *b)
+{
+	return b->page_reads != NULL ? b->page_pool.fresh : 0;
+}
+
+bool lp_page_compact(struct lp_broker *b, uint32_t seg, uint32_t *from, unsigned budget)
+{
+	/* Landed copies the journal had no room for first. */
+	for (unsigned i = 0; i < LP_PAGE_READS; i++) {
+		struct page_read *r = &b->page_reads[i];
+
+		if (r->compact && r->landed && !copy_landed(b, r))
+			return false;
+	}
+	for (; *from < b->page_pool.fresh && budget > 0; (*from)++, budget--) {
+		struct paged_msg *e = lp_fifo_entry(&b->page_pool, *from);
+
+		if (e->state == PAGED_FREE || e->ref.loc.len == 0 || e->ref.loc.seg != seg)
+			continue;
+		if (e->state == PAGED_IN_MEMORY) {
+			if (!lp_persist_move_msg(b, e->store_id, &e->ref, e->msg))
+				return false;
+			continue;
+		}
+		if (e->state != PAGED_ON_DISK)
+			continue; /* being read: the next pass */
+		int s = free_slot(b);
+
+		if (s < 0)
+			return false;
+		struct page_read *r = &b->page_reads[s];
+		int rc = lp_store_read(b->store, &e->ref.loc, r->buf, LP_PAGE_READ_MAX, (uint64_t)s);
+
+		if (rc == -EBUSY || rc == -EAGAIN)
+			return false;
+		if (rc < 0)
+			lp_persist_fail_stop(b, "read-back", rc);
+		*r = (struct page_read){.buf = r->buf, .entry = *from, .busy = true, .compact = true};
+		e->state = PAGED_READING;
+		e->slot = (uint16_t)s;
+	}
+	return true;
 }
 
 void lp_page_drop(struct lp_broker *b, struct owned_queue *oq, bool ended)
@@ -240,9 +306,9 @@ void lp_page_drop(struct lp_broker *b, struct owned_queue *oq, bool ended)
 		if (e->state == PAGED_READING) {
 			struct page_read *r = &b->page_reads[e->slot];
 
-			r->oq = NULL;
+			r->dropped = true;
 			if (r->landed) /* nothing in flight: free now */
-				r->busy = r->landed = false;
+				r->busy = r->landed = r->dropped = r->compact = false;
 		}
 		if (e->msg != NULL)
 			lp_msg_release(e->msg);
@@ -252,6 +318,7 @@ void lp_page_drop(struct lp_broker *b, struct owned_queue *oq, bool ended)
 			else
 				lp_persist_settle(b, oq->store_id, &e->ref);
 		}
+		e->state = PAGED_FREE;
 		lp_fifo_pop(&b->page_pool, &oq->paged);
 	}
 }

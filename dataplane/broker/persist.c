@@ -163,7 +163,31 @@ static int cmp_recovered(const void *a, const void *b)
 
 	if (x->store_id != y->store_id)
 		return x->store_id < y->store_id ? -1 : 1;
-	return (x->ref.seq > y->ref.seq) - (x->ref.seq < y->ref.seq);
+	if (x->ref.seq != y->ref.seq)
+		return x->ref.seq < y->ref.seq ? -1 : 1;
+	/* Two copies of one message (compaction copied it, and crashed before
+	 * the old one was released): the later one first, it is kept. */
+	if (x->ref.loc.seg != y->ref.loc.seg)
+		return x->ref.loc.seg > y->ref.loc.seg ? -1 : 1;
+	return (x->ref.loc.off < y->ref.loc.off) - (x->ref.loc.off > y->ref.loc.off);
+}
+
+/* Keep one copy of each (queue, seq): the first of each run (the later
+ * record); the others are released. */
+static void drop_copies(struct lp_broker *b)
+{
+	for (uint32_t i = 1; i < b->n_recovered; i++) {
+		struct recovered_msg *r = &b->recovered[i], *p = &b->recovered[i - 1];
+
+		if (r->store_id != p->store_id || r->ref.seq != p->ref.seq)
+			continue;
+		lp_store_release(b->store, &r->ref.loc);
+		if (r->msg != NULL)
+			lp_msg_release(r->msg);
+		*r = (struct recovered_msg){.store_id = p->store_id, .ref = p->ref}; /* taken */
+		b->stats.recovered--;
+		b->stats.recovered_copies++;
+	}
 }
 
 int lp_persist_open(struct lp_broker *b)
@@ -174,6 +198,7 @@ int lp_persist_open(struct lp_broker *b)
 	if (b->cfg.data_dir == NULL || b->cfg.data_dir[0] == '\0')
 		return 0;
 	struct lp_store_config sc = {.data_dir = b->cfg.data_dir, .shard = b->id,
+				     .segment_bytes = b->cfg.segment_bytes,
 				     .fault_sync_eio_at = b->cfg.store_fault_sync_eio_at,
 				     .fault_torn_write_at = b->cfg.store_fault_torn_write_at};
 
@@ -194,6 +219,7 @@ int lp_persist_open(struct lp_broker *b)
 	if (b->n_recovered > 1)
 		qsort(b->recovered, b->n_recovered, sizeof(*b->recovered), cmp_recovered);
 	b->stats.recovered = b->n_recovered;
+	drop_copies(b);
 	if (rec.segments > 0)
 		printf("lepus-dataplane: worker %u: journal recovered: %" PRIu32 " segments, %" PRIu64
 		       " records, %" PRIu64 " live messages (%" PRIu64 " bytes), %" PRIu32
@@ -204,8 +230,9 @@ int lp_persist_open(struct lp_broker *b)
 	size_t n_waits = ((size_t)b->cfg.pending_confirms + LP_PERSIST_ADOPT_INFLIGHT) * b->n_workers;
 
 	b->dwait = calloc(n_waits, sizeof(*b->dwait));
+	b->moves = calloc(LP_PERSIST_MOVES, sizeof(*b->moves));
 	b->swait = calloc(LP_BROKER_SETTLE_BACKLOG, sizeof(*b->swait));
-	if (b->dwait == NULL || b->swait == NULL)
+	if (b->dwait == NULL || b->swait == NULL || b->moves == NULL)
 		return -ENOMEM;
 	b->dwait_cap = (uint32_t)n_waits;
 	return 0;
@@ -249,6 +276,9 @@ void lp_persist_close(struct lp_broker *b)
 	b->n_recovered = 0;
 	free(b->dwait);
 	free(b->swait);
+	free(b->moves);
+	b->moves = NULL;
+	b->moves_n = 0;
 	b->dwait = NULL;
 	b->swait = NULL;
 }
@@ -417,8 +447,10 @@ bool lp_persist_fits(const struct lp_broker *b, const struct lp_msg *m, unsigned
 	return n == 0 || lp_store_fits(b->store, payload_len(m), n);
 }
 
-int64_t lp_persist_enqueue(struct lp_broker *b, struct owned_queue *oq, const struct lp_msg *m,
-			   struct lp_queue_jref *ref)
+/* Append m's ENQUEUE record as (store_id, seq). Returns the ticket, or what
+ * lp_store_enqueue said (-EIO stops the process). */
+static int64_t append_msg(struct lp_broker *b, uint32_t store_id, uint64_t seq, const struct lp_msg *m,
+			  struct lp_store_loc *loc)
 {
 	struct persist_hdr h = {.version = PERSIST_VERSION, .flags = m->flags & LP_MSG_F_PERSISTENT,
 				.exchange_len = m->exchange_len, .rkey_len = m->rkey_len,
@@ -427,17 +459,69 @@ int64_t lp_persist_enqueue(struct lp_broker *b, struct owned_queue *oq, const st
 		{&h, sizeof(h)}, {(void *)m->exchange, m->exchange_len}, {(void *)m->rkey, m->rkey_len},
 		{m->props, m->props_len}, {m->body, m->body_len},
 	};
-
-	ref->seq = oq->next_jseq | ((m->flags & LP_MSG_F_PERSISTENT) ? 0 : LP_JSEQ_TRANSIENT);
-	int64_t t = lp_store_enqueue(b->store, oq->store_id, ref->seq, iov, 5, &ref->loc);
+	int64_t t = lp_store_enqueue(b->store, store_id, seq, iov, 5, loc);
 
 	if (t == -EIO)
 		lp_persist_fail_stop(b, "append", (int)t);
+	return t;
+}
+
+int64_t lp_persist_enqueue(struct lp_broker *b, struct owned_queue *oq, const struct lp_msg *m,
+			   struct lp_queue_jref *ref)
+{
+	ref->seq = oq->next_jseq | ((m->flags & LP_MSG_F_PERSISTENT) ? 0 : LP_JSEQ_TRANSIENT);
+	int64_t t = append_msg(b, oq->store_id, ref->seq, m, &ref->loc);
+
 	if (t > 0) {
 		oq->next_jseq++;
 		b->stats.persisted += (m->flags & LP_MSG_F_PERSISTENT) != 0;
 	}
 	return t;
+}
+
+/* The copy at ticket t replaces the record at old: old is released once t
+ * is durable (lp_persist_poll), so that the segment never goes before the
+ * copy is safe. */
+static void moved(struct lp_broker *b, struct lp_queue_jref *ref, int64_t t,
+		  const struct lp_store_loc *new_loc)
+{
+	b->moves[(b->moves_head + b->moves_n++) % LP_PERSIST_MOVES] =
+		(struct moved_record){.ticket = (uint64_t)t, .old = ref->loc};
+	ref->loc = *new_loc;
+	b->stats.compacted++;
+}
+
+bool lp_persist_move_msg(struct lp_broker *b, uint32_t store_id, struct lp_queue_jref *ref,
+			 const struct lp_msg *m)
+{
+	struct lp_store_loc loc;
+
+	if (b->moves_n == LP_PERSIST_MOVES)
+		return false;
+	int64_t t = append_msg(b, store_id, ref->seq, m, &loc);
+
+	if (t <= 0)
+		return false; /* the buffer is full (or the segments are): later */
+	moved(b, ref, t, &loc);
+	return true;
+}
+
+bool lp_persist_move_raw(struct lp_broker *b, uint32_t store_id, struct lp_queue_jref *ref,
+			 const void *payload, uint32_t len)
+{
+	struct iovec iov = {(void *)payload, len};
+	struct lp_store_loc loc;
+
+	if (b->moves_n == LP_PERSIST_MOVES)
+		return false;
+	int64_t t = lp_store_enqueue(b->store, store_id, ref->seq, &iov, 1, &loc);
+
+	if (t == -EIO)
+		lp_persist_fail_stop(b, "append", (int)t);
+	if (t <= 0)
+		return false;
+	moved(b, ref, t, &loc);
+	return true;
 }
 
 void lp_persist_settle(struct lp_broker *b, uint32_t store_id, const struct lp_queue_jref *ref)
@@ -541,6 +625,13 @@ void lp_persist_poll(struct lp_broker *b)
 	if (b->adopted && b->adopt_next < b->n_recovered)
 		adopt_forward(b);
 	uint64_t durable = lp_store_durable(b->store);
+
+	while (b->moves_n > 0 && b->moves[b->moves_head].ticket <= durable) {
+		lp_store_release(b->store, &b->moves[b->moves_head].old);
+		b->moves_head = (b->moves_head + 1) % LP_PERSIST_MOVES;
+		b->moves_n--;
+	}
+	lp_compact_step(b);
 
 	while (b->dwait_n > 0 && b->dwait[b->dwait_head].ticket <= durable) {
 		struct durable_wait w = b->dwait[b->dwait_head];

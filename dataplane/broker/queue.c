@@ -789,6 +789,24 @@ uint32_t lp_queue_purge(struct lp_queue *q)
 	return n;
 }
 
+unsigned lp_queue_move_refs(struct lp_queue *q, uint32_t seg, lp_queue_move_fn fn, void *ctx)
+{
+	const struct list *lists[2] = {&q->ready, &q->un};
+	unsigned moved = 0;
+
+	for (unsigned l = 0; l < 2; l++)
+		for (uint32_t i = lists[l]->head; i != NIL; i = ent(q, i)->next) {
+			struct entry *e = ent(q, i);
+
+			if (e->jref.loc.len == 0 || e->jref.loc.seg != seg)
+				continue;
+			if (!fn(ctx, &e->jref, e->msg))
+				return moved;
+			moved++;
+		}
+	return moved;
+}
+
 bool lp_queue_limited(const struct lp_queue *q)
 {
 	return q->max_length != LP_QUEUE_NO_MAX_LENGTH || q->max_length_bytes != LP_QUEUE_NO_MAX_BYTES;

@@ -283,6 +283,14 @@ uint32_t lp_queue_purge(struct lp_queue *q);
 
 uint32_t lp_queue_message_count(const struct lp_queue *q);   /* ready, as Declare-Ok */
 bool lp_queue_limited(const struct lp_queue *q); /* has x-max-length or x-max-length-bytes */
+
+/* Journal compaction: fn may give a message of the queue a new place in the
+ * journal (it updates *ref; m is the message); false stops the walk (no
+ * room now). */
+typedef bool (*lp_queue_move_fn)(void *ctx, struct lp_queue_jref *ref, const struct lp_msg *m);
+/* Call fn for each message (ready or unacked) whose record is in segment
+ * seg. Returns how many fn moved. */
+unsigned lp_queue_move_refs(struct lp_queue *q, uint32_t seg, lp_queue_move_fn fn, void *ctx);
 uint32_t lp_queue_unacked_count(const struct lp_queue *q);
 uint32_t lp_queue_consumer_count(const struct lp_queue *q);
 uint64_t lp_queue_dropped_count(const struct lp_queue *q);   /* by max-length */

@@ -190,6 +190,17 @@ uint64_t lp_store_durable(const struct lp_store *s);
 int lp_store_read(struct lp_store *s, const struct lp_store_loc *loc, void *dst, uint32_t len,
 	uint64_t cookie);
 
+/* Compaction (done by the caller, who knows where each live message is
+ * referenced): the oldest segment that is less than half live and would be
+ * deleted once its live records are gone (the deletion rule of segtab.c).
+ * The caller appends a copy of each of them (same queue and sequence: recovery
+ * keeps the later copy of a (queue, seq)), and once the copy is durable
+ * releases the old one; the segment then goes. Returns 1 (*seg set) or 0. */
+int lp_store_compact_candidate(const struct lp_store *s, uint32_t *seg);
+
+/* Live ENQUEUE records in segment seg: 0, or -ENOENT (no such segment). */
+int lp_store_segment_live(const struct lp_store *s, uint32_t seg, uint64_t *live);
+
 struct lp_store_stats {
 	uint32_t segments;        /* segment files */
 	uint64_t disk_bytes;      /* their allocated size */

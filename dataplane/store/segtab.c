@@ -97,3 +97,37 @@ void store_seg_reclaim(struct lp_store *s)
 	while (s->first_id != s->cur_id && store_seg_find(s, s->first_id) == NULL)
 		s->first_id++;
 }
+
+int lp_store_compact_candidate(const struct lp_store *s, uint32_t *seg)
+{
+	bool have_prev = false;
+	uint32_t prev = 0;
+
+	/* The walk of store_seg_reclaim: the first kept segment that could be
+	 * deleted once drained, and that is less than half live. */
+	for (uint32_t id = s->first_id; s->err == 0 && id != s->cur_id; id++) {
+		const struct store_seg *g = &s->segs[id % s->max_segments];
+
+		if (!g->present || g->id != id)
+			continue;
+		bool could_go = !have_prev || prev < g->min_ref;
+
+		if (could_go && g->live > 0 && !seg_busy(s, g) && g->live_bytes * 2 < g->end) {
+			*seg = id;
+			return 1;
+		}
+		have_prev = true;
+		prev = id;
+	}
+	return 0;
+}
+
+int lp_store_segment_live(const struct lp_store *s, uint32_t seg, uint64_t *live)
+{
+	const struct store_seg *g = &s->segs[seg % s->max_segments];
+
+	if (!g->present || g->id != seg)
+		return -ENOENT;
+	*live = g->live;
+	return 0;
+}

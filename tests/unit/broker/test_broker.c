@@ -21,6 +21,8 @@
  * broker (duplicate Get tag, a stuck consumer stalling its worker, relay
  * reordering); they pass since the fixes.
  */
+#include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -639,6 +641,7 @@ static int group_teardown(void **state)
  * may lower them). */
 static uint32_t fx_queue_capacity = 4096;
 static uint32_t fx_page_after = 4096;
+static uint64_t fx_segment_bytes; /* 0: the store's default */
 
 /* Both shards, on a new mesh; data_dir: their journals (NULL: none). */
 static void fx_brokers(struct fx *f, const char *data_dir)
@@ -654,6 +657,7 @@ static void fx_brokers(struct fx *f, const char *data_dir)
 	bc.queue_capacity = fx_queue_capacity;
 	bc.page_after = fx_page_after;
 	bc.page_entries = 65536;
+	bc.segment_bytes = fx_segment_bytes;
 	bc.max_channels = 64;
 	bc.max_consumers = 64;
 	bc.data_dir = data_dir;
@@ -2325,6 +2329,104 @@ static void deep_queue_pages_to_the_journal(void **state)
 	assert_int_equal(lp_broker_stats(f->b[0])->recovered, 0);
 }
 
+static int setup_store_small_segments(void **state)
+{
+	fx_segment_bytes = 256 << 10;
+	return setup_store(state);
+}
+
+static int teardown_small_segments(void **state)
+{
+	fx_segment_bytes = 0;
+	return teardown(state);
+}
+
+/* The lowest id of the segment files in shard w's journal directory. */
+static unsigned long oldest_segment(const struct fx *f, unsigned w)
+{
+	char path[512];
+	unsigned long low = ULONG_MAX;
+	struct dirent *d;
+
+	snprintf(path, sizeof(path), "%s/shard-%u", f->dir, w);
+	DIR *dir = opendir(path);
+
+	assert_non_null(dir);
+	while ((d = readdir(dir)) != NULL)
+		if (d->d_name[0] != '.' && strtoul(d->d_name, NULL, 10) < low)
+			low = strtoul(d->d_name, NULL, 10);
+	closedir(dir);
+	return low;
+}
+
+/*
+ * Compaction: ten long-lived messages (p1) in the first segment of a
+ * journal of 256 KiB segments, then thousands of short-lived ones (pd,
+ * published and got) that fill several segments. The first segment, now
+ * sparse, has its ten copied to the head of the journal; once the copies
+ * are durable it is deleted (before: it stayed for as long as the ten did).
+ * A restart finds the ten once each. And a stop right after the copies
+ * were written, before the old records were released, leaves both copies:
+ * recovery keeps one of each, in order.
+ */
+static void compaction_frees_sparse_segments(void **state)
+{
+	struct fx *f = *state;
+	struct client *p = client_open(f, 1), *c = client_open(f, 1);
+	static uint32_t got[8192];
+	uint64_t published = 0;
+
+	confirm_select(f, p, 1);
+	publish_confirmed(f, p, "p1", 0, 10, false, &published);
+	unsigned long first = oldest_segment(f, 1);
+
+	for (unsigned round = 0; round < 6; round++) {
+		publish_confirmed(f, p, "pd", 1000, 1024, false, &published);
+		assert_int_equal(get_all(f, c, "pd", got, 8192, false, NULL), 1024);
+	}
+	for (unsigned r = 0; r < 20000 && (lp_broker_stats(f->b[1])->compacted < 10 ||
+					   oldest_segment(f, 1) == first); r++) {
+		lp_broker_poll(f->b[0]);
+		lp_broker_poll(f->b[1]);
+		if (r % 1000 == 999)
+			usleep(1000);
+	}
+	assert_true(lp_broker_stats(f->b[1])->compacted >= 10);
+	assert_true(oldest_segment(f, 1) > first); /* the ten's first segment is gone */
+
+	/* Once each (a segment holding released copies may stay until the
+	 * segments its settles refer to are gone: recovery drops the copies). */
+	fx_restart(f, true);
+	assert_int_equal(lp_broker_stats(f->b[1])->recovered, 10);
+
+	/* Fill again with a no-ack consumer on pd, polling by hand, and stop
+	 * at the first poll that copied the ten. */
+	p = client_open(f, 1);
+	c = client_open(f, 1);
+	basic_consume(c, 1, "pd", "churn", true);
+	for (unsigned round = 0; round < 64 && lp_broker_stats(f->b[1])->compacted == 0; round++) {
+		for (uint32_t i = 0; i < 256; i++)
+			publish_mode(p, 1, "", "pd", i, SMALL, 2);
+		for (unsigned r = 0; r < 4000 && lp_broker_stats(f->b[1])->compacted == 0; r++) {
+			lp_broker_poll(f->b[0]);
+			lp_broker_poll(f->b[1]);
+			client_read(c, SIZE_MAX);
+			client_clear(c);
+			client_feed(p);
+			if (r % 1000 == 999)
+				usleep(1000);
+		}
+	}
+	assert_true(lp_broker_stats(f->b[1])->compacted >= 10);
+	fx_restart(f, true); /* close flushed the copies; the old records stay */
+	assert_int_equal(lp_broker_stats(f->b[1])->recovered, 10);
+	assert_true(lp_broker_stats(f->b[1])->recovered_copies >= 1);
+	c = client_open(f, 1);
+	assert_int_equal(drain(f, c, "p1", got, 8192, true), 10);
+	for (uint32_t i = 0; i < 10; i++)
+		assert_int_equal(got[i], i);
+}
+
 /*
  * A durable queue whose owner changed between two runs (the worker count
  * did): the shard that recovers its messages forwards them to the new owner,
@@ -2443,6 +2545,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(deep_queue_pages_to_the_journal, setup_store_paging,
 						teardown),
+		cmocka_unit_test_setup_teardown(compaction_frees_sparse_segments, setup_store_small_segments,
+						teardown_small_segments),
 		cmocka_unit_test_setup_teardown(tx_commit_waits_for_a_full_queue, setup_store_small_queues,
 						teardown),
 	};
