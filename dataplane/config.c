@@ -187,8 +187,8 @@ static int set_max_messages(struct lp_config *cfg, const char *v)
 }
 
 /* BYTES with an optional kB/MB/GB (10^3...) or KiB/MiB/GiB (2^10...)
- * suffix, as RabbitMQ's disk_free_limit. */
-static int set_disk_free_limit(struct lp_config *cfg, const char *v)
+ * suffix, as RabbitMQ's disk_free_limit and vm_memory_high_watermark.absolute. */
+static int parse_bytes(const char *v, uint64_t *out)
 {
 	static const struct {
 		const char *suffix;
@@ -206,11 +206,49 @@ static int set_disk_free_limit(struct lp_config *cfg, const char *v)
 		if (strcmp(end, units[i].suffix) == 0) {
 			if (n > UINT64_MAX / units[i].mult)
 				return -EINVAL;
-			cfg->disk_free_limit = n * units[i].mult;
+			*out = n * units[i].mult;
 			return 0;
 		}
 	}
 	return -EINVAL;
+}
+
+static int set_disk_free_limit(struct lp_config *cfg, const char *v)
+{
+	return parse_bytes(v, &cfg->disk_free_limit);
+}
+
+/* A fraction of the machine's memory (0.4, RabbitMQ's default
+ * vm_memory_high_watermark) or BYTES (its .absolute form, at least 64 MiB). */
+static int set_memory_limit(struct lp_config *cfg, const char *v)
+{
+	char *end;
+	double f;
+
+	if (strchr(v, '.') != NULL) {
+		errno = 0;
+		f = strtod(v, &end);
+		if (errno != 0 || end == v || *end != '\0' || !(f > 0.0 && f <= 1.0))
+			return -EINVAL;
+		cfg->memory_limit_fraction = f;
+		cfg->memory_limit = 0;
+		return 0;
+	}
+	uint64_t n;
+
+	if (parse_bytes(v, &n) < 0 || n < (64u << 20))
+		return -EINVAL;
+	cfg->memory_limit = n;
+	cfg->memory_limit_fraction = 0;
+	return 0;
+}
+
+static int set_prefault(struct lp_config *cfg, const char *v)
+{
+	if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+		return -EINVAL;
+	cfg->prefault = strcmp(v, "true") == 0;
+	return 0;
 }
 
 static int set_memory_high_watermark(struct lp_config *cfg, const char *v)
@@ -260,7 +298,9 @@ static const struct setting settings[] = {
 	{"ready-file", "PATH", "file written once the dataplane serves traffic", set_ready_file},
 	{"pidfile", "PATH", "file holding the dataplane's pid", set_pid_file},
 	{"data-dir", "PATH", "journal of persistent messages, <PATH>/shard-<worker>/ (default " DEFAULT_DATA_DIR "; none = keep them in memory only)", set_data_dir},
-	{"max-messages", "N", "messages held in memory per worker (default 65536)", set_max_messages},
+	{"memory-limit", "F|BYTES", "memory for messages held in memory, all workers together: a fraction of RAM (default 0.4, RabbitMQ's vm_memory_high_watermark) or BYTES[kB|MB|GB|KiB|MiB|GiB]; sizes each worker's message pool (resident only as it is used)", set_memory_limit},
+	{"max-messages", "N", "messages held in memory per worker (default: from --memory-limit)", set_max_messages},
+	{"prefault", "true|false", "true: touch every page of the message pools at start (no page faults on the workers later; resident memory is then the whole pool; default false)", set_prefault},
 	{"memory-high-watermark", "F", "memory alarm when this fraction of a worker's message pool is in use (default 0.875): Connection.Blocked to its publishers", set_memory_high_watermark},
 	{"disk-free-limit", "BYTES[kB|MB|GB|KiB|MiB|GiB]", "disk alarm when the data directory's file system has less free (default 50MB): Connection.Blocked to publishers", set_disk_free_limit},
 	{"store-fault", "fsync-eio=N|torn-write=N", "tests: the N-th journal flush of each worker fails its fdatasync, or is torn (half written); the dataplane then stops (exit 74)", set_store_fault},
@@ -283,7 +323,8 @@ void lp_config_defaults(struct lp_config *cfg)
 	cfg->amqp_port = 5672;
 	cfg->amqp_max_conns = 128;
 	strcpy(cfg->data_dir, DEFAULT_DATA_DIR);
-	cfg->max_messages = 65536;
+	cfg->max_messages = 0; /* from the memory limit */
+	cfg->memory_limit_fraction = 0.4;
 	cfg->disk_free_limit = 50000000;
 	cfg->memory_high_watermark = 0.875;
 	cfg->max_message_size = 128u << 20;

@@ -37,7 +37,10 @@ struct lp_config {
 	char ready_file[LP_PATH_MAX]; /* --ready-file PATH: written once serving */
 	char pid_file[LP_PATH_MAX];   /* --pidfile PATH */
 	char data_dir[LP_PATH_MAX];   /* --data-dir PATH, "" = none */
-	uint32_t max_messages;        /* --max-messages, message pool per worker */
+	uint32_t max_messages;        /* --max-messages, message pool per worker; 0: from the limit */
+	uint64_t memory_limit;        /* --memory-limit BYTES, or 0: ... */
+	double memory_limit_fraction; /* ... this fraction of RAM (default 0.4) */
+	bool prefault;                /* --prefault: message pools touched at start */
 	uint64_t disk_free_limit;     /* --disk-free-limit BYTES (default 50 MB, RabbitMQ's) */
 	double memory_high_watermark; /* --memory-high-watermark F of the pool (default 0.875) */
 	uint64_t store_fault_sync_eio_at;   /* --store-fault fsync-eio=N (tests) */

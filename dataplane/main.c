@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/sysinfo.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -273,6 +274,25 @@ static int start_broker(void *arg)
 	return 0;
 }
 
+
+/* The message pool of each worker from --memory-limit: the limit's share of
+ * a worker over the octets a message slot takes (properties, body, header),
+ * within what --max-messages accepts. */
+static uint32_t pool_from_memory_limit(struct lp_config *cfg, unsigned n_workers)
+{
+	uint64_t limit = cfg->memory_limit;
+	struct sysinfo si;
+
+	if (limit == 0 && sysinfo(&si) == 0)
+		limit = (uint64_t)(cfg->memory_limit_fraction * (double)si.totalram * si.mem_unit);
+	if (limit == 0)
+		limit = 1ull << 30;
+	cfg->memory_limit = limit;
+	uint64_t n = limit / (n_workers ? n_workers : 1) / lp_broker_message_bytes();
+
+	return n < 1024 ? 1024 : n > (1u << 26) ? 1u << 26 : (uint32_t)n;
+}
+
 static int setup_control_link(struct dataplane *dp)
 {
 	struct lp_ctl_link_info info = {
@@ -303,7 +323,14 @@ static int setup_control_link(struct dataplane *dp)
 
 	lp_broker_config_default(&bcfg);
 	bcfg.data_dir = dp->cfg.data_dir;
+	if (dp->cfg.max_messages == 0)
+		dp->cfg.max_messages = pool_from_memory_limit(&dp->cfg, dp->n_workers);
 	bcfg.max_messages = dp->cfg.max_messages;
+	/* No queue limit of its own beyond the pool (RabbitMQ's classic queues
+	 * have none): the memory alarm blocks publishers first. */
+	bcfg.queue_capacity = dp->cfg.max_messages;
+	bcfg.queue_entries = dp->cfg.max_messages + dp->cfg.max_messages / 8;
+	bcfg.prefault = dp->cfg.prefault;
 	bcfg.memory_high_watermark = dp->cfg.memory_high_watermark;
 	bcfg.disk_alarm = &dp->disk_alarm;
 	bcfg.store_fault_sync_eio_at = dp->cfg.store_fault_sync_eio_at;
@@ -531,6 +558,13 @@ int main(int argc, char **argv)
 	lp_arp_announce(&dp.workers[0].net);
 	lp_net_tx_flush(&dp.workers[0].net);
 
+	if (dp.cfg.memory_limit != 0)
+		printf("lepus-dataplane: message pool: %u messages per worker (memory limit %" PRIu64
+		       " MiB for %u worker(s); resident as it is used%s)\n", dp.cfg.max_messages,
+		       dp.cfg.memory_limit >> 20, dp.n_workers, dp.cfg.prefault ? ", prefaulted" : "");
+	else
+		printf("lepus-dataplane: message pool: %u messages per worker (--max-messages%s)\n",
+		       dp.cfg.max_messages, dp.cfg.prefault ? ", prefaulted" : "");
 	printf("lepus-dataplane: serving %s on %s (%s, mac " RTE_ETHER_ADDR_PRT_FMT
 	       "), %u worker(s)\n",
 	       inet_ntop(AF_INET, &dp.cfg.ip, text, sizeof(text)), dp.cfg.port, dp.port_info.driver,

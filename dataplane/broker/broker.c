@@ -38,14 +38,26 @@ void lp_broker_config_default(struct lp_broker_config *cfg)
 	};
 }
 
+uint64_t lp_broker_message_bytes(void)
+{
+	return LP_BROKER_PROPS_MAX + LP_BROKER_BODY_SLOT + sizeof(struct lp_msg);
+}
+
 uint32_t lp_broker_alarms(struct lp_broker *b)
 {
 	uint32_t free_slots = lp_msg_pool_available(b->pool);
 	uint64_t heap = lp_msg_pool_large_bytes(b->pool);
+	/* Messages held, and the queue entries and paged-tail entries that
+	 * hold them (a fan-out takes one entry per queue): each past the
+	 * watermark raises the alarm, all under the clear level clear it. */
+	uint32_t entries = b->cfg.queue_entries - lp_queue_pool_entries_free(b->qpool);
+	uint32_t paged = b->page_reads != NULL ? b->page_pool.in_use : 0;
 
-	if (free_slots < b->low_water || heap > b->heap_high)
+	if (free_slots < b->low_water || heap > b->heap_high || entries > b->entries_high ||
+	    paged > b->paged_high)
 		b->alarms |= LP_BROKER_ALARM_MEMORY;
-	else if (free_slots >= b->high_water && heap <= b->heap_low)
+	else if (free_slots >= b->high_water && heap <= b->heap_low && entries <= b->entries_low &&
+		 paged <= b->paged_low)
 		b->alarms &= ~(uint32_t)LP_BROKER_ALARM_MEMORY;
 	b->alarms = (b->alarms & ~(uint32_t)LP_BROKER_ALARM_DISK) |
 		    (b->cfg.disk_alarm != NULL
@@ -163,7 +175,8 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 	b->qid_map_size = 1;
 	while (b->qid_map_size < 2 * cfg->max_queues)
 		b->qid_map_size <<= 1;
-	b->pool = lp_msg_pool_create(cfg->max_messages, LP_BROKER_PROPS_MAX, cfg->body_max);
+	b->pool = lp_msg_pool_create_lazy(cfg->max_messages, LP_BROKER_PROPS_MAX, cfg->body_max,
+					  cfg->prefault);
 	b->queues = calloc(cfg->max_queues, sizeof(*b->queues));
 	b->qpool = lp_queue_pool_create(&(struct lp_queue_pool_config){
 		.queues = cfg->max_queues, .consumers = cfg->max_consumers * b->n_workers,
@@ -200,6 +213,10 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 
 	b->low_water = (uint32_t)((1.0 - wm) * cfg->max_messages);
 	b->high_water = (uint32_t)((1.0 - clear) * cfg->max_messages);
+	b->entries_high = (uint32_t)(wm * cfg->queue_entries);
+	b->entries_low = (uint32_t)(clear * cfg->queue_entries);
+	b->paged_high = (uint32_t)(wm * cfg->page_entries);
+	b->paged_low = (uint32_t)(clear * cfg->page_entries);
 	if (b->pool != NULL) {
 		b->heap_high = (uint64_t)(wm * (double)lp_msg_pool_large_budget(b->pool));
 		b->heap_low = (uint64_t)(clear * (double)lp_msg_pool_large_budget(b->pool));

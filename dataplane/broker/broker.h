@@ -60,6 +60,9 @@ struct lp_broker_config {
 	uint32_t page_after;
 	uint32_t page_entries;
 	uint64_t segment_bytes;    /* journal segment files (0: the store's default, 64 MiB) */
+	/* The message pool's pages resident from the start (else as slots are
+	 * first used: memory follows use, up to max_messages slots). */
+	bool prefault;
 	/* Resource alarms (RabbitMQ's): the memory alarm is raised when this
 	 * fraction of the message pool (slots or heap budget for large bodies)
 	 * is in use and cleared below it minus 1/8 (default 0.875). */
@@ -111,6 +114,10 @@ struct lp_broker_stats {
 };
 
 void lp_broker_config_default(struct lp_broker_config *cfg);
+
+/* The memory one message of the pool takes (slot and header), with the
+ * default body_max: what a memory limit is divided by. */
+uint64_t lp_broker_message_bytes(void);
 
 /* Free slots in the shard's message pool (approximate from another thread). */
 uint32_t lp_broker_pool_free(const struct lp_broker *b);

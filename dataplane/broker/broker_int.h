@@ -343,6 +343,8 @@ struct lp_broker {
 	uint32_t n_backlogged;
 	uint32_t low_water, high_water; /* pool slots free: alarm below low, clear at high */
 	uint64_t heap_high, heap_low;   /* large-body heap octets: alarm above high, clear at low */
+	uint32_t entries_high, entries_low; /* queue entries in use: the same */
+	uint32_t paged_high, paged_low;     /* paged-tail entries in use: the same */
 	/* CREDIT for the deliveries from one owner to one channel, sent once
 	 * per run of them */
 	uint32_t credit_chan, credit_n;

@@ -2,7 +2,8 @@
 /*
  * Message pool (see message.h). All storage is allocated by
  * lp_msg_pool_create: the message headers and one data area holding each
- * message's properties and body slots (mmap'ed and populated at creation). Free messages form a lock-free stack
+ * message's properties and body slots (mmap'ed; populated at creation, or
+ * lazily: lp_msg_pool_create_lazy). Free messages form a lock-free stack
  * (Treiber's) linked through their slot indices; the head word packs the top
  * index with a generation counter bumped by every change, so a thread that
  * was preempted between reading the head and its compare-and-swap fails the
@@ -37,6 +38,7 @@ struct lp_msg_pool {
 	_Atomic uint32_t *next;                  /* free-stack links, by slot */
 	alignas(64) _Atomic uint64_t head;       /* generation << 32 | top slot */
 	alignas(64) _Atomic uint32_t available;
+	_Atomic uint32_t fresh;                  /* slots from here on never used */
 	alignas(64) _Atomic uint64_t large_bytes; /* octets of heap bodies held */
 };
 
@@ -52,6 +54,31 @@ static void free_push(struct lp_msg_pool *p, uint32_t index)
 	atomic_fetch_add_explicit(&p->available, 1, memory_order_relaxed);
 }
 
+/* A slot never used before, its header set up now (its pages are touched
+ * for the first time by its first message). Returns false when every slot
+ * has been used once. */
+static bool fresh_pop(struct lp_msg_pool *p, uint32_t *index)
+{
+	uint32_t i = atomic_load_explicit(&p->fresh, memory_order_relaxed);
+	uint64_t slot = (uint64_t)p->props_max + p->body_max;
+
+	do {
+		if (i == p->capacity)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&p->fresh, &i, i + 1, memory_order_relaxed,
+							 memory_order_relaxed));
+	struct lp_msg *m = &p->msgs[i];
+
+	m->pool = p;
+	m->index = i;
+	m->props = p->data != NULL ? p->data + (size_t)i * slot : NULL;
+	m->body = p->data != NULL ? m->props + p->props_max : NULL;
+	atomic_init(&m->refcnt, 0);
+	atomic_fetch_sub_explicit(&p->available, 1, memory_order_relaxed);
+	*index = i;
+	return true;
+}
+
 /* Pop a free slot index. Returns true, or false when the pool is empty. */
 static bool free_pop(struct lp_msg_pool *p, uint32_t *index)
 {
@@ -60,7 +87,7 @@ static bool free_pop(struct lp_msg_pool *p, uint32_t *index)
 	do {
 		uint32_t top = (uint32_t)old;
 		if (top == NIL)
-			return false;
+			return fresh_pop(p, index);
 		/* May be stale if top was taken meanwhile: the swap then fails. */
 		uint32_t next = atomic_load_explicit(&p->next[top], memory_order_relaxed);
 		new = (((old >> 32) + 1) << 32) | next;
@@ -71,7 +98,8 @@ static bool free_pop(struct lp_msg_pool *p, uint32_t *index)
 	return true;
 }
 
-struct lp_msg_pool *lp_msg_pool_create(uint32_t capacity, uint32_t props_max, uint32_t body_max)
+struct lp_msg_pool *lp_msg_pool_create_lazy(uint32_t capacity, uint32_t props_max, uint32_t body_max,
+					    bool prefault)
 {
 	struct lp_msg_pool *p;
 	uint64_t slot = (uint64_t)props_max + body_max;
@@ -92,13 +120,17 @@ struct lp_msg_pool *lp_msg_pool_create(uint32_t capacity, uint32_t props_max, ui
 	p->large_max = LP_MSG_LARGE_MAX_DEFAULT;
 	p->large_budget = LP_MSG_LARGE_BUDGET_DEFAULT;
 	atomic_init(&p->large_bytes, 0);
+	/* Headers and links are zero pages until used (calloc of a large
+	 * size maps them), and slots are handed out from `fresh` upwards
+	 * before the free stack is used: memory is resident for the slots
+	 * ever used. prefault: every data page touched now instead, not by
+	 * the first burst that fills the pool (page faults on the worker). */
 	p->msgs = calloc(capacity, sizeof(*p->msgs));
-	/* Every page touched now, not by the first burst that fills the pool
-	 * (page faults on the worker), and never filled by malloc debugging. */
 	if (slot != 0) {
 		p->data_len = (size_t)capacity * slot;
 		p->data = mmap(NULL, p->data_len, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (prefault ? MAP_POPULATE : 0),
+			       -1, 0);
 		if (p->data == MAP_FAILED)
 			p->data = NULL;
 	}
@@ -108,31 +140,29 @@ struct lp_msg_pool *lp_msg_pool_create(uint32_t capacity, uint32_t props_max, ui
 		goto nomem;
 	}
 	atomic_init(&p->head, NIL);
-	atomic_init(&p->available, 0);
-	/* Pushed in reverse so that slot 0 is handed out first. */
-	for (uint32_t i = capacity; i-- > 0;) {
-		struct lp_msg *m = &p->msgs[i];
-		m->pool = p;
-		m->index = i;
-		m->props = p->data != NULL ? p->data + (size_t)i * slot : NULL;
-		m->body = p->data != NULL ? m->props + props_max : NULL;
-		atomic_init(&m->refcnt, 0);
-		free_push(p, i);
-	}
+	atomic_init(&p->available, capacity);
+	atomic_init(&p->fresh, 0);
 	return p;
 nomem:
 	errno = ENOMEM;
 	return NULL;
 }
 
+struct lp_msg_pool *lp_msg_pool_create(uint32_t capacity, uint32_t props_max, uint32_t body_max)
+{
+	return lp_msg_pool_create_lazy(capacity, props_max, body_max, true);
+}
+
 void lp_msg_pool_destroy(struct lp_msg_pool *p)
 {
 	if (p == NULL)
 		return;
-	for (uint32_t i = 0; p->msgs != NULL && i < p->capacity; i++)
+	uint32_t used = atomic_load(&p->fresh);
+
+	for (uint32_t i = 0; p->msgs != NULL && i < used; i++)
 		if (p->msgs[i].body_heap != 0)
 			free(p->msgs[i].body);
-	for (uint32_t i = 0; p->msgs != NULL && i < p->capacity; i++)
+	for (uint32_t i = 0; p->msgs != NULL && i < used; i++)
 		if (p->msgs[i].props_heap != 0)
 			free(p->msgs[i].props);
 	free(p->msgs);

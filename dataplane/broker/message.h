@@ -70,6 +70,15 @@ struct lp_msg {
 struct lp_msg_pool *lp_msg_pool_create(uint32_t capacity, uint32_t props_max, uint32_t body_max);
 
 /*
+ * The same, with memory resident only for the slots ever used (prefault
+ * false): the pool can be sized from a memory budget much larger than what
+ * a run needs, at the price of a page fault the first time each slot is
+ * used. prefault true is lp_msg_pool_create.
+ */
+struct lp_msg_pool *lp_msg_pool_create_lazy(uint32_t capacity, uint32_t props_max, uint32_t body_max,
+					    bool prefault);
+
+/*
  * Free the pool and its storage (heap bodies included). Messages still referenced become invalid:
  * callers check lp_msg_pool_available() == lp_msg_pool_capacity() first.
  * NULL is a no-op.

@@ -89,6 +89,7 @@ struct lp_queue_pool {
 	uint64_t *cons_free;      /* bit per consumer slot, set when free: the lowest is reused */
 	uint32_t n_queues, n_cons, n_entries;
 	uint32_t free_queue, free_entry;
+	uint32_t fresh_entry;     /* entries from here on never used (calloc'ed: not resident yet) */
 	uint32_t entries_used;
 };
 
@@ -121,8 +122,7 @@ struct lp_queue_pool *lp_queue_pool_create(const struct lp_queue_pool_config *cf
 		p->queues[i].next_free = i + 1 < cfg->queues ? i + 1 : NIL;
 	for (uint32_t i = 0; i < cfg->consumers; i++)
 		p->cons_free[i / 64] |= 1ull << (i % 64);
-	for (uint32_t i = 0; i < cfg->entries; i++)
-		p->entries[i].next = i + 1 < cfg->entries ? i + 1 : NIL;
+	p->free_entry = NIL; /* entries come from fresh_entry until some are freed */
 	return p;
 nomem:
 	errno = ENOMEM;
@@ -157,7 +157,7 @@ static struct entry *ent(const struct lp_queue *q, uint32_t i)
 
 static bool entries_left(const struct lp_queue *q)
 {
-	return q->ready.count + q->un.count < q->capacity && q->pool->free_entry != NIL;
+	return q->ready.count + q->un.count < q->capacity && q->pool->entries_used < q->pool->n_entries;
 }
 
 /* A free entry (the caller checked entries_left), on no list yet. */
@@ -166,7 +166,10 @@ static uint32_t ent_alloc(struct lp_queue *q)
 	struct lp_queue_pool *p = q->pool;
 	uint32_t i = p->free_entry;
 
-	p->free_entry = p->entries[i].next;
+	if (i != NIL)
+		p->free_entry = p->entries[i].next;
+	else
+		i = p->fresh_entry++;
 	p->entries_used++;
 	return i;
 }

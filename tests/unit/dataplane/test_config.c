@@ -76,6 +76,29 @@ static void store_and_alarm_options(void **state)
 	assert_int_equal(cfg.disk_free_limit, 50000000);
 }
 
+/* The memory limit: 0.4 of RAM by default (RabbitMQ's
+ * vm_memory_high_watermark), a fraction or bytes with RabbitMQ's suffixes;
+ * the pool is sized from it unless --max-messages says; --prefault. */
+static void memory_limit_options(void **state)
+{
+	struct lp_config cfg;
+	char *none[] = {"dp"};
+	char *frac[] = {"dp", "--memory-limit", "0.25", "--prefault", "true"};
+	char *abs[] = {"dp", "--memory-limit", "2GiB"};
+	(void)state;
+	assert_int_equal(parse(&cfg, 1, none), 0);
+	assert_true(cfg.memory_limit_fraction == 0.4);
+	assert_int_equal(cfg.memory_limit, 0);
+	assert_int_equal(cfg.max_messages, 0);
+	assert_false(cfg.prefault);
+	assert_int_equal(parse(&cfg, 5, frac), 0);
+	assert_true(cfg.memory_limit_fraction == 0.25);
+	assert_true(cfg.prefault);
+	assert_int_equal(parse(&cfg, 3, abs), 0);
+	assert_int_equal(cfg.memory_limit, 2ull << 30);
+	assert_true(cfg.memory_limit_fraction == 0);
+}
+
 static void defaults_need_port_and_address(void **state)
 {
 	struct lp_config cfg;
@@ -104,6 +127,10 @@ static void bad_values_are_refused_with_the_option_named(void **state)
 		{"dp", "--disk-free-limit", "-1"},
 		{"dp", "--memory-high-watermark", "1.5"},
 		{"dp", "--memory-high-watermark", "0"},
+		{"dp", "--memory-limit", "1.5"},
+		{"dp", "--memory-limit", "1MB"},   /* under 64 MiB */
+		{"dp", "--memory-limit", "0.0"},
+		{"dp", "--prefault", "yes"},
 		{"dp", "--store-fault", "fsync-eio=0"},
 		{"dp", "--store-fault", "bitflip=3"},
 	};
@@ -184,6 +211,7 @@ int main(void)
 		cmocka_unit_test(options_are_applied),
 		cmocka_unit_test(defaults_need_port_and_address),
 		cmocka_unit_test(store_and_alarm_options),
+		cmocka_unit_test(memory_limit_options),
 		cmocka_unit_test(bad_values_are_refused_with_the_option_named),
 		cmocka_unit_test(unknown_option_is_refused),
 		cmocka_unit_test(gateway_must_be_on_link),
