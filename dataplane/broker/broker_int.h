@@ -189,6 +189,10 @@ struct owned_queue {
 	uint8_t flags;     /* LP_CTL_Q_* */
 	uint32_t qid;
 	uint32_t store_id; /* durable: its id in the journal (topology), else 0 */
+	/* its records' queue id in this shard's journal: store_id, or for a
+	 * non-durable queue (whose tail is paged out under memory pressure
+	 * only) LP_JOURNAL_TRANSIENT_Q | qid, which recovery skips; 0: no journal */
+	uint32_t journal_id;
 	uint64_t next_jseq; /* journal sequence of its next persistent message */
 	/* recovered messages (lp_broker.recovered) not in the queue yet: while
 	 * there are some, new publishes wait so that order is kept */
@@ -230,6 +234,8 @@ struct recovered_msg {
 /* A journal sequence with this bit: a transient message journaled only to
  * page it out (recovery skips it; leaving the queue releases its record). */
 #define LP_JSEQ_TRANSIENT (1ull << 63)
+/* A journal queue id with this bit: a non-durable queue's (never recovered). */
+#define LP_JOURNAL_TRANSIENT_Q (1u << 31)
 
 /* page.c: read-backs in flight per shard at most, the size of each one's
  * staging buffer (the largest record that is paged out), and how far past

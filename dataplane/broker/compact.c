@@ -32,7 +32,7 @@ static bool move_one(void *ctx, struct lp_queue_jref *ref, const struct lp_msg *
 {
 	struct owned_queue *oq = ctx;
 
-	return lp_persist_move_msg(oq->broker, oq->store_id, ref, m);
+	return lp_persist_move_msg(oq->broker, oq->journal_id, ref, m);
 }
 
 static void finish(struct lp_broker *b, bool gave_up)
@@ -70,7 +70,7 @@ void lp_compact_step(struct lp_broker *b)
 		struct owned_queue *oq = &b->queues[b->live[b->compact_queue]];
 		unsigned visited = lp_queue_message_count(oq->q) + lp_queue_unacked_count(oq->q);
 
-		if (oq->store_id == 0)
+		if (oq->journal_id == 0)
 			continue;
 		if (oq->rec_next < oq->rec_end) /* still recovering: a later pass */
 			continue;

@@ -108,7 +108,7 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid)
 		};
 		bool journaled = b->store != NULL && tq->store_id != 0; /* only durable queues have one */
 
-		if (journaled) {
+		if (b->store != NULL) { /* a non-durable queue's paged messages are journaled too */
 			qc.gone = lp_persist_gone;
 			qc.gone_ctx = oq;
 		}
@@ -121,6 +121,8 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid)
 		oq->qid = qid;
 		oq->broker = b;
 		oq->store_id = journaled ? tq->store_id : 0;
+		oq->journal_id = b->store == NULL ? 0 : journaled ? tq->store_id
+						  : LP_JOURNAL_TRANSIENT_Q | (qid & ~LP_JOURNAL_TRANSIENT_Q);
 		oq->rec_next = oq->rec_end = 0;
 		lp_fifo_init(&oq->paged);
 		oq->flags = tq->flags;
@@ -235,7 +237,7 @@ static int enqueue_paged(struct lp_broker *b, struct owned_queue *oq, struct lp_
 	}
 	if (lp_page_push(b, oq, out ? NULL : m, &ref, false) < 0) {
 		if (ref.loc.len != 0)
-			lp_persist_settle(b, oq->store_id, &ref);
+			lp_persist_settle(b, oq->journal_id, &ref);
 		*ticket = 0;
 		return -ENOSPC;
 	}

@@ -100,11 +100,12 @@ uint32_t lp_owner_ready_count(const struct owned_queue *oq)
 
 bool lp_page_wants(const struct lp_broker *b, const struct owned_queue *oq)
 {
-	if (b->page_reads == NULL || oq->store_id == 0 || lp_queue_limited(oq->q))
+	if (b->page_reads == NULL || oq->journal_id == 0 || lp_queue_limited(oq->q))
 		return false;
 	if (oq->paged.n > 0)
 		return true; /* order: nothing overtakes the paged tail */
-	return lp_queue_message_count(oq->q) >= b->cfg.page_after ||
+	/* A non-durable queue's messages go to disk under memory pressure only. */
+	return (oq->store_id != 0 && lp_queue_message_count(oq->q) >= b->cfg.page_after) ||
 	       lp_msg_pool_available(b->pool) < lp_msg_pool_capacity(b->pool) / 2;
 }
 
@@ -127,7 +128,7 @@ int lp_page_push(struct lp_broker *b, struct owned_queue *oq, struct lp_msg *m,
 	if (e == NULL)
 		return -ENOSPC;
 	*e = (struct paged_msg){.ref = *ref, .msg = m, .redelivered = redelivered,
-				.store_id = oq->store_id,
+				.store_id = oq->journal_id,
 				.state = m != NULL ? PAGED_IN_MEMORY : PAGED_ON_DISK};
 	if (m == NULL)
 		b->stats.paged_out++;
@@ -187,7 +188,7 @@ void lp_page_fill(struct lp_broker *b, struct owned_queue *oq)
 		lp_fifo_pop(&b->page_pool, &oq->paged);
 		if (rc < 0) { /* not expected (no limits on a paging queue): settled */
 			if (ref.loc.len != 0)
-				lp_persist_settle(b, oq->store_id, &ref);
+				lp_persist_settle(b, oq->journal_id, &ref);
 			lp_msg_release(m);
 		}
 	}
@@ -316,7 +317,7 @@ void lp_page_drop(struct lp_broker *b, struct owned_queue *oq, bool ended)
 			if (ended)
 				lp_store_release(b->store, &e->ref.loc);
 			else
-				lp_persist_settle(b, oq->store_id, &e->ref);
+				lp_persist_settle(b, oq->journal_id, &e->ref);
 		}
 		e->state = PAGED_FREE;
 		lp_fifo_pop(&b->page_pool, &oq->paged);

@@ -133,7 +133,7 @@ static int on_recovered(void *arg, uint32_t queue, uint64_t seq, const struct lp
 	struct lp_broker *b = r->b;
 	struct lp_msg *m = NULL;
 
-	if (!record_persistent(msg, len))
+	if (!record_persistent(msg, len) || (queue & LP_JOURNAL_TRANSIENT_Q))
 		return LP_STORE_RECOVER_SKIP;
 	if (b->n_recovered == r->cap) {
 		uint32_t ncap = r->cap ? r->cap * 2 : 4096;
@@ -450,9 +450,9 @@ bool lp_persist_fits(const struct lp_broker *b, const struct lp_msg *m, unsigned
 /* Append m's ENQUEUE record as (store_id, seq). Returns the ticket, or what
  * lp_store_enqueue said (-EIO stops the process). */
 static int64_t append_msg(struct lp_broker *b, uint32_t store_id, uint64_t seq, const struct lp_msg *m,
-			  struct lp_store_loc *loc)
+			  bool kept, struct lp_store_loc *loc)
 {
-	struct persist_hdr h = {.version = PERSIST_VERSION, .flags = m->flags & LP_MSG_F_PERSISTENT,
+	struct persist_hdr h = {.version = PERSIST_VERSION, .flags = kept ? LP_MSG_F_PERSISTENT : 0,
 				.exchange_len = m->exchange_len, .rkey_len = m->rkey_len,
 				.props_len = m->props_len};
 	struct iovec iov[5] = {
@@ -469,12 +469,15 @@ static int64_t append_msg(struct lp_broker *b, uint32_t store_id, uint64_t seq, 
 int64_t lp_persist_enqueue(struct lp_broker *b, struct owned_queue *oq, const struct lp_msg *m,
 			   struct lp_queue_jref *ref)
 {
-	ref->seq = oq->next_jseq | ((m->flags & LP_MSG_F_PERSISTENT) ? 0 : LP_JSEQ_TRANSIENT);
-	int64_t t = append_msg(b, oq->store_id, ref->seq, m, &ref->loc);
+	/* Recovered: a persistent message of a durable queue only. */
+	bool kept = (m->flags & LP_MSG_F_PERSISTENT) && oq->store_id != 0;
+
+	ref->seq = oq->next_jseq | (kept ? 0 : LP_JSEQ_TRANSIENT);
+	int64_t t = append_msg(b, oq->journal_id, ref->seq, m, kept, &ref->loc);
 
 	if (t > 0) {
 		oq->next_jseq++;
-		b->stats.persisted += (m->flags & LP_MSG_F_PERSISTENT) != 0;
+		b->stats.persisted += kept;
 	}
 	return t;
 }
@@ -498,7 +501,7 @@ bool lp_persist_move_msg(struct lp_broker *b, uint32_t store_id, struct lp_queue
 
 	if (b->moves_n == LP_PERSIST_MOVES)
 		return false;
-	int64_t t = append_msg(b, store_id, ref->seq, m, &loc);
+	int64_t t = append_msg(b, store_id, ref->seq, m, !(ref->seq & LP_JSEQ_TRANSIENT), &loc);
 
 	if (t <= 0)
 		return false; /* the buffer is full (or the segments are): later */
@@ -558,7 +561,7 @@ void lp_persist_gone(void *ctx, const struct lp_queue_jref *ref, enum lp_queue_g
 	if (why != LP_QUEUE_GONE_SETTLED && oq->ended)
 		lp_store_release(b->store, &ref->loc);
 	else
-		lp_persist_settle(b, oq->store_id, ref);
+		lp_persist_settle(b, oq->journal_id, ref);
 }
 
 void lp_persist_end(struct lp_broker *b, struct owned_queue *oq, bool deleted)
@@ -566,8 +569,12 @@ void lp_persist_end(struct lp_broker *b, struct owned_queue *oq, bool deleted)
 	int64_t t = -ENOBUFS;
 
 	oq->ended = false;
-	if (b->store == NULL || oq->store_id == 0)
+	if (b->store == NULL)
 		return;
+	if (oq->store_id == 0) { /* a non-durable queue: its paged messages' records go */
+		lp_page_drop(b, oq, false);
+		return;
+	}
 	if (deleted)
 		t = lp_store_queue_delete(b->store, oq->store_id);
 	else if (lp_queue_unacked_count(oq->q) == 0) /* a PURGE record also ends unacked ones */

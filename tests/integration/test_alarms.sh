@@ -9,7 +9,9 @@
 # space, the first publish is answered with Connection.Blocked ("low on
 # disk") and lepusctl status --json lists "disk". The management API's
 # /api/health/checks/alarms answers 503 naming the resource while an alarm
-# is raised, 200 otherwise.
+# is raised, 200 otherwise. The memory part runs without a journal
+# (--data-dir none): with one, queues page their tails out to disk and the
+# pool does not fill.
 . "$(dirname "$0")/lib.sh" "$1"
 it_require_lepus
 
@@ -43,7 +45,7 @@ PY
 }
 
 it_start_control
-it_start_dataplane --max-messages 2048
+it_start_dataplane --max-messages 2048 --data-dir none # no journal: nothing is paged out, the pool fills
 it_client "$py" "$al" "$IT_DP_IP" publish alarm-q "$n" >"$IT_DIR/publish.json" &
 pub=$!
 wait_alarms "memory 1"

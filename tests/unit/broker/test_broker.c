@@ -2428,6 +2428,34 @@ static void compaction_frees_sparse_segments(void **state)
 }
 
 /*
+ * A non-durable queue under memory pressure: past half the message pool its
+ * tail goes to the journal too (RabbitMQ pages transient messages out the
+ * same way), so it takes three times the pool, all delivered in order; the
+ * records are never recovered, and once consumed they leave no live record
+ * behind.
+ */
+static void non_durable_queue_pages_out_under_memory_pressure(void **state)
+{
+	struct fx *f = *state;
+	struct client *p = client_open(f, 1), *c = client_open(f, 1);
+	enum { N = 3 * POOL };
+	static uint32_t got[N + 8];
+	uint64_t published = 0;
+
+	confirm_select(f, p, 1);
+	publish_confirmed(f, p, "t1", 0, N, true, &published);
+	assert_true(lp_broker_stats(f->b[1])->paged_out > N / 2);
+	assert_true(lp_broker_pool_free(f->b[1]) >= POOL / 2 - 256);
+	assert_int_equal(lp_broker_stats(f->b[1])->persisted, 0); /* nothing kept */
+	assert_int_equal(get_all(f, c, "t1", got, N, false, NULL), N);
+	for (uint32_t i = 0; i < N; i++)
+		assert_int_equal(got[i], i);
+	publish_confirmed(f, p, "t1", 50000, POOL, false, &published); /* persistent, still not kept */
+	fx_restart(f, true);
+	assert_int_equal(lp_broker_stats(f->b[1])->recovered, 0);
+}
+
+/*
  * A durable queue whose owner changed between two runs (the worker count
  * did): the shard that recovers its messages forwards them to the new owner,
  * which journals them, and settles its own records only once the owner says
@@ -2545,6 +2573,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(deep_queue_pages_to_the_journal, setup_store_paging,
 						teardown),
+		cmocka_unit_test_setup_teardown(non_durable_queue_pages_out_under_memory_pressure,
+						setup_store, teardown),
 		cmocka_unit_test_setup_teardown(compaction_frees_sparse_segments, setup_store_small_segments,
 						teardown_small_segments),
 		cmocka_unit_test_setup_teardown(tx_commit_waits_for_a_full_queue, setup_store_small_queues,
