@@ -380,6 +380,18 @@ static void assert_no_close(const struct client *k)
 #define POOL 4096
 #define SMALL 64
 
+/* What a test's setup may make smaller than the defaults. */
+struct fx_sizes {
+	uint32_t queue_capacity;  /* each queue's */
+	uint32_t page_after;      /* ready messages a durable queue keeps in memory */
+	uint64_t segment_bytes;   /* journal segments (0: the store's default) */
+};
+
+#define FX_SIZES_DEFAULT ((struct fx_sizes){.queue_capacity = 4096, .page_after = 4096})
+
+/* The sizes of the next fixture setup_store makes. */
+static struct fx_sizes fx_next_sizes = FX_SIZES_DEFAULT;
+
 struct fx {
 	struct lp_broker *b[N_W];
 	struct lp_mesh *mesh;
@@ -392,6 +404,7 @@ struct fx {
 	struct client *cl[MAX_CLIENTS];
 	unsigned n_cl;
 	char dir[64];    /* the journals' data directory ("": none) */
+	struct fx_sizes sizes; /* of its brokers, at every (re)start */
 };
 
 static void topo_apply(struct fx *f, const struct lp_ctl_msg *m)
@@ -636,12 +649,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-/* Each queue's capacity, and the ready messages a durable queue keeps in
- * memory before its tail is paged out, in the next fixture (a test's setup
- * may lower them). */
-static uint32_t fx_queue_capacity = 4096;
-static uint32_t fx_page_after = 4096;
-static uint64_t fx_segment_bytes; /* 0: the store's default */
 
 /* Both shards, on a new mesh; data_dir: their journals (NULL: none). */
 static void fx_brokers(struct fx *f, const char *data_dir)
@@ -654,10 +661,10 @@ static void fx_brokers(struct fx *f, const char *data_dir)
 	bc.max_messages = POOL;
 	bc.body_max = 16384;
 	bc.max_queues = 32;
-	bc.queue_capacity = fx_queue_capacity;
-	bc.page_after = fx_page_after;
+	bc.queue_capacity = f->sizes.queue_capacity;
+	bc.page_after = f->sizes.page_after;
 	bc.page_entries = 65536;
-	bc.segment_bytes = fx_segment_bytes;
+	bc.segment_bytes = f->sizes.segment_bytes;
 	bc.max_channels = 64;
 	bc.max_consumers = 64;
 	bc.data_dir = data_dir;
@@ -677,6 +684,7 @@ static struct fx *fx_create(const char *data_dir)
 	assert_int_equal(lp_amqp_auth_add_defaults(f->auth), 0);
 	f->tb = lp_topology_builder_create();
 	assert_non_null(f->tb);
+	f->sizes = fx_next_sizes;
 	fx_brokers(f, data_dir);
 	lp_amqp_conn_cfg_default(&f->cfg);
 	f->cfg.heartbeat = 0;
@@ -1917,14 +1925,20 @@ static void topo_store(struct fx *f, bool with_pd)
 
 static int setup_store(void **state);
 
+/* setup_store with sizes of its own. */
+static int setup_store_sized(void **state, struct fx_sizes sizes)
+{
+	fx_next_sizes = sizes;
+	int rc = setup_store(state);
+
+	fx_next_sizes = FX_SIZES_DEFAULT;
+	return rc;
+}
+
 /* Queues of 100 messages each, on the store's topology. */
 static int setup_store_small_queues(void **state)
 {
-	fx_queue_capacity = 100;
-	int rc = setup_store(state);
-
-	fx_queue_capacity = 4096;
-	return rc;
+	return setup_store_sized(state, (struct fx_sizes){.queue_capacity = 100, .page_after = 4096});
 }
 
 static int setup_store(void **state)
@@ -2069,6 +2083,32 @@ static void persistent_messages_are_confirmed_when_durable_and_recovered(void **
 	assert_int_equal(lp_broker_stats(f->b[1])->recovered, 0);
 }
 
+/* Queue.Purge on k's channel 1, lepus-control's yes through the relay, then
+ * the owner purges: Purge-Ok's message count. */
+static uint32_t purge_via_relay(struct fx *f, struct client *k, const char *queue)
+{
+	struct lp_ctl_link link = {0};
+	struct lp_broker_relay *r = lp_broker_relay_create(f->mesh, &link);
+	struct lp_amqp_method m = {.id = LP_AMQP_QUEUE_PURGE};
+
+	assert_non_null(r);
+	client_clear(k);
+	m.queue_purge.queue = lp_amqp_cstr(queue);
+	client_method(k, 1, &m);
+	pump(f);
+	lp_broker_relay_poll(r);
+	assert_int_equal(link.n_sub, 1);
+	assert_int_equal(link.sub[0].type, LP_CTL_PURGE);
+	struct lp_ctl_result res = {.req_id = (uint64_t)link.sub[0].id, .version = 1};
+
+	lp_broker_relay_result(r, &res);
+	pump(f);
+	lp_broker_relay_destroy(r);
+	assert_int_equal(count_ev(k, LP_AMQP_QUEUE_PURGE_OK), 1);
+	assert_no_close(k);
+	return nth_ev(k, LP_AMQP_QUEUE_PURGE_OK, 0)->count;
+}
+
 /*
  * Acked messages stay gone, unacked ones come back; a purge is one record;
  * the messages of a queue that is gone at the next start are settled
@@ -2098,24 +2138,7 @@ static void acks_purges_and_deleted_queues_stay_settled(void **state)
 	pump(f);
 	/* p0: purged (lepus-control says yes through the relay, then the owner
 	 * purges). */
-	struct lp_ctl_link link = {0};
-	struct lp_broker_relay *r = lp_broker_relay_create(f->mesh, &link);
-	struct lp_amqp_method m = {.id = LP_AMQP_QUEUE_PURGE};
-
-	assert_non_null(r);
-	m.queue_purge.queue = lp_amqp_cstr("p0");
-	client_method(c, 1, &m);
-	pump(f);
-	lp_broker_relay_poll(r);
-	assert_int_equal(link.n_sub, 1);
-	assert_int_equal(link.sub[0].type, LP_CTL_PURGE);
-	struct lp_ctl_result res = {.req_id = (uint64_t)link.sub[0].id, .version = 1};
-
-	lp_broker_relay_result(r, &res);
-	pump(f);
-	lp_broker_relay_destroy(r);
-	assert_int_equal(count_ev(c, LP_AMQP_QUEUE_PURGE_OK), 1);
-	assert_no_close(c);
+	assert_int_equal(purge_via_relay(f, c, "p0"), N);
 	/* The settles and the purge are written with the next flush: give the
 	 * journals a few rounds of polling (a settle is never waited for). */
 	for (unsigned r = 0; r < 50; r++) {
@@ -2242,13 +2265,30 @@ static void publish_confirmed(struct fx *f, struct client *p, const char *queue,
 	}
 }
 
+/* Three times the pool into queue (on worker w) with no consumer, persistent
+ * and transient mixed, then all of them got back, in order; most of them
+ * went through the journal (paged out and in). */
+static void three_pools_through(struct fx *f, struct client *p, struct client *c,
+				const char *queue, unsigned w, uint64_t *published)
+{
+	enum { N = 3 * POOL };
+	static uint32_t got[N + 8];
+	uint32_t count = 0;
+
+	publish_confirmed(f, p, queue, 0, N, true, published);
+	assert_true(lp_broker_stats(f->b[w])->paged_out > N / 2);
+	assert_true(lp_broker_pool_free(f->b[w]) >= POOL / 2 - 256);
+	assert_int_equal(get_all(f, c, queue, got, N, false, &count), N);
+	assert_int_equal(count, N - 1); /* Get-Ok's count includes the paged ones */
+	for (uint32_t i = 0; i < N; i++)
+		assert_int_equal(got[i], i);
+	assert_true(lp_broker_stats(f->b[w])->paged_in > N / 2);
+	assert_no_close(c);
+}
+
 static int setup_store_paging(void **state)
 {
-	fx_page_after = 16;
-	int rc = setup_store(state);
-
-	fx_page_after = 4096;
-	return rc;
+	return setup_store_sized(state, (struct fx_sizes){.queue_capacity = 4096, .page_after = 16});
 }
 
 /*
@@ -2263,7 +2303,6 @@ static int setup_store_paging(void **state)
  */
 static void deep_queue_pages_to_the_journal(void **state)
 {
-	fx_page_after = 16;
 	struct fx *f = *state;
 	struct client *p = client_open(f, 0), *c = client_open(f, 1);
 	enum { N = 3 * POOL };
@@ -2272,15 +2311,8 @@ static void deep_queue_pages_to_the_journal(void **state)
 	uint32_t count = 0;
 
 	confirm_select(f, p, 1);
-	publish_confirmed(f, p, "p0", 0, N, true, &published);
-	assert_true(lp_broker_stats(f->b[0])->paged_out > N - 100);
-	assert_true(lp_broker_pool_free(f->b[0]) > POOL - 64);
-	assert_int_equal(get_all(f, c, "p0", got, N, false, &count), N);
-	assert_int_equal(count, N - 1);
-	for (uint32_t i = 0; i < N; i++)
-		assert_int_equal(got[i], i);
-	assert_true(lp_broker_stats(f->b[0])->paged_in > N - 100);
-	assert_no_close(c);
+	three_pools_through(f, p, c, "p0", 0, &published);
+	assert_true(lp_broker_stats(f->b[0])->paged_out > N - 100); /* past page_after (16) */
 
 	/* Persistent only, then a restart. */
 	publish_confirmed(f, p, "p0", 100000, POOL, false, &published);
@@ -2301,44 +2333,20 @@ static void deep_queue_pages_to_the_journal(void **state)
 	confirm_select(f, p, 1);
 	published = 0;
 	publish_confirmed(f, p, "p0", 300000, POOL, false, &published);
-	struct lp_ctl_link link = {0};
-	struct lp_broker_relay *r = lp_broker_relay_create(f->mesh, &link);
-	struct lp_amqp_method m = {.id = LP_AMQP_QUEUE_PURGE};
-
-	assert_non_null(r);
-	client_clear(c);
-	m.queue_purge.queue = lp_amqp_cstr("p0");
-	client_method(c, 1, &m);
-	pump(f);
-	lp_broker_relay_poll(r);
-	assert_int_equal(link.n_sub, 1);
-	struct lp_ctl_result res = {.req_id = (uint64_t)link.sub[0].id, .version = 1};
-
-	lp_broker_relay_result(r, &res);
-	pump(f);
-	lp_broker_relay_destroy(r);
-	assert_int_equal(count_ev(c, LP_AMQP_QUEUE_PURGE_OK), 1);
-	assert_int_equal(nth_ev(c, LP_AMQP_QUEUE_PURGE_OK, 0)->count, POOL);
+	assert_int_equal(purge_via_relay(f, c, "p0"), POOL);
 	assert_int_equal(get_all(f, c, "p0", got, N, false, NULL), 0);
 	for (unsigned i = 0; i < 50; i++) {
 		pump(f);
 		usleep(1000);
 	}
 	fx_restart(f, true);
-	fx_page_after = 4096;
 	assert_int_equal(lp_broker_stats(f->b[0])->recovered, 0);
 }
 
 static int setup_store_small_segments(void **state)
 {
-	fx_segment_bytes = 256 << 10;
-	return setup_store(state);
-}
-
-static int teardown_small_segments(void **state)
-{
-	fx_segment_bytes = 0;
-	return teardown(state);
+	return setup_store_sized(state, (struct fx_sizes){.queue_capacity = 4096, .page_after = 4096,
+							  .segment_bytes = 256 << 10});
 }
 
 /* The lowest id of the segment files in shard w's journal directory. */
@@ -2438,18 +2446,11 @@ static void non_durable_queue_pages_out_under_memory_pressure(void **state)
 {
 	struct fx *f = *state;
 	struct client *p = client_open(f, 1), *c = client_open(f, 1);
-	enum { N = 3 * POOL };
-	static uint32_t got[N + 8];
 	uint64_t published = 0;
 
 	confirm_select(f, p, 1);
-	publish_confirmed(f, p, "t1", 0, N, true, &published);
-	assert_true(lp_broker_stats(f->b[1])->paged_out > N / 2);
-	assert_true(lp_broker_pool_free(f->b[1]) >= POOL / 2 - 256);
+	three_pools_through(f, p, c, "t1", 1, &published);
 	assert_int_equal(lp_broker_stats(f->b[1])->persisted, 0); /* nothing kept */
-	assert_int_equal(get_all(f, c, "t1", got, N, false, NULL), N);
-	for (uint32_t i = 0; i < N; i++)
-		assert_int_equal(got[i], i);
 	publish_confirmed(f, p, "t1", 50000, POOL, false, &published); /* persistent, still not kept */
 	fx_restart(f, true);
 	assert_int_equal(lp_broker_stats(f->b[1])->recovered, 0);
@@ -2576,7 +2577,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(non_durable_queue_pages_out_under_memory_pressure,
 						setup_store, teardown),
 		cmocka_unit_test_setup_teardown(compaction_frees_sparse_segments, setup_store_small_segments,
-						teardown_small_segments),
+						teardown),
 		cmocka_unit_test_setup_teardown(tx_commit_waits_for_a_full_queue, setup_store_small_queues,
 						teardown),
 	};
