@@ -326,9 +326,9 @@ static int setup_control_link(struct dataplane *dp)
 	if (dp->cfg.max_messages == 0)
 		dp->cfg.max_messages = pool_from_memory_limit(&dp->cfg, dp->n_workers);
 	bcfg.max_messages = dp->cfg.max_messages;
-	/* No queue limit of its own beyond the pool (RabbitMQ's classic queues
-	 * have none): the memory alarm blocks publishers first. */
-	bcfg.queue_capacity = dp->cfg.max_messages;
+	/* queue_capacity (65536) stays: past it in memory, a queue's publishers
+	 * wait for its consumers (flow control) or, with none, its tail goes to
+	 * the journal (page.c); the memory alarm blocks publishers first. */
 	bcfg.queue_entries = dp->cfg.max_messages + dp->cfg.max_messages / 8;
 	bcfg.prefault = dp->cfg.prefault;
 	bcfg.memory_high_watermark = dp->cfg.memory_high_watermark;

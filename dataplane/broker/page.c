@@ -104,9 +104,14 @@ bool lp_page_wants(const struct lp_broker *b, const struct owned_queue *oq)
 		return false;
 	if (oq->paged.n > 0)
 		return true; /* order: nothing overtakes the paged tail */
-	/* A non-durable queue's messages go to disk under memory pressure only. */
-	return (oq->store_id != 0 && lp_queue_message_count(oq->q) >= b->cfg.page_after) ||
-	       lp_msg_pool_available(b->pool) < lp_msg_pool_capacity(b->pool) / 2;
+	if (lp_msg_pool_available(b->pool) < lp_msg_pool_capacity(b->pool) / 2)
+		return true; /* memory pressure: any queue */
+	if (oq->store_id != 0)
+		return lp_queue_message_count(oq->q) >= b->cfg.page_after;
+	/* A non-durable queue at its capacity in memory: with consumers its
+	 * publishers wait for them (flow control, as RabbitMQ's credit flow
+	 * matches rates), with none it pages rather than stall. */
+	return lp_queue_consumer_count(oq->q) == 0 && !lp_queue_can_take(oq->q, NULL);
 }
 
 bool lp_page_readable(const struct lp_msg *m)
