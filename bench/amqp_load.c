@@ -104,6 +104,7 @@ struct run {
 	 * stalled (they are there) from one that lost them (they are not). */
 	bool left_known;
 	uint64_t left_in_queues;
+	_Atomic uint64_t held;    /* --backlog: the queues' message count before consuming */
 	char error[512];
 	pthread_mutex_t error_lock;
 };
@@ -590,6 +591,14 @@ static void *consumer_main(void *arg)
 		atomic_fetch_add(&r->cons_ready, 1);
 		while (atomic_load(&r->prod_done) < r->n_prod && !atomic_load(&r->stop_consume))
 			usleep(10000);
+		/* What the broker holds then: the first consumer of each queue asks
+		 * (passive Queue.Declare's message count). */
+		amqp_queue_declare_ok_t *ok = k->id % o->consumers != 0 ? NULL :
+			amqp_queue_declare(c, CHANNEL, cstr(r->qname[k->queue]), 1, 0, 0, 0,
+					   amqp_empty_table);
+
+		if (ok != NULL && reply_ok(c, "queue.declare passive", err, sizeof(err)))
+			atomic_fetch_add(&r->held, ok->message_count);
 	}
 	amqp_basic_consume(c, CHANNEL, cstr(r->qname[k->queue]), amqp_empty_bytes, 0, o->autoack, 0,
 			   amqp_empty_table);
@@ -802,6 +811,8 @@ static int summarize(struct run *r, struct lp_load_report *rep, struct lp_hist *
 		.interrupted = interrupted != 0,
 		.left_known = r->left_known,
 		.left_in_queues = r->left_in_queues,
+		.backlog = o->backlog,
+		.held = atomic_load(&r->held),
 		.missing_max = MISSING_SHOWN,
 		.t0 = r->t0_ns,
 	};

@@ -88,6 +88,9 @@ void lp_load_report_print(const struct lp_load_report *rep, FILE *f)
 	fprintf(f, "   lost %" PRIu64 ", duplicated %" PRIu64 ", out-of-order %" PRIu64
 		", foreign %" PRIu64 ", blocked %" PRIu64 "\n",
 		rep->lost, rep->duplicated, rep->out_of_order, rep->foreign, rep->t.blocked);
+	if (rep->backlog)
+		fprintf(f, "   held   %" PRIu64 " messages in the queues once publishing was done "
+			"(passive Queue.Declare)\n", rep->held);
 	if (rep->lost > 0 || rep->drain_timeout) {
 		if (rep->left_known)
 			fprintf(f, "   left in the queue(s) after the consumers closed: %" PRIu64 "%s\n",
@@ -153,6 +156,8 @@ int lp_load_report_json(const struct lp_load_report *rep, FILE *f)
 	if ((rep->has_busy && json_object_set_new(root, "bench_busy", json_real(rep->busy)) < 0) ||
 	    (rep->error && rep->error[0] &&
 	     json_object_set_new(root, "error", json_string(rep->error)) < 0) ||
+	    (rep->backlog &&
+	     json_object_set_new(root, "held", json_integer((json_int_t)rep->held)) < 0) ||
 	    (rep->left_known &&
 	     json_object_set_new(root, "left_in_queues",
 				 json_integer((json_int_t)rep->left_in_queues)) < 0)) {

@@ -58,6 +58,8 @@ struct lp_load_report {
 	/* Ready messages left in the queues after the consumers closed. */
 	bool left_known;
 	uint64_t left_in_queues;
+	bool backlog;             /* --backlog: held is known */
+	uint64_t held;            /* the queues' message count once publishing was done */
 	/* The lowest missing (producer, sequence) pairs, up to missing_max. */
 	unsigned missing_max;  /* 0 .. LP_LOAD_MISSING_MAX; 0: none listed */
 	unsigned missing_n;
