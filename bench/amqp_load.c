@@ -864,7 +864,7 @@ static int run_layout(struct run *r, const struct lp_load_opts *o)
 	snprintf(r->url, sizeof(r->url), "%s", o->uri);
 	amqp_default_connection_info(&r->ci);
 	if (amqp_parse_url(r->url, &r->ci) != AMQP_STATUS_OK) {
-		snprintf(r->error, sizeof(r->error), "cannot parse --uri %s", o->uri);
+		snprintf(r->error, sizeof(r->error), "cannot parse --uri %.400s", o->uri);
 		return -EINVAL;
 	}
 	r->fanout = o->fanout_queues > 0;
