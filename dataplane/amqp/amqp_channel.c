@@ -3,8 +3,8 @@
  * Channels of a running connection: lp_amqp_conn_input -> conn_frame ->
  * lp_amqp_channel_frame -> channel-class methods here (spec 2.2.5), content
  * assembly (spec 4.2.6), and the broker's methods through the connection's
- * callbacks. Until the broker core exists, methods nobody handles close their
- * channel with 540 NOT_IMPLEMENTED. Reply texts follow RabbitMQ's
+ * callbacks. Methods nobody handles close their channel with 540
+ * NOT_IMPLEMENTED (only without a broker: with one, every method is handled). Reply texts follow RabbitMQ's
  * rabbit_channel and rabbit_command_assembler where it has one. See
  * amqp_channel.h.
  */
@@ -149,7 +149,9 @@ static bool callback_result(struct lp_amqp_conn *c, uint16_t ch, int rc, uint32_
 		return false; /* the callee raised the error itself */
 	if (rc == -ENOTSUP) {
 		/* Channel-level on purpose although 540 is a hard error in spec 1.3:
-		 * the connection stays usable for what is implemented. */
+		 * the connection stays usable for what is implemented (with the
+		 * broker every method is handled; RabbitMQ's own 540s, Channel.Flow
+		 * active=false and immediate=true, close the connection). */
 		channel_close(c, ch, LP_AMQP_NOT_IMPLEMENTED, method_id,
 			      "%s is not implemented by this worker",
 			      name ? name : "content");
@@ -289,8 +291,14 @@ static void channel_method(struct lp_amqp_conn *c, uint16_t ch, const struct lp_
 		return;
 	case LP_AMQP_CHANNEL_FLOW:
 		/* Spec 2.2.5 "channel.flow": the client asks us to stop or
-		 * restart deliveries on this channel. */
-		chan->flow_active = m->channel_flow.active;
+		 * restart deliveries on this channel. RabbitMQ (3.x) does not
+		 * implement stopping them: active=false closes the connection
+		 * with 540, and clients' tests expect that. */
+		if (!m->channel_flow.active) {
+			lp_amqp_conn_fail(c, LP_AMQP_NOT_IMPLEMENTED, m->id, "active=false");
+			return;
+		}
+		chan->flow_active = true;
 		r.id = LP_AMQP_CHANNEL_FLOW_OK;
 		r.channel_flow_ok.active = m->channel_flow.active;
 		lp_amqp_conn_send_method(c, ch, &r);

@@ -31,6 +31,11 @@ int lp_publish_start(struct lp_broker *b, struct channel *bc, const struct lp_am
 	const char *vhost = lp_amqp_conn_vhost(bc->conn);
 	char x[LP_BROKER_NAME_LEN];
 
+	if (p->immediate) { /* RabbitMQ 3.x: a connection error, before anything else */
+		lp_amqp_conn_fail(bc->conn, LP_AMQP_NOT_IMPLEMENTED, LP_AMQP_BASIC_PUBLISH,
+				  "immediate=true");
+		return -ENOTSUP;
+	}
 	copy_name(x, p->exchange);
 	uint32_t xi = lp_topology_exchange_find(b->snap->topo, vhost, x, strlen(x));
 

@@ -25,7 +25,7 @@ import sys
 import time
 
 import pika
-from pika.exceptions import ChannelClosedByBroker, NackError, UnroutableError
+from pika.exceptions import ChannelClosedByBroker, ConnectionClosedByBroker, NackError, UnroutableError
 
 HOST = "127.0.0.1"
 RUN = "%d" % os.getpid()  # names are unique per run
@@ -1084,6 +1084,23 @@ def case_tx_ack(conns):
     ch.queue_delete(q)
 
 
+def case_channel_flow(conns):
+    """Channel.Flow active=true is answered with Flow-Ok; active=false is not
+    implemented by RabbitMQ 3.x: the connection closes with 540."""
+    c = conns.open()
+    ch = c.channel()
+    eq(ch.flow(True), True, "Flow-Ok active")
+    sync(ch)
+    try:
+        ch.flow(False)
+        sync(ch)
+    except ConnectionClosedByBroker as e:
+        eq(e.reply_code, 540, "connection close code after Channel.Flow active=false")
+        check("active=false" in e.reply_text, "reply text %r names active=false" % e.reply_text)
+        return
+    raise Fail("Channel.Flow active=false: connection not closed (expected 540)")
+
+
 CASES = [
     ("direct_exchange", case_direct_exchange),
     ("fanout_exchange", case_fanout_exchange),
@@ -1123,6 +1140,7 @@ CASES = [
     ("auto_delete_last_consumer", case_auto_delete_last_consumer),
     ("tx_publish", case_tx_publish),
     ("tx_ack", case_tx_ack),
+    ("channel_flow", case_channel_flow),
 ]
 
 

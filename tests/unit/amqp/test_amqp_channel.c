@@ -272,6 +272,8 @@ static void test_pause_until_resume(void **state)
 	assert_int_equal(lp_amqp_channel_state(f->c, 1), LP_AMQP_CH_OPEN);
 }
 
+/* Channel.Flow active=true is answered; active=false closes the connection
+ * with 540 as RabbitMQ's; Access.Request gets ticket 1. */
 static void test_flow_and_access(void **state)
 {
 	struct fx *f = *state;
@@ -282,17 +284,14 @@ static void test_flow_and_access(void **state)
 	handshake(f, 2047, 131072, 0);
 	open_channel(f, 1);
 	f->out_len = 0;
-	m.channel_flow.active = false;
+	m.channel_flow.active = true;
 	feed_method(f, 1, &m);
 	put16(&p, 20);
 	put16(&p, 21);
-	put8(&p, 0);
+	put8(&p, 1);
 	method_frame(&e, 1, &p);
 	assert_int_equal(f->out_len, e.n);
 	assert_memory_equal(f->out, e.b, e.n);
-	assert_false(f->c->channels[1].flow_active);
-	m.channel_flow.active = true;
-	feed_method(f, 1, &m);
 	assert_true(f->c->channels[1].flow_active);
 
 	f->out_len = 0;
@@ -306,6 +305,14 @@ static void test_flow_and_access(void **state)
 	method_frame(&e, 1, &p);
 	assert_int_equal(f->out_len, e.n);
 	assert_memory_equal(f->out, e.b, e.n);
+
+	/* RabbitMQ does not stop deliveries for a client: active=false closes
+	 * the connection with 540 (rabbit_channel, a hard error). */
+	f->out_len = 0;
+	m = (struct lp_amqp_method){ .id = LP_AMQP_CHANNEL_FLOW };
+	m.channel_flow.active = false;
+	feed_method(f, 1, &m);
+	assert_last_close(f, 0, 540, "NOT_IMPLEMENTED - active=false");
 }
 
 static void test_content(void **state)

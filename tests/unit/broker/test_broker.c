@@ -751,8 +751,19 @@ static int teardown(void **state)
 
 /* Basic.Publish with a body of body_len octets starting with seq;
  * delivery_mode 0: no properties, 2: persistent. */
+static void publish_flags(struct client *k, uint16_t ch, const char *x, const char *rkey,
+			  uint32_t seq, size_t body_len, uint8_t delivery_mode, bool immediate);
+
 static void publish_mode(struct client *k, uint16_t ch, const char *x, const char *rkey,
 			 uint32_t seq, size_t body_len, uint8_t delivery_mode)
+{
+	publish_flags(k, ch, x, rkey, seq, body_len, delivery_mode, false);
+}
+
+/* Basic.Publish (immediate as given) with its content: a body of body_len
+ * octets starting with seq. */
+static void publish_flags(struct client *k, uint16_t ch, const char *x, const char *rkey,
+			  uint32_t seq, size_t body_len, uint8_t delivery_mode, bool immediate)
 {
 	size_t cap = body_len + 2048;
 	uint8_t *buf = malloc(cap), *body = malloc(body_len + 4);
@@ -771,6 +782,7 @@ static void publish_mode(struct client *k, uint16_t ch, const char *x, const cha
 	memcpy(body, &seq, sizeof(seq));
 	m.basic_publish.exchange = lp_amqp_cstr(x);
 	m.basic_publish.routing_key = lp_amqp_cstr(rkey);
+	m.basic_publish.immediate = immediate;
 	lp_amqp_outbuf_init(&o, buf, cap);
 	assert_true(lp_amqp_frame_write_method(&o, ch, &m, FRAME_MAX) > 0);
 	assert_true(lp_amqp_frame_write_content(&o, ch, &props, body, body_len, FRAME_MAX) > 0);
@@ -1701,6 +1713,23 @@ static void declare_through_relay_answers_with_owner_counts(void **state)
 }
 
 /*
+ * Basic.Publish with immediate=true: RabbitMQ 3.x closes the connection with
+ * 540 NOT_IMPLEMENTED "immediate=true" (a hard error) and routes nothing.
+ */
+static void publish_immediate_closes_the_connection(void **state)
+{
+	struct fx *f = *state;
+	struct client *k = client_open(f, 0);
+
+	publish_flags(k, 1, "", "q0", 0, SMALL, 1, true);
+	pump(f);
+	assert_int_equal(count_ev(k, LP_AMQP_CONNECTION_CLOSE), 1);
+	assert_int_equal(nth_ev(k, LP_AMQP_CONNECTION_CLOSE, 0)->code, 540);
+	assert_int_equal(lp_broker_stats(f->b[0])->published, 0);
+	assert_pools_full(f);
+}
+
+/*
  * Regression (found by fuzz_worker_input; seed
  * tests/fuzz/corpus/worker_input/crash_tx_commit_unknown_tag): an unknown
  * delivery tag settled at Tx.Commit closes the channel with 406, and the
@@ -2570,6 +2599,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(acks_purges_and_deleted_queues_stay_settled, setup_store,
 						teardown),
 		cmocka_unit_test_setup_teardown(tx_commit_waits_for_the_journal, setup_store, teardown),
+		cmocka_unit_test_setup_teardown(publish_immediate_closes_the_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(recovered_messages_move_to_a_new_owner_durably, setup_store,
 						teardown),
 		cmocka_unit_test_setup_teardown(deep_queue_pages_to_the_journal, setup_store_paging,
