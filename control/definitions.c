@@ -1203,6 +1203,14 @@ static bool check_queue_args(const struct lp_ctl_def_req *req, const char *qrs,
 		/* Lepus has classic queues only. */
 		{ "x-queue-type", { "classic", NULL } },
 	};
+	/* RabbitMQ's other queue types: said plainly, not taken for classic. */
+	a = arg_get(req->args, req->args_len, "x-queue-type");
+	if (a.present && a.kind == 'S' &&
+	    ((a.raw.len == 6 && memcmp(a.raw.ptr, "quorum", 6) == 0) ||
+	     (a.raw.len == 6 && memcmp(a.raw.ptr, "stream", 6) == 0)))
+		return reply(out, LP_AMQP_PRECONDITION_FAILED,
+			     "invalid arg 'x-queue-type' for %s: %.*s queues are not supported by "
+			     "Lepus yet (only classic)", qrs, (int)a.raw.len, (const char *)a.raw.ptr);
 	for (size_t i = 0; i < sizeof(enums) / sizeof(enums[0]); i++) {
 		a = arg_get(req->args, req->args_len, enums[i].key);
 		if (!a.present)
