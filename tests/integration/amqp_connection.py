@@ -154,6 +154,19 @@ big = b"x" * (frame_max + 100)
 s.sendall(frame(3, 1, big))
 expect_connection_close(s, 501, "frame over frame_max")
 
+# Connection.Update-Secret (10, 70) for a user of the internal database:
+# RabbitMQ 3.10 answers Update-Secret-Ok (10, 71) whatever the new secret
+# (its internal backend has nothing to refresh); the connection goes on.
+s, _ = raw_open()
+s.sendall(method(0, 10, 70, longstr(b"a-new-token") + shortstr(b"refresh")))
+f = read_frame(s)
+check(f is not None and f[0] == 1 and f[2][:4] == struct.pack(">HH", 10, 71),
+      "Update-Secret answered with Update-Secret-Ok: %r" % (f,))
+s.sendall(method(1, 20, 10, shortstr(b"")))  # Channel.Open still works
+f = read_frame(s)
+check(f is not None and f[2][:4] == struct.pack(">HH", 20, 11), "Channel.Open-Ok after it: %r" % (f,))
+s.close()
+
 s = socket.create_connection((HOST, PORT), timeout=5)
 s.sendall(b"AMQP\x00\x00\x08\x00")  # 0-8: we answer with our header and close
 reply = s.recv(8)
