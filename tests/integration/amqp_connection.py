@@ -167,6 +167,15 @@ f = read_frame(s)
 check(f is not None and f[2][:4] == struct.pack(">HH", 20, 11), "Channel.Open-Ok after it: %r" % (f,))
 s.close()
 
+# Basic.Publish with immediate=true: RabbitMQ 3.x does not implement it and
+# closes the connection with 540 NOT_IMPLEMENTED ("immediate=true").
+s, _ = raw_open()
+s.sendall(method(1, 20, 10, shortstr(b"")))  # Channel.Open
+read_frame(s)
+s.sendall(method(1, 60, 40, struct.pack(">H", 0) + shortstr(b"") + shortstr(b"it.immediate") + b"\x02") +
+          frame(2, 1, struct.pack(">HHQH", 60, 0, 1, 0)) + frame(3, 1, b"x"))
+expect_connection_close(s, 540, "Basic.Publish immediate=true")
+
 s = socket.create_connection((HOST, PORT), timeout=5)
 s.sendall(b"AMQP\x00\x00\x08\x00")  # 0-8: we answer with our header and close
 reply = s.recv(8)
