@@ -393,8 +393,10 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid);
 int lp_owner_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m, uint64_t *ticket);
 /* Can oq take m now (room in it and in the journal, recovered messages in)? */
 bool lp_owner_can_take(struct lp_broker *b, const struct owned_queue *oq, const struct lp_msg *m);
-/* Would lp_owner_enqueue(oq, m) append a record to this shard's journal? */
-bool lp_owner_journals(struct lp_broker *b, const struct owned_queue *oq, const struct lp_msg *m);
+/* Would lp_owner_enqueue(oq, m) append a record to this shard's journal?
+ * paged: lp_page_wants(b, oq), which the caller asked already. */
+bool lp_owner_journals(const struct lp_broker *b, const struct owned_queue *oq,
+		       const struct lp_msg *m, bool paged);
 /* Handle an operation from shard op->src (or a local one). Takes op->ptr's reference. */
 void lp_op_handle(struct lp_broker *b, const struct lp_ring_op *op);
 /* The handlers of the owner side's operation types (owner.c). */

@@ -207,16 +207,18 @@ bool lp_owner_can_take(struct lp_broker *b, const struct owned_queue *oq, const 
 {
 	if (oq->rec_next != oq->rec_end)
 		return false;
-	if (lp_page_wants(b, oq))
-		return lp_page_has_room(b) &&
-		       (!(lp_persist_wants(b, oq, m) || lp_page_readable(m)) || lp_persist_fits(b, m, 1));
-	return lp_queue_can_take(oq->q, m) &&
-	       (!lp_persist_wants(b, oq, m) || lp_persist_fits(b, m, 1));
+	bool paged = lp_page_wants(b, oq);
+
+	if (paged ? !lp_page_has_room(b) : !lp_queue_can_take(oq->q, m))
+		return false;
+	return !lp_owner_journals(b, oq, m, paged) || lp_persist_fits(b, m, 1);
 }
 
-bool lp_owner_journals(struct lp_broker *b, const struct owned_queue *oq, const struct lp_msg *m)
+bool lp_owner_journals(const struct lp_broker *b, const struct owned_queue *oq,
+		       const struct lp_msg *m, bool paged)
 {
-	return lp_persist_wants(b, oq, m) || (lp_page_wants(b, oq) && lp_page_readable(m));
+	/* enqueue_paged journals a transient message too when it can be read back */
+	return lp_persist_wants(b, oq, m) || (paged && lp_page_readable(m));
 }
 
 /* To oq's paged tail: journaled (a transient message too, when it can be
@@ -227,7 +229,7 @@ static int enqueue_paged(struct lp_broker *b, struct owned_queue *oq, struct lp_
 	struct lp_queue_jref ref = {0};
 	bool out = lp_page_readable(m);
 
-	if (out || lp_persist_wants(b, oq, m)) {
+	if (lp_owner_journals(b, oq, m, true)) {
 		int64_t t = lp_persist_enqueue(b, oq, m, &ref);
 
 		if (t <= 0) /* no room in the journal (the callers asked): as a full queue */

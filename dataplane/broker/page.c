@@ -111,7 +111,7 @@ bool lp_page_wants(const struct lp_broker *b, const struct owned_queue *oq)
 	/* A non-durable queue at its capacity in memory: with consumers its
 	 * publishers wait for them (flow control, as RabbitMQ's credit flow
 	 * matches rates), with none it pages rather than stall. */
-	return lp_queue_consumer_count(oq->q) == 0 && !lp_queue_can_take(oq->q, NULL);
+	return lp_queue_consumer_count(oq->q) == 0 && !lp_queue_has_room(oq->q);
 }
 
 bool lp_page_readable(const struct lp_msg *m)

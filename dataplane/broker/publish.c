@@ -129,12 +129,14 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 				continue;
 			if (!lp_owner_can_take(b, oq, m))
 				return -EAGAIN;
-			if (!lp_page_wants(b, oq))
+			bool paged = lp_page_wants(b, oq), persistent = lp_persist_wants(b, oq, m);
+
+			if (!paged)
 				entries += lp_queue_needs_entry(oq->q, m);
 			if (entries > lp_queue_pool_entries_free(b->qpool))
 				return -EAGAIN;
-			journaled += lp_owner_journals(b, oq, m);
-			waits |= lp_persist_wants(b, oq, m);
+			journaled += lp_owner_journals(b, oq, m, paged);
+			waits |= persistent;
 			continue;
 		}
 		waits |= remote_verdict(tq, m);

@@ -534,6 +534,11 @@ int lp_queue_enqueue_ref(struct lp_queue *q, struct lp_msg *m, const struct lp_q
 	return dropped;
 }
 
+bool lp_queue_has_room(const struct lp_queue *q)
+{
+	return entries_left(q);
+}
+
 bool lp_queue_can_take(const struct lp_queue *q, const struct lp_msg *m)
 {
 	if (entries_left(q))

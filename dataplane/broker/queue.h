@@ -184,6 +184,9 @@ int lp_queue_enqueue_ref(struct lp_queue *q, struct lp_msg *m, const struct lp_q
  */
 bool lp_queue_can_take(const struct lp_queue *q, const struct lp_msg *m);
 
+/* Below its capacity, with pool entries left (whatever its limits would do)? */
+bool lp_queue_has_room(const struct lp_queue *q);
+
 /*
  * Would lp_queue_enqueue(q, m) hold one more of the pool's entries (false
  * when a limit drops the head or m, or rejects m)? A publish routed to
