@@ -258,8 +258,34 @@ static void drop_recovered(struct lp_broker *b, uint32_t from, uint32_t to, bool
 	}
 }
 
+/* The settles that waited for room in the journal's buffer, as far as
+ * there is room now. */
+static void append_waiting_settles(struct lp_broker *b)
+{
+	while (b->swait_n > 0) {
+		struct settle_wait *w = &b->swait[b->swait_head];
+		int64_t t = lp_store_settle(b->store, w->store_id, w->ref.seq, &w->ref.loc);
+
+		if (t == -ENOBUFS)
+			break;
+		if (t < 0)
+			lp_persist_fail_stop(b, "settle", (int)t);
+		b->swait_head = (b->swait_head + 1) % LP_BROKER_SETTLE_BACKLOG;
+		b->swait_n--;
+	}
+}
+
 void lp_persist_close(struct lp_broker *b)
 {
+	/* A clean stop writes the settles still waiting for room (else their
+	 * messages would come back after the restart), bounded: about 1 s. */
+	for (unsigned i = 0; b->store != NULL && b->swait_n > 0 && i < 10000; i++) {
+		if (lp_store_flush(b->store) < 0 || lp_store_poll(b->store, NULL, 0) < 0)
+			break;
+		append_waiting_settles(b);
+		if (b->swait_n > 0)
+			usleep(100);
+	}
 	if (b->store != NULL) {
 		int rc = lp_store_close(b->store);
 
@@ -618,17 +644,7 @@ void lp_persist_poll(struct lp_broker *b)
 		for (int i = 0; i < rc; i++)
 			lp_page_on_read(b, &done[i]);
 	} while (rc == 16);
-	while (b->swait_n > 0) {
-		struct settle_wait *w = &b->swait[b->swait_head];
-		int64_t t = lp_store_settle(b->store, w->store_id, w->ref.seq, &w->ref.loc);
-
-		if (t == -ENOBUFS)
-			break;
-		if (t < 0)
-			lp_persist_fail_stop(b, "settle", (int)t);
-		b->swait_head = (b->swait_head + 1) % LP_BROKER_SETTLE_BACKLOG;
-		b->swait_n--;
-	}
+	append_waiting_settles(b);
 	if (b->adopted && b->adopt_next < b->n_recovered)
 		adopt_forward(b);
 	uint64_t durable = lp_store_durable(b->store);
