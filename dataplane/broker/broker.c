@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rte_errno.h>
 #include <rte_ring.h>
@@ -106,12 +107,23 @@ void lp_broker_refresh_snapshot(struct lp_broker *b)
 		b->snap = lp_snapshot_current(b->snapshots);
 }
 
+/* The queues' clock (TTLs). */
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 void lp_broker_poll(struct lp_broker *b)
 {
 	if (b == NULL)
 		return;
 	lp_persist_poll(b);
 	resume_publishers(b);
+	if (b->dead_n > 0)
+		lp_dead_letter_run(b);
 	if (b->mesh != NULL) {
 		struct lp_ctl_result *r;
 
@@ -137,6 +149,11 @@ void lp_broker_poll(struct lp_broker *b)
 	if (b->mesh != NULL)
 		lp_mesh_flush(b);
 	lp_persist_flush(b);
+	/* The queues' clock moves between iterations, so that what arrives
+	 * during one (the sessions' publishes before this call, the rings'
+	 * in it) and its dispatch see the same time: a TTL of 0 reaches a
+	 * consumer that can take it at once. */
+	lp_queue_pool_set_now(b->qpool, now_us());
 }
 
 uint32_t lp_broker_pool_free(const struct lp_broker *b)
@@ -191,6 +208,9 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 	b->get_retry = calloc(cfg->max_channels, sizeof(*b->get_retry));
 	b->backlogged = calloc(cfg->max_channels, sizeof(*b->backlogged));
 	b->confirm_dirty = calloc(cfg->max_channels, sizeof(*b->confirm_dirty));
+	b->dead = calloc(LP_BROKER_DEAD_LETTERS, sizeof(*b->dead));
+	b->dead_props = malloc(LP_BROKER_DEAD_PROPS);
+	b->dead_scratch = malloc(LP_BROKER_DEAD_PROPS);
 	b->out = calloc(LP_MESH_LANES * b->n_workers, sizeof(*b->out));
 	b->in = calloc(LP_MESH_LANES * b->n_workers, sizeof(*b->in));
 	bool stages = b->out != NULL;
@@ -223,6 +243,7 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 	}
 	if (b->pool == NULL || b->queues == NULL || b->qpool == NULL || b->live == NULL || b->qid_map == NULL ||
 	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL || b->parked == NULL || b->get_retry == NULL || b->backlogged == NULL || b->confirm_dirty == NULL ||
+	    b->dead == NULL || b->dead_props == NULL || b->dead_scratch == NULL ||
 	    b->out == NULL || b->in == NULL || !stages || !pools) {
 		lp_broker_destroy(b);
 		rte_errno = ENOMEM;
@@ -246,6 +267,8 @@ void lp_broker_drop_messages(struct lp_broker *b)
 		return;
 	lp_persist_close(b); /* first: what the queues drop now stays in the journal */
 	lp_owner_destroy_queues(b);
+	if (b->dead != NULL)
+		lp_dead_letter_drop_all(b);
 	for (uint32_t i = 0; b->chans != NULL && i < b->cfg.max_channels; i++) {
 		if (b->chans[i].used && b->chans[i].pub != NULL)
 			lp_msg_release(b->chans[i].pub);
@@ -292,6 +315,9 @@ void lp_broker_destroy(struct lp_broker *b)
 	free(b->get_retry);
 	free(b->backlogged);
 	free(b->confirm_dirty);
+	free(b->dead);
+	free(b->dead_props);
+	free(b->dead_scratch);
 	free(b->out);
 	free(b->in);
 	lp_msg_pool_destroy(b->pool);

@@ -108,6 +108,11 @@ struct lp_broker_stats {
 	uint64_t compacted;     /* records copied out of sparse segments */
 	uint64_t recovered_copies; /* second copies of a message found at recovery (dropped) */
 	uint64_t settles_lost;  /* settle backlog full: may come back once after a crash */
+	/* queue features */
+	uint64_t expired;       /* messages removed by a TTL */
+	uint64_t dead_lettered; /* dead letters routed */
+	uint64_t dead_lettered_remote; /* of their copies, sent to queues of other shards */
+	uint64_t dead_letters_dropped; /* no exchange, a cycle, or no room for them */
 	/* gauges */
 	uint64_t alarms;        /* LP_BROKER_ALARM_* raised now */
 	uint64_t blocked_publishers; /* connections paused by an alarm or a full ring */

@@ -55,6 +55,9 @@ struct rte_ring;
 #define LP_BROKER_HOLD 64             /* operations read from a ring at once */
 #define LP_BROKER_ROUTE_MAX 1024      /* destination queues of one publish */
 #define LP_BROKER_PROPS_MAX 4096      /* properties kept in a message slot (larger: heap) */
+#define LP_BROKER_DEAD_LETTERS 4096   /* dead letters waiting to be routed, per shard */
+#define LP_BROKER_DEAD_PROPS (64u << 10) /* a dead letter's rewritten properties, at most */
+#define LP_BROKER_DEAD_WAIT_US 1000000 /* a dead letter no queue takes for this long is dropped */
 #define LP_BROKER_BODY_SLOT 4096      /* body kept in a message slot (larger: heap) */
 /* Operations staged for one ring at which this shard's publishers pause and
  * the owner stops dispatching to that shard, and at which they resume. */
@@ -187,6 +190,7 @@ struct owned_queue {
 	bool had_consumer; /* auto-delete: reported unused once it had one */
 	bool ended;        /* persist.c: its PURGE/DELETE record is written (while purging) */
 	uint8_t flags;     /* LP_CTL_Q_* */
+	bool dead_on_reject; /* x-overflow reject-publish-dlx with a dead-letter exchange */
 	uint32_t qid;
 	uint32_t store_id; /* durable: its id in the journal (topology), else 0 */
 	/* its records' queue id in this shard's journal: store_id, or for a
@@ -311,6 +315,11 @@ struct lp_broker {
 	bool compacting;
 	uint32_t compact_seg, compact_queue, compact_entry, compact_pass, compact_gave_up;
 	uint64_t compact_polls;
+	/* dead_letter.c: a ring of LP_BROKER_DEAD_LETTERS, and the buffers
+	 * where a dead letter's properties are rewritten */
+	struct dead_letter *dead;
+	uint32_t dead_head, dead_n;
+	uint8_t *dead_props, *dead_scratch;
 	/* channels whose confirms changed this iteration (confirm.c batches them) */
 	struct channel **confirm_dirty;
 	uint32_t n_confirm_dirty;
@@ -387,6 +396,8 @@ enum { RELAY_SUBMIT = 1, RELAY_CONN_CLOSED, RELAY_QUEUE_UNUSED };
 /* ---- owner.c: the owner side ----------------------------------------- */
 
 struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid);
+/* This shard's queue qid if it exists already (never creates it), or NULL. */
+struct owned_queue *lp_owner_find(struct lp_broker *b, uint32_t qid);
 /* Enqueue m (takes the reference) into this shard's queue qid. Returns 0,
  * -ENOBUFS (reject-publish limit), -ENOSPC (full) or -ENOENT (no queue).
  * *ticket: the journal ticket that makes it durable, 0 when it needs none. */
@@ -554,6 +565,28 @@ void lp_consume_retry_gets(struct lp_broker *b);
 int lp_publish_start(struct lp_broker *b, struct channel *bc, const struct lp_amqp_basic_publish *p);
 int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, uint32_t xi,
 			 bool mandatory, uint64_t seq);
+/* The same for destinations already routed (n snapshot queue indexes).
+ * bc may be NULL when seq is 0 and mandatory false (a dead letter). */
+int lp_publish_to(struct lp_broker *b, struct channel *bc, struct lp_msg *m, const uint32_t *dests,
+		  int n, bool mandatory, uint64_t seq);
+
+/* ---- dead_letter.c ---- */
+
+/* A message a queue of this shard dead-lettered, waiting to be routed. */
+struct dead_letter {
+	struct lp_msg *msg;   /* the queue's reference */
+	uint64_t since;       /* pool clock when it died */
+	uint32_t qid;
+	uint8_t why;          /* enum lp_queue_dead */
+};
+
+/* lp_queue_dead_fn of the queues with a dead-letter exchange (ctx: the
+ * owned_queue): queues m (takes its reference) for lp_dead_letter_run. */
+void lp_dead_letter_push(void *ctx, struct lp_msg *m, enum lp_queue_dead why);
+/* Route the queued dead letters (the start of each poll iteration). */
+void lp_dead_letter_run(struct lp_broker *b);
+/* Release the queued ones (shutdown). */
+void lp_dead_letter_drop_all(struct lp_broker *b);
 void lp_publish_retry_parked(struct lp_broker *b);
 /* Put bc on the list of channels retried by lp_publish_retry_parked. */
 void lp_publish_park(struct lp_broker *b, struct channel *bc);

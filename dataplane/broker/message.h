@@ -31,6 +31,7 @@
 #define LP_MSG_F_MANDATORY  (1u << 0)
 #define LP_MSG_F_IMMEDIATE  (1u << 1)
 #define LP_MSG_F_PERSISTENT (1u << 2)  /* delivery-mode 2 */
+#define LP_MSG_F_TTL        (1u << 3)  /* the expiration property: ttl_ms is set */
 
 /* Defaults of lp_msg_pool_set_large: the largest body a pool takes (RabbitMQ's
  * ceiling for max_message_size, 512 MiB; the configured limit, 128 MiB by
@@ -55,6 +56,7 @@ struct lp_msg {
 	uint32_t props_heap;       /* octets of heap properties; 0: in the slot */
 	uint32_t headers_off;      /* the headers table's body within props (routing) */
 	uint32_t headers_len;      /* 0: none */
+	uint32_t ttl_ms;           /* the expiration property, with LP_MSG_F_TTL */
 	uint8_t exchange_len;
 	uint8_t rkey_len;
 	char exchange[LP_MSG_NAME_MAX + 1];   /* NUL-terminated copies */

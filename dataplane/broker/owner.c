@@ -79,6 +79,11 @@ static const struct lp_topology_queue *topo_queue(struct lp_broker *b, uint32_t 
 	return NULL;
 }
 
+struct owned_queue *lp_owner_find(struct lp_broker *b, uint32_t qid)
+{
+	return qid_find(b, qid);
+}
+
 struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid)
 {
 	struct owned_queue *oq = qid_find(b, qid);
@@ -105,12 +110,17 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid)
 			.capacity = b->cfg.queue_capacity, .max_consumers = LP_BROKER_QUEUE_CONSUMERS,
 			.max_length = tq->max_length, .max_length_bytes = tq->max_length_bytes,
 			.reject_publish = tq->reject_publish,
+			.has_message_ttl = tq->has_message_ttl, .message_ttl = tq->message_ttl,
 		};
 		bool journaled = b->store != NULL && tq->store_id != 0; /* only durable queues have one */
 
 		if (b->store != NULL) { /* a non-durable queue's paged messages are journaled too */
 			qc.gone = lp_persist_gone;
 			qc.gone_ctx = oq;
+		}
+		if (tq->dlx != NULL) {
+			qc.dead = lp_dead_letter_push;
+			qc.dead_ctx = oq;
 		}
 		oq->q = lp_queue_create(b->qpool, &qc);
 		if (oq->q == NULL)
@@ -126,6 +136,7 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid)
 		oq->rec_next = oq->rec_end = 0;
 		lp_fifo_init(&oq->paged);
 		oq->flags = tq->flags;
+		oq->dead_on_reject = tq->dlx != NULL && tq->reject_publish_dlx;
 		snprintf(oq->vhost, sizeof(oq->vhost), "%s", tq->vhost);
 		snprintf(oq->name, sizeof(oq->name), "%s", tq->name);
 		oq->live_idx = b->n_live;
@@ -274,6 +285,10 @@ int lp_owner_enqueue(struct lp_broker *b, uint32_t qid, struct lp_msg *m, uint64
 	} else if (oq != NULL) {
 		rc = lp_queue_enqueue(oq->q, m);
 	}
+	if (rc == -ENOBUFS && oq->dead_on_reject) { /* x-overflow reject-publish-dlx */
+		lp_dead_letter_push(oq, m, LP_QUEUE_DEAD_MAXLEN);
+		return rc;
+	}
 	/* No queue: deleted while the message travelled. */
 	if (rc < 0) {
 		if (rc == -ENOSPC)
@@ -325,6 +340,8 @@ void lp_owner_dispatch(struct lp_broker *b)
 			lp_persist_feed(b, oq);
 		if (oq->paged.n > 0)
 			lp_page_fill(b, oq);
+		if (lp_queue_expires(oq->q))
+			b->stats.expired += lp_queue_expire(oq->q);
 		if (lp_queue_consumer_count(oq->q) == 0 || lp_queue_message_count(oq->q) == 0)
 			continue;
 		unsigned n = lp_queue_dispatch(oq->q, owner_tag, b, d, LP_BROKER_DISPATCH_BURST);

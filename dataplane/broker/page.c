@@ -50,6 +50,7 @@ enum paged_state {
 struct paged_msg {
 	struct lp_queue_jref ref; /* loc.len 0: not journaled (kept in memory) */
 	struct lp_msg *msg;
+	uint64_t since;           /* the queues' clock when it reached the queue (TTL) */
 	uint32_t store_id;        /* its queue's (compaction's copies)*/
 	uint16_t slot;
 	uint8_t state;            /* enum paged_state */
@@ -133,7 +134,7 @@ int lp_page_push(struct lp_broker *b, struct owned_queue *oq, struct lp_msg *m,
 	if (e == NULL)
 		return -ENOSPC;
 	*e = (struct paged_msg){.ref = *ref, .msg = m, .redelivered = redelivered,
-				.store_id = oq->journal_id,
+				.since = lp_queue_pool_now(b->qpool), .store_id = oq->journal_id,
 				.state = m != NULL ? PAGED_IN_MEMORY : PAGED_ON_DISK};
 	if (m == NULL)
 		b->stats.paged_out++;
@@ -186,8 +187,8 @@ void lp_page_fill(struct lp_broker *b, struct owned_queue *oq)
 			break;
 		struct lp_queue_jref ref = e->ref;
 		struct lp_msg *m = e->msg;
-		int rc = lp_queue_enqueue_ref(oq->q, m, ref.loc.len != 0 ? &ref : NULL,
-					      e->redelivered);
+		int rc = lp_queue_enqueue_since(oq->q, m, ref.loc.len != 0 ? &ref : NULL,
+						e->redelivered, e->since);
 
 		e->state = PAGED_FREE;
 		lp_fifo_pop(&b->page_pool, &oq->paged);

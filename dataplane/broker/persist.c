@@ -35,7 +35,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "amqp_spec.h"
 #include "broker_int.h"
+#include "expiration.h"
 #include "lp_store.h"
 #include "message.h"
 #include "queue.h"
@@ -75,6 +77,18 @@ struct recover_ctx {
 	int err;
 };
 
+/* A message read back from the journal gets its own TTL again (its
+ * properties were validated when it was published). */
+static void restore_ttl(struct lp_msg *m)
+{
+	struct lp_amqp_basic_properties p;
+
+	if (lp_amqp_basic_properties_decode(m->props, m->props_len, &p) == 0 &&
+	    (p.flags & LP_AMQP_BASIC_EXPIRATION_FLAG) &&
+	    lp_expiration_parse(p.expiration, &m->ttl_ms, NULL, 0) == LP_EXPIRATION_OK)
+		m->flags |= LP_MSG_F_TTL;
+}
+
 struct lp_msg *lp_persist_decode(struct lp_broker *b, const void *payload, uint32_t len, int *err)
 {
 	const uint8_t *p = payload;
@@ -98,6 +112,7 @@ struct lp_msg *lp_persist_decode(struct lp_broker *b, const void *payload, uint3
 		goto no_room;
 	memcpy(m->props, props, h.props_len);
 	m->props_len = h.props_len;
+	restore_ttl(m);
 	if (lp_msg_body_reserve(m, body_len) < 0)
 		goto no_room;
 	memcpy(m->body, body, body_len);

@@ -19,6 +19,7 @@
 #include "amqp_channel.h"
 #include "amqp_reply.h"
 #include "amqp_server.h"
+#include "expiration.h"
 #include "broker_int.h"
 #include "ctl_link.h"
 #include "message.h"
@@ -105,15 +106,21 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 {
 	uint32_t dests[LP_BROKER_ROUTE_MAX];
 	struct lp_amqp_bytes headers = {m->props + m->headers_off, m->headers_len};
+	int n = lp_topology_route(b->snap->topo, xi, m->rkey, m->rkey_len, headers, dests,
+				  LP_BROKER_ROUTE_MAX);
+
+	return lp_publish_to(b, bc, m, dests, n < LP_BROKER_ROUTE_MAX ? n : LP_BROKER_ROUTE_MAX,
+			     mandatory, seq);
+}
+
+int lp_publish_to(struct lp_broker *b, struct channel *bc, struct lp_msg *m, const uint32_t *dests,
+		  int n, bool mandatory, uint64_t seq)
+{
 	const struct lp_topology *t = b->snap->topo;
 	struct pending_confirm *wait = NULL;
 	bool rejected = false, waits = false;
 	uint64_t durable_at = 0; /* journal ticket of this shard that makes m durable */
-	int n;
 
-	n = lp_topology_route(t, xi, m->rkey, m->rkey_len, headers, dests, LP_BROKER_ROUTE_MAX);
-	if (n > LP_BROKER_ROUTE_MAX)
-		n = LP_BROKER_ROUTE_MAX;
 	/* A full queue here, too few queue entries left for all the local
 	 * queues, or no room in the journal: nothing is routed yet. */
 	uint32_t entries = 0, journaled = 0;
@@ -173,11 +180,11 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 			wait->outstanding++;
 			confirm = true;
 		}
-		lp_broker_send(b, owner, lp_op_enqueue(tq->qid, m, confirm, bc->id, seq));
+		lp_broker_send(b, owner, lp_op_enqueue(tq->qid, m, confirm, bc != NULL ? bc->id : 0, seq));
 	}
 	if (n == 0) {
 		b->stats.unroutable++;
-		if (mandatory) {
+		if (mandatory && bc != NULL) {
 			struct lp_amqp_method ret = {.id = LP_AMQP_BASIC_RETURN};
 
 			ret.basic_return.reply_code = LP_AMQP_NO_ROUTE;
@@ -293,6 +300,27 @@ static bool user_id_valid(struct channel *bc, const struct lp_amqp_basic_propert
 	return false;
 }
 
+/* The expiration property (a message's own TTL): m->ttl_ms, or a channel
+ * error 406 as RabbitMQ's (the message is not routed). */
+static bool expiration_valid(struct channel *bc, const struct lp_amqp_basic_properties *p)
+{
+	char why[LP_BROKER_NAME_LEN];
+
+	if (!(p->flags & LP_AMQP_BASIC_EXPIRATION_FLAG))
+		return true;
+	if (lp_expiration_parse(p->expiration, &bc->pub->ttl_ms, why, sizeof(why)) ==
+	    LP_EXPIRATION_OK) {
+		bc->pub->flags |= LP_MSG_F_TTL;
+		return true;
+	}
+	lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_PRECONDITION_FAILED, LP_AMQP_BASIC_PUBLISH,
+			      "invalid expiration '%.*s': %s", (int)p->expiration.len,
+			      (const char *)p->expiration.ptr, why);
+	lp_msg_release(bc->pub);
+	bc->pub = NULL;
+	return false;
+}
+
 int lp_broker_on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 			     const struct lp_amqp_content_header *h)
 {
@@ -304,6 +332,8 @@ int lp_broker_on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 		return -ENOTSUP;
 	if (!user_id_valid(bc, &h->props))
 		return -EACCES;
+	if (!expiration_valid(bc, &h->props))
+		return -EINVAL;
 	/* The property list is kept as the publisher encoded it (validated by
 	 * the channel's decode): deliveries copy it, never re-encode it; the
 	 * headers table is located once, for routing. */

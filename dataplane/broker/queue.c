@@ -27,12 +27,14 @@
 #include "queue.h"
 
 #define NIL UINT32_MAX
+#define NO_TTL UINT64_MAX
 
 /* One message in one queue: ready, or delivered and not yet acknowledged. */
 struct entry {
 	struct lp_msg *msg;
 	struct lp_queue_jref jref;  /* in the journal (jref.loc.len > 0), or not */
 	uint64_t seq;
+	uint64_t expires;         /* pool clock (us) after which it is dead; UINT64_MAX: never */
 	uint64_t tag;             /* unacked: the delivery tag */
 	uint32_t channel;         /* unacked: the channel it went to */
 	uint32_t consumer;        /* unacked: NIL for Basic.Get or a cancelled consumer */
@@ -71,6 +73,10 @@ struct lp_queue {
 	bool reject_publish;
 	lp_queue_gone_fn gone;
 	void *gone_ctx;
+	uint64_t message_ttl;            /* ms, or NO_TTL */
+	lp_queue_dead_fn dead;
+	void *dead_ctx;
+	uint32_t own_ttl;                /* held messages that have a TTL of their own */
 	struct list ready;
 	uint64_t r_bytes;                /* body bytes of the ready messages */
 	struct list un;
@@ -79,6 +85,7 @@ struct lp_queue {
 	bool has_exclusive;
 	uint64_t next_seq;
 	uint64_t dropped;
+	uint64_t expired;
 	uint64_t round;                  /* lp_queue_dispatch calls, from 1 */
 };
 
@@ -91,6 +98,7 @@ struct lp_queue_pool {
 	uint32_t free_queue, free_entry;
 	uint32_t fresh_entry;     /* entries from here on never used (calloc'ed: not resident yet) */
 	uint32_t entries_used;
+	uint64_t now;             /* lp_queue_pool_set_now, microseconds */
 };
 
 /* ---- the pool ---------------------------------------------------------- */
@@ -148,6 +156,16 @@ uint32_t lp_queue_pool_entries_free(const struct lp_queue_pool *p)
 	return p->n_entries - p->entries_used;
 }
 
+void lp_queue_pool_set_now(struct lp_queue_pool *p, uint64_t now_us)
+{
+	p->now = now_us;
+}
+
+uint64_t lp_queue_pool_now(const struct lp_queue_pool *p)
+{
+	return p->now;
+}
+
 /* ---- entries and their lists -------------------------------------------- */
 
 static struct entry *ent(const struct lp_queue *q, uint32_t i)
@@ -178,6 +196,8 @@ static void ent_free(struct lp_queue *q, uint32_t i)
 {
 	struct lp_queue_pool *p = q->pool;
 
+	if (p->entries[i].msg->flags & LP_MSG_F_TTL)
+		q->own_ttl--;
 	p->entries[i].msg = NULL;
 	p->entries[i].next = p->free_entry;
 	p->free_entry = i;
@@ -281,6 +301,38 @@ static void r_drop(struct lp_queue *q, uint32_t i, enum lp_queue_gone why)
 {
 	r_unlink(q, i);
 	ent_drop(q, i, why);
+}
+
+/* Entry i (on no list) leaves for good for reason why: dead-lettered when
+ * the queue has a dead function, else released. */
+static void ent_dead(struct lp_queue *q, uint32_t i, enum lp_queue_dead why)
+{
+	struct lp_msg *m = ent(q, i)->msg;
+
+	if (q->dead == NULL) {
+		ent_drop(q, i, LP_QUEUE_GONE_SETTLED);
+		return;
+	}
+	gone(q, &ent(q, i)->jref, LP_QUEUE_GONE_SETTLED);
+	ent_free(q, i);
+	q->dead(q->dead_ctx, m, why); /* the queue's reference goes with it */
+}
+
+static bool expired(const struct lp_queue *q, uint32_t i)
+{
+	return q->pool->now > ent(q, i)->expires;
+}
+
+/* When a message enqueued at since expires (the smaller TTL wins). */
+static uint64_t expiry(const struct lp_queue *q, const struct lp_msg *m, uint64_t since)
+{
+	uint64_t ttl = q->message_ttl;
+
+	if ((m->flags & LP_MSG_F_TTL) && m->ttl_ms < ttl)
+		ttl = m->ttl_ms;
+	if (ttl == NO_TTL || ttl > (UINT64_MAX - since) / 1000)
+		return UINT64_MAX;
+	return since + ttl * 1000;
 }
 
 /* ---- consumers ------------------------------------------------------------ */
@@ -399,6 +451,8 @@ struct lp_queue *lp_queue_create(struct lp_queue_pool *p, const struct lp_queue_
 		.max_consumers = cfg->max_consumers, .max_length = cfg->max_length,
 		.max_length_bytes = cfg->max_length_bytes, .reject_publish = cfg->reject_publish,
 		.gone = cfg->gone, .gone_ctx = cfg->gone_ctx, .cons_head = NIL, .act_head = NIL, .act_tail = NIL,
+		.message_ttl = cfg->has_message_ttl ? cfg->message_ttl : NO_TTL,
+		.dead = cfg->dead, .dead_ctx = cfg->dead_ctx,
 	};
 	list_init(&q->ready);
 	list_init(&q->un);
@@ -479,6 +533,13 @@ static bool limited(const struct lp_queue *q)
 	       q->max_length_bytes != LP_QUEUE_NO_MAX_BYTES;
 }
 
+/* Ready entry i goes for a length limit (drop-head): dead-lettered as maxlen. */
+static void drop_over_limit(struct lp_queue *q, uint32_t i)
+{
+	r_unlink(q, i);
+	ent_dead(q, i, LP_QUEUE_DEAD_MAXLEN);
+}
+
 /*
  * x-max-length and x-max-length-bytes. RabbitMQ hands a message straight
  * to a consumer with credit when one is waiting, so only the messages no
@@ -497,6 +558,12 @@ int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m)
 int lp_queue_enqueue_ref(struct lp_queue *q, struct lp_msg *m, const struct lp_queue_jref *ref,
 			 bool redelivered)
 {
+	return lp_queue_enqueue_since(q, m, ref, redelivered, q->pool->now);
+}
+
+int lp_queue_enqueue_since(struct lp_queue *q, struct lp_msg *m, const struct lp_queue_jref *ref,
+			   bool redelivered, uint64_t since_us)
+{
 	static const struct lp_queue_jref none;
 	bool lim = limited(q);
 	uint32_t taken = lim ? spoken_for(q) : 0;
@@ -514,20 +581,25 @@ int lp_queue_enqueue_ref(struct lp_queue *q, struct lp_msg *m, const struct lp_q
 			/* The new message is itself the oldest one over the limit. */
 			q->next_seq++;
 			gone(q, ref != NULL ? ref : &none, LP_QUEUE_GONE_SETTLED);
-			lp_msg_release(m);
 			q->dropped++;
+			if (q->dead != NULL)
+				q->dead(q->dead_ctx, m, LP_QUEUE_DEAD_MAXLEN);
+			else
+				lp_msg_release(m);
 			return 1;
 		}
-		r_drop(q, r_nth(q, taken), LP_QUEUE_GONE_SETTLED);
+		drop_over_limit(q, r_nth(q, taken));
 		dropped++;
 	}
 	i = ent_alloc(q);
 	*ent(q, i) = (struct entry){.msg = m, .jref = ref != NULL ? *ref : none,
-				    .seq = q->next_seq++, .consumer = NIL,
-				    .redelivered = redelivered};
+				    .seq = q->next_seq++, .expires = expiry(q, m, since_us),
+				    .consumer = NIL, .redelivered = redelivered};
+	if (m->flags & LP_MSG_F_TTL)
+		q->own_ttl++;
 	r_push_back(q, i);
 	while (lim && q->ready.count > taken && over_limit(q, taken, 0, 0)) {
-		r_drop(q, r_nth(q, taken), LP_QUEUE_GONE_SETTLED);
+		drop_over_limit(q, r_nth(q, taken));
 		dropped++;
 	}
 	q->dropped += (uint64_t)dropped;
@@ -682,6 +754,10 @@ unsigned lp_queue_dispatch(struct lp_queue *q, lp_queue_tag_fn tag_fn, void *ctx
 	q->round++;
 	while (n < max && q->ready.count > 0 && id != NIL) {
 		struct consumer *c = cons(q, id);
+		if (expired(q, q->ready.head)) {
+			lp_queue_expire(q);
+			continue;
+		}
 		uint32_t next = c->next;
 		if (!has_credit(c)) {
 			/* RabbitMQ blocks a consumer found without credit. */
@@ -714,8 +790,10 @@ unsigned lp_queue_dispatch(struct lp_queue *q, lp_queue_tag_fn tag_fn, void *ctx
 int lp_queue_get(struct lp_queue *q, uint32_t channel, uint64_t delivery_tag, bool no_ack,
 		 struct lp_queue_delivery *out)
 {
-	uint32_t head = q->ready.head;
+	uint32_t head;
 
+	lp_queue_expire(q);
+	head = q->ready.head;
 	if (head == NIL)
 		return 0;
 	r_unlink(q, head);
@@ -737,7 +815,9 @@ static bool covered(const struct entry *e, uint32_t channel, uint64_t tag, bool 
 	return tag == 0 || e->tag <= tag;
 }
 
-static int settle(struct lp_queue *q, uint32_t channel, uint64_t tag, bool multiple, bool requeue)
+/* Ack (dead false) or nack the covered entries: requeue, or dead-letter as rejected. */
+static int settle(struct lp_queue *q, uint32_t channel, uint64_t tag, bool multiple, bool requeue,
+		  bool dead)
 {
 	int n = 0;
 
@@ -753,7 +833,10 @@ static int settle(struct lp_queue *q, uint32_t channel, uint64_t tag, bool multi
 			un_requeue(q, i);
 		} else {
 			un_unlink(q, i);
-			ent_drop(q, i, LP_QUEUE_GONE_SETTLED);
+			if (dead)
+				ent_dead(q, i, LP_QUEUE_DEAD_REJECTED);
+			else
+				ent_drop(q, i, LP_QUEUE_GONE_SETTLED);
 		}
 		n++;
 		if (!multiple)
@@ -764,18 +847,18 @@ static int settle(struct lp_queue *q, uint32_t channel, uint64_t tag, bool multi
 
 int lp_queue_ack(struct lp_queue *q, uint32_t channel, uint64_t delivery_tag, bool multiple)
 {
-	return settle(q, channel, delivery_tag, multiple, false);
+	return settle(q, channel, delivery_tag, multiple, false, false);
 }
 
 int lp_queue_nack(struct lp_queue *q, uint32_t channel, uint64_t delivery_tag, bool multiple,
 		  bool requeue)
 {
-	return settle(q, channel, delivery_tag, multiple, requeue);
+	return settle(q, channel, delivery_tag, multiple, requeue, true);
 }
 
 int lp_queue_recover(struct lp_queue *q, uint32_t channel)
 {
-	return settle(q, channel, 0, true, true);
+	return settle(q, channel, 0, true, true, false);
 }
 
 int lp_queue_channel_close(struct lp_queue *q, uint32_t channel)
@@ -838,4 +921,29 @@ uint32_t lp_queue_consumer_count(const struct lp_queue *q)
 uint64_t lp_queue_dropped_count(const struct lp_queue *q)
 {
 	return q->dropped;
+}
+
+uint64_t lp_queue_expired_count(const struct lp_queue *q)
+{
+	return q->expired;
+}
+
+uint32_t lp_queue_expire(struct lp_queue *q)
+{
+	uint32_t n = 0;
+
+	while (q->ready.head != NIL && expired(q, q->ready.head)) {
+		uint32_t i = q->ready.head;
+
+		r_unlink(q, i);
+		ent_dead(q, i, LP_QUEUE_DEAD_EXPIRED);
+		n++;
+	}
+	q->expired += n;
+	return n;
+}
+
+bool lp_queue_expires(const struct lp_queue *q)
+{
+	return q->message_ttl != NO_TTL || q->own_ttl > 0;
 }

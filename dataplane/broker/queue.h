@@ -30,7 +30,16 @@
  *    the default overflow, drop-head, drops the oldest ready ones to make
  *    room, reject-publish refuses the new one; messages that
  *    consumers' free credit will take at the next dispatch do not count
- *    (RabbitMQ delivers those at once, before any limit applies).
+ *    (RabbitMQ delivers those at once, before any limit applies);
+ *  - message TTL (x-message-ttl, and a message's own expiration, the
+ *    smaller wins) counts from the enqueue; as in RabbitMQ's classic
+ *    queues, an expired message is removed when it reaches the head of the
+ *    ready list (at dispatch, Basic.Get, or lp_queue_expire), so one with a
+ *    short TTL behind one with a long TTL waits for it; a TTL of 0 delivers
+ *    only to a consumer that takes it in the same poll iteration. Requeued
+ *    messages keep their expiry;
+ *  - dead-lettering (lp_queue_dead_fn) of rejected, expired and drop-head
+ *    messages; purged and deleted ones are not dead-lettered (RabbitMQ).
  *
  * Bounded, and nothing allocated after start-up: a shard's queues take
  * their headers, consumer slots and message entries (one per message held,
@@ -85,6 +94,20 @@ enum lp_queue_gone {
 typedef void (*lp_queue_gone_fn)(void *ctx, const struct lp_queue_jref *ref,
 				 enum lp_queue_gone why);
 
+/* Why a message is dead-lettered (RabbitMQ's x-death "reason"). */
+enum lp_queue_dead {
+	LP_QUEUE_DEAD_REJECTED, /* Basic.Reject or Basic.Nack with requeue=false */
+	LP_QUEUE_DEAD_EXPIRED,  /* its TTL passed */
+	LP_QUEUE_DEAD_MAXLEN,   /* dropped from the head by x-max-length(-bytes) */
+};
+
+/* Called instead of releasing a message that leaves the queue for one of
+ * the reasons above, when the queue has a dead function (it has a
+ * dead-letter exchange): m's reference is the function's. Called while the
+ * queue is being changed: it must not call back into any queue of the
+ * pool (the caller queues the message and routes it later). */
+typedef void (*lp_queue_dead_fn)(void *ctx, struct lp_msg *m, enum lp_queue_dead why);
+
 struct lp_queue_config {
 	uint32_t capacity;        /* ready + unacked messages of this queue, >= 1 */
 	uint32_t max_consumers;   /* >= 1 */
@@ -93,6 +116,10 @@ struct lp_queue_config {
 	bool reject_publish;      /* x-overflow reject-publish(-dlx); else drop-head */
 	lp_queue_gone_fn gone;    /* NULL: nothing is journaled */
 	void *gone_ctx;
+	bool has_message_ttl;     /* x-message-ttl given (0 is a TTL) */
+	uint64_t message_ttl;     /* x-message-ttl in ms */
+	lp_queue_dead_fn dead;    /* NULL: no dead-lettering (the message is released) */
+	void *dead_ctx;
 };
 
 struct lp_queue_consumer_spec {
@@ -138,6 +165,10 @@ typedef uint64_t (*lp_queue_tag_fn)(void *ctx, uint32_t channel, const struct lp
  */
 struct lp_queue_pool *lp_queue_pool_create(const struct lp_queue_pool_config *cfg);
 void lp_queue_pool_destroy(struct lp_queue_pool *p);
+/* The pool's clock in microseconds (any monotonic origin), for TTLs: the
+ * shard sets it once per poll iteration; it starts at 0. */
+void lp_queue_pool_set_now(struct lp_queue_pool *p, uint64_t now_us);
+uint64_t lp_queue_pool_now(const struct lp_queue_pool *p);
 /* Message entries not in use by any queue of p. */
 uint32_t lp_queue_pool_entries_free(const struct lp_queue_pool *p);
 
@@ -177,6 +208,18 @@ int lp_queue_enqueue(struct lp_queue *q, struct lp_msg *m);
  */
 int lp_queue_enqueue_ref(struct lp_queue *q, struct lp_msg *m, const struct lp_queue_jref *ref,
 			 bool redelivered);
+
+/* The same for a message that reached the queue at since_us (the pool's
+ * clock) and waited elsewhere meanwhile (a paged tail): its TTL counts
+ * from then. lp_queue_enqueue_ref is this with the pool's now. */
+int lp_queue_enqueue_since(struct lp_queue *q, struct lp_msg *m, const struct lp_queue_jref *ref,
+			   bool redelivered, uint64_t since_us);
+
+/* Remove the expired messages at the head of the ready list (dead-lettered
+ * or released). Returns how many. */
+uint32_t lp_queue_expire(struct lp_queue *q);
+/* Could q have messages that expire (a queue TTL, or one with its own)? */
+bool lp_queue_expires(const struct lp_queue *q);
 
 /*
  * Would lp_queue_enqueue(q, m) do something other than -ENOSPC (capacity
@@ -262,8 +305,9 @@ int lp_queue_ack(struct lp_queue *q, uint32_t channel, uint64_t delivery_tag, bo
 /*
  * Basic.Nack (and Basic.Reject: multiple false) on channel. With requeue the
  * messages go back to the ready list in their original order and are
- * redelivered with redelivered=true; without, they are dropped (references
- * released; dead-lettering is not done here). Returns how many (>= 0).
+ * redelivered with redelivered=true; without, they are dead-lettered (the
+ * queue's dead function) or dropped (references released). Returns how
+ * many (>= 0).
  */
 int lp_queue_nack(struct lp_queue *q, uint32_t channel, uint64_t delivery_tag, bool multiple,
 		  bool requeue);
@@ -297,3 +341,4 @@ unsigned lp_queue_move_refs(struct lp_queue *q, uint32_t seg, lp_queue_move_fn f
 uint32_t lp_queue_unacked_count(const struct lp_queue *q);
 uint32_t lp_queue_consumer_count(const struct lp_queue *q);
 uint64_t lp_queue_dropped_count(const struct lp_queue *q);   /* by max-length */
+uint64_t lp_queue_expired_count(const struct lp_queue *q);   /* by TTL */

@@ -37,7 +37,10 @@ struct b_queue {
 	uint32_t store_id;
 	uint32_t max_length;
 	uint64_t max_length_bytes;
-	bool reject_publish;
+	bool reject_publish, reject_publish_dlx;
+	bool has_message_ttl;
+	uint64_t message_ttl;
+	char *dlx, *dlrk;          /* NULL: none */
 };
 
 struct b_binding {
@@ -91,6 +94,8 @@ static void b_queue_free(struct b_queue *q)
 {
 	free(q->vhost);
 	free(q->name);
+	free(q->dlx);
+	free(q->dlrk);
 }
 
 static void b_binding_free(struct b_binding *b)
@@ -220,25 +225,50 @@ static int apply_exchange(struct lp_topology_builder *b, const struct lp_ctl_top
 	return 0;
 }
 
-/* The length limits of a queue's arguments (lepus-control validated them:
- * non-negative integers, a known x-overflow). */
-static void queue_limits(struct b_queue *q, struct lp_amqp_bytes args)
+/* A string argument's copy, or NULL (absent, not a string: lepus-control
+ * validated it; *nomem set when out of memory). */
+static char *str_arg(struct lp_amqp_bytes args, const char *key, bool *nomem)
 {
 	struct lp_amqp_field_value v;
+	char *s;
+
+	if (!lp_amqp_table_get(args, key, &v) || v.kind != LP_AMQP_FIELD_LONGSTR)
+		return NULL;
+	s = strndup((const char *)v.bytes.ptr, v.bytes.len);
+	*nomem |= s == NULL;
+	return s;
+}
+
+/* What the dataplane does with a queue's arguments (lepus-control validated
+ * them: non-negative integers, a known x-overflow, strings): length limits,
+ * message TTL and dead-lettering. Returns 0 or -ENOMEM. */
+static int queue_args(struct b_queue *q, struct lp_amqp_bytes args)
+{
+	struct lp_amqp_field_value v;
+	bool nomem = false;
 	int64_t n;
 
 	q->max_length = UINT32_MAX;
 	q->max_length_bytes = UINT64_MAX;
 	q->reject_publish = false;
 	if (args.len == 0 || !lp_amqp_table_valid(args))
-		return;
+		return 0;
+	if (lp_amqp_table_get(args, "x-message-ttl", &v) && lp_amqp_field_int(&v, &n) && n >= 0) {
+		q->has_message_ttl = true;
+		q->message_ttl = (uint64_t)n;
+	}
+	q->dlx = str_arg(args, "x-dead-letter-exchange", &nomem);
+	if (q->dlx != NULL)
+		q->dlrk = str_arg(args, "x-dead-letter-routing-key", &nomem);
 	if (lp_amqp_table_get(args, "x-max-length", &v) && lp_amqp_field_int(&v, &n) && n >= 0)
 		q->max_length = n < UINT32_MAX ? (uint32_t)n : UINT32_MAX - 1;
 	if (lp_amqp_table_get(args, "x-max-length-bytes", &v) && lp_amqp_field_int(&v, &n) && n >= 0)
 		q->max_length_bytes = (uint64_t)n;
-	if (lp_amqp_table_get(args, "x-overflow", &v) && v.kind == LP_AMQP_FIELD_LONGSTR)
-		q->reject_publish = lp_amqp_bytes_eq(v.bytes, "reject-publish") ||
-				    lp_amqp_bytes_eq(v.bytes, "reject-publish-dlx");
+	if (lp_amqp_table_get(args, "x-overflow", &v) && v.kind == LP_AMQP_FIELD_LONGSTR) {
+		q->reject_publish_dlx = lp_amqp_bytes_eq(v.bytes, "reject-publish-dlx");
+		q->reject_publish = q->reject_publish_dlx || lp_amqp_bytes_eq(v.bytes, "reject-publish");
+	}
+	return nomem ? -ENOMEM : 0;
 }
 
 static int apply_queue(struct lp_topology_builder *b, const struct lp_ctl_topo_queue *m)
@@ -265,7 +295,10 @@ static int apply_queue(struct lp_topology_builder *b, const struct lp_ctl_topo_q
 		b_queue_free(q);
 		return -ENOMEM;
 	}
-	queue_limits(q, (struct lp_amqp_bytes){m->args, m->args_len});
+	if (queue_args(q, (struct lp_amqp_bytes){m->args, m->args_len}) != 0) {
+		b_queue_free(q);
+		return -ENOMEM;
+	}
 	q->qid = ++b->next_qid ? b->next_qid : ++b->next_qid; /* never 0 */
 	for (uint32_t r = 0; r < b->retired.n; r++) {
 		struct b_queue *old = &b->retired.v[r];
@@ -450,6 +483,8 @@ void lp_topology_free(struct lp_topology *t)
 	for (uint32_t i = 0; i < t->n_queues; i++) {
 		free((char *)t->queues[i].vhost);
 		free((char *)t->queues[i].name);
+		free((char *)t->queues[i].dlx);
+		free((char *)t->queues[i].dlrk);
 	}
 	free(t->queues);
 	free(t->exchange_index.slots);
@@ -514,8 +549,15 @@ struct lp_topology *lp_topology_build(const struct lp_topology_builder *b, uint6
 							  .store_id = q->store_id,
 							  .max_length = q->max_length,
 							  .max_length_bytes = q->max_length_bytes,
-							  .reject_publish = q->reject_publish};
-		if (t->queues[i].vhost == NULL || t->queues[i].name == NULL) {
+							  .reject_publish = q->reject_publish,
+							  .reject_publish_dlx = q->reject_publish_dlx,
+							  .has_message_ttl = q->has_message_ttl,
+							  .message_ttl = q->message_ttl,
+							  .dlx = q->dlx != NULL ? strdup(q->dlx) : NULL,
+							  .dlrk = q->dlrk != NULL ? strdup(q->dlrk) : NULL};
+		if (t->queues[i].vhost == NULL || t->queues[i].name == NULL ||
+		    (q->dlx != NULL && t->queues[i].dlx == NULL) ||
+		    (q->dlrk != NULL && t->queues[i].dlrk == NULL)) {
 			t->n_queues++;
 			goto fail;
 		}

@@ -45,6 +45,11 @@ struct lp_topology_queue {
 	uint32_t max_length;       /* x-max-length, or UINT32_MAX */
 	uint64_t max_length_bytes; /* x-max-length-bytes, or UINT64_MAX */
 	bool reject_publish;       /* x-overflow reject-publish(-dlx); else drop-head */
+	bool reject_publish_dlx;   /* x-overflow reject-publish-dlx: refused ones are dead-lettered */
+	bool has_message_ttl;      /* x-message-ttl given */
+	uint64_t message_ttl;      /* x-message-ttl, ms */
+	const char *dlx;           /* x-dead-letter-exchange, or NULL */
+	const char *dlrk;          /* x-dead-letter-routing-key, or NULL (the message's own) */
 };
 
 /* A new empty builder, or NULL (ENOMEM). */

@@ -1148,15 +1148,17 @@ def on_alarm(signum, frame):
     raise Fail("timed out after %d s" % CASE_SECONDS)
 
 
-def main():
+def run_cases(cases, doc):
+    """The command line of a case file: --host, --case NAME (repeatable), --list;
+    one line per case, exit status 1 when one fails."""
     global HOST
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--host", default=HOST)
     ap.add_argument("--case", action="append", default=[], help="a case to run (repeatable); default all")
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
     HOST = args.host
-    names = [n for n, _ in CASES]
+    names = [n for n, _ in cases]
     if args.list:
         print("\n".join(names))
         return 0
@@ -1167,7 +1169,7 @@ def main():
         return 2
     signal.signal(signal.SIGALRM, on_alarm)
     failed = []
-    for n, fn in CASES:
+    for n, fn in cases:
         if n not in wanted:
             continue
         conns = Conns()
@@ -1185,6 +1187,10 @@ def main():
             conns.close()
     print("%d failure(s)%s" % (len(failed), (": " + " ".join(failed)) if failed else ""))
     return 1 if failed else 0
+
+
+def main():
+    return run_cases(CASES, __doc__)
 
 
 if __name__ == "__main__":

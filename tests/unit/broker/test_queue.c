@@ -1285,6 +1285,181 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 	free(m);
 }
 
+/* ---- TTL and dead-lettering ------------------------------------------------ */
+
+struct dead_log {
+	struct lp_msg *msgs[64];
+	enum lp_queue_dead why[64];
+	unsigned n;
+};
+
+static void on_dead(void *ctx, struct lp_msg *m, enum lp_queue_dead why)
+{
+	struct dead_log *d = ctx;
+
+	assert_true(d->n < 64);
+	d->msgs[d->n] = m;
+	d->why[d->n++] = why;
+}
+
+static void dead_release(struct dead_log *d)
+{
+	for (unsigned i = 0; i < d->n; i++)
+		lp_msg_release(d->msgs[i]);
+	d->n = 0;
+}
+
+static struct lp_queue *mkq_ttl(struct fx *f, int i, bool has_ttl, uint64_t ttl_ms,
+				uint32_t max_len, struct dead_log *d)
+{
+	struct lp_queue_config cfg = { .capacity = 64, .max_consumers = 4, .max_length = max_len,
+				       .max_length_bytes = LP_QUEUE_NO_MAX_BYTES,
+				       .has_message_ttl = has_ttl, .message_ttl = ttl_ms,
+				       .dead = d != NULL ? on_dead : NULL, .dead_ctx = d };
+
+	f->q[i] = lp_queue_create(f->qpool, &cfg);
+	assert_non_null(f->q[i]);
+	return f->q[i];
+}
+
+static void queue_ttl_expires_at_the_head(void **state)
+{
+	struct fx *f = *state;
+	struct dead_log d = {0};
+	struct lp_queue *q = mkq_ttl(f, 0, true, 10, LP_QUEUE_NO_MAX_LENGTH, &d);
+	struct lp_queue_delivery out;
+
+	lp_queue_pool_set_now(f->qpool, 1000);
+	publish(f, q, 3);
+	lp_queue_pool_set_now(f->qpool, 5000);
+	publish(f, q, 1); /* m3, 4 ms later */
+	lp_queue_pool_set_now(f->qpool, 11000); /* exactly 10 ms: not yet */
+	assert_int_equal(lp_queue_expire(q), 0);
+	lp_queue_pool_set_now(f->qpool, 11001);
+	assert_int_equal(lp_queue_expire(q), 3);
+	assert_int_equal(lp_queue_message_count(q), 1);
+	assert_int_equal(lp_queue_expired_count(q), 3);
+	assert_int_equal(d.n, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(d.why[i], LP_QUEUE_DEAD_EXPIRED);
+		assert_memory_equal(d.msgs[i]->body, "m", 1);
+	}
+	/* Basic.Get expires what it finds at the head first. */
+	lp_queue_pool_set_now(f->qpool, 15001);
+	assert_int_equal(lp_queue_get(q, 1, 1, true, &out), 0);
+	assert_int_equal(d.n, 4);
+	dead_release(&d);
+}
+
+static void message_ttl_smaller_wins_and_waits_behind_the_head(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq_ttl(f, 0, true, 1000, LP_QUEUE_NO_MAX_LENGTH, NULL);
+	struct lp_msg *a = mkmsg(f, 0), *b = mkmsg(f, 1);
+
+	lp_queue_pool_set_now(f->qpool, 0);
+	/* a: the queue's 1 s; b: its own 5 ms. b waits behind a (RabbitMQ's
+	 * classic queues expire at the head only). */
+	assert_int_equal(lp_queue_enqueue(q, a), 0);
+	b->flags |= LP_MSG_F_TTL;
+	b->ttl_ms = 5;
+	assert_int_equal(lp_queue_enqueue(q, b), 0);
+	assert_true(lp_queue_expires(q));
+	lp_queue_pool_set_now(f->qpool, 6000);
+	assert_int_equal(lp_queue_expire(q), 0);
+	assert_int_equal(lp_queue_message_count(q), 2);
+	/* a leaves (ack-less Get): b is at the head and expired. */
+	struct lp_queue_delivery out;
+	assert_int_equal(lp_queue_get(q, 1, 1, true, &out), 1);
+	assert_memory_equal(out.msg->body, "m0", 2);
+	lp_msg_release(out.msg);
+	assert_int_equal(lp_queue_expire(q), 1);
+	assert_int_equal(lp_queue_message_count(q), 0);
+}
+
+static void ttl_zero_delivers_only_at_once(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq_ttl(f, 0, true, 0, LP_QUEUE_NO_MAX_LENGTH, NULL);
+	struct lp_queue_consumer_spec spec = { .tag = "c", .tag_len = 1, .channel = 1 };
+	struct lp_queue_delivery out[4];
+
+	lp_queue_pool_set_now(f->qpool, 100);
+	publish(f, q, 1);
+	/* A consumer in the same poll iteration (same clock) gets it ... */
+	assert_true(lp_queue_consumer_add(q, &spec) >= 0);
+	assert_int_equal(lp_queue_dispatch(q, next_tag, f, out, 4), 1);
+	lp_msg_release(out[0].msg);
+	assert_int_equal(lp_queue_ack(q, 1, out[0].delivery_tag, false), 1);
+	/* ... one that cannot take it now (channel refuses) never does. */
+	f->blocked = 1u << 1;
+	publish(f, q, 1);
+	assert_int_equal(lp_queue_dispatch(q, next_tag, f, out, 4), 0);
+	f->blocked = 0;
+	lp_queue_pool_set_now(f->qpool, 101);
+	assert_int_equal(lp_queue_dispatch(q, next_tag, f, out, 4), 0);
+	assert_int_equal(lp_queue_message_count(q), 0);
+	assert_int_equal(lp_queue_expired_count(q), 1);
+}
+
+static void requeued_message_keeps_its_expiry(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq_ttl(f, 0, true, 10, LP_QUEUE_NO_MAX_LENGTH, NULL);
+	struct lp_queue_delivery out;
+
+	lp_queue_pool_set_now(f->qpool, 0);
+	publish(f, q, 1);
+	assert_int_equal(lp_queue_get(q, 1, 1, false, &out), 1);
+	lp_msg_release(out.msg);
+	lp_queue_pool_set_now(f->qpool, 20000); /* expired while unacked: still unacked */
+	assert_int_equal(lp_queue_unacked_count(q), 1);
+	assert_int_equal(lp_queue_nack(q, 1, 1, false, true), 1);
+	assert_int_equal(lp_queue_message_count(q), 1);
+	assert_int_equal(lp_queue_expire(q), 1);
+	/* A message published later still has its full TTL. */
+	publish(f, q, 1);
+	assert_int_equal(lp_queue_expire(q), 0);
+	/* lp_queue_enqueue_since: the TTL counts from the first arrival. */
+	struct lp_msg *m = mkmsg(f, 9);
+	assert_int_equal(lp_queue_enqueue_since(q, m, NULL, false, 5000), 0);
+	lp_queue_purge(q);
+	m = mkmsg(f, 9);
+	assert_int_equal(lp_queue_enqueue_since(q, m, NULL, false, 5000), 0);
+	assert_int_equal(lp_queue_expire(q), 1);
+}
+
+static void dead_letter_reasons(void **state)
+{
+	struct fx *f = *state;
+	struct dead_log d = {0};
+	struct lp_queue *q = mkq_ttl(f, 0, false, 0, 2, &d);
+	struct lp_queue_delivery out;
+
+	/* maxlen: the head dropped by x-max-length 2 */
+	publish(f, q, 2);
+	assert_int_equal(lp_queue_enqueue(q, mkmsg(f, 2)), 1);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.why[0], LP_QUEUE_DEAD_MAXLEN);
+	assert_memory_equal(d.msgs[0]->body, "m0", 2);
+	/* rejected: nack and reject without requeue; not an ack */
+	assert_int_equal(lp_queue_get(q, 1, 1, false, &out), 1);
+	lp_msg_release(out.msg);
+	assert_int_equal(lp_queue_get(q, 1, 2, false, &out), 1);
+	lp_msg_release(out.msg);
+	assert_int_equal(lp_queue_ack(q, 1, 1, false), 1);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(lp_queue_nack(q, 1, 2, false, false), 1);
+	assert_int_equal(d.n, 2);
+	assert_int_equal(d.why[1], LP_QUEUE_DEAD_REJECTED);
+	/* Purge and delete are not dead-lettered. */
+	publish(f, q, 2);
+	lp_queue_purge(q);
+	assert_int_equal(d.n, 2);
+	dead_release(&d);
+	assert_int_equal(lp_queue_dropped_count(q), 1);
+}
+
 static void randomized_model(void **state)
 {
 	struct fx *f = *state;
@@ -1331,6 +1506,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(max_length_reject_publish, setup, teardown),
 		cmocka_unit_test_setup_teardown(capacity_and_consumer_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(shared_pool_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(queue_ttl_expires_at_the_head, setup, teardown),
+		cmocka_unit_test_setup_teardown(message_ttl_smaller_wins_and_waits_behind_the_head, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(ttl_zero_delivers_only_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(requeued_message_keeps_its_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(dead_letter_reasons, setup, teardown),
 		cmocka_unit_test_setup_teardown(randomized_model, setup, teardown),
 	};
 
