@@ -38,6 +38,7 @@ struct b_queue {
 	uint32_t max_length;
 	uint64_t max_length_bytes;
 	bool reject_publish;
+	bool single_active;
 };
 
 struct b_binding {
@@ -220,8 +221,9 @@ static int apply_exchange(struct lp_topology_builder *b, const struct lp_ctl_top
 	return 0;
 }
 
-/* The length limits of a queue's arguments (lepus-control validated them:
- * non-negative integers, a known x-overflow). */
+/* The length limits and the consumer mode of a queue's arguments
+ * (lepus-control validated them: non-negative integers, a known x-overflow,
+ * a boolean x-single-active-consumer). */
 static void queue_limits(struct b_queue *q, struct lp_amqp_bytes args)
 {
 	struct lp_amqp_field_value v;
@@ -230,6 +232,7 @@ static void queue_limits(struct b_queue *q, struct lp_amqp_bytes args)
 	q->max_length = UINT32_MAX;
 	q->max_length_bytes = UINT64_MAX;
 	q->reject_publish = false;
+	q->single_active = false;
 	if (args.len == 0 || !lp_amqp_table_valid(args))
 		return;
 	if (lp_amqp_table_get(args, "x-max-length", &v) && lp_amqp_field_int(&v, &n) && n >= 0)
@@ -239,6 +242,8 @@ static void queue_limits(struct b_queue *q, struct lp_amqp_bytes args)
 	if (lp_amqp_table_get(args, "x-overflow", &v) && v.kind == LP_AMQP_FIELD_LONGSTR)
 		q->reject_publish = lp_amqp_bytes_eq(v.bytes, "reject-publish") ||
 				    lp_amqp_bytes_eq(v.bytes, "reject-publish-dlx");
+	if (lp_amqp_table_get(args, "x-single-active-consumer", &v) && v.kind == LP_AMQP_FIELD_BOOL)
+		q->single_active = v.b;
 }
 
 static int apply_queue(struct lp_topology_builder *b, const struct lp_ctl_topo_queue *m)
@@ -514,7 +519,8 @@ struct lp_topology *lp_topology_build(const struct lp_topology_builder *b, uint6
 							  .store_id = q->store_id,
 							  .max_length = q->max_length,
 							  .max_length_bytes = q->max_length_bytes,
-							  .reject_publish = q->reject_publish};
+							  .reject_publish = q->reject_publish,
+							  .single_active = q->single_active};
 		if (t->queues[i].vhost == NULL || t->queues[i].name == NULL) {
 			t->n_queues++;
 			goto fail;

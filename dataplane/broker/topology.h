@@ -45,6 +45,7 @@ struct lp_topology_queue {
 	uint32_t max_length;       /* x-max-length, or UINT32_MAX */
 	uint64_t max_length_bytes; /* x-max-length-bytes, or UINT64_MAX */
 	bool reject_publish;       /* x-overflow reject-publish(-dlx); else drop-head */
+	bool single_active;        /* x-single-active-consumer */
 };
 
 /* A new empty builder, or NULL (ENOMEM). */
