@@ -30,6 +30,9 @@
 #include "queue.h"
 
 #define NIL UINT32_MAX
+/* entry.consumer of a delivery to a single active consumer that was
+ * cancelled: the handover to the next one waits until none is left. */
+#define HELD (UINT32_MAX - 1)
 
 /* One message in one queue: ready, or delivered and not yet acknowledged. */
 struct entry {
@@ -87,6 +90,7 @@ struct lp_queue {
 	uint64_t round;                  /* lp_queue_dispatch calls, from 1 */
 	bool single_active;              /* x-single-active-consumer */
 	uint32_t active;                 /* single_active: the active consumer, or NIL */
+	uint32_t held;                   /* single_active: unacked entries marked HELD */
 };
 
 struct lp_queue_pool {
@@ -107,7 +111,7 @@ struct lp_queue_pool *lp_queue_pool_create(const struct lp_queue_pool_config *cf
 	struct lp_queue_pool *p;
 
 	if (cfg == NULL || cfg->queues == 0 || cfg->consumers == 0 || cfg->entries == 0 ||
-	    cfg->queues == NIL || cfg->consumers == NIL || cfg->entries == NIL) {
+	    cfg->queues == NIL || cfg->consumers >= HELD || cfg->entries == NIL) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -347,6 +351,26 @@ static void act_unlink(struct lp_queue *q, uint32_t id)
 	c->prev = c->next = NIL;
 }
 
+/*
+ * The single active consumer went and nothing it was given is unacked any
+ * more: the waiting one of highest priority takes over, the earliest
+ * attached among equals (the list of all consumers is newest first: the
+ * last one found wins).
+ */
+static void activate_next(struct lp_queue *q)
+{
+	uint32_t best = NIL;
+
+	for (uint32_t id = q->cons_head; id != NIL; id = cons(q, id)->q_next)
+		if (best == NIL || cons(q, id)->priority >= cons(q, best)->priority)
+			best = id;
+	q->active = best;
+	if (best == NIL)
+		return;
+	cons(q, best)->waiting = false;
+	act_append(q, best); /* a waiting consumer never had a delivery: it has credit */
+}
+
 static bool has_credit(const struct consumer *c)
 {
 	return c->no_ack || c->prefetch == 0 || c->unacked < c->prefetch;
@@ -374,7 +398,10 @@ static void un_unlink(struct lp_queue *q, uint32_t i)
 	struct entry *e = ent(q, i);
 
 	list_unlink(q, &q->un, i);
-	if (e->consumer != NIL) {
+	if (e->consumer == HELD) {
+		if (--q->held == 0 && q->active == NIL)
+			activate_next(q);
+	} else if (e->consumer != NIL) {
 		struct consumer *c = cons(q, e->consumer);
 		c->unacked--;
 		/* Credit is back: rejoin the active list at its tail. */
@@ -588,14 +615,15 @@ int lp_queue_consumer_add(struct lp_queue *q, const struct lp_queue_consumer_spe
 		.queue = q, .no_ack = spec->no_ack, .exclusive = spec->exclusive,
 		.prefetch = spec->prefetch, .channel = spec->channel, .handle = spec->handle,
 		.tag_len = (uint8_t)spec->tag_len, .q_prev = NIL, .q_next = q->cons_head,
-		.priority = spec->priority, .waiting = q->single_active && q->active != NIL,
+		.priority = spec->priority,
+		.waiting = q->single_active && (q->active != NIL || q->held > 0),
 	};
 	if (spec->tag_len != 0)
 		memcpy(c->tag, spec->tag, spec->tag_len);
 	if (q->cons_head != NIL)
 		cons(q, q->cons_head)->q_prev = id;
 	q->cons_head = id;
-	if (q->single_active && q->active == NIL)
+	if (q->single_active && !c->waiting)
 		q->active = id;
 	if (!c->waiting)
 		act_append(q, id);
@@ -603,25 +631,6 @@ int lp_queue_consumer_add(struct lp_queue *q, const struct lp_queue_consumer_spe
 	if (spec->exclusive)
 		q->has_exclusive = true;
 	return (int)id;
-}
-
-/*
- * The active consumer of a single-active-consumer queue went: the waiting
- * one of highest priority takes over, the earliest attached among equals
- * (the list of all consumers is newest first: the last one found wins).
- */
-static void activate_next(struct lp_queue *q)
-{
-	uint32_t best = NIL;
-
-	for (uint32_t id = q->cons_head; id != NIL; id = cons(q, id)->q_next)
-		if (best == NIL || cons(q, id)->priority >= cons(q, best)->priority)
-			best = id;
-	q->active = best;
-	if (best == NIL)
-		return;
-	cons(q, best)->waiting = false;
-	act_append(q, best); /* a waiting consumer never had a delivery: it has credit */
 }
 
 static bool is_consumer(const struct lp_queue *q, uint32_t id)
@@ -633,6 +642,7 @@ int lp_queue_consumer_remove(struct lp_queue *q, uint32_t id, bool requeue)
 {
 	struct lp_queue_pool *p = q->pool;
 	struct consumer *c;
+	bool active = q->active == id;
 	int n = 0;
 
 	if (!is_consumer(q, id))
@@ -649,7 +659,9 @@ int lp_queue_consumer_remove(struct lp_queue *q, uint32_t id, bool requeue)
 			un_requeue(q, i);
 			n++;
 		} else {
-			ent(q, i)->consumer = NIL;
+			/* The single active consumer's unacked hold the handover back. */
+			ent(q, i)->consumer = active ? HELD : NIL;
+			q->held += active;
 			c->unacked--;
 		}
 	}
@@ -664,8 +676,11 @@ int lp_queue_consumer_remove(struct lp_queue *q, uint32_t id, bool requeue)
 	*c = (struct consumer){0};
 	p->cons_free[id / 64] |= 1ull << (id % 64);
 	q->n_cons--;
-	if (q->active == id)
-		activate_next(q);
+	if (active) {
+		q->active = NIL;
+		if (q->held == 0)
+			activate_next(q);
+	}
 	return n;
 }
 

@@ -35,7 +35,12 @@
  *    When the active one goes (Basic.Cancel, its channel closed) the waiting
  *    one of highest priority, the earliest attached among equals, takes
  *    over (RabbitMQ 3.10's rabbit_queue_consumers:get_consumer), with what
- *    the channel close requeued first, in order;
+ *    the channel close requeued first, in order. A cancelled active
+ *    consumer's unacked deliveries hold the handover back until they are
+ *    all settled or requeued, so that the queue's order holds: RabbitMQ
+ *    3.10 hands over only at the queue's next dispatch, which for a client
+ *    that cancels and then closes its channel (pika does) is when the close
+ *    requeues them;
  *  - Queue.Purge removes ready messages only; unacked ones stay;
  *  - x-max-length and x-max-length-bytes (body bytes) count ready messages;
  *    the default overflow, drop-head, drops the oldest ready ones to make
@@ -223,8 +228,8 @@ int lp_queue_consumer_add(struct lp_queue *q, const struct lp_queue_consumer_spe
  * Basic.Cancel: detach consumer id. With requeue false its unacked messages
  * stay unacked for its channel (RabbitMQ); with requeue true they go back to
  * the ready list in order, redelivered. When id was a single-active-consumer
- * queue's active consumer, the next one takes over (see the top of this
- * file). Returns how many were requeued (>= 0), or -ENOENT (no such consumer).
+ * queue's active consumer, the next one takes over once nothing id was given
+ * is unacked (see the top of this file). Returns how many were requeued (>= 0), or -ENOENT (no such consumer).
  */
 int lp_queue_consumer_remove(struct lp_queue *q, uint32_t id, bool requeue);
 
@@ -245,7 +250,8 @@ uint32_t lp_queue_consumer_next(const struct lp_queue *q, uint32_t id);
 
 /*
  * The consumer that gets q's messages on a single-active-consumer queue;
- * LP_QUEUE_NO_CONSUMER when q has no consumer or is not such a queue.
+ * LP_QUEUE_NO_CONSUMER when q has no consumer, is not such a queue, or
+ * while a cancelled active consumer's unacked deliveries hold the handover.
  */
 uint32_t lp_queue_active_consumer(const struct lp_queue *q);
 

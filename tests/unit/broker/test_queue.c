@@ -618,14 +618,20 @@ static void sac_first_consumer_only(void **state)
 	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)c, false), 0);
 	assert_int_equal(lp_queue_active_consumer(q), a);
 	c = consume(q, 3, 0, false);
-	/* Cancel a: b (attached before c) takes over with what is ready. */
+	/* Cancel a: its unacked (seq 1, 2) stay with channel 1 and hold the
+	 * handover back until they are settled. */
 	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)a, false), 0);
+	assert_int_equal(lp_queue_active_consumer(q), LP_QUEUE_NO_CONSUMER);
+	dispatch_expect(f, q, 16, NULL, 0, NULL);
+	assert_int_equal(lp_queue_ack(q, 1, 2, false), 1);
+	assert_int_equal(lp_queue_active_consumer(q), LP_QUEUE_NO_CONSUMER);
+	dispatch_expect(f, q, 16, NULL, 0, NULL);
+	/* The last one settled: b (attached before c) takes over with what is ready. */
+	assert_int_equal(lp_queue_ack(q, 1, 3, false), 1);
 	assert_int_equal(lp_queue_active_consumer(q), b);
 	dispatch_expect(f, q, 16, (struct want[]){ { b, 3, false }, { b, 4, false }, { b, 5, false } },
 			3, NULL);
-	/* a's unacked (seq 1, 2) stay with channel 1. */
-	assert_int_equal(lp_queue_unacked_count(q), 5);
-	assert_int_equal(lp_queue_ack(q, 1, 0, true), 2);
+	assert_int_equal(lp_queue_unacked_count(q), 3);
 	publish(f, q, 1);
 	dispatch_expect(f, q, 16, (struct want[]){ { b, 6, false } }, 1, NULL);
 	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)b, true), 4);
@@ -668,6 +674,42 @@ static void sac_channel_close_hands_over_in_order(void **state)
 			(struct want[]){ { b, 0, true }, { b, 2, true }, { b, 3, true }, { b, 4, true },
 					 { b, 5, false }, { b, 6, false } },
 			6, NULL);
+}
+
+/* pika's channel close: Basic.Cancel of the active consumer, then
+ * Channel.Close. Its unacked come back first, in order, then what stayed
+ * ready; a consumer attached meanwhile waits behind the one before it. */
+static void sac_cancel_then_close_keeps_order(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq_sac(f, 0);
+	int a = consume(q, 1, 3, false);
+	int b = consume(q, 2, 0, false);
+
+	publish(f, q, 6);
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 0, false }, { a, 1, false }, { a, 2, false } },
+			3, NULL);
+	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)a, false), 0);
+	dispatch_expect(f, q, 16, NULL, 0, NULL);
+	int c = consume(q, 3, 0, false);
+	assert_int_equal(lp_queue_active_consumer(q), LP_QUEUE_NO_CONSUMER);
+	/* One rejected with requeue goes back; the other two still hold. */
+	assert_int_equal(lp_queue_nack(q, 1, 2, false, true), 1);
+	dispatch_expect(f, q, 16, NULL, 0, NULL);
+	assert_int_equal(lp_queue_channel_close(q, 1), 2);
+	assert_int_equal(lp_queue_active_consumer(q), b);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { b, 0, true }, { b, 1, true }, { b, 2, true }, { b, 3, false },
+					 { b, 4, false }, { b, 5, false } },
+			6, NULL);
+	assert_int_equal(lp_queue_channel_close(q, 2), 6);
+	assert_int_equal(lp_queue_active_consumer(q), c);
+	/* Deleting the queue with a cancelled active consumer's unacked. */
+	dispatch_expect(f, q, 1, (struct want[]){ { c, 0, true } }, 1, NULL);
+	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)c, false), 0);
+	consume(q, 4, 0, false);
+	assert_int_equal(lp_queue_destroy(q), 6);
+	f->q[0] = NULL;
 }
 
 /* A waiting consumer does not make x-max-length spare messages for it. */
@@ -1518,6 +1560,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(cancel_requeues_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(sac_first_consumer_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(sac_channel_close_hands_over_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(sac_cancel_then_close_keeps_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(sac_waiting_credit_not_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(sac_successor_by_priority, setup, teardown),
 		cmocka_unit_test_setup_teardown(priority_dispatch_order, setup, teardown),
