@@ -201,7 +201,7 @@ static bool consume_priority(struct channel *bc, const struct lp_amqp_basic_cons
 	*prio = 0;
 	if (a->arguments.len == 0 || !lp_amqp_table_get(a->arguments, "x-priority", &v))
 		return true;
-	if (v.kind == LP_AMQP_FIELD_U64 || !lp_amqp_field_int(&v, &n)) {
+	if (!lp_amqp_field_int(&v, &n)) {
 		lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_PRECONDITION_FAILED, LP_AMQP_BASIC_CONSUME,
 				      "invalid arg 'x-priority' for queue '%s' in vhost '%s': "
 				      "\"expected integer, got %s\"", qname, lp_amqp_conn_vhost(bc->conn),

@@ -21,7 +21,8 @@
  * without prefetch credit leaves the list (blocked) and rejoins at the back
  * of its priority when an ack or nack returns credit; a new consumer joins
  * there too. On a single-active-consumer queue only the active consumer is
- * ever on the active list; the others wait off it until it goes.
+ * ever on the active list; the others wait off it until it goes and
+ * nothing it was given is unacked any more (its entries are marked HELD).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -404,7 +405,7 @@ static void un_unlink(struct lp_queue *q, uint32_t i)
 	} else if (e->consumer != NIL) {
 		struct consumer *c = cons(q, e->consumer);
 		c->unacked--;
-		/* Credit is back: rejoin the active list at its tail. */
+		/* Credit is back: rejoin the active list at the back of its priority. */
 		if (c->queue == q && c->blocked && has_credit(c)) {
 			c->blocked = false;
 			act_append(q, e->consumer);
