@@ -613,6 +613,11 @@ static void sac_first_consumer_only(void **state)
 	dispatch_expect(f, q, 16, NULL, 0, NULL);
 	assert_int_equal(lp_queue_message_count(q), 4);
 	assert_int_equal(lp_queue_ack(q, 1, 1, false), 1);
+	/* a's channel refusing (Channel.Flow, a full send stream) passes nothing
+	 * to the waiting ones. */
+	f->blocked = 1u << 1;
+	dispatch_expect(f, q, 16, NULL, 0, NULL);
+	f->blocked = 0;
 	dispatch_expect(f, q, 16, (struct want[]){ { a, 2, false } }, 1, NULL);
 	/* A waiting consumer leaving changes nothing. */
 	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)c, false), 0);
@@ -1174,7 +1179,11 @@ struct m_consumer {
 	uint16_t prefetch;
 	uint32_t channel;
 	bool blocked;
+	int32_t priority;
 };
+
+/* randomized_model_priorities: consumers get x-priority -1, 0 or 1. */
+static bool model_priorities;
 
 struct model {
 	struct m_ready ready[M_CAP + 1];
@@ -1208,6 +1217,18 @@ static void m_act_remove(struct model *m, int c)
 	fail_msg("consumer %d not active", c);
 }
 
+/* Consumer c joins the active list at the back of its priority. */
+static void m_act_push(struct model *m, int c)
+{
+	unsigned k = m->n_act;
+
+	while (k > 0 && m->cons[m->act[k - 1]].priority < m->cons[c].priority)
+		k--;
+	memmove(&m->act[k + 1], &m->act[k], (m->n_act - k) * sizeof(m->act[0]));
+	m->act[k] = c;
+	m->n_act++;
+}
+
 static bool m_credit(const struct model *m, int c)
 {
 	const struct m_consumer *mc = &m->cons[c];
@@ -1220,7 +1241,7 @@ static void m_credit_back(struct model *m, int c)
 {
 	if (c >= 0 && m->cons[c].used && m->cons[c].blocked && m_credit(m, c)) {
 		m->cons[c].blocked = false;
-		m->act[m->n_act++] = c;
+		m_act_push(m, c);
 	}
 }
 
@@ -1371,8 +1392,10 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 			uint32_t ch = rnd(&s, M_CHAN);
 			uint16_t pf = (uint16_t)rnd(&s, 4);
 			bool no_ack = rnd(&s, 10) == 0;
+			int32_t prio = model_priorities ? (int32_t)rnd(&s, 3) - 1 : 0;
 			struct lp_queue_consumer_spec sp = { .tag = "t", .tag_len = 1, .channel = ch,
-							     .prefetch = pf, .no_ack = no_ack };
+							     .prefetch = pf, .no_ack = no_ack,
+							     .priority = prio };
 			int want = -ENOSPC;
 			for (int c = 0; c < M_CONS; c++) {
 				if (!m->cons[c].used) {
@@ -1382,8 +1405,8 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 			}
 			assert_int_equal(lp_queue_consumer_add(q, &sp), want);
 			if (want >= 0) {
-				m->cons[want] = (struct m_consumer){ true, no_ack, pf, ch, false };
-				m->act[m->n_act++] = want;
+				m->cons[want] = (struct m_consumer){ true, no_ack, pf, ch, false, prio };
+				m_act_push(m, want);
 			}
 		} else if (kind < 40) {                           /* cancel */
 			int c = (int)rnd(&s, M_CONS);
@@ -1444,7 +1467,7 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 					m->un[m->n_un++] = (struct m_unacked){
 						r.len, r.seq, tag, m->cons[id].channel, id };
 				m_act_remove(m, id);
-				m->act[m->n_act++] = id;
+				m_act_push(m, id);
 				k++;
 			}
 			assert_int_equal(n, k);
@@ -1543,6 +1566,20 @@ static void randomized_model(void **state)
 			  seed % 3 != 1 ? (seed - 131) * 5 : nb, true);
 }
 
+/* The same with consumer priorities: the model keeps its active list in
+ * priority order, round-robin within one. */
+static void randomized_model_priorities(void **state)
+{
+	struct fx *f = *state;
+
+	model_priorities = true;
+	for (unsigned seed = 201; seed <= 260; seed++)
+		model_run(f, seed, 4000, LP_QUEUE_NO_MAX_LENGTH, LP_QUEUE_NO_MAX_BYTES, false);
+	for (unsigned seed = 261; seed <= 280; seed++)
+		model_run(f, seed, 4000, (seed - 261) % 10, LP_QUEUE_NO_MAX_BYTES, false);
+	model_priorities = false;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1575,6 +1612,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(capacity_and_consumer_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(shared_pool_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(randomized_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(randomized_model_priorities, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("broker-queue", tests, NULL, NULL);
