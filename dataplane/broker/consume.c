@@ -18,6 +18,7 @@
 #include "amqp_channel.h"
 #include "amqp_reply.h"
 #include "amqp_server.h"
+#include "amqp_table.h"
 #include "broker_int.h"
 #include "ctl_link.h"
 #include "message.h"
@@ -160,11 +161,63 @@ static uint16_t consumer_prefetch(const struct lp_broker *b, const struct channe
 									 : bc->prefetch;
 }
 
+/* RabbitMQ's names of the field types (rabbit_binary_parser), for its error texts. */
+static const char *field_type_name(uint8_t kind)
+{
+	switch (kind) {
+	case LP_AMQP_FIELD_BOOL: return "bool";
+	case LP_AMQP_FIELD_I8: return "byte";
+	case LP_AMQP_FIELD_U8: return "unsignedbyte";
+	case LP_AMQP_FIELD_I16: return "short";
+	case LP_AMQP_FIELD_U16: return "unsignedshort";
+	case LP_AMQP_FIELD_I32: return "signedint";
+	case LP_AMQP_FIELD_U32: return "unsignedint";
+	case LP_AMQP_FIELD_I64: case LP_AMQP_FIELD_U64: return "long";
+	case LP_AMQP_FIELD_F32: return "float";
+	case LP_AMQP_FIELD_F64: return "double";
+	case LP_AMQP_FIELD_DECIMAL: return "decimal";
+	case LP_AMQP_FIELD_LONGSTR: return "longstr";
+	case LP_AMQP_FIELD_BYTES: return "binary";
+	case LP_AMQP_FIELD_ARRAY: return "array";
+	case LP_AMQP_FIELD_TIMESTAMP: return "timestamp";
+	case LP_AMQP_FIELD_TABLE: return "table";
+	case LP_AMQP_FIELD_VOID: return "void";
+	default: return "unknown";
+	}
+}
+
+/*
+ * Basic.Consume's x-priority (RabbitMQ's rabbit_amqqueue:consume_args: an
+ * integer of any width, 0 when absent; held as int32, larger values
+ * clamped). Returns true with *prio, or false after closing the channel with
+ * 406 PRECONDITION_FAILED and RabbitMQ 3.10's text.
+ */
+static bool consume_priority(struct channel *bc, const struct lp_amqp_basic_consume *a,
+			     const char *qname, int32_t *prio)
+{
+	struct lp_amqp_field_value v;
+	int64_t n;
+
+	*prio = 0;
+	if (a->arguments.len == 0 || !lp_amqp_table_get(a->arguments, "x-priority", &v))
+		return true;
+	if (!lp_amqp_field_int(&v, &n)) {
+		lp_amqp_channel_error(bc->conn, bc->ch, LP_AMQP_PRECONDITION_FAILED, LP_AMQP_BASIC_CONSUME,
+				      "invalid arg 'x-priority' for queue '%s' in vhost '%s': "
+				      "\"expected integer, got %s\"", qname, lp_amqp_conn_vhost(bc->conn),
+				      field_type_name(v.kind));
+		return false;
+	}
+	*prio = n > INT32_MAX ? INT32_MAX : n < INT32_MIN ? INT32_MIN : (int32_t)n;
+	return true;
+}
+
 int lp_consume_start(struct lp_broker *b, struct channel *bc, const struct lp_amqp_basic_consume *a)
 {
 	struct lp_amqp_conn *c = bc->conn;
 	struct consumer *k = NULL;
 	const struct lp_topology_queue *tq = method_queue(b, bc, a->queue, LP_AMQP_BASIC_CONSUME);
+	int32_t prio;
 
 	if (tq == NULL)
 		return -ENOENT;
@@ -174,6 +227,8 @@ int lp_consume_start(struct lp_broker *b, struct channel *bc, const struct lp_am
 				  (const char *)a->consumer_tag.ptr);
 		return -EEXIST;
 	}
+	if (!consume_priority(bc, a, tq->name, &prio))
+		return -EINVAL;
 	for (uint32_t i = 0; i < b->cfg.max_consumers && k == NULL; i++)
 		if (!b->consumers[i].used)
 			k = &b->consumers[i];
@@ -198,7 +253,7 @@ int lp_consume_start(struct lp_broker *b, struct channel *bc, const struct lp_am
 	bc->nowait = a->nowait;
 	return lp_consume_request(b, bc, k->owner,
 		       lp_op_request(LP_OP_CONSUME, tq->qid, bc->id, consumer_handle(b, k),
-				     consumer_prefetch(b, bc, k),
+				     lp_op_consume_tag(consumer_prefetch(b, bc, k), prio),
 				     (uint8_t)((a->no_ack ? LP_OP_F_NO_ACK : 0) |
 					       (a->exclusive ? LP_OP_F_EXCLUSIVE : 0))),
 		       WAIT_CONSUME);

@@ -109,7 +109,7 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid)
 		struct lp_queue_config qc = {
 			.capacity = b->cfg.queue_capacity, .max_consumers = LP_BROKER_QUEUE_CONSUMERS,
 			.max_length = tq->max_length, .max_length_bytes = tq->max_length_bytes,
-			.reject_publish = tq->reject_publish,
+			.reject_publish = tq->reject_publish, .single_active = tq->single_active,
 			.has_message_ttl = tq->has_message_ttl, .message_ttl = tq->message_ttl,
 		};
 		bool journaled = b->store != NULL && tq->store_id != 0; /* only durable queues have one */
@@ -407,9 +407,9 @@ static void consume(struct lp_broker *b, const struct lp_ring_op *op, struct lp_
 {
 	struct owned_queue *oq = lp_owner_queue(b, op->qid);
 	struct lp_queue_consumer_spec spec = {
-		.tag = "", .tag_len = 0, .channel = op->chan, .prefetch = (uint16_t)op->tag,
+		.tag = "", .tag_len = 0, .channel = op->chan, .prefetch = lp_op_consume_prefetch(op),
 		.no_ack = op->flags & LP_OP_F_NO_ACK, .exclusive = op->flags & LP_OP_F_EXCLUSIVE,
-		.handle = (void *)(uintptr_t)op->aux,
+		.handle = (void *)(uintptr_t)op->aux, .priority = lp_op_consume_priority(op),
 	};
 	int id = oq != NULL ? lp_queue_consumer_add(oq->q, &spec) : -ENOENT;
 

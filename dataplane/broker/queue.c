@@ -14,11 +14,15 @@
  * requeues walk that list from its head and stop at the first entry of the
  * channel with a larger tag (a channel's tags grow in delivery order), so
  * in-order acks are cheap. Consumers (their id is their slot in the pool)
- * are linked on their queue's list of all its consumers and, as in
- * RabbitMQ's rabbit_queue_consumers, on an active list: dispatch serves the
- * first one that can take a message and moves it to the back; one found
+ * are linked on their queue's list of all its consumers (newest first) and,
+ * as in RabbitMQ's rabbit_queue_consumers, on an active list kept in
+ * x-priority order, highest first: dispatch serves the first one that can
+ * take a message and moves it to the back of its priority; one found
  * without prefetch credit leaves the list (blocked) and rejoins at the back
- * when an ack or nack returns credit; a new consumer joins at the back.
+ * of its priority when an ack or nack returns credit; a new consumer joins
+ * there too. On a single-active-consumer queue only the active consumer is
+ * ever on the active list; the others wait off it until it goes and
+ * nothing it was given is unacked any more (its entries are marked HELD).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,6 +32,9 @@
 
 #define NIL UINT32_MAX
 #define NO_TTL UINT64_MAX
+/* entry.consumer of a delivery to a single active consumer that was
+ * cancelled: the handover to the next one waits until none is left. */
+#define HELD (UINT32_MAX - 1)
 
 /* One message in one queue: ready, or delivered and not yet acknowledged. */
 struct entry {
@@ -60,6 +67,8 @@ struct consumer {
 	void *handle;
 	uint8_t tag_len;
 	char tag[LP_QUEUE_TAG_MAX + 1];
+	int32_t priority;         /* x-priority */
+	bool waiting;             /* single active consumer: not the active one, off the active list */
 };
 
 struct lp_queue {
@@ -87,6 +96,9 @@ struct lp_queue {
 	uint64_t dropped;
 	uint64_t expired;
 	uint64_t round;                  /* lp_queue_dispatch calls, from 1 */
+	bool single_active;              /* x-single-active-consumer */
+	uint32_t active;                 /* single_active: the active consumer, or NIL */
+	uint32_t held;                   /* single_active: unacked entries marked HELD */
 };
 
 struct lp_queue_pool {
@@ -108,7 +120,7 @@ struct lp_queue_pool *lp_queue_pool_create(const struct lp_queue_pool_config *cf
 	struct lp_queue_pool *p;
 
 	if (cfg == NULL || cfg->queues == 0 || cfg->consumers == 0 || cfg->entries == 0 ||
-	    cfg->queues == NIL || cfg->consumers == NIL || cfg->entries == NIL) {
+	    cfg->queues == NIL || cfg->consumers >= HELD || cfg->entries == NIL) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -355,17 +367,26 @@ static struct consumer *cons(const struct lp_queue *q, uint32_t id)
 	return &q->pool->cons[id];
 }
 
+/* Link consumer id into the active list at the back of its priority: after
+ * every consumer of the same or a higher one (from the tail: with equal
+ * priorities, the common case, that is the tail itself). */
 static void act_append(struct lp_queue *q, uint32_t id)
 {
 	struct consumer *c = cons(q, id);
+	uint32_t after = q->act_tail;
 
-	c->prev = q->act_tail;
-	c->next = NIL;
-	if (q->act_tail != NIL)
-		cons(q, q->act_tail)->next = id;
+	while (after != NIL && cons(q, after)->priority < c->priority)
+		after = cons(q, after)->prev;
+	c->prev = after;
+	c->next = after != NIL ? cons(q, after)->next : q->act_head;
+	if (c->prev != NIL)
+		cons(q, c->prev)->next = id;
 	else
 		q->act_head = id;
-	q->act_tail = id;
+	if (c->next != NIL)
+		cons(q, c->next)->prev = id;
+	else
+		q->act_tail = id;
 }
 
 static void act_unlink(struct lp_queue *q, uint32_t id)
@@ -381,6 +402,26 @@ static void act_unlink(struct lp_queue *q, uint32_t id)
 	else
 		q->act_tail = c->prev;
 	c->prev = c->next = NIL;
+}
+
+/*
+ * The single active consumer went and nothing it was given is unacked any
+ * more: the waiting one of highest priority takes over, the earliest
+ * attached among equals (the list of all consumers is newest first: the
+ * last one found wins).
+ */
+static void activate_next(struct lp_queue *q)
+{
+	uint32_t best = NIL;
+
+	for (uint32_t id = q->cons_head; id != NIL; id = cons(q, id)->q_next)
+		if (best == NIL || cons(q, id)->priority >= cons(q, best)->priority)
+			best = id;
+	q->active = best;
+	if (best == NIL)
+		return;
+	cons(q, best)->waiting = false;
+	act_append(q, best); /* a waiting consumer never had a delivery: it has credit */
 }
 
 static bool has_credit(const struct consumer *c)
@@ -410,10 +451,13 @@ static void un_unlink(struct lp_queue *q, uint32_t i)
 	struct entry *e = ent(q, i);
 
 	list_unlink(q, &q->un, i);
-	if (e->consumer != NIL) {
+	if (e->consumer == HELD) {
+		if (--q->held == 0 && q->active == NIL)
+			activate_next(q);
+	} else if (e->consumer != NIL) {
 		struct consumer *c = cons(q, e->consumer);
 		c->unacked--;
-		/* Credit is back: rejoin the active list at its tail. */
+		/* Credit is back: rejoin the active list at the back of its priority. */
 		if (c->queue == q && c->blocked && has_credit(c)) {
 			c->blocked = false;
 			act_append(q, e->consumer);
@@ -453,6 +497,7 @@ struct lp_queue *lp_queue_create(struct lp_queue_pool *p, const struct lp_queue_
 		.gone = cfg->gone, .gone_ctx = cfg->gone_ctx, .cons_head = NIL, .act_head = NIL, .act_tail = NIL,
 		.message_ttl = cfg->has_message_ttl ? cfg->message_ttl : NO_TTL,
 		.dead = cfg->dead, .dead_ctx = cfg->dead_ctx,
+		.single_active = cfg->single_active, .active = NIL,
 	};
 	list_init(&q->ready);
 	list_init(&q->un);
@@ -494,6 +539,8 @@ static uint32_t spoken_for(const struct lp_queue *q)
 
 	for (uint32_t id = q->cons_head; id != NIL; id = cons(q, id)->q_next) {
 		const struct consumer *c = cons(q, id);
+		if (c->waiting)
+			continue;
 		if (c->no_ack || c->prefetch == 0)
 			return UINT32_MAX;
 		if (c->unacked < c->prefetch)
@@ -632,7 +679,7 @@ int lp_queue_consumer_add(struct lp_queue *q, const struct lp_queue_consumer_spe
 
 	if (spec->tag_len > LP_QUEUE_TAG_MAX)
 		return -EINVAL;
-	if (q->has_exclusive || (spec->exclusive && q->n_cons > 0))
+	if (q->has_exclusive || (spec->exclusive && (q->n_cons > 0 || q->single_active)))
 		return -EBUSY;
 	if (q->n_cons >= q->max_consumers || (id = cons_take(p)) == NIL)
 		return -ENOSPC;
@@ -641,13 +688,18 @@ int lp_queue_consumer_add(struct lp_queue *q, const struct lp_queue_consumer_spe
 		.queue = q, .no_ack = spec->no_ack, .exclusive = spec->exclusive,
 		.prefetch = spec->prefetch, .channel = spec->channel, .handle = spec->handle,
 		.tag_len = (uint8_t)spec->tag_len, .q_prev = NIL, .q_next = q->cons_head,
+		.priority = spec->priority,
+		.waiting = q->single_active && (q->active != NIL || q->held > 0),
 	};
 	if (spec->tag_len != 0)
 		memcpy(c->tag, spec->tag, spec->tag_len);
 	if (q->cons_head != NIL)
 		cons(q, q->cons_head)->q_prev = id;
 	q->cons_head = id;
-	act_append(q, id);
+	if (q->single_active && !c->waiting)
+		q->active = id;
+	if (!c->waiting)
+		act_append(q, id);
 	q->n_cons++;
 	if (spec->exclusive)
 		q->has_exclusive = true;
@@ -663,12 +715,13 @@ int lp_queue_consumer_remove(struct lp_queue *q, uint32_t id, bool requeue)
 {
 	struct lp_queue_pool *p = q->pool;
 	struct consumer *c;
+	bool active = q->active == id;
 	int n = 0;
 
 	if (!is_consumer(q, id))
 		return -ENOENT;
 	c = cons(q, id);
-	if (!c->blocked)
+	if (!c->blocked && !c->waiting)
 		act_unlink(q, id);
 	c->queue = NULL; /* no longer rejoins the active list */
 	for (uint32_t i = q->un.head, next; i != NIL; i = next) {
@@ -679,7 +732,9 @@ int lp_queue_consumer_remove(struct lp_queue *q, uint32_t id, bool requeue)
 			un_requeue(q, i);
 			n++;
 		} else {
-			ent(q, i)->consumer = NIL;
+			/* The single active consumer's unacked hold the handover back. */
+			ent(q, i)->consumer = active ? HELD : NIL;
+			q->held += active;
 			c->unacked--;
 		}
 	}
@@ -694,6 +749,11 @@ int lp_queue_consumer_remove(struct lp_queue *q, uint32_t id, bool requeue)
 	*c = (struct consumer){0};
 	p->cons_free[id / 64] |= 1ull << (id % 64);
 	q->n_cons--;
+	if (active) {
+		q->active = NIL;
+		if (q->held == 0)
+			activate_next(q);
+	}
 	return n;
 }
 
@@ -712,6 +772,7 @@ int lp_queue_consumer_info(const struct lp_queue *q, uint32_t id,
 	out->no_ack = c->no_ack;
 	out->exclusive = c->exclusive;
 	out->handle = c->handle;
+	out->priority = c->priority;
 	return 0;
 }
 
@@ -720,6 +781,11 @@ uint32_t lp_queue_consumer_next(const struct lp_queue *q, uint32_t id)
 	if (id == LP_QUEUE_NO_CONSUMER)
 		return q->cons_head;
 	return is_consumer(q, id) ? cons(q, id)->q_next : LP_QUEUE_NO_CONSUMER;
+}
+
+uint32_t lp_queue_active_consumer(const struct lp_queue *q)
+{
+	return q->active == NIL ? LP_QUEUE_NO_CONSUMER : q->active;
 }
 
 /* Hand ready entry i (just off the ready list) out as d; keep it unacked unless no_ack. */

@@ -25,6 +25,22 @@
  *    may still ack them, and they are requeued when the channel closes
  *    (lp_queue_channel_close); a caller that wants them back at once asks
  *    for requeue when removing the consumer;
+ *  - consumer priorities (Basic.Consume argument x-priority, default 0):
+ *    dispatch serves the highest-priority consumers that can take a message
+ *    first, round-robin among equal priorities; lower ones get messages only
+ *    while every higher one is blocked (rabbit_queue_consumers keeps its
+ *    consumers in a priority queue);
+ *  - single active consumer (queue argument x-single-active-consumer): only
+ *    one consumer gets messages, the first one attached; the others wait.
+ *    When the active one goes (Basic.Cancel, its channel closed) the waiting
+ *    one of highest priority, the earliest attached among equals, takes
+ *    over (RabbitMQ 3.10's rabbit_queue_consumers:get_consumer), with what
+ *    the channel close requeued first, in order. A cancelled active
+ *    consumer's unacked deliveries hold the handover back until they are
+ *    all settled or requeued, so that the queue's order holds: RabbitMQ
+ *    3.10 hands over only at the queue's next dispatch, which for a client
+ *    that cancels and then closes its channel (pika does) is when the close
+ *    requeues them;
  *  - Queue.Purge removes ready messages only; unacked ones stay;
  *  - x-max-length and x-max-length-bytes (body bytes) count ready messages;
  *    the default overflow, drop-head, drops the oldest ready ones to make
@@ -120,6 +136,7 @@ struct lp_queue_config {
 	uint64_t message_ttl;     /* x-message-ttl in ms */
 	lp_queue_dead_fn dead;    /* NULL: no dead-lettering (the message is released) */
 	void *dead_ctx;
+	bool single_active;       /* x-single-active-consumer */
 };
 
 struct lp_queue_consumer_spec {
@@ -130,6 +147,7 @@ struct lp_queue_consumer_spec {
 	bool no_ack;
 	bool exclusive;
 	void *handle;             /* opaque, returned with each delivery */
+	int32_t priority;         /* Basic.Consume x-priority; 0 by default */
 };
 
 /* One message handed to a consumer or to Basic.Get. */
@@ -240,18 +258,21 @@ bool lp_queue_needs_entry(const struct lp_queue *q, const struct lp_msg *m);
 /*
  * Basic.Consume: attach a consumer. Returns its id (>= 0; ids are reused
  * after removal), -EINVAL (tag too long), -EBUSY (an exclusive consumer is
- * attached, or an exclusive one is asked for while others are: RabbitMQ
- * answers 403 ACCESS_REFUSED) or -ENOSPC (max_consumers reached, or no
- * consumer slot left in the pool). Ids are slots of the pool: unique among
- * the pool's queues.
+ * attached, or an exclusive one is asked for while others are, or on a
+ * single-active-consumer queue: RabbitMQ answers 403 ACCESS_REFUSED) or
+ * -ENOSPC (max_consumers reached, or no consumer slot left in the pool).
+ * Ids are slots of the pool: unique among the pool's queues. On a
+ * single-active-consumer queue the consumer is active when it is the only
+ * one, else it waits (lp_queue_active_consumer).
  */
 int lp_queue_consumer_add(struct lp_queue *q, const struct lp_queue_consumer_spec *spec);
 
 /*
  * Basic.Cancel: detach consumer id. With requeue false its unacked messages
  * stay unacked for its channel (RabbitMQ); with requeue true they go back to
- * the ready list in order, redelivered. Returns how many were requeued (>= 0),
- * or -ENOENT (no such consumer).
+ * the ready list in order, redelivered. When id was a single-active-consumer
+ * queue's active consumer, the next one takes over once nothing id was given
+ * is unacked (see the top of this file). Returns how many were requeued (>= 0), or -ENOENT (no such consumer).
  */
 int lp_queue_consumer_remove(struct lp_queue *q, uint32_t id, bool requeue);
 
@@ -271,8 +292,16 @@ int lp_queue_consumer_info(const struct lp_queue *q, uint32_t id,
 uint32_t lp_queue_consumer_next(const struct lp_queue *q, uint32_t id);
 
 /*
- * Hand out up to max deliveries, round-robin among consumers with credit,
- * in the order described at the top of this file,
+ * The consumer that gets q's messages on a single-active-consumer queue;
+ * LP_QUEUE_NO_CONSUMER when q has no consumer, is not such a queue, or
+ * while a cancelled active consumer's unacked deliveries hold the handover.
+ */
+uint32_t lp_queue_active_consumer(const struct lp_queue *q);
+
+/*
+ * Hand out up to max deliveries, round-robin among the consumers of the
+ * highest priority with credit (only to the active one on a
+ * single-active-consumer queue), in the order described at the top of this file,
  * calling tag_fn for each delivery's tag. Ack-mode deliveries are recorded
  * unacked. Returns how many were written to out (>= 0); each out[i].msg
  * carries a reference owned by the caller.

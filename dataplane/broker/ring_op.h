@@ -25,7 +25,8 @@ enum lp_ring_op_type {
 	LP_OP_CREDIT,      /* aux deliveries to chan were written out */
 	LP_OP_RECOVER,     /* requeue chan's unacked deliveries */
 	LP_OP_CHAN_CLOSED, /* chan closed: its consumers go, unacked requeued */
-	LP_OP_CONSUME,     /* add consumer: handle aux, prefetch tag, flags */
+	LP_OP_CONSUME,     /* add consumer: handle aux, prefetch and x-priority in tag
+			    * (lp_op_consume_tag), flags */
 	LP_OP_CONSUME_REPLY, /* aux: owner's consumer id, or (int32_t)-errno; tag: handle */
 	LP_OP_CANCEL,      /* remove owner consumer aux of queue qid */
 	LP_OP_CANCEL_REPLY,
@@ -121,6 +122,23 @@ static inline struct lp_ring_op lp_op_request(uint8_t type, uint32_t qid, uint32
 {
 	return (struct lp_ring_op){.type = type, .qid = qid, .chan = chan, .aux = aux, .tag = tag,
 				   .flags = flags};
+}
+
+/* LP_OP_CONSUME's tag: the consumer's prefetch (low 16 bits) and its
+ * x-priority (high 32 bits, two's complement); read back with the two below. */
+static inline uint64_t lp_op_consume_tag(uint16_t prefetch, int32_t priority)
+{
+	return (uint64_t)(uint32_t)priority << 32 | prefetch;
+}
+
+static inline uint16_t lp_op_consume_prefetch(const struct lp_ring_op *op)
+{
+	return (uint16_t)op->tag;
+}
+
+static inline int32_t lp_op_consume_priority(const struct lp_ring_op *op)
+{
+	return (int32_t)(uint32_t)(op->tag >> 32);
 }
 
 /* Owner -> channel: the reply to request req (its *_REPLY type), to be filled in. */

@@ -41,6 +41,7 @@ struct b_queue {
 	bool has_message_ttl;
 	uint64_t message_ttl;
 	char *dlx, *dlrk;          /* NULL: none */
+	bool single_active;
 };
 
 struct b_binding {
@@ -240,8 +241,9 @@ static char *str_arg(struct lp_amqp_bytes args, const char *key, bool *nomem)
 }
 
 /* What the dataplane does with a queue's arguments (lepus-control validated
- * them: non-negative integers, a known x-overflow, strings): length limits,
- * message TTL and dead-lettering. Returns 0 or -ENOMEM. */
+ * them: non-negative integers, a known x-overflow, strings, a boolean
+ * x-single-active-consumer): length limits, message TTL, dead-lettering
+ * and the consumer mode. Returns 0 or -ENOMEM. */
 static int queue_args(struct b_queue *q, struct lp_amqp_bytes args)
 {
 	struct lp_amqp_field_value v;
@@ -251,6 +253,7 @@ static int queue_args(struct b_queue *q, struct lp_amqp_bytes args)
 	q->max_length = UINT32_MAX;
 	q->max_length_bytes = UINT64_MAX;
 	q->reject_publish = false;
+	q->single_active = false;
 	if (args.len == 0 || !lp_amqp_table_valid(args))
 		return 0;
 	if (lp_amqp_table_get(args, "x-message-ttl", &v) && lp_amqp_field_int(&v, &n) && n >= 0) {
@@ -268,6 +271,8 @@ static int queue_args(struct b_queue *q, struct lp_amqp_bytes args)
 		q->reject_publish_dlx = lp_amqp_bytes_eq(v.bytes, "reject-publish-dlx");
 		q->reject_publish = q->reject_publish_dlx || lp_amqp_bytes_eq(v.bytes, "reject-publish");
 	}
+	if (lp_amqp_table_get(args, "x-single-active-consumer", &v) && v.kind == LP_AMQP_FIELD_BOOL)
+		q->single_active = v.b;
 	return nomem ? -ENOMEM : 0;
 }
 
@@ -554,7 +559,8 @@ struct lp_topology *lp_topology_build(const struct lp_topology_builder *b, uint6
 							  .has_message_ttl = q->has_message_ttl,
 							  .message_ttl = q->message_ttl,
 							  .dlx = q->dlx != NULL ? strdup(q->dlx) : NULL,
-							  .dlrk = q->dlrk != NULL ? strdup(q->dlrk) : NULL};
+							  .dlrk = q->dlrk != NULL ? strdup(q->dlrk) : NULL,
+							  .single_active = q->single_active};
 		if (t->queues[i].vhost == NULL || t->queues[i].name == NULL ||
 		    (q->dlx != NULL && t->queues[i].dlx == NULL) ||
 		    (q->dlrk != NULL && t->queues[i].dlrk == NULL)) {

@@ -4,7 +4,8 @@
  * message pool (message.c) against RabbitMQ's classic-queue semantics: FIFO,
  * round-robin within prefetch, ack/multiple, reject/nack requeue to the
  * original place with redelivered set, cancel and channel close, Basic.Get,
- * purge, x-max-length drop-head, capacity errors, fan-out by reference, and a
+ * purge, x-max-length drop-head, capacity errors, fan-out by reference,
+ * single active consumer, consumer priorities (x-priority), and a
  * randomized comparison with a plain reference model. Every teardown checks
  * that the message pool is back to its starting count (no leak).
  */
@@ -568,6 +569,247 @@ static void cancel_requeues_in_order(void **state)
 	assert_int_equal(lp_queue_message_count(q), 4);
 }
 
+/* ---- single active consumer and consumer priorities ------------------------ */
+
+static struct lp_queue *mkq_sac(struct fx *f, int i)
+{
+	struct lp_queue_config cfg = { .capacity = 64, .max_consumers = 4,
+				       .max_length = LP_QUEUE_NO_MAX_LENGTH,
+				       .max_length_bytes = LP_QUEUE_NO_MAX_BYTES,
+				       .single_active = true };
+
+	f->q[i] = lp_queue_create(f->qpool, &cfg);
+	assert_non_null(f->q[i]);
+	return f->q[i];
+}
+
+static int consume_p(struct lp_queue *q, uint32_t channel, uint16_t prefetch, int32_t priority)
+{
+	struct lp_queue_consumer_spec s = { .tag = "ctag", .tag_len = 4, .channel = channel,
+					    .prefetch = prefetch, .priority = priority };
+	int id = lp_queue_consumer_add(q, &s);
+
+	assert_true(id >= 0);
+	return id;
+}
+
+/* x-single-active-consumer: the first consumer gets everything, the others
+ * wait; Basic.Cancel hands over to the next attached, leaving the cancelled
+ * one's unacked with its channel (RabbitMQ); exclusive consume is refused. */
+static void sac_first_consumer_only(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq_sac(f, 0);
+	struct lp_queue_consumer_spec x = { .tag = "x", .tag_len = 1, .channel = 7, .exclusive = true };
+
+	assert_int_equal(lp_queue_active_consumer(q), LP_QUEUE_NO_CONSUMER);
+	int a = consume(q, 1, 2, false), b = consume(q, 2, 0, false), c = consume(q, 3, 0, false);
+
+	assert_int_equal(lp_queue_active_consumer(q), a);
+	assert_int_equal(lp_queue_consumer_add(q, &x), -EBUSY);
+	publish(f, q, 6);
+	/* a's prefetch is full after two: the waiting ones get nothing. */
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 0, false }, { a, 1, false } }, 2, NULL);
+	dispatch_expect(f, q, 16, NULL, 0, NULL);
+	assert_int_equal(lp_queue_message_count(q), 4);
+	assert_int_equal(lp_queue_ack(q, 1, 1, false), 1);
+	/* a's channel refusing (Channel.Flow, a full send stream) passes nothing
+	 * to the waiting ones. */
+	f->blocked = 1u << 1;
+	dispatch_expect(f, q, 16, NULL, 0, NULL);
+	f->blocked = 0;
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 2, false } }, 1, NULL);
+	/* A waiting consumer leaving changes nothing. */
+	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)c, false), 0);
+	assert_int_equal(lp_queue_active_consumer(q), a);
+	c = consume(q, 3, 0, false);
+	/* Cancel a: its unacked (seq 1, 2) stay with channel 1 and hold the
+	 * handover back until they are settled. */
+	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)a, false), 0);
+	assert_int_equal(lp_queue_active_consumer(q), LP_QUEUE_NO_CONSUMER);
+	dispatch_expect(f, q, 16, NULL, 0, NULL);
+	assert_int_equal(lp_queue_ack(q, 1, 2, false), 1);
+	assert_int_equal(lp_queue_active_consumer(q), LP_QUEUE_NO_CONSUMER);
+	dispatch_expect(f, q, 16, NULL, 0, NULL);
+	/* The last one settled: b (attached before c) takes over with what is ready. */
+	assert_int_equal(lp_queue_ack(q, 1, 3, false), 1);
+	assert_int_equal(lp_queue_active_consumer(q), b);
+	dispatch_expect(f, q, 16, (struct want[]){ { b, 3, false }, { b, 4, false }, { b, 5, false } },
+			3, NULL);
+	assert_int_equal(lp_queue_unacked_count(q), 3);
+	publish(f, q, 1);
+	dispatch_expect(f, q, 16, (struct want[]){ { b, 6, false } }, 1, NULL);
+	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)b, true), 4);
+	assert_int_equal(lp_queue_active_consumer(q), c);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { c, 3, true }, { c, 4, true }, { c, 5, true }, { c, 6, true } },
+			4, NULL);
+	assert_int_equal(lp_queue_channel_close(q, 3), 4);
+	assert_int_equal(lp_queue_active_consumer(q), LP_QUEUE_NO_CONSUMER);
+	/* With no consumer left, the next one attached is active at once. */
+	int d = consume(q, 4, 0, false);
+	assert_int_equal(lp_queue_active_consumer(q), d);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { d, 3, true }, { d, 4, true }, { d, 5, true }, { d, 6, true } },
+			4, NULL);
+}
+
+/* The active consumer's channel closes with unacked messages: they are
+ * requeued in order and the next consumer gets them first, redelivered,
+ * then what was never delivered. */
+static void sac_channel_close_hands_over_in_order(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq_sac(f, 0);
+	int a = consume(q, 1, 4, false);
+	int b = consume(q, 2, 0, false);
+
+	publish(f, q, 7);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { a, 0, false }, { a, 1, false }, { a, 2, false }, { a, 3, false } },
+			4, NULL);
+	assert_int_equal(lp_queue_ack(q, 1, 2, false), 1);   /* seq 1 */
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 4, false } }, 1, NULL);
+	/* b, waiting, got nothing of the two ready ones. */
+	assert_int_equal(lp_queue_message_count(q), 2);
+	assert_int_equal(lp_queue_active_consumer(q), a);
+	assert_int_equal(lp_queue_channel_close(q, 1), 4);
+	assert_int_equal(lp_queue_active_consumer(q), b);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { b, 0, true }, { b, 2, true }, { b, 3, true }, { b, 4, true },
+					 { b, 5, false }, { b, 6, false } },
+			6, NULL);
+}
+
+/* pika's channel close: Basic.Cancel of the active consumer, then
+ * Channel.Close. Its unacked come back first, in order, then what stayed
+ * ready; a consumer attached meanwhile waits behind the one before it. */
+static void sac_cancel_then_close_keeps_order(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq_sac(f, 0);
+	int a = consume(q, 1, 3, false);
+	int b = consume(q, 2, 0, false);
+
+	publish(f, q, 6);
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 0, false }, { a, 1, false }, { a, 2, false } },
+			3, NULL);
+	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)a, false), 0);
+	dispatch_expect(f, q, 16, NULL, 0, NULL);
+	int c = consume(q, 3, 0, false);
+	assert_int_equal(lp_queue_active_consumer(q), LP_QUEUE_NO_CONSUMER);
+	/* One rejected with requeue goes back; the other two still hold. */
+	assert_int_equal(lp_queue_nack(q, 1, 2, false, true), 1);
+	dispatch_expect(f, q, 16, NULL, 0, NULL);
+	assert_int_equal(lp_queue_channel_close(q, 1), 2);
+	assert_int_equal(lp_queue_active_consumer(q), b);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { b, 0, true }, { b, 1, true }, { b, 2, true }, { b, 3, false },
+					 { b, 4, false }, { b, 5, false } },
+			6, NULL);
+	assert_int_equal(lp_queue_channel_close(q, 2), 6);
+	assert_int_equal(lp_queue_active_consumer(q), c);
+	/* Deleting the queue with a cancelled active consumer's unacked. */
+	dispatch_expect(f, q, 1, (struct want[]){ { c, 0, true } }, 1, NULL);
+	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)c, false), 0);
+	consume(q, 4, 0, false);
+	assert_int_equal(lp_queue_destroy(q), 6);
+	f->q[0] = NULL;
+}
+
+/* A waiting consumer does not make x-max-length spare messages for it. */
+static void sac_waiting_credit_not_counted(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue_config cfg = { .capacity = 64, .max_consumers = 4, .max_length = 2,
+				       .max_length_bytes = LP_QUEUE_NO_MAX_BYTES, .single_active = true };
+	struct lp_queue *q = f->q[0] = lp_queue_create(f->qpool, &cfg);
+
+	assert_non_null(q);
+	int a = consume(q, 1, 1, false);
+	consume(q, 2, 10, false);
+	dispatch_expect(f, q, 16, NULL, 0, NULL);
+	for (unsigned i = 0; i < 5; i++)
+		lp_queue_enqueue(q, mkmsg(f, i));
+	/* a's one credit spares seq 0; the limit keeps the newest two after it. */
+	assert_int_equal(lp_queue_message_count(q), 3);
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 0, false } }, 1, NULL);
+}
+
+/* x-priority: the highest priority with credit first, round-robin among
+ * equals, lower ones only while every higher one is blocked; credit given
+ * back puts a consumer ahead of the lower ones again. */
+static void priority_dispatch_order(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 64, LP_QUEUE_NO_MAX_LENGTH);
+	int lo = consume_p(q, 1, 0, 0);
+	int m1 = consume_p(q, 3, 1, 5);
+	int hi = consume_p(q, 2, 2, 10);
+	int m2 = consume_p(q, 4, 1, 5);
+	struct lp_queue_consumer_spec info;
+
+	assert_int_equal(lp_queue_consumer_info(q, (uint32_t)hi, &info), 0);
+	assert_int_equal(info.priority, 10);
+	publish(f, q, 8);
+	dispatch_expect(f, q, 16,
+			(struct want[]){ { hi, 0, false }, { hi, 1, false }, { m1, 2, false },
+					 { m2, 3, false }, { lo, 4, false }, { lo, 5, false },
+					 { lo, 6, false }, { lo, 7, false } },
+			8, NULL);
+	/* hi's credit back (ack of seq 1, tag 2 on channel 2): it goes first again. */
+	assert_int_equal(lp_queue_ack(q, 2, 2, false), 1);
+	publish(f, q, 3);
+	dispatch_expect(f, q, 16, (struct want[]){ { hi, 8, false }, { lo, 9, false }, { lo, 10, false } },
+			3, NULL);
+	/* m2's credit back before m1's: m2 rejoins first, both ahead of lo. */
+	assert_int_equal(lp_queue_ack(q, 4, 1, false), 1);
+	assert_int_equal(lp_queue_ack(q, 3, 1, false), 1);
+	publish(f, q, 3);
+	dispatch_expect(f, q, 16, (struct want[]){ { m2, 11, false }, { m1, 12, false }, { lo, 13, false } },
+			3, NULL);
+	/* A channel that refuses (Channel.Flow, a full send stream) passes the
+	 * message down to the next priority. */
+	assert_int_equal(lp_queue_ack(q, 2, 0, true), 2);
+	f->blocked = 1u << 2;
+	publish(f, q, 1);
+	dispatch_expect(f, q, 16, (struct want[]){ { lo, 14, false } }, 1, NULL);
+	f->blocked = 0;
+	/* A negative priority comes after the default. */
+	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)lo, false), 0);
+	int neg = consume_p(q, 5, 0, -3);
+	publish(f, q, 3);
+	dispatch_expect(f, q, 16, (struct want[]){ { hi, 15, false }, { hi, 16, false }, { neg, 17, false } },
+			3, NULL);
+	assert_int_equal(lp_queue_channel_close(q, 1), 8);
+}
+
+/* Single active consumer with priorities: the first attached is active
+ * whatever its priority; when it goes, the waiting one of highest priority
+ * takes over (RabbitMQ 3.10). */
+static void sac_successor_by_priority(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq_sac(f, 0);
+	int a = consume_p(q, 1, 0, 0);
+	int b = consume_p(q, 2, 0, 0);
+	int c = consume_p(q, 3, 0, 7);
+	int d = consume_p(q, 4, 0, 7);
+
+	assert_int_equal(lp_queue_active_consumer(q), a);
+	publish(f, q, 1);
+	dispatch_expect(f, q, 16, (struct want[]){ { a, 0, false } }, 1, NULL);
+	assert_int_equal(lp_queue_channel_close(q, 1), 1);
+	assert_int_equal(lp_queue_active_consumer(q), c);
+	dispatch_expect(f, q, 16, (struct want[]){ { c, 0, true } }, 1, NULL);
+	assert_int_equal(lp_queue_channel_close(q, 3), 1);
+	assert_int_equal(lp_queue_active_consumer(q), d);
+	assert_int_equal(lp_queue_consumer_remove(q, (uint32_t)d, true), 0);
+	assert_int_equal(lp_queue_active_consumer(q), b);
+	dispatch_expect(f, q, 16, (struct want[]){ { b, 0, true } }, 1, NULL);
+	assert_int_equal(lp_queue_channel_close(q, 2), 1);
+}
+
 static void basic_get(void **state)
 {
 	struct fx *f = *state;
@@ -937,7 +1179,11 @@ struct m_consumer {
 	uint16_t prefetch;
 	uint32_t channel;
 	bool blocked;
+	int32_t priority;
 };
+
+/* randomized_model_priorities: consumers get x-priority -1, 0 or 1. */
+static bool model_priorities;
 
 struct model {
 	struct m_ready ready[M_CAP + 1];
@@ -971,6 +1217,18 @@ static void m_act_remove(struct model *m, int c)
 	fail_msg("consumer %d not active", c);
 }
 
+/* Consumer c joins the active list at the back of its priority. */
+static void m_act_push(struct model *m, int c)
+{
+	unsigned k = m->n_act;
+
+	while (k > 0 && m->cons[m->act[k - 1]].priority < m->cons[c].priority)
+		k--;
+	memmove(&m->act[k + 1], &m->act[k], (m->n_act - k) * sizeof(m->act[0]));
+	m->act[k] = c;
+	m->n_act++;
+}
+
 static bool m_credit(const struct model *m, int c)
 {
 	const struct m_consumer *mc = &m->cons[c];
@@ -983,7 +1241,7 @@ static void m_credit_back(struct model *m, int c)
 {
 	if (c >= 0 && m->cons[c].used && m->cons[c].blocked && m_credit(m, c)) {
 		m->cons[c].blocked = false;
-		m->act[m->n_act++] = c;
+		m_act_push(m, c);
 	}
 }
 
@@ -1134,8 +1392,10 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 			uint32_t ch = rnd(&s, M_CHAN);
 			uint16_t pf = (uint16_t)rnd(&s, 4);
 			bool no_ack = rnd(&s, 10) == 0;
+			int32_t prio = model_priorities ? (int32_t)rnd(&s, 3) - 1 : 0;
 			struct lp_queue_consumer_spec sp = { .tag = "t", .tag_len = 1, .channel = ch,
-							     .prefetch = pf, .no_ack = no_ack };
+							     .prefetch = pf, .no_ack = no_ack,
+							     .priority = prio };
 			int want = -ENOSPC;
 			for (int c = 0; c < M_CONS; c++) {
 				if (!m->cons[c].used) {
@@ -1145,8 +1405,8 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 			}
 			assert_int_equal(lp_queue_consumer_add(q, &sp), want);
 			if (want >= 0) {
-				m->cons[want] = (struct m_consumer){ true, no_ack, pf, ch, false };
-				m->act[m->n_act++] = want;
+				m->cons[want] = (struct m_consumer){ true, no_ack, pf, ch, false, prio };
+				m_act_push(m, want);
 			}
 		} else if (kind < 40) {                           /* cancel */
 			int c = (int)rnd(&s, M_CONS);
@@ -1207,7 +1467,7 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 					m->un[m->n_un++] = (struct m_unacked){
 						r.len, r.seq, tag, m->cons[id].channel, id };
 				m_act_remove(m, id);
-				m->act[m->n_act++] = id;
+				m_act_push(m, id);
 				k++;
 			}
 			assert_int_equal(n, k);
@@ -1481,6 +1741,20 @@ static void randomized_model(void **state)
 			  seed % 3 != 1 ? (seed - 131) * 5 : nb, true);
 }
 
+/* The same with consumer priorities: the model keeps its active list in
+ * priority order, round-robin within one. */
+static void randomized_model_priorities(void **state)
+{
+	struct fx *f = *state;
+
+	model_priorities = true;
+	for (unsigned seed = 201; seed <= 260; seed++)
+		model_run(f, seed, 4000, LP_QUEUE_NO_MAX_LENGTH, LP_QUEUE_NO_MAX_BYTES, false);
+	for (unsigned seed = 261; seed <= 280; seed++)
+		model_run(f, seed, 4000, (seed - 261) % 10, LP_QUEUE_NO_MAX_BYTES, false);
+	model_priorities = false;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1496,6 +1770,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reject_requeue_keeps_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(requeue_goes_before_newer_ready, setup, teardown),
 		cmocka_unit_test_setup_teardown(cancel_requeues_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(sac_first_consumer_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(sac_channel_close_hands_over_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(sac_cancel_then_close_keeps_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(sac_waiting_credit_not_counted, setup, teardown),
+		cmocka_unit_test_setup_teardown(sac_successor_by_priority, setup, teardown),
+		cmocka_unit_test_setup_teardown(priority_dispatch_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(basic_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(purge_keeps_unacked, setup, teardown),
 		cmocka_unit_test_setup_teardown(fanout_shares_one_message, setup, teardown),
@@ -1513,6 +1793,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(requeued_message_keeps_its_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(dead_letter_reasons, setup, teardown),
 		cmocka_unit_test_setup_teardown(randomized_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(randomized_model_priorities, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("broker-queue", tests, NULL, NULL);
