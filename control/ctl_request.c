@@ -160,7 +160,7 @@ static void on_queue_unused(struct lp_ctl_server *s, struct peer *p, uint64_t no
 	int rc = lp_defs_queue_unused(s->defs, u->vhost, u->queue);
 	lp_sync_change_end(s);
 	lp_log(LP_LOG_DEBUG, "queue '%s' in vhost '%s' unused: %s", u->queue, u->vhost,
-	       rc == 0 ? "auto-deleted" : strerror(-rc));
+	       rc == 0 ? "deleted" : strerror(-rc));
 }
 
 static void on_list_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)

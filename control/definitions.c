@@ -1503,7 +1503,8 @@ int lp_defs_queue_unused(struct lp_defs *d, const char *vhost, const char *name)
 	struct lp_def_queue *q = find_q(d, vhost, name);
 	if (!q)
 		return -ENOENT;
-	if (!q->auto_delete)
+	/* auto-delete after its last consumer, or x-expires after its lease */
+	if (!q->auto_delete && !arg_get(q->args, q->args_len, "x-expires").present)
 		return -EPERM;
 	delete_queue(d, q);
 	return 0;

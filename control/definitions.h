@@ -172,8 +172,9 @@ void lp_defs_request(struct lp_defs *d, uint16_t type, const struct lp_ctl_def_r
 
 /* Connection conn_id closed: delete its exclusive queues. Returns how many. */
 unsigned lp_defs_connection_closed(struct lp_defs *d, uint64_t conn_id);
-/* An auto-delete queue lost its last consumer: delete it. 0, -ENOENT (no
- * such queue), -EPERM (not auto-delete: nothing done). */
+/* An auto-delete queue lost its last consumer, or a queue with x-expires
+ * was unused for that long (its owner shard measures it): delete it. 0,
+ * -ENOENT (no such queue), -EPERM (neither: nothing done). */
 int lp_defs_queue_unused(struct lp_defs *d, const char *vhost, const char *name);
 /* A new dataplane: every exclusive queue's connection is gone. Returns how
  * many were deleted. */

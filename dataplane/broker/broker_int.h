@@ -191,6 +191,9 @@ struct owned_queue {
 	bool ended;        /* persist.c: its PURGE/DELETE record is written (while purging) */
 	uint8_t flags;     /* LP_CTL_Q_* */
 	bool dead_on_reject; /* x-overflow reject-publish-dlx with a dead-letter exchange */
+	bool expiry_sent;    /* x-expires: reported unused, not used since */
+	uint64_t expires_us; /* x-expires; 0: none */
+	uint64_t used_at;    /* x-expires: last use (queues' clock): a consumer, Basic.Get, a declare */
 	uint32_t qid;
 	uint32_t store_id; /* durable: its id in the journal (topology), else 0 */
 	/* its records' queue id in this shard's journal: store_id, or for a
@@ -299,6 +302,7 @@ struct lp_broker {
 	struct recovered_msg *recovered; /* sorted by (store_id, seq) */
 	uint32_t n_recovered;
 	bool adopted;            /* the first topology from lepus-control has seen them */
+	bool expiring_seen;      /* owner.c: the queues with x-expires of the first topology taken */
 	uint32_t adopt_next;     /* recovered messages before it are forwarded, if they go */
 	uint32_t adopt_inflight; /* forwarded, not yet durable at their owner */
 	/* page.c: the paged tails' entries and the read-back buffers (NULL

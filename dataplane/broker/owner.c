@@ -137,6 +137,9 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid)
 		lp_fifo_init(&oq->paged);
 		oq->flags = tq->flags;
 		oq->dead_on_reject = tq->dlx != NULL && tq->reject_publish_dlx;
+		oq->expires_us = tq->expires * 1000;
+		oq->used_at = lp_queue_pool_now(b->qpool);
+		oq->expiry_sent = false;
 		snprintf(oq->vhost, sizeof(oq->vhost), "%s", tq->vhost);
 		snprintf(oq->name, sizeof(oq->name), "%s", tq->name);
 		oq->live_idx = b->n_live;
@@ -186,6 +189,17 @@ void lp_owner_check_topology(struct lp_broker *b)
 	b->seen_version = lp_topology_version(t);
 	if (!b->adopted && b->snap->version != 0)
 		lp_persist_adopt(b);
+	if (!b->expiring_seen && b->snap->version != 0) {
+		/* Queues with x-expires start their lease now even if nothing
+		 * uses them (RabbitMQ: at boot): this shard takes its own. */
+		b->expiring_seen = true;
+		for (uint32_t i = 0; i < lp_topology_queue_count(t); i++) {
+			const struct lp_topology_queue *tq = lp_topology_queue(t, i);
+
+			if (tq->expires != 0 && lp_broker_owner(b, tq->owner_shard) == b->id)
+				(void)lp_owner_queue(b, tq->qid);
+		}
+	}
 	for (uint32_t i = 0; i < b->n_live;) {
 		struct owned_queue *oq = &b->queues[b->live[i]];
 		uint32_t idx = lp_topology_queue_find(t, oq->vhost, oq->name, strlen(oq->name));
@@ -329,6 +343,32 @@ static uint64_t owner_tag(void *ctx, uint32_t chan, const struct lp_msg *m, bool
 	return ++rc->next_tag;
 }
 
+/* A use of oq that renews its x-expires lease. */
+static void used(struct lp_broker *b, struct owned_queue *oq)
+{
+	oq->used_at = lp_queue_pool_now(b->qpool);
+	oq->expiry_sent = false;
+}
+
+/*
+ * x-expires (RabbitMQ): a queue with no consumer, not declared again and
+ * not asked for a Basic.Get for that long is deleted. Its owner tells
+ * lepus-control, which deletes it (the next snapshot drops it here).
+ */
+static void check_expiry(struct lp_broker *b, struct owned_queue *oq)
+{
+	uint64_t now = lp_queue_pool_now(b->qpool);
+
+	if (lp_queue_consumer_count(oq->q) > 0) {
+		oq->used_at = now;
+		return;
+	}
+	if (oq->expiry_sent || now - oq->used_at <= oq->expires_us)
+		return;
+	oq->expiry_sent = true;
+	lp_broker_queue_unused(b, oq->vhost, oq->name);
+}
+
 void lp_owner_dispatch(struct lp_broker *b)
 {
 	struct lp_queue_delivery d[LP_BROKER_DISPATCH_BURST];
@@ -342,6 +382,8 @@ void lp_owner_dispatch(struct lp_broker *b)
 			lp_page_fill(b, oq);
 		if (lp_queue_expires(oq->q))
 			b->stats.expired += lp_queue_expire(oq->q);
+		if (oq->expires_us != 0)
+			check_expiry(b, oq);
 		if (lp_queue_consumer_count(oq->q) == 0 || lp_queue_message_count(oq->q) == 0)
 			continue;
 		unsigned n = lp_queue_dispatch(oq->q, owner_tag, b, d, LP_BROKER_DISPATCH_BURST);
@@ -439,6 +481,8 @@ static void get(struct lp_broker *b, const struct lp_ring_op *op, struct lp_ring
 	uint64_t tag;
 
 	reply->type = LP_OP_GET_REPLY;
+	if (oq != NULL)
+		used(b, oq);
 	if (oq != NULL && oq->paged.n > 0)
 		lp_page_fill(b, oq);
 	if (oq != NULL && lp_queue_message_count(oq->q) == 0 && oq->paged.n > 0)
@@ -487,6 +531,8 @@ void lp_owner_request(struct lp_broker *b, const struct lp_ring_op *op, struct l
 		break;
 	default: /* LP_OP_COUNTS */
 		oq = lp_owner_queue(b, op->qid);
+		if (oq != NULL) /* a declare: renews the x-expires lease */
+			used(b, oq);
 		reply->type = LP_OP_COUNTS_REPLY;
 		reply->aux = oq != NULL ? lp_owner_ready_count(oq) : 0;
 		reply->tag = oq != NULL ? lp_queue_consumer_count(oq->q) : UINT64_MAX;

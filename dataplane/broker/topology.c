@@ -41,6 +41,7 @@ struct b_queue {
 	bool has_message_ttl;
 	uint64_t message_ttl;
 	char *dlx, *dlrk;          /* NULL: none */
+	uint64_t expires;          /* x-expires ms, 0: none */
 	bool single_active;
 };
 
@@ -242,8 +243,8 @@ static char *str_arg(struct lp_amqp_bytes args, const char *key, bool *nomem)
 
 /* What the dataplane does with a queue's arguments (lepus-control validated
  * them: non-negative integers, a known x-overflow, strings, a boolean
- * x-single-active-consumer): length limits, message TTL, dead-lettering
- * and the consumer mode. Returns 0 or -ENOMEM. */
+ * x-single-active-consumer): length limits, message TTL, dead-lettering,
+ * queue expiry and the consumer mode. Returns 0 or -ENOMEM. */
 static int queue_args(struct b_queue *q, struct lp_amqp_bytes args)
 {
 	struct lp_amqp_field_value v;
@@ -260,6 +261,8 @@ static int queue_args(struct b_queue *q, struct lp_amqp_bytes args)
 		q->has_message_ttl = true;
 		q->message_ttl = (uint64_t)n;
 	}
+	if (lp_amqp_table_get(args, "x-expires", &v) && lp_amqp_field_int(&v, &n) && n > 0)
+		q->expires = (uint64_t)n;
 	q->dlx = str_arg(args, "x-dead-letter-exchange", &nomem);
 	if (q->dlx != NULL)
 		q->dlrk = str_arg(args, "x-dead-letter-routing-key", &nomem);
@@ -560,7 +563,8 @@ struct lp_topology *lp_topology_build(const struct lp_topology_builder *b, uint6
 							  .message_ttl = q->message_ttl,
 							  .dlx = q->dlx != NULL ? strdup(q->dlx) : NULL,
 							  .dlrk = q->dlrk != NULL ? strdup(q->dlrk) : NULL,
-							  .single_active = q->single_active};
+							  .single_active = q->single_active,
+							  .expires = q->expires};
 		if (t->queues[i].vhost == NULL || t->queues[i].name == NULL ||
 		    (q->dlx != NULL && t->queues[i].dlx == NULL) ||
 		    (q->dlrk != NULL && t->queues[i].dlrk == NULL)) {

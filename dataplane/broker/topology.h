@@ -50,6 +50,7 @@ struct lp_topology_queue {
 	uint64_t message_ttl;      /* x-message-ttl, ms */
 	const char *dlx;           /* x-dead-letter-exchange, or NULL */
 	const char *dlrk;          /* x-dead-letter-routing-key, or NULL (the message's own) */
+	uint64_t expires;          /* x-expires, ms; 0: none */
 	bool single_active;        /* x-single-active-consumer */
 };
 

@@ -4,7 +4,8 @@
 (x-message-ttl, the expiration property, TTL 0, an invalid expiration),
 dead-lettering (x-dead-letter-exchange and -routing-key for rejected, expired
 and maxlen messages, x-overflow reject-publish-dlx, the x-death and
-x-first-death headers, the count of a repeated death, cycles). The cases
+x-first-death headers, the count of a repeated death, cycles), queue expiry
+(x-expires). The cases
 encode RabbitMQ 3.10's behaviour (the parity suite runs them against Debian's
 rabbitmq-server); Lepus must behave the same. Timing cases use TTLs of tens
 of milliseconds and bounded waits.
@@ -340,6 +341,50 @@ def case_dead_letter_across_connections(conns):
         cleanup(b, dst)
 
 
+# ---------------------------------------------------------------- queue expiry
+
+def exists(conns, queue):
+    """A passive declare on a channel of its own (it may close it with 404)."""
+    ch = conns.channel()
+    try:
+        ch.queue_declare(queue, passive=True)
+        return True
+    except ChannelClosedByBroker as e:
+        eq(e.reply_code, 404, "passive declare of %s" % queue)
+        return False
+
+
+def case_queue_expires(conns):
+    ch = conns.channel()
+    q = name("expires", "unused")
+    ch.queue_declare(q, arguments={"x-expires": 200})
+    ch.basic_publish("", q, b"messages do not keep it")
+    time.sleep(1.0)
+    check(not exists(conns, q), "an unused queue with x-expires 200 is deleted")
+    # x-expires 0 is refused (RabbitMQ: {value_zero,0}).
+    ch = conns.channel()
+    text = expect_close(ch, 406, ch.queue_declare, name("expires", "zero"),
+                        arguments={"x-expires": 0})
+    check("{value_zero,0}" in text, "reply text %r" % text)
+
+
+def case_queue_expires_consumer_and_get_renew(conns):
+    ch = conns.channel()
+    q = name("expires", "used")
+    ch.queue_declare(q, arguments={"x-expires": 300})
+    tag = ch.basic_consume(q, lambda *a: None)
+    time.sleep(0.8)
+    check(exists(conns, q), "a queue with a consumer does not expire")
+    ch.basic_cancel(tag)
+    # Basic.Get renews the lease.
+    for _ in range(6):
+        time.sleep(0.15)
+        ch.basic_get(q, auto_ack=True)
+    check(exists(conns, q), "Basic.Get every 150 ms keeps a 300 ms lease")
+    time.sleep(1.0)
+    check(not exists(conns, q), "deleted once unused for longer than x-expires")
+
+
 def case_ttl_argument_equivalence(conns):
     ch = conns.channel()
     q = name("ttl", "equiv")
@@ -366,6 +411,8 @@ CASES = [
     ("dead_letter_missing_exchange", case_dead_letter_missing_exchange),
     ("dead_letter_purge_not_dead_lettered", case_dead_letter_purge_not_dead_lettered),
     ("dead_letter_across_connections", case_dead_letter_across_connections),
+    ("queue_expires", case_queue_expires),
+    ("queue_expires_consumer_and_get_renew", case_queue_expires_consumer_and_get_renew),
     ("ttl_argument_equivalence", case_ttl_argument_equivalence),
 ]
 

@@ -131,7 +131,7 @@ struct step {
 
 enum {
 	A_NONE, A_TTL1000, A_TTL2000, A_MAXLEN10, A_CLASSIC, A_DLX, A_AE1, A_AE2, A_MAXLEN_NEG,
-	A_DLX_INT, A_TTL1000_LONG, A_PRIO300, A_EXPIRES0, A_QUORUM,
+	A_DLX_INT, A_TTL1000_LONG, A_PRIO300, A_EXPIRES0, A_QUORUM, A_EXPIRES500,
 };
 
 static struct tbl make_args(int which)
@@ -151,6 +151,7 @@ static struct tbl make_args(int which)
 	case A_PRIO300: put_int(&t, "x-max-priority", 300); break;
 	case A_EXPIRES0: put_int(&t, "x-expires", 0); break;
 	case A_QUORUM: put_str(&t, "x-queue-type", "quorum"); break;
+	case A_EXPIRES500: put_int(&t, "x-expires", 500); break;
 	default: break;
 	}
 	return t;
@@ -467,6 +468,7 @@ static void test_auto_delete_lifecycle(void **state)
 	const struct step steps[] = {
 		{ "ad queue", DECL, Q, .name = "adq", .flags = AD },
 		{ "plain queue", DECL, Q, .name = "q" },
+		{ "expiring queue", DECL, Q, .name = "expq", .args = A_EXPIRES500 },
 		{ "ad exchange", DECL, X, .name = "adx", .xtype = "topic", .flags = AD },
 		{ "ad exchange 2", DECL, X, .name = "adx2", .xtype = "fanout", .flags = AD },
 		{ "bind q", BIND, Q, .name = "q", .source = "adx" },
@@ -483,6 +485,9 @@ static void test_auto_delete_lifecycle(void **state)
 	assert_int_equal(lp_defs_queue_unused(d, "/", "nope"), -ENOENT);
 	assert_int_equal(lp_defs_queue_unused(d, "/", "adq"), 0);
 	assert_null(lp_defs_find_queue(d, "/", "adq"));
+	/* x-expires: its owner shard reports it unused once the lease is over */
+	assert_int_equal(lp_defs_queue_unused(d, "/", "expq"), 0);
+	assert_null(lp_defs_find_queue(d, "/", "expq"));
 	assert_non_null(lp_defs_find_exchange(d, "/", "adx")); /* still bound to q */
 	/* unbinding the last binding deletes adx, whose deletion removes the
 	 * binding from adx2, which deletes adx2 in turn */
