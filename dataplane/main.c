@@ -458,9 +458,11 @@ static void print_summary(const struct dataplane *dp)
 			       bs->ops_received, bs->dropped_queue_full, bs->ops_refused, bs->notices_lost);
 		if (bs != NULL)
 			printf("queues worker %u: expired %" PRIu64 ", dead-lettered %" PRIu64
-			       " (to other shards %" PRIu64 "), dead letters dropped %" PRIu64 "\n", i,
-			       bs->expired, bs->dead_lettered, bs->dead_lettered_remote,
-			       bs->dead_letters_dropped);
+			       " (to other shards %" PRIu64 "), dead letters dropped %" PRIu64
+			       ", direct replies %" PRIu64 " (to other workers %" PRIu64
+			       ", dropped %" PRIu64 ")\n", i, bs->expired, bs->dead_lettered,
+			       bs->dead_lettered_remote, bs->dead_letters_dropped, bs->replies,
+			       bs->replies_remote, bs->replies_dropped);
 		if (bs != NULL && dp->cfg.data_dir[0] != '\0')
 			printf("journal worker %u: persisted %" PRIu64 ", group commits %" PRIu64
 			       " (%.1f messages each), recovered %" PRIu64 " (orphans settled %" PRIu64

@@ -113,6 +113,9 @@ struct lp_broker_stats {
 	uint64_t dead_lettered; /* dead letters routed */
 	uint64_t dead_lettered_remote; /* of their copies, sent to queues of other shards */
 	uint64_t dead_letters_dropped; /* no exchange, a cycle, or no room for them */
+	uint64_t replies;       /* direct reply-to: replies delivered here */
+	uint64_t replies_remote; /* and sent to a requester on another worker */
+	uint64_t replies_dropped; /* to a requester gone */
 	/* gauges */
 	uint64_t alarms;        /* LP_BROKER_ALARM_* raised now */
 	uint64_t blocked_publishers; /* connections paused by an alarm or a full ring */

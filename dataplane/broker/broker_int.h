@@ -180,6 +180,7 @@ struct consumer {
 	uint16_t owner;   /* the queue's shard */
 	uint32_t owner_id; /* consumer id in the owner's lp_queue */
 	bool no_ack;
+	bool reply;       /* direct reply-to (reply_to.c): no queue, qid 0 */
 	uint8_t tag_len;
 	char tag[LP_BROKER_NAME_LEN];
 };
@@ -573,6 +574,27 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
  * bc may be NULL when seq is 0 and mandatory false (a dead letter). */
 int lp_publish_to(struct lp_broker *b, struct channel *bc, struct lp_msg *m, const uint32_t *dests,
 		  int n, bool mandatory, uint64_t seq);
+
+/* ---- reply_to.c: direct reply-to ---- */
+
+/* Is name the pseudo-queue amq.rabbitmq.reply-to / a reply name under it? */
+bool lp_reply_to_is_pseudo(struct lp_amqp_bytes name);
+bool lp_reply_to_is_name(const char *s, size_t len);
+/* Basic.Consume of the pseudo-queue with consumer slot k (tag and gen set,
+ * not used yet): Consume-Ok, or a channel error. Returns 0 or < 0. */
+int lp_reply_to_consume(struct lp_broker *b, struct channel *bc,
+			const struct lp_amqp_basic_consume *a, struct consumer *k);
+/* The properties p (encoded: raw) of bc's publish name the pseudo-queue as
+ * reply_to: write them to bc->pub with the channel's reply name instead.
+ * Returns 0, or < 0 after a channel error (no reply consumer: 406). */
+int lp_reply_to_stamp(struct lp_broker *b, struct channel *bc,
+		      const struct lp_amqp_basic_properties *p, struct lp_amqp_bytes raw);
+/* Deliver m (published to "" with a reply name; the caller keeps its
+ * reference) to its requester. Returns 0 (delivered, or dropped: the
+ * requester is gone), -EAGAIN (no room now: the publisher waits). */
+int lp_reply_to_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, uint64_t seq);
+/* Passive Queue.Declare of the pseudo-queue: Declare-Ok. */
+int lp_reply_to_declare(struct channel *bc);
 
 /* ---- dead_letter.c ---- */
 

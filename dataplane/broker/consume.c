@@ -216,10 +216,12 @@ int lp_consume_start(struct lp_broker *b, struct channel *bc, const struct lp_am
 {
 	struct lp_amqp_conn *c = bc->conn;
 	struct consumer *k = NULL;
-	const struct lp_topology_queue *tq = method_queue(b, bc, a->queue, LP_AMQP_BASIC_CONSUME);
-	int32_t prio;
+	bool reply = lp_reply_to_is_pseudo(a->queue);
+	const struct lp_topology_queue *tq =
+		reply ? NULL : method_queue(b, bc, a->queue, LP_AMQP_BASIC_CONSUME);
+	int32_t prio = 0;
 
-	if (tq == NULL)
+	if (tq == NULL && !reply)
 		return -ENOENT;
 	if (a->consumer_tag.len > 0 && consumer_find(b, bc, a->consumer_tag) != NULL) {
 		lp_amqp_conn_fail(c, LP_AMQP_NOT_ALLOWED, LP_AMQP_BASIC_CONSUME,
@@ -227,7 +229,7 @@ int lp_consume_start(struct lp_broker *b, struct channel *bc, const struct lp_am
 				  (const char *)a->consumer_tag.ptr);
 		return -EEXIST;
 	}
-	if (!consume_priority(bc, a, tq->name, &prio))
+	if (!reply && !consume_priority(bc, a, tq->name, &prio))
 		return -EINVAL;
 	for (uint32_t i = 0; i < b->cfg.max_consumers && k == NULL; i++)
 		if (!b->consumers[i].used)
@@ -243,6 +245,9 @@ int lp_consume_start(struct lp_broker *b, struct channel *bc, const struct lp_am
 		snprintf(k->tag, sizeof(k->tag), "amq.ctag-lepus-%u-%" PRIu64, b->id, ++b->ctag_seq);
 	k->tag_len = (uint8_t)strlen(k->tag);
 	k->gen = ((k->gen + 1) & (0xfffffu)) ? (k->gen + 1) & 0xfffffu : 1;
+	if (reply)
+		return lp_reply_to_consume(b, bc, a, k);
+	k->reply = false;
 	k->used = true;
 	k->ready = false;
 	k->chan = bc;
@@ -302,8 +307,11 @@ int lp_consume_cancel(struct lp_broker *b, struct channel *bc, const struct lp_a
 
 	bc->nowait = a->nowait;
 	/* RabbitMQ: unknown tags are fine; unacked deliveries stay with the channel. */
-	if (k == NULL || !k->ready) {
+	if (k == NULL || !k->ready || k->reply) {
 		struct lp_amqp_method ok = {.id = LP_AMQP_BASIC_CANCEL_OK};
+
+		if (k != NULL && k->reply)
+			k->used = false; /* no queue behind it */
 
 		ok.basic_cancel_ok.consumer_tag = a->consumer_tag;
 		if (!a->nowait)

@@ -208,6 +208,10 @@ int lp_declare_method(struct lp_broker *b, struct channel *bc, const struct lp_a
 	case LP_AMQP_QUEUE_DECLARE: {
 		const struct lp_amqp_queue_declare *a = &m->queue_declare;
 
+		if (a->passive && lp_reply_to_is_pseudo(a->queue)) {
+			bc->nowait = a->nowait;
+			return lp_reply_to_declare(bc);
+		}
 		r->object = LP_CTL_OBJ_QUEUE;
 		r->flags = (a->passive ? LP_CTL_F_PASSIVE : 0) | (a->durable ? LP_CTL_F_DURABLE : 0) |
 			   (a->auto_delete ? LP_CTL_F_AUTO_DELETE : 0) |

@@ -106,9 +106,12 @@ int lp_publish_route(struct lp_broker *b, struct channel *bc, struct lp_msg *m, 
 {
 	uint32_t dests[LP_BROKER_ROUTE_MAX];
 	struct lp_amqp_bytes headers = {m->props + m->headers_off, m->headers_len};
-	int n = lp_topology_route(b->snap->topo, xi, m->rkey, m->rkey_len, headers, dests,
-				  LP_BROKER_ROUTE_MAX);
+	int n;
 
+	if (m->exchange_len == 0 && lp_reply_to_is_name(m->rkey, m->rkey_len))
+		return lp_reply_to_route(b, bc, m, seq); /* direct reply-to: no queue */
+	n = lp_topology_route(b->snap->topo, xi, m->rkey, m->rkey_len, headers, dests,
+			      LP_BROKER_ROUTE_MAX);
 	return lp_publish_to(b, bc, m, dests, n < LP_BROKER_ROUTE_MAX ? n : LP_BROKER_ROUTE_MAX,
 			     mandatory, seq);
 }
@@ -336,7 +339,19 @@ int lp_broker_on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 		return -EINVAL;
 	/* The property list is kept as the publisher encoded it (validated by
 	 * the channel's decode): deliveries copy it, never re-encode it; the
-	 * headers table is located once, for routing. */
+	 * headers table is located once, for routing. The one exception is a
+	 * request to direct reply-to, whose reply_to gets the channel's name. */
+	if ((h->props.flags & LP_AMQP_BASIC_DELIVERY_MODE_FLAG) && h->props.delivery_mode == 2)
+		bc->pub->flags |= LP_MSG_F_PERSISTENT;
+	if ((h->props.flags & LP_AMQP_BASIC_REPLY_TO_FLAG) && lp_reply_to_is_pseudo(h->props.reply_to)) {
+		n = lp_reply_to_stamp(b, bc, &h->props, h->props_raw);
+		if (n < 0) {
+			lp_msg_release(bc->pub);
+			bc->pub = NULL;
+			return n;
+		}
+		goto props_done;
+	}
 	n = lp_msg_props_reserve(bc->pub, h->props_raw.len); /* over 4 KiB: heap */
 	if (n < 0) {
 		lp_amqp_channel_error(c, ch, LP_AMQP_CONTENT_TOO_LARGE, LP_AMQP_BASIC_PUBLISH,
@@ -348,12 +363,11 @@ int lp_broker_on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 	}
 	memcpy(bc->pub->props, h->props_raw.ptr, h->props_raw.len);
 	bc->pub->props_len = h->props_raw.len;
-	if ((h->props.flags & LP_AMQP_BASIC_DELIVERY_MODE_FLAG) && h->props.delivery_mode == 2)
-		bc->pub->flags |= LP_MSG_F_PERSISTENT;
 	if (h->props.flags & LP_AMQP_BASIC_HEADERS_FLAG) {
 		bc->pub->headers_off = (uint32_t)(h->props.headers.ptr - h->props_raw.ptr);
 		bc->pub->headers_len = h->props.headers.len;
 	}
+props_done:
 	/* Over the pool's slot, the body gets a heap buffer from the pool's
 	 * large-message budget (message.h); the configured max_message_size
 	 * was checked by the channel (amqp_channel.c, 406 as RabbitMQ). */

@@ -169,6 +169,7 @@ struct ev {
 	uint32_t seq;    /* first 4 body octets */
 	uint8_t delivery_mode; /* of the content header */
 	bool multiple;   /* Basic.Ack / Basic.Nack from the broker (confirms) */
+	char reply_to[64]; /* of the content header */
 };
 
 struct client {
@@ -303,6 +304,9 @@ static void client_frame(struct client *k, const struct lp_amqp_frame *fr)
 		assert_int_equal(lp_amqp_content_header_decode(fr->payload, fr->size, &h), 0);
 		k->ev[k->n_ev - 1].body_len = h.body_size;
 		k->ev[k->n_ev - 1].delivery_mode = h.props.delivery_mode;
+		if (h.props.flags & LP_AMQP_BASIC_REPLY_TO_FLAG)
+			bytes_name(k->ev[k->n_ev - 1].reply_to, sizeof(k->ev[k->n_ev - 1].reply_to),
+				   h.props.reply_to);
 		k->body_have = 0;
 		break;
 	case LP_AMQP_FRAME_BODY:
@@ -762,19 +766,31 @@ static void publish_mode(struct client *k, uint16_t ch, const char *x, const cha
 
 /* Basic.Publish (immediate as given) with its content: a body of body_len
  * octets starting with seq. */
+static void publish_props(struct client *k, uint16_t ch, const char *x, const char *rkey,
+			  uint32_t seq, size_t body_len, const struct lp_amqp_basic_properties *props,
+			  bool immediate);
+
 static void publish_flags(struct client *k, uint16_t ch, const char *x, const char *rkey,
 			  uint32_t seq, size_t body_len, uint8_t delivery_mode, bool immediate)
 {
-	size_t cap = body_len + 2048;
-	uint8_t *buf = malloc(cap), *body = malloc(body_len + 4);
-	struct lp_amqp_outbuf o;
 	struct lp_amqp_basic_properties props = {0};
-	struct lp_amqp_method m = {.id = LP_AMQP_BASIC_PUBLISH};
 
 	if (delivery_mode != 0) {
 		props.flags = LP_AMQP_BASIC_DELIVERY_MODE_FLAG;
 		props.delivery_mode = delivery_mode;
 	}
+	publish_props(k, ch, x, rkey, seq, body_len, &props, immediate);
+}
+
+/* Basic.Publish with props. */
+static void publish_props(struct client *k, uint16_t ch, const char *x, const char *rkey,
+			  uint32_t seq, size_t body_len, const struct lp_amqp_basic_properties *props,
+			  bool immediate)
+{
+	size_t cap = body_len + 2048;
+	uint8_t *buf = malloc(cap), *body = malloc(body_len + 4);
+	struct lp_amqp_outbuf o;
+	struct lp_amqp_method m = {.id = LP_AMQP_BASIC_PUBLISH};
 
 	assert_non_null(buf);
 	assert_non_null(body);
@@ -785,7 +801,7 @@ static void publish_flags(struct client *k, uint16_t ch, const char *x, const ch
 	m.basic_publish.immediate = immediate;
 	lp_amqp_outbuf_init(&o, buf, cap);
 	assert_true(lp_amqp_frame_write_method(&o, ch, &m, FRAME_MAX) > 0);
-	assert_true(lp_amqp_frame_write_content(&o, ch, &props, body, body_len, FRAME_MAX) > 0);
+	assert_true(lp_amqp_frame_write_content(&o, ch, props, body, body_len, FRAME_MAX) > 0);
 	client_send(k, buf, o.tail);
 	free(buf);
 	free(body);
@@ -2567,6 +2583,68 @@ static void tx_commit_waits_for_a_full_queue(void **state)
 	assert_no_close(p);
 }
 
+/* Direct reply-to: a requester on worker 0 consumes from the pseudo-queue,
+ * its request reaches a responder on each worker with the channel's reply
+ * name, and each reply comes straight back to the requester's consumer
+ * (through the ring from worker 1). A request from a channel without a
+ * reply consumer is a 406; a reply to a channel gone is dropped. */
+static void direct_reply_to_across_workers(void **state)
+{
+	struct fx *f = *state;
+	struct client *req = client_open(f, 0), *r0 = client_open(f, 0), *r1 = client_open(f, 1);
+	struct lp_amqp_basic_properties props = {.flags = LP_AMQP_BASIC_REPLY_TO_FLAG,
+						 .reply_to = lp_amqp_cstr("amq.rabbitmq.reply-to")};
+
+	basic_consume(req, 1, "amq.rabbitmq.reply-to", "rt", true);
+	consume_ok(f, r0, 1, "q0", "s0");
+	consume_ok(f, r1, 1, "q1", "s1");
+	pump(f);
+	assert_int_equal(count_ev(req, LP_AMQP_BASIC_CONSUME_OK), 1);
+	publish_props(req, 1, "", "q0", 10, SMALL, &props, false);
+	publish_props(req, 1, "", "q1", 11, SMALL, &props, false);
+	pump(f);
+	const struct ev *d0 = nth_ev(r0, LP_AMQP_BASIC_DELIVER, 0), *d1 = nth_ev(r1, LP_AMQP_BASIC_DELIVER, 0);
+
+	assert_non_null(d0);
+	assert_non_null(d1);
+	assert_true(strncmp(d0->reply_to, "amq.rabbitmq.reply-to.", 22) == 0);
+	assert_string_equal(d0->reply_to, d1->reply_to);
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s", d0->reply_to);
+	publish_x(r0, 1, "", name, 20, SMALL);
+	publish_x(r1, 1, "", name, 21, SMALL);
+	basic_ack(r0, 1, 1, false);
+	basic_ack(r1, 1, 1, false);
+	pump(f);
+	assert_int_equal(count_ev(req, LP_AMQP_BASIC_DELIVER), 2);
+	for (unsigned i = 0; i < 2; i++) {
+		const struct ev *e = nth_ev(req, LP_AMQP_BASIC_DELIVER, i);
+
+		assert_string_equal(e->name, "rt");
+		assert_int_equal(e->tag, i + 1);
+	}
+	assert_int_equal(lp_broker_stats(f->b[0])->replies, 1);
+	assert_int_equal(lp_broker_stats(f->b[1])->replies_remote, 1);
+	assert_no_close(req);
+	/* No reply consumer on channel 2: 406. */
+	channel_open(req, 2);
+	publish_props(req, 2, "", "q0", 12, SMALL, &props, false);
+	pump(f);
+	assert_int_equal(count_ev(req, LP_AMQP_CHANNEL_CLOSE), 1);
+	assert_int_equal(nth_ev(req, LP_AMQP_CHANNEL_CLOSE, 0)->code, LP_AMQP_PRECONDITION_FAILED);
+	/* The requester's channel closes: a late reply is dropped, nothing leaks. */
+	channel_close(req, 1);
+	pump(f);
+	publish_x(r1, 1, "", name, 22, SMALL);
+	pump(f);
+	assert_int_equal(lp_broker_stats(f->b[1])->replies_remote, 2);
+	assert_int_equal(count_ev(req, LP_AMQP_BASIC_DELIVER), 2);
+	assert_no_close(r0);
+	assert_no_close(r1);
+	assert_pools_full(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2608,6 +2686,7 @@ int main(void)
 						setup_store, teardown),
 		cmocka_unit_test_setup_teardown(compaction_frees_sparse_segments, setup_store_small_segments,
 						teardown),
+		cmocka_unit_test_setup_teardown(direct_reply_to_across_workers, setup, teardown),
 		cmocka_unit_test_setup_teardown(tx_commit_waits_for_a_full_queue, setup_store_small_queues,
 						teardown),
 	};
