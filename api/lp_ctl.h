@@ -59,7 +59,7 @@
 #include <sys/types.h>
 
 #define LP_CTL_MAGIC 0x5443504cu /* "LPCT" as little-endian bytes */
-#define LP_CTL_VERSION 3
+#define LP_CTL_VERSION 4 /* 4: LP_CTL_OP_UPDATE */
 #define LP_CTL_DEFAULT_SOCKET "/run/lepus/control.sock"
 
 #define LP_CTL_HDR_LEN 16
@@ -425,6 +425,11 @@ struct lp_ctl_topo_end {
 enum lp_ctl_topo_op {
 	LP_CTL_OP_ADD = 1,
 	LP_CTL_OP_DEL = 2,
+	/* TOPO_EXCHANGE and TOPO_QUEUE only: the object exists and keeps its
+	 * identity (a queue its qid, messages and consumers); its other fields
+	 * (alternate, arguments) replace the ones it had. lepus-control sends
+	 * it when a policy change alters what the dataplane applies. */
+	LP_CTL_OP_UPDATE = 3,
 };
 
 /* TOPO_VHOST payload: u8 op, name name. */

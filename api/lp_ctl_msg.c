@@ -237,6 +237,12 @@ static bool op_valid(uint8_t op)
 	return op == LP_CTL_OP_ADD || op == LP_CTL_OP_DEL;
 }
 
+/* TOPO_EXCHANGE and TOPO_QUEUE may also be updates. */
+static bool object_op_valid(uint8_t op)
+{
+	return op_valid(op) || op == LP_CTL_OP_UPDATE;
+}
+
 static bool object_valid(uint8_t o)
 {
 	return o == LP_CTL_OBJ_EXCHANGE || o == LP_CTL_OBJ_QUEUE;
@@ -313,7 +319,7 @@ static bool wr_def_payload(struct wr *w, const struct lp_ctl_msg *m)
 		return wr_name(w, m->topo_vhost.name, 1);
 	case LP_CTL_TOPO_EXCHANGE: {
 		const struct lp_ctl_topo_exchange *x = &m->topo_exchange;
-		if (!op_valid(x->op) || x->type < LP_CTL_XT_DIRECT || x->type > LP_CTL_XT_HEADERS ||
+		if (!object_op_valid(x->op) || x->type < LP_CTL_XT_DIRECT || x->type > LP_CTL_XT_HEADERS ||
 		    (x->flags & ~LP_CTL_X_ALL))
 			return false;
 		wr_u8(w, x->op);
@@ -324,7 +330,7 @@ static bool wr_def_payload(struct wr *w, const struct lp_ctl_msg *m)
 	}
 	case LP_CTL_TOPO_QUEUE: {
 		const struct lp_ctl_topo_queue *q = &m->topo_queue;
-		if (!op_valid(q->op) || (q->flags & ~LP_CTL_Q_ALL))
+		if (!object_op_valid(q->op) || (q->flags & ~LP_CTL_Q_ALL))
 			return false;
 		wr_u8(w, q->op);
 		wr_u8(w, q->flags);
@@ -450,7 +456,7 @@ static void rd_def_payload(struct rd *r, struct lp_ctl_msg *m)
 		x->op = rd_u8(r);
 		x->type = rd_u8(r);
 		x->flags = rd_u8(r);
-		if (!op_valid(x->op) || x->type < LP_CTL_XT_DIRECT || x->type > LP_CTL_XT_HEADERS ||
+		if (!object_op_valid(x->op) || x->type < LP_CTL_XT_DIRECT || x->type > LP_CTL_XT_HEADERS ||
 		    (x->flags & ~LP_CTL_X_ALL))
 			r->bad = true;
 		rd_name(r, x->vhost, 1);
@@ -466,7 +472,7 @@ static void rd_def_payload(struct rd *r, struct lp_ctl_msg *m)
 		q->owner_shard = rd_u16(r);
 		q->owner_conn = rd_u64(r);
 		q->store_id = rd_u32(r);
-		if (!op_valid(q->op) || (q->flags & ~LP_CTL_Q_ALL))
+		if (!object_op_valid(q->op) || (q->flags & ~LP_CTL_Q_ALL))
 			r->bad = true;
 		rd_name(r, q->vhost, 1);
 		rd_name(r, q->name, 1);

@@ -16,9 +16,11 @@
 #include <string.h>
 
 #include "amqp_reply.h"
+#include "amqp_table.h"
 #include "ctl_log.h"
 #include "ctl_server_int.h"
 #include "password.h"
+#include "policy_effect.h"
 
 static void send_result(struct lp_ctl_server *s, struct peer *p, uint64_t req_id,
 			const struct lp_def_reply *r)
@@ -151,13 +153,31 @@ static void on_connection_closed(struct lp_ctl_server *s, struct peer *p, uint64
 	       s->msg.conn_closed.conn_id, n);
 }
 
+/* Does the queue expire (x-expires from its arguments or a policy)? */
+static bool queue_expires(struct lp_ctl_server *s, const char *vhost, const char *name)
+{
+	const struct lp_def_queue *q = lp_defs_find_queue(s->defs, vhost, name);
+	struct lp_amqp_field_value v;
+	int n;
+
+	if (q == NULL)
+		return false;
+	if (s->params == NULL)
+		return q->args_len > 0 &&
+		       lp_amqp_table_get((struct lp_amqp_bytes){q->args, q->args_len}, "x-expires", &v);
+	n = lp_policy_queue_args(s->params, vhost, name, q->args, q->args_len, s->qargs,
+				 sizeof(s->qargs));
+	return n > 0 && lp_amqp_table_get((struct lp_amqp_bytes){s->qargs, (uint32_t)n}, "x-expires", &v);
+}
+
 static void on_queue_unused(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	(void)p;
 	(void)now;
 	lp_sync_change_begin(s);
 	const struct lp_ctl_queue_unused *u = &s->msg.queue_unused;
-	int rc = lp_defs_queue_unused(s->defs, u->vhost, u->queue);
+	int rc = lp_defs_queue_unused(s->defs, u->vhost, u->queue,
+				      queue_expires(s, u->vhost, u->queue));
 	lp_sync_change_end(s);
 	lp_log(LP_LOG_DEBUG, "queue '%s' in vhost '%s' unused: %s", u->queue, u->vhost,
 	       rc == 0 ? "deleted" : strerror(-rc));

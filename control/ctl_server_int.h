@@ -77,6 +77,8 @@ struct dp_view {
 	uint64_t gen; /* bumped whenever the layout of stats changes */
 };
 
+#define LP_SYNC_DIRTY_MAX 8
+
 struct lp_ctl_server {
 	struct sockaddr_un addr;
 	int listen_fd;
@@ -100,6 +102,12 @@ struct lp_ctl_server {
 	uint32_t batch_n;      /* changes in it (also counted with no dataplane) */
 	struct lp_ctl_msg omsg; /* the object being encoded */
 	uint8_t obuf[LP_CTL_MSG_MAX];
+	uint8_t qargs[LP_CTL_ARGS_MAX]; /* a queue's effective arguments (policy_effect.h) */
+	/* Policies changed in this change: the vhosts whose queues and
+	 * exchanges lp_sync_change_end() sends again (n_dirty > LP_SYNC_DIRTY_MAX:
+	 * every vhost). */
+	char dirty[LP_SYNC_DIRTY_MAX][LP_DEF_NAME_MAX + 1];
+	unsigned n_dirty;
 	uint8_t args[LP_CTL_ARGS_MAX]; /* a request's arguments, copied out of buf */
 
 	bool have_hook;

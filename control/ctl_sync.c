@@ -18,10 +18,13 @@
 
 #include "ctl_log.h"
 #include "ctl_server_int.h"
+#include "policy_effect.h"
 #include "store.h"
 
 /* Encode one definition object as its TOPO/USER/PERMISSION message into
- * s->obuf. Returns the length or -errno. for_cli withholds password hashes. */
+ * s->obuf. Returns the length or -errno. for_cli withholds password hashes
+ * and sends what was declared; the dataplane gets queues and exchanges
+ * with the policies applied (policy_effect.h). */
 static ssize_t encode_object(struct lp_ctl_server *s, uint8_t op, enum lp_def_kind kind,
 			     const void *obj, bool for_cli)
 {
@@ -69,7 +72,8 @@ static ssize_t encode_object(struct lp_ctl_server *s, uint8_t op, enum lp_def_ki
 				     (x->internal ? LP_CTL_X_INTERNAL : 0));
 		memcpy(t->vhost, x->vhost, sizeof(x->vhost));
 		memcpy(t->name, x->name, sizeof(x->name));
-		memcpy(t->alternate, x->alternate, sizeof(x->alternate));
+		snprintf(t->alternate, sizeof(t->alternate), "%s",
+			 for_cli ? x->alternate : lp_policy_exchange_alternate(s->params, x));
 		t->args = x->args;
 		t->args_len = x->args_len;
 		break;
@@ -89,6 +93,14 @@ static ssize_t encode_object(struct lp_ctl_server *s, uint8_t op, enum lp_def_ki
 		memcpy(t->name, q->name, sizeof(q->name));
 		t->args = q->args;
 		t->args_len = q->args_len;
+		if (!for_cli && s->params) {
+			int n = lp_policy_queue_args(s->params, q->vhost, q->name, q->args,
+						     q->args_len, s->qargs, sizeof(s->qargs));
+			if (n < 0)
+				return n;
+			t->args = s->qargs;
+			t->args_len = (uint16_t)n;
+		}
 		break;
 	}
 	case LP_DEF_BINDING: {
@@ -116,14 +128,11 @@ static const char *kind_name(enum lp_def_kind kind)
 	return names[kind];
 }
 
-/* The definitions' sink: store row, and the object for the delta batch. */
-static void on_change(void *arg, uint8_t op, enum lp_def_kind kind, const void *obj)
+/* Add the object to the delta batch. */
+static void batch_push(struct lp_ctl_server *s, uint8_t op, enum lp_def_kind kind, const void *obj)
 {
-	struct lp_ctl_server *s = arg;
-	if (s->store)
-		lp_store_change(s->store, op, kind, obj);
-	if (kind == LP_DEF_VHOST && op == LP_CTL_OP_DEL && s->params)
-		lp_params_delete_vhost(s->params, ((const struct lp_def_vhost *)obj)->name);
+	if (s->batch_n == UINT32_MAX) /* already failed: the link is dropped at the end */
+		return;
 	s->batch_n++;
 	if (s->dp.peer < 0)
 		return;
@@ -134,6 +143,43 @@ static void on_change(void *arg, uint8_t op, enum lp_def_kind kind, const void *
 		       kind_name(kind), n);
 		s->batch_n = UINT32_MAX;
 	}
+}
+
+/* The definitions' sink: store row, and the object for the delta batch. */
+static void on_change(void *arg, uint8_t op, enum lp_def_kind kind, const void *obj)
+{
+	struct lp_ctl_server *s = arg;
+	if (s->store)
+		lp_store_change(s->store, op, kind, obj);
+	if (kind == LP_DEF_VHOST && op == LP_CTL_OP_DEL && s->params)
+		lp_params_delete_vhost(s->params, ((const struct lp_def_vhost *)obj)->name);
+	batch_push(s, op, kind, obj);
+}
+
+static bool dirty_vhost(const struct lp_ctl_server *s, const char *vhost)
+{
+	if (s->n_dirty > LP_SYNC_DIRTY_MAX)
+		return true;
+	for (unsigned i = 0; i < s->n_dirty; i++)
+		if (strcmp(s->dirty[i], vhost) == 0)
+			return true;
+	return false;
+}
+
+/* A policy or operator policy changed: the exchanges and queues of its
+ * vhost go to the dataplane again, as updates, with what now applies
+ * (RabbitMQ's rabbit_policy:update_matched_objects/3 re-reads every one of
+ * the vhost). The dataplane keeps each queue and its messages. */
+static void send_policy_updates(struct lp_ctl_server *s)
+{
+	if (!s->defs)
+		return;
+	for (const struct lp_def_exchange *x = lp_defs_exchanges(s->defs); x; x = x->next)
+		if (dirty_vhost(s, x->vhost))
+			batch_push(s, LP_CTL_OP_UPDATE, LP_DEF_EXCHANGE, x);
+	for (const struct lp_def_queue *q = lp_defs_queues(s->defs); q; q = q->next)
+		if (dirty_vhost(s, q->vhost))
+			batch_push(s, LP_CTL_OP_UPDATE, LP_DEF_QUEUE, q);
 }
 
 void lp_sync_change_begin(struct lp_ctl_server *s)
@@ -194,6 +240,9 @@ static bool send_batch(struct lp_ctl_server *s, struct peer *p, struct outq *q, 
 int lp_sync_change_end(struct lp_ctl_server *s)
 {
 	int rc = 0;
+	if (s->n_dirty)
+		send_policy_updates(s);
+	s->n_dirty = 0;
 	s->in_change = false;
 	if (s->store && lp_store_commit(s->store) < 0) {
 		lp_log(LP_LOG_ERR, "store: cannot commit a change: %s", lp_store_error(s->store));
@@ -288,13 +337,20 @@ void lp_ctl_server_set_definitions(struct lp_ctl_server *s, struct lp_defs *defs
 	}
 }
 
-/* The parameters' sink: a store row in the change's transaction (no
- * dataplane message: the dataplane does not use parameters yet). */
+/* The parameters' sink: a store row in the change's transaction; a policy
+ * marks its vhost for lp_sync_change_end()'s updates. */
 static void on_param_change(void *arg, uint8_t op, const struct lp_param *p)
 {
 	struct lp_ctl_server *s = arg;
 	if (s->store)
 		lp_store_param_change(s->store, op, p);
+	if (p->kind != LP_PARAM_POLICY && p->kind != LP_PARAM_OPERATOR_POLICY)
+		return;
+	if (dirty_vhost(s, p->vhost))
+		return;
+	if (s->n_dirty < LP_SYNC_DIRTY_MAX)
+		snprintf(s->dirty[s->n_dirty], sizeof(s->dirty[0]), "%s", p->vhost);
+	s->n_dirty++;
 }
 
 void lp_ctl_server_set_params(struct lp_ctl_server *s, struct lp_params *params)

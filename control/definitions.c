@@ -1498,13 +1498,13 @@ unsigned lp_defs_drop_exclusive(struct lp_defs *d)
 	}
 }
 
-int lp_defs_queue_unused(struct lp_defs *d, const char *vhost, const char *name)
+int lp_defs_queue_unused(struct lp_defs *d, const char *vhost, const char *name, bool expires)
 {
 	struct lp_def_queue *q = find_q(d, vhost, name);
 	if (!q)
 		return -ENOENT;
 	/* auto-delete after its last consumer, or x-expires after its lease */
-	if (!q->auto_delete && !arg_get(q->args, q->args_len, "x-expires").present)
+	if (!q->auto_delete && !expires)
 		return -EPERM;
 	delete_queue(d, q);
 	return 0;

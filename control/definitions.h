@@ -172,10 +172,11 @@ void lp_defs_request(struct lp_defs *d, uint16_t type, const struct lp_ctl_def_r
 
 /* Connection conn_id closed: delete its exclusive queues. Returns how many. */
 unsigned lp_defs_connection_closed(struct lp_defs *d, uint64_t conn_id);
-/* An auto-delete queue lost its last consumer, or a queue with x-expires
- * was unused for that long (its owner shard measures it): delete it. 0,
- * -ENOENT (no such queue), -EPERM (neither: nothing done). */
-int lp_defs_queue_unused(struct lp_defs *d, const char *vhost, const char *name);
+/* An auto-delete queue lost its last consumer, or a queue that expires
+ * (x-expires, from its arguments or a policy: the caller says) was unused
+ * for that long (its owner shard measures it): delete it. 0, -ENOENT (no
+ * such queue), -EPERM (neither: nothing done). */
+int lp_defs_queue_unused(struct lp_defs *d, const char *vhost, const char *name, bool expires);
 /* A new dataplane: every exclusive queue's connection is gone. Returns how
  * many were deleted. */
 unsigned lp_defs_drop_exclusive(struct lp_defs *d);

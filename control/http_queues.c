@@ -17,19 +17,33 @@
 #include "http_auth.h"
 #include "http_int.h"
 #include "http_json.h"
+#include "policy_effect.h"
 
 static const char *const sort[] = { "vhost", "name", NULL };
 
+/* A policy's name, or null (RabbitMQ's mgmt JSON). */
+static json_t *policy_name(const struct lp_param *pp)
+{
+	return pp ? json_string(pp->name) : json_null();
+}
+
 json_t *lp_http_queue_json(struct lp_http_req *r, const struct lp_def_queue *q)
 {
+	const struct lp_params *pp = r->h->params;
+	const struct lp_param *pol =
+		lp_policy_match(pp, LP_PARAM_POLICY, LP_CTL_OBJ_QUEUE, q->vhost, q->name);
+	const struct lp_param *op =
+		lp_policy_match(pp, LP_PARAM_OPERATOR_POLICY, LP_CTL_OBJ_QUEUE, q->vhost, q->name);
 	return json_pack("{s:s, s:s, s:b, s:b, s:b, s:o, s:s, s:s, s:s,"
-			 " s:i, s:i, s:i, s:i, s:{}}",
+			 " s:i, s:i, s:i, s:i, s:o*, s:o, s:o}",
 			 "name", q->name, "vhost", q->vhost, "durable", q->durable,
 			 "auto_delete", q->auto_delete, "exclusive", q->exclusive,
 			 "arguments", lp_http_args_to_json(q->args, q->args_len),
 			 "node", r->h->node, "state", "running", "type", "classic",
 			 "messages", 0, "messages_ready", 0, "messages_unacknowledged", 0,
-			 "consumers", 0, "effective_policy_definition");
+			 "consumers", 0, "effective_policy_definition",
+			 lp_policy_effective_definition(pol, op), "policy", policy_name(pol),
+			 "operator_policy", policy_name(op));
 }
 
 static void on_list(struct lp_http_req *r)

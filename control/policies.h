@@ -13,9 +13,9 @@
  * Data flow: the HTTP API and definitions imports call lp_params_set_*() /
  * lp_params_delete(); every change goes, in order, to the sink (ctl_sync.c:
  * a row in the store, store.c, inside the change's transaction). A deleted
- * vhost takes its policies with it (lp_params_delete_vhost()). The
- * dataplane does not apply policies yet: they are stored, listed,
- * exported and imported.
+ * vhost takes its policies with it (lp_params_delete_vhost()). What a
+ * policy does to queues and exchanges is policy_effect.h's; ctl_sync.c
+ * sends the affected ones to the dataplane again after each change.
  */
 #pragma once
 

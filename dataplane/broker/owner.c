@@ -180,6 +180,21 @@ static void queue_delete(struct lp_broker *b, struct owned_queue *oq)
 	oq->q = NULL;
 }
 
+/* The settings a policy may change, from the snapshot's entry (lepus-control
+ * sends the queue's arguments with its policies applied). */
+static void queue_settings(struct owned_queue *oq, const struct lp_topology_queue *tq)
+{
+	if (oq->expires_us != tq->expires * 1000) { /* a new lease (RabbitMQ restarts the timer) */
+		oq->expires_us = tq->expires * 1000;
+		oq->used_at = lp_queue_pool_now(oq->broker->qpool);
+		oq->expiry_sent = false;
+	}
+	lp_queue_set_dead(oq->q, tq->dlx != NULL ? lp_dead_letter_push : NULL, oq);
+	oq->dead_on_reject = tq->dlx != NULL && tq->reject_publish_dlx;
+	lp_queue_set_message_ttl(oq->q, tq->has_message_ttl, tq->message_ttl);
+	lp_queue_set_limits(oq->q, tq->max_length, tq->max_length_bytes, tq->reject_publish);
+}
+
 void lp_owner_check_topology(struct lp_broker *b)
 {
 	const struct lp_topology *t = b->snap != NULL ? b->snap->topo : NULL;
@@ -206,6 +221,7 @@ void lp_owner_check_topology(struct lp_broker *b)
 		const struct lp_topology_queue *tq = lp_topology_queue(t, idx);
 
 		if (tq != NULL && tq->qid == oq->qid && lp_broker_owner(b, tq->owner_shard) == b->id) {
+			queue_settings(oq, tq);
 			i++;
 			continue;
 		}

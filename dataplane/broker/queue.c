@@ -1013,3 +1013,36 @@ bool lp_queue_expires(const struct lp_queue *q)
 {
 	return q->message_ttl != NO_TTL || q->own_ttl > 0;
 }
+
+/* ---- settings changed by a policy ------------------------------------------ */
+
+uint32_t lp_queue_set_limits(struct lp_queue *q, uint32_t max_length, uint64_t max_length_bytes,
+			     bool reject_publish)
+{
+	uint32_t dropped = 0;
+
+	q->max_length = max_length;
+	q->max_length_bytes = max_length_bytes;
+	q->reject_publish = reject_publish;
+	if (reject_publish || !limited(q))
+		return 0;
+	uint32_t taken = spoken_for(q);
+
+	while (q->ready.count > taken && over_limit(q, taken, 0, 0)) {
+		drop_over_limit(q, r_nth(q, taken));
+		dropped++;
+	}
+	q->dropped += dropped;
+	return dropped;
+}
+
+void lp_queue_set_message_ttl(struct lp_queue *q, bool has_message_ttl, uint64_t message_ttl)
+{
+	q->message_ttl = has_message_ttl ? message_ttl : NO_TTL;
+}
+
+void lp_queue_set_dead(struct lp_queue *q, lp_queue_dead_fn dead, void *dead_ctx)
+{
+	q->dead = dead;
+	q->dead_ctx = dead_ctx;
+}

@@ -371,3 +371,26 @@ uint32_t lp_queue_unacked_count(const struct lp_queue *q);
 uint32_t lp_queue_consumer_count(const struct lp_queue *q);
 uint64_t lp_queue_dropped_count(const struct lp_queue *q);   /* by max-length */
 uint64_t lp_queue_expired_count(const struct lp_queue *q);   /* by TTL */
+
+/*
+ * A policy changed the queue's settings (RabbitMQ 3.10's
+ * rabbit_amqqueue_process:process_args_policy/1 on policy_changed):
+ *
+ * lp_queue_set_limits: new x-max-length, x-max-length-bytes and overflow.
+ * With drop-head the ready messages now over a limit (beyond what the
+ * consumers' credit takes, as lp_queue_enqueue counts) are dropped from
+ * the head at once, dead-lettered as maxlen when the queue has a dead
+ * function (RabbitMQ's init_max_length -> maybe_drop_head); reject-publish
+ * only refuses later publishes. Returns how many were dropped.
+ *
+ * lp_queue_set_message_ttl: the TTL of messages enqueued from now on;
+ * those already held keep the expiry they got (RabbitMQ computes a
+ * message's expiry when it is enqueued).
+ *
+ * lp_queue_set_dead: the dead function (NULL: none) for what leaves from
+ * now on.
+ */
+uint32_t lp_queue_set_limits(struct lp_queue *q, uint32_t max_length, uint64_t max_length_bytes,
+			     bool reject_publish);
+void lp_queue_set_message_ttl(struct lp_queue *q, bool has_message_ttl, uint64_t message_ttl);
+void lp_queue_set_dead(struct lp_queue *q, lp_queue_dead_fn dead, void *dead_ctx);

@@ -209,6 +209,17 @@ static int apply_exchange(struct lp_topology_builder *b, const struct lp_ctl_top
 		b->exchanges.v[i] = b->exchanges.v[--b->exchanges.n];
 		return 0;
 	}
+	if (m->op == LP_CTL_OP_UPDATE) { /* a policy's alternate-exchange */
+		if (i < 0)
+			return -ENOENT;
+		char *alt = strdup(m->alternate);
+
+		if (alt == NULL)
+			return -ENOMEM;
+		free(b->exchanges.v[i].alternate);
+		b->exchanges.v[i].alternate = alt;
+		return 0;
+	}
 	if (i >= 0)
 		return -EEXIST;
 	if (m->type < LP_CTL_XT_DIRECT || m->type > LP_CTL_XT_HEADERS)
@@ -279,6 +290,30 @@ static int queue_args(struct b_queue *q, struct lp_amqp_bytes args)
 	return nomem ? -ENOMEM : 0;
 }
 
+/* Replace q's settings from its arguments, keeping its identity (qid,
+ * names, owner). Returns 0 or -ENOMEM (q unchanged). */
+static int update_queue(struct b_queue *q, const struct lp_ctl_topo_queue *m)
+{
+	struct b_queue n = {0};
+
+	if (queue_args(&n, (struct lp_amqp_bytes){m->args, m->args_len}) != 0) {
+		b_queue_free(&n);
+		return -ENOMEM;
+	}
+	free(q->dlx);
+	free(q->dlrk);
+	q->max_length = n.max_length;
+	q->max_length_bytes = n.max_length_bytes;
+	q->reject_publish = n.reject_publish;
+	q->reject_publish_dlx = n.reject_publish_dlx;
+	q->has_message_ttl = n.has_message_ttl;
+	q->message_ttl = n.message_ttl;
+	q->dlx = n.dlx;
+	q->dlrk = n.dlrk;
+	q->single_active = n.single_active;
+	return 0;
+}
+
 static int apply_queue(struct lp_topology_builder *b, const struct lp_ctl_topo_queue *m)
 {
 	long i = find_queue(b, m->vhost, m->name);
@@ -290,6 +325,8 @@ static int apply_queue(struct lp_topology_builder *b, const struct lp_ctl_topo_q
 		b->queues.v[i] = b->queues.v[--b->queues.n];
 		return 0;
 	}
+	if (m->op == LP_CTL_OP_UPDATE) /* new arguments (a policy), same qid */
+		return i < 0 ? -ENOENT : update_queue(&b->queues.v[i], m);
 	if (i >= 0)
 		return -EEXIST;
 	if (PUSH(b->queues) != 0)

@@ -335,7 +335,7 @@ static void ctl_handle(struct lp_ctl_link *l, const uint8_t *p, size_t len)
 		ctl_batch_end(l);
 		return;
 	case LP_CTL_QUEUE_UNUSED:
-		lp_defs_queue_unused(l->defs, m.queue_unused.vhost, m.queue_unused.queue);
+		lp_defs_queue_unused(l->defs, m.queue_unused.vhost, m.queue_unused.queue, true);
 		ctl_batch_end(l);
 		return;
 	default:

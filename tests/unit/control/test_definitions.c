@@ -481,12 +481,12 @@ static void test_auto_delete_lifecycle(void **state)
 			fail_msg("%s: %s", steps[i].what, r.text);
 	}
 	/* an auto-delete exchange with no binding yet stays */
-	assert_int_equal(lp_defs_queue_unused(d, "/", "q"), -EPERM);
-	assert_int_equal(lp_defs_queue_unused(d, "/", "nope"), -ENOENT);
-	assert_int_equal(lp_defs_queue_unused(d, "/", "adq"), 0);
+	assert_int_equal(lp_defs_queue_unused(d, "/", "q", false), -EPERM);
+	assert_int_equal(lp_defs_queue_unused(d, "/", "nope", false), -ENOENT);
+	assert_int_equal(lp_defs_queue_unused(d, "/", "adq", false), 0);
 	assert_null(lp_defs_find_queue(d, "/", "adq"));
 	/* x-expires: its owner shard reports it unused once the lease is over */
-	assert_int_equal(lp_defs_queue_unused(d, "/", "expq"), 0);
+	assert_int_equal(lp_defs_queue_unused(d, "/", "expq", true), 0);
 	assert_null(lp_defs_find_queue(d, "/", "expq"));
 	assert_non_null(lp_defs_find_exchange(d, "/", "adx")); /* still bound to q */
 	/* unbinding the last binding deletes adx, whose deletion removes the
