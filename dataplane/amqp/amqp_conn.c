@@ -583,6 +583,8 @@ static void conn_method(struct lp_amqp_conn *c, const struct lp_amqp_method *m)
 		r.id = LP_AMQP_CONNECTION_CLOSE_OK;
 		send_method(c, 0, &r);
 		c->state = LP_AMQP_CONN_CLOSED;
+		c->answer_closes = true;
+		c->closed_ns = c->now_ns;
 		c->close_code = m->connection_close.reply_code;
 		snprintf(c->close_text, sizeof(c->close_text), "closed by client: %u %s",
 			 m->connection_close.reply_code,
@@ -635,6 +637,19 @@ static void conn_frame(struct lp_amqp_conn *c, const struct lp_amqp_frame *f)
 	struct lp_amqp_method m;
 	int rc;
 
+	if (c->state == LP_AMQP_CONN_CLOSED) {
+		/* Closed by the client (answer_closes): a client whose threads
+		 * each sent Connection.Close waits for a Close-Ok for each, and
+		 * RabbitMQ answers every one it reads before the socket ends. */
+		if (f->channel == 0 && f->type == LP_AMQP_FRAME_METHOD &&
+		    lp_amqp_method_decode(f->payload, f->size, &m) == 0 &&
+		    m.id == LP_AMQP_CONNECTION_CLOSE) {
+			struct lp_amqp_method r = {.id = LP_AMQP_CONNECTION_CLOSE_OK};
+
+			send_method(c, 0, &r);
+		}
+		return;
+	}
 	if (f->type == LP_AMQP_FRAME_HEARTBEAT) {
 		/* AMQP 0-9-1 4.2.7: heartbeat frames are on channel 0, empty. */
 		if ((f->channel != 0 || f->size != 0) && c->state != LP_AMQP_CONN_CLOSING)
@@ -723,7 +738,7 @@ size_t lp_amqp_conn_input(struct lp_amqp_conn *c, const uint8_t *p, size_t len)
 	if (len > 0)
 		c->rx_seen = true;
 	while (used < len) {
-		if (c->state == LP_AMQP_CONN_CLOSED || c->rx_broken)
+		if ((c->state == LP_AMQP_CONN_CLOSED && !c->answer_closes) || c->rx_broken)
 			return len;
 		if (c->paused)
 			break;
@@ -775,6 +790,8 @@ void lp_amqp_conn_tick(struct lp_amqp_conn *c, uint64_t now_ns)
 	}
 	switch (c->state) {
 	case LP_AMQP_CONN_CLOSED:
+		if (c->answer_closes && now_ns - c->closed_ns >= LP_AMQP_CLOSE_LINGER_NS)
+			c->answer_closes = false; /* the transport ends the socket now */
 		return;
 	case LP_AMQP_CONN_CLOSING:
 		if (now_ns - c->closing_since_ns >= c->cfg.close_timeout_ns)

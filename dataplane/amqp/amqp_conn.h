@@ -129,6 +129,8 @@ struct lp_amqp_conn {
 
 	/* why it closed */
 	uint16_t close_code;
+	bool answer_closes;  /* closed by the client's Close: later Closes get Close-Ok too */
+	uint64_t closed_ns;  /* when (answer_closes) */
 	char close_text[256];
 
 	uint16_t channels_open;
@@ -194,6 +196,19 @@ static inline enum lp_amqp_conn_state lp_amqp_conn_get_state(const struct lp_amq
 static inline bool lp_amqp_conn_closed(const struct lp_amqp_conn *c)
 {
 	return c->state == LP_AMQP_CONN_CLOSED;
+}
+
+/* How long a connection the client closed keeps reading after Close-Ok,
+ * unless the client ends the socket first: time for the Connection.Close
+ * frames its other threads sent meanwhile, each answered (RabbitMQ reads
+ * what is buffered before its socket goes). */
+#define LP_AMQP_CLOSE_LINGER_NS (200ull * 1000 * 1000)
+
+/* Closed, and the transport may end the socket now (false while a
+ * connection the client closed lingers; lp_amqp_conn_tick ends that). */
+static inline bool lp_amqp_conn_done(const struct lp_amqp_conn *c)
+{
+	return c->state == LP_AMQP_CONN_CLOSED && !c->answer_closes;
 }
 
 /* Reply code and text of the close (0 and "" while open; the code is 0 for

@@ -112,8 +112,9 @@ static void session_flush(struct lp_amqp_session *s)
 		s->srv->stats.bytes_out += (uint64_t)sent;
 		len = lp_amqp_conn_output_peek(s->conn, &p);
 	}
-	/* A closed connection ends the TCP connection once its last bytes are queued. */
-	if (lp_amqp_conn_closed(s->conn) && len == 0 && !s->tcp_closing) {
+	/* A closed connection ends the TCP connection once its last bytes are
+	 * queued (after its linger when the client closed it). */
+	if (lp_amqp_conn_done(s->conn) && len == 0 && !s->tcp_closing) {
 		s->tcp_closing = true;
 		lp_tcp_close(s->tcb);
 	}

@@ -469,6 +469,25 @@ static void test_close_both_ways(void **state)
 	assert_int_equal(f->out_len, e.n);
 	assert_memory_equal(f->out, e.b, e.n);
 	assert_true(lp_amqp_conn_closed(f->c));
+	/* More Closes (a client's other threads): each gets its Close-Ok, as
+	 * RabbitMQ answers what it reads; other frames are ignored. The
+	 * socket stays until the linger is over (or the client ends it). */
+	assert_false(lp_amqp_conn_done(f->c));
+	feed_method(f, 0, &m);
+	m = (struct lp_amqp_method){ .id = LP_AMQP_CHANNEL_OPEN };
+	feed_method(f, 1, &m);
+	m = (struct lp_amqp_method){ .id = LP_AMQP_CONNECTION_CLOSE };
+	feed_method(f, 0, &m);
+	expect_simple(&e, 0, 10, 51);
+	expect_simple(&e, 0, 10, 51);
+	assert_int_equal(f->out_len, e.n);
+	assert_memory_equal(f->out, e.b, e.n);
+	lp_amqp_conn_tick(f->c, LP_AMQP_CLOSE_LINGER_NS / 2);
+	assert_false(lp_amqp_conn_done(f->c));
+	lp_amqp_conn_tick(f->c, 2 * LP_AMQP_CLOSE_LINGER_NS);
+	assert_true(lp_amqp_conn_done(f->c));
+	feed_method(f, 0, &m); /* past the linger: nothing more */
+	assert_int_equal(f->out_len, e.n);
 }
 
 static void test_heartbeats(void **state)
