@@ -158,6 +158,7 @@ struct channel {
 	/* a paused method */
 	enum channel_wait wait;
 	uint32_t wait_consumer; /* WAIT_CONSUME / WAIT_CANCEL: consumer slot */
+	uint32_t reply_handle;  /* reply_to.c: its direct reply-to consumer (consumer_handle), 0: none */
 	bool wait_no_ack;       /* WAIT_GET */
 	bool get_retry;         /* WAIT_GET: on lp_broker.get_retry */
 	uint16_t get_owner;     /* WAIT_GET: the queue's owner and qid */

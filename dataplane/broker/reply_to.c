@@ -38,15 +38,12 @@ bool lp_reply_to_is_name(const char *s, size_t len)
 	return len > PSEUDO_LEN + 1 && memcmp(s, PSEUDO ".", PSEUDO_LEN + 1) == 0;
 }
 
+/* bc's reply consumer (the handle's generation tells a cancelled one). */
 static struct consumer *reply_consumer(struct lp_broker *b, const struct channel *bc)
 {
-	for (uint32_t i = 0; i < b->cfg.max_consumers; i++) {
-		struct consumer *k = &b->consumers[i];
+	struct consumer *k = bc->reply_handle != 0 ? consumer_of(b, bc->reply_handle) : NULL;
 
-		if (k->used && k->reply && k->chan == bc)
-			return k;
-	}
-	return NULL;
+	return k != NULL && k->reply && k->chan == bc ? k : NULL;
 }
 
 int lp_reply_to_consume(struct lp_broker *b, struct channel *bc, const struct lp_amqp_basic_consume *a,
@@ -69,6 +66,7 @@ int lp_reply_to_consume(struct lp_broker *b, struct channel *bc, const struct lp
 	k->qid = 0;
 	k->owner = (uint16_t)b->id;
 	k->no_ack = true;
+	bc->reply_handle = consumer_handle(b, k);
 	if (!a->nowait) {
 		struct lp_amqp_method ok = {.id = LP_AMQP_BASIC_CONSUME_OK};
 

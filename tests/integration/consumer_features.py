@@ -23,7 +23,8 @@ import sys
 import time
 
 import amqp_broker as ab
-from amqp_broker import Conns, Consumer, Fail, confirmed_channel, eq, expect_close, name, publish, pump
+from amqp_broker import (CHILD, Conns, Consumer, Fail, confirmed_channel, eq, expect_close, name,
+                         publish, pump)
 
 SAC = {"x-single-active-consumer": True}
 
@@ -143,19 +144,7 @@ def case_sac_connection_closed_redelivers(conns):
     ch.queue_delete(q)
 
 
-CHILD = r"""
-import sys, time, pika
-c = pika.BlockingConnection(pika.ConnectionParameters(host=sys.argv[1], socket_timeout=5))
-ch = c.channel()
-got = []
-for m, p, b in ch.consume(sys.argv[2], auto_ack=False, inactivity_timeout=10):
-    if m is None:
-        break
-    got.append(b)
-    if len(got) == int(sys.argv[3]):
-        print("got", b" ".join(got).decode(), flush=True)
-        time.sleep(60)
-"""
+# CHILD: amqp_broker's consumer process that is killed while it holds messages.
 
 
 def case_sac_consumer_killed(conns):

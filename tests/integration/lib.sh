@@ -162,6 +162,17 @@ it_stop_dataplane() {
 	IT_DP_PID=
 }
 
+# Lepus with two workers, the whole file run: stop the dataplane and check
+# that its exit summary counted some of WHAT crossed workers: PATTERN is a
+# sed expression whose \1 is a per-worker count (summed over workers).
+it_check_crossed() {
+	local pattern=$1 what=$2 n
+	it_stop_dataplane
+	n=$(sed -n "s/$pattern/\1/p" "$IT_DIR/dataplane.log" | awk '{ s += $1 } END { print s + 0 }')
+	[ "$n" -gt 0 ] || it_fail "no $what crossed workers: $(grep '^queues worker' "$IT_DIR/dataplane.log")"
+	it_log "$what to other workers: $n"
+}
+
 it_client() {
 	ip netns exec "$IT_NS_CL" "$@"
 }

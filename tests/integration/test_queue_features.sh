@@ -18,10 +18,6 @@ it_client timeout 600 /usr/bin/python3 "$IT_TOP/tests/integration/queue_features
 # shard (dead_letter_across_connections declares 12 pairs from different
 # connections; each connection's worker owns what it declares).
 if [ "$IT_TARGET" = lepus ] && [ "${IT_WORKERS:-1}" -gt 1 ] && [ $# -eq 0 ]; then
-	it_stop_dataplane
-	remote=$(sed -n 's/.*dead-lettered [0-9]* (to other shards \([0-9]*\)).*/\1/p' \
-		"$IT_DIR/dataplane.log" | awk '{ s += $1 } END { print s + 0 }')
-	[ "$remote" -gt 0 ] || it_fail "no dead letter crossed shards: $(grep '^queues worker' "$IT_DIR/dataplane.log")"
-	it_log "dead letters to other shards: $remote"
+	it_check_crossed '.*dead-lettered [0-9]* (to other shards \([0-9]*\)).*' 'dead letters'
 fi
 it_log "PASS"
