@@ -176,6 +176,51 @@ s.sendall(method(1, 60, 40, struct.pack(">H", 0) + shortstr(b"") + shortstr(b"it
           frame(2, 1, struct.pack(">HHQH", 60, 0, 1, 0)) + frame(3, 1, b"x"))
 expect_connection_close(s, 540, "Basic.Publish immediate=true")
 
+# Publisher confirms: N publishes to a queue in one write. RabbitMQ 3.10
+# coalesces the confirms that are ready together into one Basic.Ack
+# multiple=true (rabbit_channel coalesce_and_send): fewer than N Basic.Ack
+# frames, at least one multiple, no Nack, and together they cover 1..N.
+N_CONFIRMS = 200
+s, _ = raw_open()
+s.sendall(method(1, 20, 10, shortstr(b"")))  # Channel.Open
+read_frame(s)
+s.sendall(method(1, 85, 10, b"\x00"))  # Confirm.Select
+f = read_frame(s)
+check(f is not None and f[2][:4] == struct.pack(">HH", 85, 11), "Confirm.Select-Ok: %r" % (f,))
+qname = b"it.confirms.coalesce"
+s.sendall(method(1, 50, 10, struct.pack(">H", 0) + shortstr(qname) + b"\x04" + struct.pack(">I", 0)))
+f = read_frame(s)
+check(f is not None and f[2][:4] == struct.pack(">HH", 50, 11), "Queue.Declare-Ok: %r" % (f,))
+one = (method(1, 60, 40, struct.pack(">H", 0) + shortstr(b"") + shortstr(qname) + b"\x00") +
+       frame(2, 1, struct.pack(">HHQH", 60, 0, 3, 0)) + frame(3, 1, b"abc"))
+s.sendall(one * N_CONFIRMS)
+acks, multiples, nacks, covered = 0, 0, 0, set()
+deadline = time.monotonic() + 10
+while len(covered) < N_CONFIRMS and nacks == 0 and time.monotonic() < deadline:
+    f = read_frame(s)
+    if f is None:
+        break
+    if f[0] != 1:
+        continue
+    cm = struct.unpack(">HH", f[2][:4])
+    if cm == (60, 120):
+        nacks += 1
+    elif cm == (60, 80):
+        tag, multiple = struct.unpack(">QB", f[2][4:13])
+        acks += 1
+        if multiple & 1:
+            multiples += 1
+            covered.update(range(1, tag + 1))
+        else:
+            covered.add(tag)
+check(nacks == 0 and covered == set(range(1, N_CONFIRMS + 1)),
+      "%d confirmed publishes: acks cover 1..%d (%d nacks, max %s)" %
+      (N_CONFIRMS, N_CONFIRMS, nacks, max(covered) if covered else None))
+check(0 < multiples and acks < N_CONFIRMS,
+      "confirms coalesced: %d Basic.Ack frames for %d publishes, %d with multiple=true" %
+      (acks, N_CONFIRMS, multiples))
+s.close()
+
 s = socket.create_connection((HOST, PORT), timeout=5)
 s.sendall(b"AMQP\x00\x00\x08\x00")  # 0-8: we answer with our header and close
 reply = s.recv(8)
