@@ -71,8 +71,8 @@ struct lp_amqp_conn;
  * -EINPROGRESS when the method is accepted but answered later (a declaration
  * waiting for lepus-control): the connection then reads no further frame
  * until lp_amqp_conn_resume(), so what follows sees the method's effect;
- * -ENOTSUP when the method is not implemented (the channel is closed with
- * 540 NOT_IMPLEMENTED); any other negative value after the callee raised the
+ * -ENOTSUP when the method is not implemented (the connection is closed
+ * with 540 NOT_IMPLEMENTED); any other negative value after the callee raised the
  * error itself with lp_amqp_channel_error (if it did not, 541 INTERNAL_ERROR).
  * Views (method arguments, properties, body) are valid during the call only. */
 struct lp_amqp_conn_ops {
