@@ -3,8 +3,8 @@
  * Channels of a running connection: lp_amqp_conn_input -> conn_frame ->
  * lp_amqp_channel_frame -> channel-class methods here (spec 2.2.5), content
  * assembly (spec 4.2.6), and the broker's methods through the connection's
- * callbacks. Methods nobody handles close their channel with 540
- * NOT_IMPLEMENTED (only without a broker: with one, every method is handled). Reply texts follow RabbitMQ's
+ * callbacks. Methods nobody handles close the connection with 540
+ * NOT_IMPLEMENTED (a hard error, as RabbitMQ's). Reply texts follow RabbitMQ's
  * rabbit_channel and rabbit_command_assembler where it has one. See
  * amqp_channel.h.
  */
@@ -148,13 +148,11 @@ static bool callback_result(struct lp_amqp_conn *c, uint16_t ch, int rc, uint32_
 	if (lp_amqp_channel_state(c, ch) != LP_AMQP_CH_OPEN || c->state != LP_AMQP_CONN_RUNNING)
 		return false; /* the callee raised the error itself */
 	if (rc == -ENOTSUP) {
-		/* Channel-level on purpose although 540 is a hard error in spec 1.3:
-		 * the connection stays usable for what is implemented (with the
-		 * broker every method is handled; RabbitMQ's own 540s, Channel.Flow
-		 * active=false and immediate=true, close the connection). */
-		channel_close(c, ch, LP_AMQP_NOT_IMPLEMENTED, method_id,
-			      "%s is not implemented by this worker",
-			      name ? name : "content");
+		/* Spec 1.3: 540 is a hard error; RabbitMQ's rabbit_channel
+		 * raises its not_implemented as a connection exception. */
+		lp_amqp_conn_fail(c, LP_AMQP_NOT_IMPLEMENTED, method_id,
+				  "%s is not implemented by this worker",
+				  name ? name : "content");
 	} else {
 		channel_close(c, ch, LP_AMQP_INTERNAL_ERROR, method_id, "%s failed (%d)",
 			      name ? name : "content", rc);

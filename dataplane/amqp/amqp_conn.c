@@ -21,7 +21,8 @@
 #endif
 
 /* Every frame we answer with fits in this (control methods, under
- * FRAME-MIN-SIZE); input is only read while the send buffer has it free. */
+ * FRAME-MIN-SIZE); input is only read while the send buffer has it free
+ * (input_room). */
 #define OUT_RESERVE LP_AMQP_FRAME_MIN_SIZE
 
 /* RabbitMQ rabbit_reader ?CHANNEL_MIN. */
@@ -101,6 +102,8 @@ struct lp_amqp_conn *lp_amqp_conn_init(void *mem, size_t memsize, const struct l
 	p += align8(cfg->frame_max);
 	lp_amqp_outbuf_init(&c->out, p, cfg->outbuf_size);
 	c->out_content_max = content_max(cfg);
+	c->out_reply_room = cfg->outbuf_size / 4 > OUT_RESERVE ? cfg->outbuf_size / 4 : OUT_RESERVE;
+	c->out_sent = c->out_big_end = 0;
 	/* Twice what flow control admits: room for a Get-Ok or Return (not
 	 * admitted by lp_amqp_conn_can_take) besides a large delivery. */
 	lp_amqp_outbuf_set_grow(&c->out, c->out_content_max <= SIZE_MAX / 2 ? 2 * c->out_content_max
@@ -125,6 +128,7 @@ size_t lp_amqp_conn_output_peek(const struct lp_amqp_conn *c, const uint8_t **p)
 
 void lp_amqp_conn_output_consume(struct lp_amqp_conn *c, size_t n)
 {
+	c->out_sent += n;
 	lp_amqp_outbuf_consume(&c->out, n);
 }
 
@@ -155,6 +159,7 @@ static int send_content(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amq
 			const struct lp_amqp_basic_properties *props, const uint8_t *raw,
 			size_t raw_len, const uint8_t *body, uint64_t body_len)
 {
+	size_t before = lp_amqp_outbuf_len(&c->out);
 	int rm, rc;
 
 	if (c->state != LP_AMQP_CONN_RUNNING)
@@ -174,6 +179,9 @@ static int send_content(struct lp_amqp_conn *c, uint16_t ch, const struct lp_amq
 		return rc;
 	}
 	c->tx_seen = true;
+	/* Admitted alone (lp_amqp_conn_can_take): not what input waits for. */
+	if (before == 0 && (size_t)rm + (size_t)rc + c->out_reply_room > c->out.fixed_cap)
+		c->out_big_end = c->out_sent + (size_t)rm + (size_t)rc;
 	return rm + rc;
 }
 
@@ -729,6 +737,19 @@ static size_t read_protocol_header(struct lp_amqp_conn *c, const uint8_t *p, siz
 	return n;
 }
 
+/* Free octets of the fixed send buffer for the answers to input: a content
+ * written alone past the flow-control limit is not counted while it drains
+ * (deliveries leave out_reply_room free otherwise), so only the answers
+ * themselves stop the reading of input, never the connection's deliveries. */
+static size_t input_room(const struct lp_amqp_conn *c)
+{
+	size_t len = lp_amqp_outbuf_len(&c->out);
+	uint64_t big = c->out_big_end > c->out_sent ? c->out_big_end - c->out_sent : 0;
+
+	len = big < len ? len - (size_t)big : 0;
+	return len < c->out.fixed_cap ? c->out.fixed_cap - len : 0;
+}
+
 size_t lp_amqp_conn_input(struct lp_amqp_conn *c, const uint8_t *p, size_t len)
 {
 	struct lp_amqp_frame f;
@@ -742,7 +763,7 @@ size_t lp_amqp_conn_input(struct lp_amqp_conn *c, const uint8_t *p, size_t len)
 			return len;
 		if (c->paused)
 			break;
-		if (lp_amqp_outbuf_room(&c->out) < OUT_RESERVE)
+		if (input_room(c) < OUT_RESERVE)
 			break;
 		if (c->state == LP_AMQP_CONN_HEADER) {
 			used += read_protocol_header(c, p + used, len - used);

@@ -20,9 +20,10 @@
  * max_message_size) is written whole, its frames contiguous (so no other
  * frame comes between them, AMQP 0-9-1 4.2.6), and a method (a confirm,
  * Close-Ok) is never refused for lack of room. Flow control still uses the
- * fixed size: input is read, and lp_amqp_conn_can_take admits deliveries,
- * only while the pending output is under it, except that a content too
- * large for the buffer is admitted alone on an empty buffer.
+ * fixed size: lp_amqp_conn_can_take admits deliveries only while they leave
+ * a part of it (out_reply_room) to the answers to input, except that a
+ * content too large for that is admitted alone on an empty buffer; input
+ * is read while the answers have room, whatever the deliveries hold.
  * lp_amqp_conn_release frees the heap buffer.
  */
 #pragma once
@@ -71,8 +72,8 @@ struct lp_amqp_conn;
  * -EINPROGRESS when the method is accepted but answered later (a declaration
  * waiting for lepus-control): the connection then reads no further frame
  * until lp_amqp_conn_resume(), so what follows sees the method's effect;
- * -ENOTSUP when the method is not implemented (the channel is closed with
- * 540 NOT_IMPLEMENTED); any other negative value after the callee raised the
+ * -ENOTSUP when the method is not implemented (the connection is closed
+ * with 540 NOT_IMPLEMENTED); any other negative value after the callee raised the
  * error itself with lp_amqp_channel_error (if it did not, 541 INTERNAL_ERROR).
  * Views (method arguments, properties, body) are valid during the call only. */
 struct lp_amqp_conn_ops {
@@ -103,6 +104,16 @@ struct lp_amqp_conn {
 	struct lp_amqp_frame_reader rd;
 	struct lp_amqp_outbuf out;
 	size_t out_content_max; /* largest write lp_amqp_conn_can_take admits */
+	/* room of the fixed send buffer that deliveries leave to the answers
+	 * to input (lp_amqp_conn_can_take), so that a connection whose send
+	 * stream is full of its deliveries still reads the acks and publishes
+	 * that make room (as RabbitMQ's reader keeps reading) */
+	size_t out_reply_room;
+	uint64_t out_sent;      /* octets consumed from out, since the start */
+	/* out_sent once a content written alone past the flow-control limit
+	 * (lp_amqp_conn_can_take's large case) has left: input is read while
+	 * it drains, as with deliveries */
+	uint64_t out_big_end;
 	uint8_t proto_hdr[8];
 	uint8_t proto_have;
 	bool rx_broken; /* framing lost: discard all further input */
@@ -230,17 +241,21 @@ int lp_amqp_conn_set_blocked(struct lp_amqp_conn *c, bool blocked, const char *r
  * May a content of 'wire' octets (everything it will append: method, header
  * and body frames, at most; a caller promising several sums them) be written
  * now without running the send buffer past its flow-control limit? True
- * when it fits the room of the fixed buffer (lp_amqp_outbuf_room); or, for
- * a content larger than that room can ever be, when nothing is pending at
- * all and wire is at most what max_message_size needs (cfg.outbuf_size +
- * two frames + the body with its frame overheads at FRAME-MIN-SIZE): the
- * buffer then grows on the heap for that one content and shrinks back once
- * it is sent. So a connection holds at most one large content at a time,
- * and small deliveries wait behind it until its octets have left.
+ * when it fits the room of the fixed buffer (lp_amqp_outbuf_room) and
+ * leaves out_reply_room of it to the answers to input; or, for a content
+ * larger than that, when nothing is pending at all and wire is at most what
+ * max_message_size needs (cfg.outbuf_size + two frames + the body with its
+ * frame overheads at FRAME-MIN-SIZE): the buffer then grows on the heap
+ * for that one content when it must and shrinks back once it is sent. So a
+ * connection holds at most one large content at a time, small deliveries
+ * wait behind it until its octets have left, and deliveries never stop the
+ * connection from reading its input (lp_amqp_conn_input).
  */
 static inline bool lp_amqp_conn_can_take(const struct lp_amqp_conn *c, size_t wire)
 {
-	if (wire <= lp_amqp_outbuf_room(&c->out))
+	size_t room = lp_amqp_outbuf_room(&c->out);
+
+	if (room >= c->out_reply_room && wire <= room - c->out_reply_room)
 		return true;
 	return lp_amqp_outbuf_len(&c->out) == 0 && wire <= c->out_content_max;
 }

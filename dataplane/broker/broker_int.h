@@ -132,6 +132,11 @@ struct channel {
 	uint32_t unacked;    /* consumer deliveries in ack mode not settled yet */
 	bool confirm;
 	bool confirm_dirty;  /* on lp_broker.confirm_dirty */
+	/* acks of this poll not sent yet, every publish up to ack_run (nothing
+	 * earlier waits): one Basic.Ack at lp_confirm_flush, multiple=true
+	 * when ack_run_n > 1 */
+	uint64_t ack_run;
+	uint32_t ack_run_n;
 	uint64_t publish_seq;
 	char last_queue[LP_BROKER_NAME_LEN]; /* for the empty-name shortcut */
 	/* Lists whose entries come from the shard's pools (fifo_pool.h): */
@@ -620,8 +625,9 @@ void lp_publish_park(struct lp_broker *b, struct channel *bc);
 
 /* ---- confirm.c ---- */
 
-/* Publish seq is confirmed (ack) or refused: at once when nothing earlier
- * waits, else in order with those (lp_confirm_flush). */
+/* Publish seq is confirmed (ack) or refused, in order with the earlier
+ * ones: an ack joins the channel's run, sent at lp_confirm_flush; a nack
+ * goes at once (after the run) when nothing earlier waits. */
 void lp_confirm_publish(struct lp_broker *b, struct channel *bc, uint64_t seq, bool ack);
 /* Publish seq waits for verdicts (entry->outstanding of them). NULL: the
  * shard's pool of them is used up (the caller checked it was not). */

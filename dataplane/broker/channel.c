@@ -127,6 +127,13 @@ int lp_broker_on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const st
 	case LP_AMQP_BASIC_PUBLISH:
 		return lp_publish_start(b, bc, &m->basic_publish);
 	case LP_AMQP_BASIC_QOS:
+		/* RabbitMQ rabbit_channel: a size limit is not implemented (540,
+		 * a connection error). */
+		if (m->basic_qos.prefetch_size != 0) {
+			lp_amqp_channel_error(c, ch, LP_AMQP_NOT_IMPLEMENTED, m->id, "prefetch_size!=0 (%u)",
+					      m->basic_qos.prefetch_size);
+			return -EINVAL;
+		}
 		/* RabbitMQ 3.x: global is the channel's limit; a per-consumer
 		 * Basic.Qos afterwards lifts it (rabbit_channel). */
 		if (m->basic_qos.global) {
@@ -153,12 +160,22 @@ int lp_broker_on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const st
 		return lp_consume_settle(b, bc, m->id, m->basic_reject.delivery_tag, false, false,
 			      m->basic_reject.requeue);
 	case LP_AMQP_BASIC_RECOVER:
+	case LP_AMQP_BASIC_RECOVER_ASYNC:
+		/* RabbitMQ rabbit_channel: requeue=false is not implemented (540);
+		 * Recover-Async requeues as Recover does, with no answer. */
+		if (!(m->id == LP_AMQP_BASIC_RECOVER ? m->basic_recover.requeue
+						     : m->basic_recover_async.requeue)) {
+			lp_amqp_channel_error(c, ch, LP_AMQP_NOT_IMPLEMENTED, m->id, "requeue=false");
+			return -EINVAL;
+		}
 		for (unsigned w = 0; w < b->n_workers; w++)
 			lp_broker_send(b, w, lp_op_chan_notice(LP_OP_RECOVER, bc->id));
 		lp_fifo_clear(&b->tag_pool, &bc->remote);
 		bc->unacked = 0;
-		ok.id = LP_AMQP_BASIC_RECOVER_OK;
-		lp_amqp_conn_send_method(c, ch, &ok);
+		if (m->id == LP_AMQP_BASIC_RECOVER) {
+			ok.id = LP_AMQP_BASIC_RECOVER_OK;
+			lp_amqp_conn_send_method(c, ch, &ok);
+		}
 		return 0;
 	case LP_AMQP_TX_SELECT:
 	case LP_AMQP_TX_COMMIT:

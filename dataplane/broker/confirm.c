@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Publisher confirms (class confirm): the Basic.Ack/Nack for a publish, at
- * once, or once every verdict it waits for is in (LP_OP_CONFIRM): from the
- * owner of a reject-publish queue on another shard, and from each journal
- * that must make it durable (persist.c), in publish order. A transaction's
+ * Publisher confirms (class confirm): the Basic.Ack/Nack for a publish, in
+ * this poll, or once every verdict it waits for is in (LP_OP_CONFIRM): from
+ * the owner of a reject-publish queue on another shard, and from each
+ * journal that must make it durable (persist.c), in publish order. The acks
+ * ready in one poll go as one Basic.Ack multiple=true, as RabbitMQ's
+ * (rabbit_channel coalesce_and_send); a nack ends such a run. A transaction's
  * committed publishes use the same list (tx.c): no Basic.Ack for them, the
  * Tx.Commit-Ok once the list is empty.
  */
@@ -53,11 +55,27 @@ void lp_confirm_ready(struct lp_broker *b, struct channel *bc)
 	}
 }
 
+/* The channel's run of acks, as one Basic.Ack (everything before it was
+ * confirmed already). */
+static void send_run(struct channel *bc)
+{
+	if (bc->ack_run_n > 0)
+		send_confirm(bc, bc->ack_run, true, bc->ack_run_n > 1);
+	bc->ack_run_n = 0;
+}
+
 void lp_confirm_publish(struct lp_broker *b, struct channel *bc, uint64_t seq, bool ack)
 {
 	struct pending_confirm *p;
 
 	if (bc->confirms.n == 0) {
+		if (ack && !bc->tx) {
+			bc->ack_run = seq;
+			bc->ack_run_n++;
+			lp_confirm_ready(b, bc);
+			return;
+		}
+		send_run(bc);
 		send_confirm(bc, seq, ack, false);
 		return;
 	}
@@ -66,6 +84,7 @@ void lp_confirm_publish(struct lp_broker *b, struct channel *bc, uint64_t seq, b
 	 * path made sure of room (lp_publish_route). */
 	p = lp_fifo_push(&b->confirm_pool, &bc->confirms);
 	if (p == NULL) {
+		send_run(bc);
 		send_confirm(bc, seq, ack, false);
 		return;
 	}
@@ -107,15 +126,18 @@ void lp_confirm_on_verdict(struct lp_broker *b, const struct lp_ring_op *op)
 	}
 }
 
-/* Send the confirms at the head of bc's list whose verdicts are all in:
- * each run of acks as one Basic.Ack multiple=true (everything before the
- * head was confirmed already), a nack alone (RabbitMQ batches the same way). */
+/* Send the channel's run of acks and the confirms at the head of bc's list
+ * whose verdicts are all in (the run comes before the list): each run of
+ * acks as one Basic.Ack multiple=true (everything before the head was
+ * confirmed already), a nack alone (RabbitMQ batches the same way). */
 static void drain(struct lp_broker *b, struct channel *bc)
 {
 	struct lp_fifo_pool *pool = &b->confirm_pool;
 	struct pending_confirm *p;
-	uint64_t run_last = 0;
-	uint32_t run = 0;
+	uint64_t run_last = bc->ack_run;
+	uint32_t run = bc->ack_run_n;
+
+	bc->ack_run_n = 0;
 
 	while ((p = lp_fifo_head(pool, &bc->confirms)) != NULL && p->outstanding == 0) {
 		if (p->nack) {

@@ -763,6 +763,76 @@ def case_publisher_confirms(conns):
     return "%d confirms for %d publishes, %d multiple" % (len(acks), n, sum(1 for _, m in acks if m))
 
 
+def case_get_small_frame_max(conns):
+    """Bodies around a small negotiated frame_max (8192), published with
+    confirms and fetched with Basic.Get (the reported bug: a 5,000-octet body,
+    the client waiting forever for Get-Ok): transient and persistent, to a
+    queue of the getting connection or of another one, each side with frame_max
+    8192 or the default. Every Get-Ok carries the whole body."""
+    sizes = (5000, 8184, 8185, 20000)
+    small = conns.open(frame_max=8192)
+    big = conns.open()
+    for durable in (False, True):
+        for pub_conn, get_conn in ((small, small), (big, small), (small, big)):
+            pch, gch = pub_conn.channel(), get_conn.channel()
+            pch.confirm_delivery()
+            q = pch.queue_declare(name("small-frame", str(durable)), durable=durable).method.queue
+            try:
+                bodies = [bytes(random.getrandbits(8) for _ in range(n)) for n in sizes]
+                for b in bodies:
+                    pch.basic_publish("", q, b, properties=pika.BasicProperties(
+                        delivery_mode=2 if durable else 1))
+                got = []
+                for _ in bodies:
+                    m, _, body = gch.basic_get(q)
+                    check(m is not None, "Get-Ok for message %d" % (len(got) + 1))
+                    gch.basic_ack(m.delivery_tag)
+                    got.append(body)
+                eq([len(b) for b in got], list(sizes), "body sizes")
+                check(got == bodies, "bodies intact")
+            finally:
+                pch.queue_delete(q)
+                gch.close()
+                pch.close()
+
+
+def case_prefetch0_republish(conns):
+    """A consumer without Basic.Qos (prefetch 0, unlimited) that publishes each
+    delivery to another queue and acks it, on the same connection, with
+    20,000 messages waiting: its connection must keep reading its publishes
+    and acks while deliveries fill its send stream (RabbitMQ does), so all
+    20,000 arrive in the other queue. (pika reads while it writes, so this
+    did not stall before the fix either; amqp_connection.py has the
+    synchronous client that did.)"""
+    n = 20000
+    pch = conns.channel()
+    qa = pch.queue_declare(name("republish", "a"), auto_delete=False).method.queue
+    qb = pch.queue_declare(name("republish", "b"), auto_delete=False).method.queue
+    try:
+        body = b"x" * 512
+        for _ in range(n):
+            pch.basic_publish("", qa, body)
+        eq(wait_ready(pch, qa, n, timeout=20), n, "messages waiting in A")
+        conn = conns.open()
+        ch = conn.channel()
+        moved = [0]
+
+        def on_message(c, method, props, b):
+            c.basic_publish("", qb, b)
+            c.basic_ack(method.delivery_tag)
+            moved[0] += 1
+
+        ch.basic_consume(qa, on_message)
+        deadline = time.monotonic() + 30
+        while moved[0] < n and time.monotonic() < deadline:
+            conn.process_data_events(time_limit=0.1)
+        eq(moved[0], n, "deliveries handled within 30 s")
+        eq(wait_ready(pch, qb, n, timeout=10), n, "republished messages in B")
+    finally:
+        pch.queue_delete(qa)
+        pch.queue_delete(qb)
+
+
 def case_max_length_drop_head(conns):
     """x-max-length with the default overflow drops the oldest ready messages."""
     ch = confirmed_channel(conns)
@@ -1126,6 +1196,8 @@ CASES = [
     ("qos_prefetch", case_qos_prefetch),
     ("qos_global", case_qos_global),
     ("publisher_confirms", case_publisher_confirms),
+    ("get_small_frame_max", case_get_small_frame_max),
+    ("prefetch0_republish", case_prefetch0_republish),
     ("max_length_drop_head", case_max_length_drop_head),
     ("confirm_nack_reject_publish", case_confirm_nack_reject_publish),
     ("channel_close_redelivers", case_channel_close_redelivers),

@@ -292,6 +292,10 @@ static void client_frame(struct client *k, const struct lp_amqp_frame *fr)
 			e->tag = m.basic_ack.delivery_tag;
 			e->multiple = m.basic_ack.multiple;
 			break;
+		case LP_AMQP_BASIC_NACK:
+			e->tag = m.basic_nack.delivery_tag;
+			e->multiple = m.basic_nack.multiple;
+			break;
 		case LP_AMQP_CONNECTION_CLOSE:
 			e->code = m.connection_close.reply_code;
 			break;
@@ -2050,6 +2054,67 @@ static void pump_until_confirmed(struct fx *f, struct client *k, uint64_t n)
 	}
 }
 
+/*
+ * Publisher confirms ready in the same poll go as one Basic.Ack
+ * multiple=true with the highest seq, as RabbitMQ's: 4 acks (local and
+ * remote queues) -> Ack 4 multiple; a nack (r0 refuses every publish:
+ * x-max-length 0, reject-publish) ends the run and goes alone, before the
+ * acks that follow it; one ack alone is multiple=false.
+ */
+static void confirms_of_one_poll_are_one_multiple_ack(void **state)
+{
+	struct fx *f = *state;
+	uint8_t args[128];
+	struct lp_amqp_wr wr;
+	struct lp_amqp_field_value zero = {.kind = LP_AMQP_FIELD_I32, .i32 = 0};
+	struct lp_ctl_msg m = {.type = LP_CTL_TOPO_QUEUE};
+	size_t top;
+
+	lp_amqp_wr_init(&wr, args, sizeof(args));
+	lp_amqp_wr_table_begin(&wr, &top);
+	lp_amqp_wr_field(&wr, "x-max-length", &zero);
+	lp_amqp_wr_field_str(&wr, "x-overflow", "reject-publish");
+	lp_amqp_wr_table_end(&wr, top);
+	assert_false(wr.overflow);
+	m.topo_queue.op = LP_CTL_OP_ADD;
+	strcpy(m.topo_queue.vhost, "/");
+	strcpy(m.topo_queue.name, "r0");
+	m.topo_queue.args = args + 4;
+	m.topo_queue.args_len = (uint16_t)(wr.off - 4);
+	topo_apply(f, &m);
+	topo_publish(f);
+
+	struct client *k = client_open(f, 0);
+
+	confirm_select(f, k, 1);
+	publish(k, "q0", 0, SMALL);
+	publish(k, "q0", 1, SMALL);
+	publish(k, "q1", 2, SMALL); /* owned by the other shard */
+	publish(k, "q0", 3, SMALL);
+	publish(k, "r0", 4, SMALL); /* refused: seq 5 is nacked */
+	publish(k, "q0", 5, SMALL);
+	publish(k, "q1", 6, SMALL);
+	pump(f);
+	assert_no_close(k);
+	assert_int_equal(k->n_ev, 3);
+	assert_int_equal(k->ev[0].method, LP_AMQP_BASIC_ACK);
+	assert_int_equal(k->ev[0].tag, 4);
+	assert_true(k->ev[0].multiple);
+	assert_int_equal(k->ev[1].method, LP_AMQP_BASIC_NACK);
+	assert_int_equal(k->ev[1].tag, 5);
+	assert_false(k->ev[1].multiple);
+	assert_int_equal(k->ev[2].method, LP_AMQP_BASIC_ACK);
+	assert_int_equal(k->ev[2].tag, 7);
+	assert_true(k->ev[2].multiple);
+	client_clear(k);
+	publish(k, "q0", 7, SMALL);
+	pump(f);
+	assert_int_equal(k->n_ev, 1);
+	assert_int_equal(k->ev[0].method, LP_AMQP_BASIC_ACK);
+	assert_int_equal(k->ev[0].tag, 8);
+	assert_false(k->ev[0].multiple);
+}
+
 /* Basic.Get (no-ack) of everything in queue: the first 4 body octets in
  * order; each must be redelivered as given and persistent. */
 static unsigned drain(struct fx *f, struct client *k, const char *queue, uint32_t *seq,
@@ -2678,6 +2743,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(tx_commit_waits_for_the_journal, setup_store, teardown),
 		cmocka_unit_test_setup_teardown(publish_immediate_closes_the_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(confirms_of_one_poll_are_one_multiple_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(recovered_messages_move_to_a_new_owner_durably, setup_store,
 						teardown),
 		cmocka_unit_test_setup_teardown(deep_queue_pages_to_the_journal, setup_store_paging,
