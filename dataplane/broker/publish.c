@@ -350,6 +350,8 @@ int lp_broker_on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 	bc->pub->props_len = h->props_raw.len;
 	if ((h->props.flags & LP_AMQP_BASIC_DELIVERY_MODE_FLAG) && h->props.delivery_mode == 2)
 		bc->pub->flags |= LP_MSG_F_PERSISTENT;
+	if (h->props.flags & LP_AMQP_BASIC_PRIORITY_FLAG)
+		bc->pub->priority = h->props.priority; /* priority queues (queue.h) */
 	if (h->props.flags & LP_AMQP_BASIC_HEADERS_FLAG) {
 		bc->pub->headers_off = (uint32_t)(h->props.headers.ptr - h->props_raw.ptr);
 		bc->pub->headers_len = h->props.headers.len;

@@ -42,6 +42,7 @@ struct b_queue {
 	uint64_t message_ttl;
 	char *dlx, *dlrk;          /* NULL: none */
 	bool single_active;
+	uint8_t max_priority;
 };
 
 struct b_binding {
@@ -254,6 +255,7 @@ static int queue_args(struct b_queue *q, struct lp_amqp_bytes args)
 	q->max_length_bytes = UINT64_MAX;
 	q->reject_publish = false;
 	q->single_active = false;
+	q->max_priority = 0;
 	if (args.len == 0 || !lp_amqp_table_valid(args))
 		return 0;
 	if (lp_amqp_table_get(args, "x-message-ttl", &v) && lp_amqp_field_int(&v, &n) && n >= 0) {
@@ -273,6 +275,10 @@ static int queue_args(struct b_queue *q, struct lp_amqp_bytes args)
 	}
 	if (lp_amqp_table_get(args, "x-single-active-consumer", &v) && v.kind == LP_AMQP_FIELD_BOOL)
 		q->single_active = v.b;
+	/* lepus-control refused a value outside 0..255 (rabbit_amqqueue's
+	 * check_max_priority_arg); rabbit_priority_queue caps it at 255. */
+	if (lp_amqp_table_get(args, "x-max-priority", &v) && lp_amqp_field_int(&v, &n) && n > 0)
+		q->max_priority = n < 255 ? (uint8_t)n : 255;
 	return nomem ? -ENOMEM : 0;
 }
 
@@ -560,7 +566,8 @@ struct lp_topology *lp_topology_build(const struct lp_topology_builder *b, uint6
 							  .message_ttl = q->message_ttl,
 							  .dlx = q->dlx != NULL ? strdup(q->dlx) : NULL,
 							  .dlrk = q->dlrk != NULL ? strdup(q->dlrk) : NULL,
-							  .single_active = q->single_active};
+							  .single_active = q->single_active,
+							  .max_priority = q->max_priority};
 		if (t->queues[i].vhost == NULL || t->queues[i].name == NULL ||
 		    (q->dlx != NULL && t->queues[i].dlx == NULL) ||
 		    (q->dlrk != NULL && t->queues[i].dlrk == NULL)) {
