@@ -1178,7 +1178,7 @@ static bool check_queue_args(const struct lp_ctl_def_req *req, const char *qrs,
 				     key, qrs, a.i);
 		if (strcmp(key, "x-max-priority") == 0 && a.i > 255)
 			return reply(out, LP_AMQP_PRECONDITION_FAILED,
-				     "invalid arg '%s' for %s: {value_too_large,%" PRId64 ",255}",
+				     "invalid arg '%s' for %s: {max_value_exceeded,%" PRId64 "}",
 				     key, qrs, a.i);
 	}
 	struct argval a = arg_get(req->args, req->args_len, "x-dead-letter-routing-key");

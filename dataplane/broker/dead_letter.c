@@ -83,6 +83,7 @@ static struct lp_msg *make_dead_letter(struct lp_broker *b, const struct dead_le
 	dm->props_len = (uint32_t)n;
 	dm->headers_off = (uint32_t)(p.headers.ptr - b->dead_props);
 	dm->headers_len = p.headers.len;
+	dm->priority = m->priority; /* the rewrite keeps the priority property */
 	if (lp_msg_body_reserve(dm, m->body_len) < 0)
 		goto no_room;
 	memcpy(dm->body, m->body, m->body_len);

@@ -351,6 +351,7 @@ struct lp_msg *lp_msg_create(struct lp_msg_pool *p, const char *exchange, size_t
 		return NULL;
 	}
 	m->flags = flags;
+	m->priority = 0;
 	m->exchange_len = (uint8_t)exchange_len;
 	if (exchange_len != 0)
 		memcpy(m->exchange, exchange, exchange_len);

@@ -57,6 +57,7 @@ struct lp_msg {
 	uint32_t headers_off;      /* the headers table's body within props (routing) */
 	uint32_t headers_len;      /* 0: none */
 	uint32_t ttl_ms;           /* the expiration property, with LP_MSG_F_TTL */
+	uint8_t priority;          /* the priority property; 0 without one */
 	uint8_t exchange_len;
 	uint8_t rkey_len;
 	char exchange[LP_MSG_NAME_MAX + 1];   /* NUL-terminated copies */

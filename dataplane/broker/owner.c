@@ -111,6 +111,7 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid)
 			.max_length = tq->max_length, .max_length_bytes = tq->max_length_bytes,
 			.reject_publish = tq->reject_publish, .single_active = tq->single_active,
 			.has_message_ttl = tq->has_message_ttl, .message_ttl = tq->message_ttl,
+			.max_priority = tq->max_priority,
 		};
 		bool journaled = b->store != NULL && tq->store_id != 0; /* only durable queues have one */
 

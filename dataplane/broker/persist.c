@@ -77,16 +77,19 @@ struct recover_ctx {
 	int err;
 };
 
-/* A message read back from the journal gets its own TTL again (its
- * properties were validated when it was published). */
-static void restore_ttl(struct lp_msg *m)
+/* A message read back from the journal gets its own TTL and its priority
+ * again (its properties were validated when it was published). */
+static void restore_props(struct lp_msg *m)
 {
 	struct lp_amqp_basic_properties p;
 
-	if (lp_amqp_basic_properties_decode(m->props, m->props_len, &p) == 0 &&
-	    (p.flags & LP_AMQP_BASIC_EXPIRATION_FLAG) &&
+	if (lp_amqp_basic_properties_decode(m->props, m->props_len, &p) != 0)
+		return;
+	if ((p.flags & LP_AMQP_BASIC_EXPIRATION_FLAG) &&
 	    lp_expiration_parse(p.expiration, &m->ttl_ms, NULL, 0) == LP_EXPIRATION_OK)
 		m->flags |= LP_MSG_F_TTL;
+	if (p.flags & LP_AMQP_BASIC_PRIORITY_FLAG)
+		m->priority = p.priority;
 }
 
 struct lp_msg *lp_persist_decode(struct lp_broker *b, const void *payload, uint32_t len, int *err)
@@ -112,7 +115,7 @@ struct lp_msg *lp_persist_decode(struct lp_broker *b, const void *payload, uint3
 		goto no_room;
 	memcpy(m->props, props, h.props_len);
 	m->props_len = h.props_len;
-	restore_ttl(m);
+	restore_props(m);
 	if (lp_msg_body_reserve(m, body_len) < 0)
 		goto no_room;
 	memcpy(m->body, body, body_len);

@@ -343,6 +343,8 @@ int lp_broker_on_content_header(void *ctx, struct lp_amqp_conn *c, uint16_t ch,
 	 * request to direct reply-to, whose reply_to gets the channel's name. */
 	if ((h->props.flags & LP_AMQP_BASIC_DELIVERY_MODE_FLAG) && h->props.delivery_mode == 2)
 		bc->pub->flags |= LP_MSG_F_PERSISTENT;
+	if (h->props.flags & LP_AMQP_BASIC_PRIORITY_FLAG)
+		bc->pub->priority = h->props.priority; /* priority queues (queue.h) */
 	if ((h->props.flags & LP_AMQP_BASIC_REPLY_TO_FLAG) && lp_reply_to_is_pseudo(h->props.reply_to)) {
 		n = lp_reply_to_stamp(b, bc, &h->props, h->props_raw);
 		if (n < 0) {

@@ -10,7 +10,15 @@
  * The ready list is doubly linked and kept sorted by seq: enqueue appends
  * (the newest seq), dispatch and Basic.Get pop the front, and a requeue walks
  * from the front to its place (requeued messages are old, so the walk is
- * usually short). Unacked entries are linked in delivery order; acks and
+ * usually short). A priority queue (x-max-priority) keeps it sorted by
+ * (priority, highest first; seq) instead, one run of entries per priority
+ * present: its level table (struct levels, one per queue header, allocated
+ * with the pool and touched only by priority queues) has the last entry of
+ * each run and a bitmap of the runs present, so an enqueue links after its
+ * run's tail, or after the tail of the nearest higher run present, in
+ * O(1); a requeue walks its own run from the front. The head of the list is
+ * always the next message to deliver, so dispatch, Basic.Get, expiry and
+ * the length limits read it as they do for any queue. Unacked entries are linked in delivery order; acks and
  * requeues walk that list from its head and stop at the first entry of the
  * channel with a larger tag (a channel's tags grow in delivery order), so
  * in-order acks are cheap. Consumers (their id is their slot in the pool)
@@ -35,6 +43,7 @@
 /* entry.consumer of a delivery to a single active consumer that was
  * cancelled: the handover to the next one waits until none is left. */
 #define HELD (UINT32_MAX - 1)
+#define LEVELS (LP_QUEUE_MAX_PRIORITY + 1)
 
 /* One message in one queue: ready, or delivered and not yet acknowledged. */
 struct entry {
@@ -47,6 +56,14 @@ struct entry {
 	uint32_t consumer;        /* unacked: NIL for Basic.Get or a cancelled consumer */
 	uint32_t prev, next;      /* its list; next also links the free list */
 	bool redelivered;
+	uint8_t prio;             /* priority queue: its priority, clamped to the queue's max */
+};
+
+/* A priority queue's runs on its ready list: the last entry of each
+ * priority present (tail[p] is meaningful only while bit p is set). */
+struct levels {
+	uint64_t present[LEVELS / 64];
+	uint32_t tail[LEVELS];
 };
 
 struct list {
@@ -99,12 +116,15 @@ struct lp_queue {
 	bool single_active;              /* x-single-active-consumer */
 	uint32_t active;                 /* single_active: the active consumer, or NIL */
 	uint32_t held;                   /* single_active: unacked entries marked HELD */
+	struct levels *lv;               /* x-max-priority: its runs; NULL: not a priority queue */
+	uint8_t max_priority;            /* x-max-priority */
 };
 
 struct lp_queue_pool {
 	struct lp_queue *queues;
 	struct consumer *cons;
 	struct entry *entries;
+	struct levels *levels;    /* one per queue header (calloc'ed: resident once used) */
 	uint64_t *cons_free;      /* bit per consumer slot, set when free: the lowest is reused */
 	uint32_t n_queues, n_cons, n_entries;
 	uint32_t free_queue, free_entry;
@@ -130,8 +150,10 @@ struct lp_queue_pool *lp_queue_pool_create(const struct lp_queue_pool_config *cf
 	p->queues = calloc(cfg->queues, sizeof(*p->queues));
 	p->cons = calloc(cfg->consumers, sizeof(*p->cons));
 	p->entries = calloc(cfg->entries, sizeof(*p->entries));
+	p->levels = calloc(cfg->queues, sizeof(*p->levels));
 	p->cons_free = calloc((cfg->consumers + 63) / 64, sizeof(*p->cons_free));
-	if (p->queues == NULL || p->cons == NULL || p->entries == NULL || p->cons_free == NULL) {
+	if (p->queues == NULL || p->cons == NULL || p->entries == NULL || p->levels == NULL ||
+	    p->cons_free == NULL) {
 		lp_queue_pool_destroy(p);
 		goto nomem;
 	}
@@ -159,6 +181,7 @@ void lp_queue_pool_destroy(struct lp_queue_pool *p)
 	free(p->queues);
 	free(p->cons);
 	free(p->entries);
+	free(p->levels);
 	free(p->cons_free);
 	free(p);
 }
@@ -256,27 +279,89 @@ static void list_unlink(struct lp_queue *q, struct list *l, uint32_t i)
 
 /* ---- the ready list ------------------------------------------------------ */
 
+static bool lv_has(const struct levels *lv, unsigned p)
+{
+	return lv->present[p / 64] >> (p % 64) & 1;
+}
+
+/* The first entry of priority p's run and after: the entry after the tail
+ * of the nearest higher run present, or the head of the list. */
+static uint32_t lv_start(const struct lp_queue *q, unsigned p)
+{
+	const struct levels *lv = q->lv;
+
+	for (unsigned w = (p + 1) / 64; w < LEVELS / 64; w++) {
+		uint64_t bits = lv->present[w];
+
+		if (w == (p + 1) / 64)
+			bits &= ~0ull << ((p + 1) % 64);
+		if (bits != 0)
+			return ent(q, lv->tail[w * 64 + (unsigned)__builtin_ctzll(bits)])->next;
+	}
+	return q->ready.head;
+}
+
+/* Link entry i into its priority's run of the ready list: before the
+ * first entry of that run with a larger seq (walking from its front), or
+ * at its end (tail true: the newest, as enqueue knows). */
+static void lv_insert(struct lp_queue *q, uint32_t i, bool tail)
+{
+	struct levels *lv = q->lv;
+	unsigned p = ent(q, i)->prio;
+	uint32_t at;
+
+	if (tail && lv_has(lv, p)) {
+		at = ent(q, lv->tail[p])->next;
+	} else {
+		at = lv_start(q, p);
+		while (at != NIL && ent(q, at)->prio == p && ent(q, at)->seq < ent(q, i)->seq)
+			at = ent(q, at)->next;
+	}
+	list_insert(q, &q->ready, i, at);
+	if (at == NIL || ent(q, at)->prio != p) {
+		lv->tail[p] = i;
+		lv->present[p / 64] |= 1ull << (p % 64);
+	}
+}
+
 static void r_push_back(struct lp_queue *q, uint32_t i)
 {
-	list_insert(q, &q->ready, i, NIL);
+	if (q->lv != NULL)
+		lv_insert(q, i, true);
+	else
+		list_insert(q, &q->ready, i, NIL);
 	q->r_bytes += ent(q, i)->msg->body_len;
 }
 
 /* Take entry i off the ready list (it stays allocated). */
 static void r_unlink(struct lp_queue *q, uint32_t i)
 {
+	struct entry *e = ent(q, i);
+
+	if (q->lv != NULL && q->lv->tail[e->prio] == i) {
+		/* The end of its run: the one before it ends it now, if any. */
+		if (e->prev != NIL && ent(q, e->prev)->prio == e->prio)
+			q->lv->tail[e->prio] = e->prev;
+		else
+			q->lv->present[e->prio / 64] &= ~(1ull << (e->prio % 64));
+	}
 	list_unlink(q, &q->ready, i);
-	q->r_bytes -= ent(q, i)->msg->body_len;
+	q->r_bytes -= e->msg->body_len;
 }
 
-/* Put entry i back at its place by seq, walking from the front. */
+/* Put entry i back at its place by seq (within its priority), walking
+ * from the front. */
 static void r_insert(struct lp_queue *q, uint32_t i)
 {
 	uint32_t at = q->ready.head;
 
-	while (at != NIL && ent(q, at)->seq < ent(q, i)->seq)
-		at = ent(q, at)->next;
-	list_insert(q, &q->ready, i, at);
+	if (q->lv != NULL) {
+		lv_insert(q, i, false);
+	} else {
+		while (at != NIL && ent(q, at)->seq < ent(q, i)->seq)
+			at = ent(q, at)->next;
+		list_insert(q, &q->ready, i, at);
+	}
 	q->r_bytes += ent(q, i)->msg->body_len;
 }
 
@@ -498,7 +583,12 @@ struct lp_queue *lp_queue_create(struct lp_queue_pool *p, const struct lp_queue_
 		.message_ttl = cfg->has_message_ttl ? cfg->message_ttl : NO_TTL,
 		.dead = cfg->dead, .dead_ctx = cfg->dead_ctx,
 		.single_active = cfg->single_active, .active = NIL,
+		.max_priority = cfg->max_priority,
 	};
+	if (cfg->max_priority > 0) {
+		q->lv = &p->levels[q - p->queues];
+		memset(q->lv->present, 0, sizeof(q->lv->present));
+	}
 	list_init(&q->ready);
 	list_init(&q->un);
 	return q;
@@ -641,7 +731,8 @@ int lp_queue_enqueue_since(struct lp_queue *q, struct lp_msg *m, const struct lp
 	i = ent_alloc(q);
 	*ent(q, i) = (struct entry){.msg = m, .jref = ref != NULL ? *ref : none,
 				    .seq = q->next_seq++, .expires = expiry(q, m, since_us),
-				    .consumer = NIL, .redelivered = redelivered};
+				    .consumer = NIL, .redelivered = redelivered,
+				    .prio = m->priority < q->max_priority ? m->priority : q->max_priority};
 	if (m->flags & LP_MSG_F_TTL)
 		q->own_ttl++;
 	r_push_back(q, i);

@@ -55,7 +55,21 @@
  *    only to a consumer that takes it in the same poll iteration. Requeued
  *    messages keep their expiry;
  *  - dead-lettering (lp_queue_dead_fn) of rejected, expired and drop-head
- *    messages; purged and deleted ones are not dead-lettered (RabbitMQ).
+ *    messages; purged and deleted ones are not dead-lettered (RabbitMQ);
+ *  - priority queues (queue argument x-max-priority, 1 to 255; RabbitMQ's
+ *    rabbit_priority_queue, one sub-queue per priority): the ready list
+ *    is in (priority, highest first; seq) order, so dispatch and Basic.Get
+ *    take the oldest message of the highest priority present, and a
+ *    requeued message goes back to its place within its priority. A
+ *    message's priority is its priority property (lp_msg.priority), 0
+ *    without one, the queue's maximum above it. Everything that works at
+ *    the head works at that head, as in RabbitMQ, whose priority queue
+ *    runs the backing queue of each priority in turn: drop-head drops the
+ *    next message to be delivered (highest priority first), and TTL expiry
+ *    goes on to a lower priority only once every higher one is empty, so
+ *    an expired message behind a live one of higher priority waits (it
+ *    still counts as ready) until that one is gone. With x-max-priority 0
+ *    the queue is an ordinary one (RabbitMQ: a single priority).
  *
  * Bounded, and nothing allocated after start-up: a shard's queues take
  * their headers, consumer slots and message entries (one per message held,
@@ -81,6 +95,7 @@
 #define LP_QUEUE_NO_MAX_LENGTH UINT32_MAX
 #define LP_QUEUE_NO_MAX_BYTES UINT64_MAX
 #define LP_QUEUE_NO_CONSUMER UINT32_MAX
+#define LP_QUEUE_MAX_PRIORITY 255     /* x-max-priority (RabbitMQ's ?MAX_SUPPORTED_PRIORITY) */
 
 struct lp_queue;
 struct lp_queue_pool;
@@ -137,6 +152,7 @@ struct lp_queue_config {
 	lp_queue_dead_fn dead;    /* NULL: no dead-lettering (the message is released) */
 	void *dead_ctx;
 	bool single_active;       /* x-single-active-consumer */
+	uint8_t max_priority;     /* x-max-priority; 0: not a priority queue */
 };
 
 struct lp_queue_consumer_spec {

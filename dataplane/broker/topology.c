@@ -43,6 +43,7 @@ struct b_queue {
 	char *dlx, *dlrk;          /* NULL: none */
 	uint64_t expires;          /* x-expires ms, 0: none */
 	bool single_active;
+	uint8_t max_priority;
 };
 
 struct b_binding {
@@ -266,6 +267,7 @@ static int queue_args(struct b_queue *q, struct lp_amqp_bytes args)
 	q->max_length_bytes = UINT64_MAX;
 	q->reject_publish = false;
 	q->single_active = false;
+	q->max_priority = 0;
 	if (args.len == 0 || !lp_amqp_table_valid(args))
 		return 0;
 	if (lp_amqp_table_get(args, "x-message-ttl", &v) && lp_amqp_field_int(&v, &n) && n >= 0) {
@@ -287,6 +289,10 @@ static int queue_args(struct b_queue *q, struct lp_amqp_bytes args)
 	}
 	if (lp_amqp_table_get(args, "x-single-active-consumer", &v) && v.kind == LP_AMQP_FIELD_BOOL)
 		q->single_active = v.b;
+	/* lepus-control refused a value outside 0..255 (rabbit_amqqueue's
+	 * check_max_priority_arg); rabbit_priority_queue caps it at 255. */
+	if (lp_amqp_table_get(args, "x-max-priority", &v) && lp_amqp_field_int(&v, &n) && n > 0)
+		q->max_priority = n < 255 ? (uint8_t)n : 255;
 	return nomem ? -ENOMEM : 0;
 }
 
@@ -601,7 +607,8 @@ struct lp_topology *lp_topology_build(const struct lp_topology_builder *b, uint6
 							  .dlx = q->dlx != NULL ? strdup(q->dlx) : NULL,
 							  .dlrk = q->dlrk != NULL ? strdup(q->dlrk) : NULL,
 							  .single_active = q->single_active,
-							  .expires = q->expires};
+							  .expires = q->expires,
+							  .max_priority = q->max_priority};
 		if (t->queues[i].vhost == NULL || t->queues[i].name == NULL ||
 		    (q->dlx != NULL && t->queues[i].dlx == NULL) ||
 		    (q->dlrk != NULL && t->queues[i].dlrk == NULL)) {

@@ -52,6 +52,7 @@ struct lp_topology_queue {
 	const char *dlrk;          /* x-dead-letter-routing-key, or NULL (the message's own) */
 	uint64_t expires;          /* x-expires, ms; 0: none */
 	bool single_active;        /* x-single-active-consumer */
+	uint8_t max_priority;      /* x-max-priority (0 to 255), or 0 */
 };
 
 /* A new empty builder, or NULL (ENOMEM). */

@@ -5,7 +5,8 @@
 dead-lettering (x-dead-letter-exchange and -routing-key for rejected, expired
 and maxlen messages, x-overflow reject-publish-dlx, the x-death and
 x-first-death headers, the count of a repeated death, cycles), queue expiry
-(x-expires). The cases
+(x-expires), priority queues (x-max-priority: order, requeue, prefetch,
+drop-head, TTL, its argument's checks, across connections). The cases
 encode RabbitMQ 3.10's behaviour (the parity suite runs them against Debian's
 rabbitmq-server); Lepus must behave the same. Timing cases use TTLs of tens
 of milliseconds and bounded waits.
@@ -17,7 +18,8 @@ import time
 import pika
 from pika.exceptions import ChannelClosedByBroker, NackError
 
-from amqp_broker import (Fail, check, eq, expect_close, get_all, name, run_cases, wait_ready)
+from amqp_broker import (Consumer, Fail, check, eq, expect_close, get_all, name, pump, run_cases,
+                         wait_ready)
 
 
 def s(v):
@@ -397,6 +399,237 @@ def case_ttl_argument_equivalence(conns):
     ch.queue_delete(q)
 
 
+# ---------------------------------------------------------------- priorities
+
+def prio_publish(ch, q, items):
+    """Publish (body, priority) pairs; priority None: no priority property."""
+    for body, prio in items:
+        props = pika.BasicProperties(priority=prio) if prio is not None else None
+        ch.basic_publish("", q, body, props)
+
+
+# (body, priority) published in this order to an x-max-priority 5 queue:
+# none counts as 0, 7 and 9 as 5.
+PRIO_MIXED = [(b"n0", None), (b"p3a", 3), (b"p5a", 5), (b"p0a", 0), (b"p9", 9),
+              (b"p1", 1), (b"p3b", 3), (b"n1", None), (b"p7", 7), (b"p5b", 5),
+              (b"p2", 2), (b"p4", 4), (b"p0b", 0)]
+PRIO_MIXED_ORDER = [b"p5a", b"p9", b"p7", b"p5b", b"p4", b"p3a", b"p3b", b"p2", b"p1",
+                    b"n0", b"p0a", b"n1", b"p0b"]
+
+
+def case_priority_order(conns):
+    ch = conns.channel()
+    q = name("prio", "order")
+    ch.queue_declare(q, arguments={"x-max-priority": 5})
+    prio_publish(ch, q, PRIO_MIXED)
+    eq(wait_ready(ch, q, len(PRIO_MIXED)), len(PRIO_MIXED), "ready")
+    eq(get_all(ch, q), PRIO_MIXED_ORDER, "Basic.Get order (highest first, FIFO within)")
+    # The priority property arrives as published (not clamped).
+    ch.basic_publish("", q, b"x", pika.BasicProperties(priority=9))
+    m, props, body = ch.basic_get(q, auto_ack=True)
+    eq((body, props.priority), (b"x", 9), "the priority property is kept")
+    # Without x-max-priority (or with 0) priorities are ignored: FIFO.
+    for args in ({}, {"x-max-priority": 0}):
+        q2 = name("prio", "plain")
+        ch.queue_declare(q2, arguments=args)
+        prio_publish(ch, q2, PRIO_MIXED)
+        eq(wait_ready(ch, q2, len(PRIO_MIXED)), len(PRIO_MIXED), "ready (%s)" % args)
+        eq(get_all(ch, q2), [b for b, _ in PRIO_MIXED], "FIFO with %s" % args)
+        ch.queue_delete(q2)
+    cleanup(ch, q)
+
+
+def case_priority_requeue(conns):
+    ch = conns.channel()
+    q = name("prio", "requeue")
+    ch.queue_declare(q, arguments={"x-max-priority": 3})
+    prio_publish(ch, q, [(b"a1", 1), (b"b2", 2), (b"c1", 1), (b"d2", 2), (b"e0", 0),
+                         (b"f2", 2)])
+    eq(wait_ready(ch, q, 6), 6, "ready")
+    got = []
+    for _ in range(4):
+        m, _, body = ch.basic_get(q, auto_ack=False)
+        got.append((m.delivery_tag, body))
+    eq([b for _, b in got], [b"b2", b"d2", b"f2", b"a1"], "first four (ack mode)")
+    # Newer ones of the same priorities arrive meanwhile.
+    prio_publish(ch, q, [(b"g2", 2), (b"h1", 1)])
+    eq(wait_ready(ch, q, 4), 4, "ready after two more")
+    ch.basic_reject(got[1][0], requeue=True)            # d2
+    ch.basic_nack(got[3][0], multiple=False, requeue=True)  # a1
+    ch.close()                                           # b2, f2 back too
+    ch = conns.channel()
+    eq(wait_ready(ch, q, 8), 8, "all requeued")
+    out = []
+    while True:
+        m, _, body = ch.basic_get(q, auto_ack=True)
+        if m is None:
+            break
+        out.append((body, m.redelivered))
+    eq(out, [(b"b2", True), (b"d2", True), (b"f2", True), (b"g2", False), (b"a1", True),
+             (b"c1", False), (b"h1", False), (b"e0", False)],
+       "requeued messages back at their place within their priority")
+    cleanup(ch, q)
+
+
+def case_priority_with_prefetch_consumer(conns):
+    ch = conns.channel()
+    q = name("prio", "prefetch")
+    ch.queue_declare(q, arguments={"x-max-priority": 10})
+    prio_publish(ch, q, [(b"a0", 0), (b"a1", 0), (b"b5", 5), (b"a2", 0)])
+    eq(wait_ready(ch, q, 4), 4, "ready")
+    cch = conns.channel()
+    cch.basic_qos(prefetch_count=1)
+    c = Consumer(cch, q)
+    pump(conns, lambda: len(c.got) >= 1)
+    eq(c.bodies(), [b"b5"], "prefetch 1: the highest first")
+    # A higher one arrives while the consumer is full: it is next.
+    prio_publish(ch, q, [(b"c9", 9), (b"a3", 0)])
+    eq(wait_ready(ch, q, 5), 5, "ready while the consumer is full")
+    cch.basic_ack(c.got[0][0].delivery_tag)
+    pump(conns, lambda: len(c.got) >= 2)
+    eq(c.bodies(), [b"b5", b"c9"], "after an ack: the newer, higher one")
+    # A nack with requeue puts it back at the head: redelivered at once.
+    cch.basic_nack(c.got[1][0].delivery_tag, requeue=True)
+    pump(conns, lambda: len(c.got) >= 3)
+    eq((c.got[2][2], c.got[2][0].redelivered), (b"c9", True), "requeued, then redelivered")
+    for _ in range(4):
+        n = len(c.got)
+        cch.basic_ack(c.got[-1][0].delivery_tag)
+        pump(conns, lambda: len(c.got) > n, settle=0.05)
+    eq(c.bodies()[3:], [b"a0", b"a1", b"a2", b"a3"], "then FIFO at priority 0")
+    cch.basic_ack(c.got[-1][0].delivery_tag)
+    cch.close()
+    eq(wait_count(ch, q, 0), 0, "drained")
+    cleanup(ch, q)
+
+
+def case_priority_max_length(conns):
+    """x-max-length drop-head on a priority queue drops the next message to
+    be delivered, the oldest of the highest priority (rabbit_priority_queue
+    drops from the sub-queues highest first), dead-lettered as maxlen."""
+    ch = conns.channel()
+    src, dst, dlx = dl_pair(ch, "prioml", {"x-max-priority": 2, "x-max-length": 3})
+    prio_publish(ch, src, [(b"a0", 0), (b"b2", 2), (b"c1", 1), (b"d0", 0)])
+    p, body = get_one(ch, dst)
+    eq((body, p.priority), (b"b2", 2), "dropped (dead-lettered, priority kept)")
+    eq(deaths(p)[0]["reason"], "maxlen", "x-death reason")
+    eq(get_all(ch, src), [b"c1", b"a0", b"d0"], "left in the queue")
+    cleanup(ch, src, dst)
+
+
+def case_priority_ttl(conns):
+    """TTL on a priority queue expires from the head of the highest priority
+    present down: an expired message waits (and counts) behind a live one of
+    a higher priority (rabbit_priority_queue:dropwhile/2 goes to the next
+    priority only when one is empty)."""
+    ch = conns.channel()
+    q = name("prio", "ttl")
+    ch.queue_declare(q, arguments={"x-max-priority": 4})
+    ch.basic_publish("", q, b"live4", pika.BasicProperties(priority=4))
+    ch.basic_publish("", q, b"short2", pika.BasicProperties(priority=2, expiration="30"))
+    ch.basic_publish("", q, b"short0", pika.BasicProperties(expiration="30"))
+    time.sleep(0.3)
+    eq(ch.queue_declare(q, passive=True).method.message_count, 3,
+       "expired ones behind a live higher one still count")
+    eq(get_all(ch, q), [b"live4"], "then they expire")
+    # With nothing live above, each priority's head expires on its own.
+    ch.basic_publish("", q, b"short3", pika.BasicProperties(priority=3, expiration="30"))
+    ch.basic_publish("", q, b"keep1", pika.BasicProperties(priority=1))
+    ch.basic_publish("", q, b"short1", pika.BasicProperties(priority=1, expiration="30"))
+    time.sleep(0.3)
+    eq(get_all(ch, q), [b"keep1"], "expired at the head of priority 3; the rest stays")
+    # The queue's TTL applies to every priority.
+    q2 = name("prio", "qttl")
+    ch.queue_declare(q2, arguments={"x-max-priority": 4, "x-message-ttl": 40})
+    prio_publish(ch, q2, [(b"x", 0), (b"y", 4), (b"z", 2)])
+    eq(wait_count(ch, q2, 0), 0, "x-message-ttl at every priority")
+    cleanup(ch, q, q2)
+
+
+def case_priority_dead_letter_keeps_priority(conns):
+    ch = conns.channel()
+    src, dst, dlx = dl_pair(ch, "priodl", {"x-max-priority": 5})
+    ch.queue_declare(name("priodl", "dst2"), arguments={"x-max-priority": 5})
+    ch.queue_bind(name("priodl", "dst2"), dlx)
+    prio_publish(ch, src, [(b"lo", 1), (b"hi", 4), (b"mid", 2)])
+    eq(wait_ready(ch, src, 3), 3, "ready")
+    tags = []
+    for _ in range(3):
+        m, _, body = ch.basic_get(src, auto_ack=False)
+        tags.append(m.delivery_tag)
+    ch.basic_nack(tags[2], multiple=True, requeue=False)
+    eq(wait_ready(ch, dst, 3), 3, "dead-lettered")
+    # dst has no x-max-priority: in dead-letter order; dst2 orders them again.
+    eq(get_all(ch, dst), [b"hi", b"mid", b"lo"], "dead-letter order")
+    out = []
+    while True:
+        m, p, body = ch.basic_get(name("priodl", "dst2"), auto_ack=True)
+        if m is None:
+            break
+        out.append((body, p.priority))
+    eq(out, [(b"hi", 4), (b"mid", 2), (b"lo", 1)], "priorities kept by dead-lettering")
+    cleanup(ch, src, dst, name("priodl", "dst2"))
+
+
+def case_priority_arguments(conns):
+    """x-max-priority: a non-negative integer up to 255 (rabbit_amqqueue's
+    check_max_priority_arg), part of the queue's equivalence."""
+    for v, why in ((256, "{max_value_exceeded,256}"), (-1, "{value_negative,-1}")):
+        ch = conns.channel()
+        q = name("prio", "bad")
+        text = expect_close(ch, 406, ch.queue_declare, q, arguments={"x-max-priority": v})
+        eq(text, "PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '%s' in vhost "
+           "'/': %s" % (q, why), "406 text for %d" % v)
+    ch = conns.channel()
+    ch2 = conns.channel()
+    expect_close(ch2, 406, ch2.queue_declare, name("prio", "bad"),
+                 arguments={"x-max-priority": "5"})
+    q = name("prio", "equiv")
+    ch.queue_declare(q, arguments={"x-max-priority": 255})
+    ch.queue_declare(q, arguments={"x-max-priority": 255})
+    for args in ({"x-max-priority": 10}, {}):
+        ch2 = conns.channel()
+        expect_close(ch2, 406, ch2.queue_declare, q, arguments=args)
+    prio_publish(ch, q, [(b"a", 0), (b"b", 255), (b"c", 200), (b"d", 255)])
+    eq(wait_ready(ch, q, 4), 4, "ready")
+    eq(get_all(ch, q), [b"b", b"d", b"c", b"a"], "255 levels")
+    cleanup(ch, q)
+
+
+def case_priority_across_connections(conns):
+    """Priority queues declared by one connection, published to from a
+    second and consumed from a third: with two workers the three are spread
+    over the shards (each queue is owned by its declaring connection's
+    worker)."""
+    sets = []
+    for i in range(6):
+        d, p, c = conns.channel(), conns.channel(), conns.channel()
+        q = name("prio%d" % i, "x")
+        d.queue_declare(q, arguments={"x-max-priority": 9})
+        sets.append((d, p, c, q))
+    for d, p, c, q in sets:
+        prio_publish(p, q, PRIO_MIXED)
+    for d, p, c, q in sets:
+        eq(wait_ready(d, q, len(PRIO_MIXED)), len(PRIO_MIXED), "%s: ready" % q)
+    for d, p, c, q in sets:
+        c.basic_qos(prefetch_count=1)
+        cons = Consumer(c, q)
+        for _ in range(len(PRIO_MIXED)):
+            n = len(cons.got)
+            deadline = time.monotonic() + 5
+            while len(cons.got) == n and time.monotonic() < deadline:
+                c.connection.process_data_events(time_limit=0.02)
+            check(len(cons.got) == n + 1, "%s: one delivery after %d (prefetch 1)" % (q, n))
+            c.basic_ack(cons.got[-1][0].delivery_tag)
+        # x-max-priority 9: 9 is not clamped here, 7 is below it.
+        want = [b"p9", b"p7", b"p5a", b"p5b", b"p4", b"p3a", b"p3b", b"p2", b"p1", b"n0",
+                b"p0a", b"n1", b"p0b"]
+        eq(cons.bodies(), want, "%s: delivery order" % q)
+        c.basic_cancel(cons.tag)
+    for d, p, c, q in sets:
+        cleanup(d, q)
+
+
 CASES = [
     ("queue_ttl", case_queue_ttl),
     ("message_expiration", case_message_expiration),
@@ -414,6 +647,14 @@ CASES = [
     ("queue_expires", case_queue_expires),
     ("queue_expires_consumer_and_get_renew", case_queue_expires_consumer_and_get_renew),
     ("ttl_argument_equivalence", case_ttl_argument_equivalence),
+    ("priority_order", case_priority_order),
+    ("priority_requeue", case_priority_requeue),
+    ("priority_with_prefetch_consumer", case_priority_with_prefetch_consumer),
+    ("priority_max_length", case_priority_max_length),
+    ("priority_ttl", case_priority_ttl),
+    ("priority_dead_letter_keeps_priority", case_priority_dead_letter_keeps_priority),
+    ("priority_arguments", case_priority_arguments),
+    ("priority_across_connections", case_priority_across_connections),
 ]
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@
  * round-robin within prefetch, ack/multiple, reject/nack requeue to the
  * original place with redelivered set, cancel and channel close, Basic.Get,
  * purge, x-max-length drop-head, capacity errors, fan-out by reference,
- * single active consumer, consumer priorities (x-priority), and a
- * randomized comparison with a plain reference model. Every teardown checks
+ * single active consumer, consumer priorities (x-priority), priority
+ * queues (x-max-priority: order, requeue, prefetch, drop-head, TTL), and a
+ * randomized comparison with a plain reference model (also on priority
+ * queues). Every teardown checks
  * that the message pool is back to its starting count (no leak).
  */
 #include <errno.h>
@@ -1164,6 +1166,7 @@ struct m_ready {
 	uint64_t seq;
 	bool redelivered;
 	uint32_t len;   /* body bytes */
+	uint8_t prio;   /* message priority queues: clamped to the queue's max */
 };
 
 struct m_unacked {
@@ -1172,6 +1175,7 @@ struct m_unacked {
 	uint64_t tag;
 	uint32_t channel;
 	int consumer;   /* -1: get or detached */
+	uint8_t prio;
 };
 
 struct m_consumer {
@@ -1184,6 +1188,9 @@ struct m_consumer {
 
 /* randomized_model_priorities: consumers get x-priority -1, 0 or 1. */
 static bool model_priorities;
+/* randomized_model_message_priorities: the queue's x-max-priority (0: an
+ * ordinary queue); messages get priorities 0 to model_max_priority + 2. */
+static uint8_t model_max_priority;
 
 struct model {
 	struct m_ready ready[M_CAP + 1];
@@ -1245,17 +1252,31 @@ static void m_credit_back(struct model *m, int c)
 	}
 }
 
+/* Does ready message a come before b: higher priority first, then seq. */
+static bool m_before(const struct m_ready *a, const struct m_ready *b)
+{
+	return a->prio != b->prio ? a->prio > b->prio : a->seq < b->seq;
+}
+
+/* Insert r at its place in the ready list; returns its position. */
+static unsigned m_ready_insert(struct model *m, struct m_ready r)
+{
+	unsigned p = 0;
+
+	while (p < m->n_ready && m_before(&m->ready[p], &r))
+		p++;
+	memmove(&m->ready[p + 1], &m->ready[p], (m->n_ready - p) * sizeof(m->ready[0]));
+	m->ready[p] = r;
+	m->n_ready++;
+	return p;
+}
+
 static void m_requeue(struct model *m, unsigned i)
 {
 	int c = m->un[i].consumer;
-	unsigned p = 0;
 
-	while (p < m->n_ready && m->ready[p].seq < m->un[i].seq)
-		p++;
-	memmove(&m->ready[p + 1], &m->ready[p], (m->n_ready - p) * sizeof(m->ready[0]));
-	m->ready[p] = (struct m_ready){ .seq = m->un[i].seq, .redelivered = true,
-					.len = m->un[i].len };
-	m->n_ready++;
+	m_ready_insert(m, (struct m_ready){ .seq = m->un[i].seq, .redelivered = true,
+					    .len = m->un[i].len, .prio = m->un[i].prio });
 	memmove(&m->un[i], &m->un[i + 1], (m->n_un - i - 1) * sizeof(m->un[0]));
 	m->n_un--;
 	m_credit_back(m, c);
@@ -1332,7 +1353,7 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 {
 	struct lp_queue_config cfg = { .capacity = M_CAP, .max_consumers = M_CONS,
 				       .max_length = max_len, .max_length_bytes = max_bytes,
-				       .reject_publish = reject };
+				       .reject_publish = reject, .max_priority = model_max_priority };
 	struct lp_queue *q = lp_queue_create(f->qpool, &cfg);
 	struct model *m = calloc(1, sizeof(*m));
 	unsigned s = seed;
@@ -1350,6 +1371,10 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 			struct lp_msg *msg = lp_msg_create(f->pool, NULL, 0, NULL, 0, NULL, 0, pad,
 							   len, 0);
 			assert_non_null(msg);
+			if (model_max_priority > 0) /* else the seeds' sequences stay as they were */
+				msg->priority = (uint8_t)rnd(&s, model_max_priority + 3u);
+			uint8_t prio = msg->priority < model_max_priority ? msg->priority
+									   : model_max_priority;
 			int rc = lp_queue_enqueue(q, msg);
 			bool limited = max_len != LP_QUEUE_NO_MAX_LENGTH ||
 				       max_bytes != LP_QUEUE_NO_MAX_BYTES;
@@ -1364,8 +1389,10 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 				else if (m_unacked_of(m, c) < mc->prefetch)
 					taken += mc->prefetch - m_unacked_of(m, c);
 			}
-			/* Append, then drop the oldest unexempt ones while over a limit. */
-			m->ready[m->n_ready++] = (struct m_ready){ .seq = m->next_seq++, .len = len };
+			/* Insert (append, without priorities), then drop the first unexempt
+			 * ones while over a limit. */
+			unsigned at = m_ready_insert(m, (struct m_ready){ .seq = m->next_seq++,
+									  .len = len, .prio = prio });
 			unsigned drop = 0;
 			while (limited && m_over(m, taken, max_len, max_bytes)) {
 				if (reject)
@@ -1378,11 +1405,15 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 			if (limited && reject && m_over(m, taken, max_len, max_bytes)) {
 				assert_int_equal(rc, -ENOBUFS);
 				lp_msg_release(msg);
+				memmove(&m->ready[at], &m->ready[at + 1],
+					(m->n_ready - at - 1) * sizeof(m->ready[0]));
 				m->n_ready--;
 				m->next_seq--;
 			} else if (m->n_ready - 1 + drop + m->n_un >= M_CAP && drop == 0) {
 				assert_int_equal(rc, -ENOSPC);
 				lp_msg_release(msg);
+				memmove(&m->ready[at], &m->ready[at + 1],
+					(m->n_ready - at - 1) * sizeof(m->ready[0]));
 				m->n_ready--;
 				m->next_seq--;
 			} else {
@@ -1465,7 +1496,7 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 				assert_int_equal(d[k].delivery_tag, tag);
 				if (!m->cons[id].no_ack)
 					m->un[m->n_un++] = (struct m_unacked){
-						r.len, r.seq, tag, m->cons[id].channel, id };
+						r.len, r.seq, tag, m->cons[id].channel, id, r.prio };
 				m_act_remove(m, id);
 				m_act_push(m, id);
 				k++;
@@ -1505,7 +1536,8 @@ static void model_run(struct fx *f, unsigned seed, unsigned ops, uint32_t max_le
 				assert_int_equal(d.redelivered, m->ready[0].redelivered);
 				if (!no_ack)
 					m->un[m->n_un++] = (struct m_unacked){
-						m->ready[0].len, m->ready[0].seq, tag, ch, -1 };
+						m->ready[0].len, m->ready[0].seq, tag, ch, -1,
+						m->ready[0].prio };
 				memmove(&m->ready[0], &m->ready[1],
 					(m->n_ready - 1) * sizeof(m->ready[0]));
 				m->n_ready--;
@@ -1720,6 +1752,226 @@ static void dead_letter_reasons(void **state)
 	assert_int_equal(lp_queue_dropped_count(q), 1);
 }
 
+/* ---- priority queues (x-max-priority) ---------------------------------------- */
+
+static struct lp_queue *mkq_prio(struct fx *f, int i, uint8_t max_priority, uint32_t max_len,
+				 bool has_ttl, uint64_t ttl_ms, struct dead_log *d)
+{
+	struct lp_queue_config cfg = { .capacity = 64, .max_consumers = 4, .max_length = max_len,
+				       .max_length_bytes = LP_QUEUE_NO_MAX_BYTES,
+				       .has_message_ttl = has_ttl, .message_ttl = ttl_ms,
+				       .dead = d != NULL ? on_dead : NULL, .dead_ctx = d,
+				       .max_priority = max_priority };
+
+	f->q[i] = lp_queue_create(f->qpool, &cfg);
+	assert_non_null(f->q[i]);
+	return f->q[i];
+}
+
+/* Enqueue message id (seq id on a fresh queue) with priority prio. */
+static void publish_prio(struct fx *f, struct lp_queue *q, unsigned id, uint8_t prio)
+{
+	struct lp_msg *m = mkmsg(f, id);
+
+	m->priority = prio;
+	assert_int_equal(lp_queue_enqueue(q, m), 0);
+}
+
+/* Basic.Get (no-ack) every ready message: their seqs must be want[]. */
+static void get_expect(struct lp_queue *q, const uint64_t *want, unsigned n)
+{
+	struct lp_queue_delivery d;
+
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(lp_queue_get(q, 1, i + 1, true, &d), 1);
+		if (d.seq != want[i])
+			print_error("get %u: seq %llu, want %llu\n", i, (unsigned long long)d.seq,
+				    (unsigned long long)want[i]);
+		assert_int_equal(d.seq, want[i]);
+		lp_msg_release(d.msg);
+	}
+	assert_int_equal(lp_queue_get(q, 1, n + 1, true, &d), 0);
+}
+
+static void priority_queue_order(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq_prio(f, 0, 5, LP_QUEUE_NO_MAX_LENGTH, false, 0, NULL);
+	/* Priorities of seq 0..11: 0 is also "no priority property"; 7 and 9
+	 * are above the maximum and count as 5. */
+	static const uint8_t prio[] = { 0, 3, 5, 3, 0, 9, 1, 7, 5, 0, 2, 4 };
+	static const uint64_t want[] = { 2, 5, 7, 8, 11, 1, 3, 10, 6, 0, 4, 9 };
+
+	for (unsigned i = 0; i < 12; i++)
+		publish_prio(f, q, i, prio[i]);
+	assert_int_equal(lp_queue_message_count(q), 12);
+	get_expect(q, want, 12);
+
+	/* x-max-priority 0 is an ordinary queue: FIFO whatever the priority. */
+	struct lp_queue *o = mkq_prio(f, 1, 0, LP_QUEUE_NO_MAX_LENGTH, false, 0, NULL);
+	static const uint64_t fifo[] = { 0, 1, 2, 3 };
+	for (unsigned i = 0; i < 4; i++)
+		publish_prio(f, o, i, prio[i]);
+	get_expect(o, fifo, 4);
+
+	/* 255 levels: the extremes and one in between. */
+	struct lp_queue *w = mkq_prio(f, 2, 255, LP_QUEUE_NO_MAX_LENGTH, false, 0, NULL);
+	static const uint8_t wide[] = { 0, 255, 128, 255, 1, 0 };
+	static const uint64_t wide_want[] = { 1, 3, 2, 4, 0, 5 };
+	for (unsigned i = 0; i < 6; i++)
+		publish_prio(f, w, i, wide[i]);
+	get_expect(w, wide_want, 6);
+}
+
+static void priority_requeue_goes_back_to_its_place(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq_prio(f, 0, 3, LP_QUEUE_NO_MAX_LENGTH, false, 0, NULL);
+	struct lp_queue_delivery d;
+	uint64_t tags[4];
+
+	/* seq 0..5 with priorities 1, 2, 1, 2, 0, 2. */
+	static const uint8_t prio[] = { 1, 2, 1, 2, 0, 2 };
+	for (unsigned i = 0; i < 6; i++)
+		publish_prio(f, q, i, prio[i]);
+	/* Get four with acks: 1, 3, 5 (priority 2), 0 (priority 1). */
+	static const uint64_t first[] = { 1, 3, 5, 0 };
+	for (unsigned i = 0; i < 4; i++) {
+		assert_int_equal(lp_queue_get(q, 1, i + 1, false, &d), 1);
+		assert_int_equal(d.seq, first[i]);
+		tags[i] = d.delivery_tag;
+		lp_msg_release(d.msg);
+	}
+	/* Newer ones of the same priorities arrive meanwhile: seq 6 (2), 7 (1). */
+	publish_prio(f, q, 6, 2);
+	publish_prio(f, q, 7, 1);
+	/* Requeue 3 and 0 (Reject), then the rest (channel close): each goes
+	 * back before what is newer in its own priority. */
+	assert_int_equal(lp_queue_nack(q, 1, tags[1], false, true), 1);
+	assert_int_equal(lp_queue_nack(q, 1, tags[3], false, true), 1);
+	assert_int_equal(lp_queue_channel_close(q, 1), 2);
+	static const uint64_t want[] = { 1, 3, 5, 6, 0, 2, 7, 4 };
+	for (unsigned i = 0; i < 8; i++) {
+		assert_int_equal(lp_queue_get(q, 2, i + 1, true, &d), 1);
+		assert_int_equal(d.seq, want[i]);
+		assert_int_equal(d.redelivered, want[i] == 0 || want[i] == 1 || want[i] == 3 ||
+						     want[i] == 5);
+		lp_msg_release(d.msg);
+	}
+	assert_int_equal(lp_queue_get(q, 2, 9, true, &d), 0);
+}
+
+static void priority_with_prefetch(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq_prio(f, 0, 9, LP_QUEUE_NO_MAX_LENGTH, false, 0, NULL);
+	uint64_t tags[2];
+	int c = consume(q, 1, 2, false);
+
+	/* Prefetch 2: the consumer gets the two highest at each dispatch. */
+	for (unsigned i = 0; i < 5; i++)
+		publish_prio(f, q, i, (uint8_t)i);
+	dispatch_expect(f, q, 8, (struct want[]){ { c, 4, false }, { c, 3, false } }, 2, tags);
+	/* A higher one arrives while the consumer is full: it goes first once
+	 * an ack returns credit, before the older, lower ones. */
+	publish_prio(f, q, 5, 8);
+	publish_prio(f, q, 6, 0);
+	assert_int_equal(lp_queue_ack(q, 1, tags[0], false), 1);
+	dispatch_expect(f, q, 8, (struct want[]){ { c, 5, false } }, 1, NULL);
+	/* Nack with requeue of seq 3: it is again the highest ready. */
+	assert_int_equal(lp_queue_nack(q, 1, tags[1], false, true), 1);
+	dispatch_expect(f, q, 8, (struct want[]){ { c, 3, true } }, 1, NULL);
+	assert_int_equal(lp_queue_channel_close(q, 1), 2);
+	/* Purge drops every level. */
+	assert_int_equal(lp_queue_purge(q), 6);
+	assert_int_equal(lp_queue_message_count(q), 0);
+	publish_prio(f, q, 7, 1);
+	static const uint64_t after[] = { 7 };
+	get_expect(q, after, 1);
+}
+
+/*
+ * x-max-length drop-head drops the next message to be delivered, the
+ * oldest of the highest priority (rabbit_priority_queue:drop/2 runs the
+ * sub-queues highest first), dead-lettered as maxlen.
+ */
+static void priority_max_length_drops_the_head(void **state)
+{
+	struct fx *f = *state;
+	struct dead_log d = {0};
+	struct lp_queue *q = mkq_prio(f, 0, 2, 3, false, 0, &d);
+	struct lp_msg *m;
+
+	publish_prio(f, q, 0, 0);
+	publish_prio(f, q, 1, 2);
+	publish_prio(f, q, 2, 1);
+	m = mkmsg(f, 3);
+	m->priority = 0;
+	assert_int_equal(lp_queue_enqueue(q, m), 1); /* drops seq 1 (priority 2) */
+	assert_int_equal(d.n, 1);
+	assert_memory_equal(d.msgs[0]->body, "m1", 2);
+	assert_int_equal(d.why[0], LP_QUEUE_DEAD_MAXLEN);
+	static const uint64_t want[] = { 2, 0, 3 };
+	get_expect(q, want, 3);
+	dead_release(&d);
+}
+
+/*
+ * TTL on a priority queue: rabbit_priority_queue:dropwhile/2 expires each
+ * sub-queue's head in priority order and goes on to the next only when one
+ * is empty, so an expired message waits (and counts) behind a live one of
+ * a higher priority, and expires once that one is gone; within one
+ * priority, at the head as in any queue.
+ */
+static void priority_ttl_at_each_level(void **state)
+{
+	struct fx *f = *state;
+	struct dead_log d = {0};
+	struct lp_queue *q = mkq_prio(f, 0, 4, LP_QUEUE_NO_MAX_LENGTH, false, 0, &d);
+	struct lp_queue_delivery out;
+	/* Priorities of seq 0..5, and their own TTLs (0: none). */
+	static const uint8_t prio[] = { 4, 2, 2, 0, 3, 1 };
+	struct lp_msg *m[6];
+
+	for (unsigned i = 0; i < 6; i++) {
+		m[i] = mkmsg(f, i);
+		m[i]->priority = prio[i];
+		m[i]->flags |= i > 0 ? LP_MSG_F_TTL : 0;
+		m[i]->ttl_ms = 10;
+	}
+	lp_queue_pool_set_now(f->qpool, 1000);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(lp_queue_enqueue(q, m[i]), 0);
+	lp_queue_pool_set_now(f->qpool, 20000);
+	assert_true(lp_queue_expires(q));
+	assert_int_equal(lp_queue_expire(q), 0);        /* seq 0 lives, at the head */
+	assert_int_equal(lp_queue_message_count(q), 4);
+	/* Basic.Get takes seq 0; then every expired level goes, in order. */
+	assert_int_equal(lp_queue_get(q, 1, 1, true, &out), 1);
+	assert_int_equal(out.seq, 0);
+	lp_msg_release(out.msg);
+	assert_int_equal(lp_queue_expire(q), 3);
+	assert_int_equal(lp_queue_expired_count(q), 3);
+	assert_int_equal(d.n, 3);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(d.why[i], LP_QUEUE_DEAD_EXPIRED);
+	assert_memory_equal(d.msgs[0]->body, "m1", 2);
+	assert_memory_equal(d.msgs[1]->body, "m2", 2);
+	assert_memory_equal(d.msgs[2]->body, "m3", 2);
+	dead_release(&d);
+	/* An expired higher level over a live lower one: expiry goes down to it. */
+	assert_int_equal(lp_queue_enqueue(q, m[4]), 0); /* priority 3, expires at 30 ms */
+	lp_queue_pool_set_now(f->qpool, 25000);
+	assert_int_equal(lp_queue_enqueue(q, m[5]), 0); /* priority 1, expires at 35 ms */
+	lp_queue_pool_set_now(f->qpool, 30001);
+	assert_int_equal(lp_queue_get(q, 1, 2, true, &out), 1);
+	assert_int_equal(out.seq, 5);
+	lp_msg_release(out.msg);
+	assert_int_equal(d.n, 1);
+	assert_memory_equal(d.msgs[0]->body, "m4", 2);
+	dead_release(&d);
+}
+
 static void randomized_model(void **state)
 {
 	struct fx *f = *state;
@@ -1752,6 +2004,30 @@ static void randomized_model_priorities(void **state)
 		model_run(f, seed, 4000, LP_QUEUE_NO_MAX_LENGTH, LP_QUEUE_NO_MAX_BYTES, false);
 	for (unsigned seed = 261; seed <= 280; seed++)
 		model_run(f, seed, 4000, (seed - 261) % 10, LP_QUEUE_NO_MAX_BYTES, false);
+	model_priorities = false;
+}
+
+/* The same on priority queues (x-max-priority 1, 2, 5, 10 and 255), with
+ * message priorities up to two above the maximum: the model keeps its ready
+ * list in (priority, seq) order; limits drop from the front of that order. */
+static void randomized_model_message_priorities(void **state)
+{
+	static const uint8_t maxes[] = { 1, 2, 5, 10, 255 };
+	struct fx *f = *state;
+
+	for (unsigned seed = 301; seed <= 400; seed++) {
+		model_max_priority = maxes[seed % 5];
+		model_priorities = seed % 2;
+		if (seed <= 360)
+			model_run(f, seed, 4000, LP_QUEUE_NO_MAX_LENGTH, LP_QUEUE_NO_MAX_BYTES,
+				  false);
+		else if (seed <= 380)
+			model_run(f, seed, 4000, (seed - 361) % 10, seed % 3 ? LP_QUEUE_NO_MAX_BYTES
+									 : (seed - 361) * 9, false);
+		else
+			model_run(f, seed, 4000, (seed - 381) % 12, LP_QUEUE_NO_MAX_BYTES, true);
+	}
+	model_max_priority = 0;
 	model_priorities = false;
 }
 
@@ -1792,8 +2068,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(ttl_zero_delivers_only_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(requeued_message_keeps_its_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(dead_letter_reasons, setup, teardown),
+		cmocka_unit_test_setup_teardown(priority_queue_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(priority_requeue_goes_back_to_its_place, setup, teardown),
+		cmocka_unit_test_setup_teardown(priority_with_prefetch, setup, teardown),
+		cmocka_unit_test_setup_teardown(priority_max_length_drops_the_head, setup, teardown),
+		cmocka_unit_test_setup_teardown(priority_ttl_at_each_level, setup, teardown),
 		cmocka_unit_test_setup_teardown(randomized_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(randomized_model_priorities, setup, teardown),
+		cmocka_unit_test_setup_teardown(randomized_model_message_priorities, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("broker-queue", tests, NULL, NULL);

@@ -269,7 +269,7 @@ static const struct step rules[] = {
 		  "{value_negative,-1}" },
 	{ "x-max-priority too large", DECL, Q, .name = "prio", .args = A_PRIO300, .code = 406,
 	  .text = "PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue 'prio' in vhost "
-		  "'/': {value_too_large,300,255}" },
+		  "'/': {max_value_exceeded,300}" },
 	{ "x-expires zero", DECL, Q, .name = "exp", .args = A_EXPIRES0, .code = 406,
 	  .text = "PRECONDITION_FAILED - invalid arg 'x-expires' for queue 'exp' in vhost '/': "
 		  "{value_zero,0}" },
