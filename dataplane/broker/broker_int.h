@@ -83,10 +83,12 @@ static inline uint32_t lp_id_slot(uint32_t id)
 }
 
 /* A delivery from another shard that the client has not acked yet. */
+#define LP_REMOTE_TAG_NO_OWNER UINT16_MAX /* its queue was deleted: nothing to settle */
+
 struct remote_tag {
 	uint64_t tag;       /* the channel's */
 	uint64_t owner_tag; /* the owner's */
-	uint16_t owner;
+	uint16_t owner;     /* a worker, or LP_REMOTE_TAG_NO_OWNER */
 	bool settled;
 };
 
@@ -557,6 +559,7 @@ void lp_tx_commit_done(struct channel *bc);
 
 /* ---- consume.c ---- */
 
+void lp_remote_tags_orphan(struct lp_broker *b, struct channel *bc, uint64_t tag);
 int lp_remote_tags_push(struct lp_broker *b, struct channel *bc, uint64_t tag, unsigned owner,
 			uint64_t owner_tag);
 int lp_consume_request(struct lp_broker *b, struct channel *bc, unsigned owner, struct lp_ring_op op,

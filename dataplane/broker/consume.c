@@ -41,6 +41,42 @@ int lp_remote_tags_push(struct lp_broker *b, struct channel *bc, uint64_t tag, u
 	return 0;
 }
 
+/* A queue of this shard was deleted with tag unacked on bc (a local
+ * channel): RabbitMQ's channel still takes an ack, nack or reject of it,
+ * with nothing left to settle. It joins bc->remote with no owner, in tag
+ * order (an earlier queue's orphans or other shards' deliveries may have
+ * later tags: the list is rebuilt around it, entry for entry). With the
+ * shard's pool of such entries used up it is not kept: its ack is then a
+ * 406 "unknown delivery tag". */
+void lp_remote_tags_orphan(struct lp_broker *b, struct channel *bc, uint64_t tag)
+{
+	struct lp_fifo_pool *p = &b->tag_pool;
+	struct remote_tag *t = bc->remote.n > 0 ? lp_fifo_entry(p, bc->remote.tail) : NULL;
+	struct remote_tag orphan = {.tag = tag, .owner = LP_REMOTE_TAG_NO_OWNER};
+	struct lp_fifo sorted;
+	bool placed = false;
+
+	if (t == NULL || t->tag < tag) {
+		if ((t = lp_fifo_push(p, &bc->remote)) != NULL)
+			*t = orphan;
+		return;
+	}
+	lp_fifo_init(&sorted);
+	while (bc->remote.n > 0) {
+		struct remote_tag e = *(struct remote_tag *)lp_fifo_head(p, &bc->remote);
+
+		lp_fifo_pop(p, &bc->remote);
+		if (!placed && tag < e.tag) {
+			if ((t = lp_fifo_push(p, &sorted)) != NULL)
+				*t = orphan;
+			placed = true;
+		}
+		t = lp_fifo_push(p, &sorted); /* the entry just popped: never fails */
+		*t = e;
+	}
+	bc->remote = sorted;
+}
+
 static void remote_tags_trim(struct lp_broker *b, struct channel *bc)
 {
 	struct remote_tag *e;
@@ -67,7 +103,8 @@ static int settle_remote(struct lp_broker *b, struct channel *bc, uint64_t tag, 
 			if (e->tag != tag || e->settled)
 				return 0;
 			e->settled = true;
-			lp_broker_send(b, e->owner, lp_op_settle(bc->id, e->owner_tag, flags));
+			if (e->owner != LP_REMOTE_TAG_NO_OWNER)
+				lp_broker_send(b, e->owner, lp_op_settle(bc->id, e->owner_tag, flags));
 			remote_tags_trim(b, bc);
 			return 1;
 		}
@@ -75,7 +112,8 @@ static int settle_remote(struct lp_broker *b, struct channel *bc, uint64_t tag, 
 	}
 	while ((e = lp_fifo_head(p, &bc->remote)) != NULL && (tag == 0 || e->tag <= tag)) {
 		if (!e->settled) {
-			upto[e->owner] = e->owner_tag;
+			if (e->owner != LP_REMOTE_TAG_NO_OWNER)
+				upto[e->owner] = e->owner_tag;
 			n++;
 		}
 		lp_fifo_pop(p, &bc->remote);

@@ -153,11 +153,24 @@ struct owned_queue *lp_owner_queue(struct lp_broker *b, uint32_t qid)
 	return NULL;
 }
 
+/* An unacked delivery of a queue being deleted: a channel of this shard
+ * keeps its tag acknowledgeable (a channel of another shard has its own
+ * entry, whose settle this shard then ignores). */
+static void unacked_orphan(void *ctx, uint32_t channel, uint64_t tag)
+{
+	struct lp_broker *b = ctx;
+	struct channel *bc = lp_broker_chan(b, channel); /* NULL: another shard's */
+
+	if (bc != NULL)
+		lp_remote_tags_orphan(b, bc, tag);
+}
+
 /* Tell every consumer of oq that it is gone, then free the queue. */
 static void queue_delete(struct lp_broker *b, struct owned_queue *oq)
 {
 	struct lp_queue_consumer_spec spec;
 
+	lp_queue_for_each_unacked(oq->q, unacked_orphan, b);
 	for (uint32_t id = lp_queue_consumer_next(oq->q, LP_QUEUE_NO_CONSUMER);
 	     id != LP_QUEUE_NO_CONSUMER; id = lp_queue_consumer_next(oq->q, id)) {
 		if (lp_queue_consumer_info(oq->q, id, &spec) != 0)

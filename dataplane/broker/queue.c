@@ -1065,6 +1065,12 @@ uint32_t lp_queue_message_count(const struct lp_queue *q)
 	return q->ready.count;
 }
 
+void lp_queue_for_each_unacked(const struct lp_queue *q, lp_queue_unacked_fn fn, void *ctx)
+{
+	for (uint32_t i = q->un.head; i != NIL; i = ent(q, i)->next)
+		fn(ctx, ent(q, i)->channel, ent(q, i)->tag);
+}
+
 uint32_t lp_queue_unacked_count(const struct lp_queue *q)
 {
 	return q->un.count;

@@ -384,6 +384,10 @@ typedef bool (*lp_queue_move_fn)(void *ctx, struct lp_queue_jref *ref, const str
  * seg. Returns how many fn moved. */
 unsigned lp_queue_move_refs(struct lp_queue *q, uint32_t seg, lp_queue_move_fn fn, void *ctx);
 uint32_t lp_queue_unacked_count(const struct lp_queue *q);
+/* Call fn for each unacked delivery, in delivery order (so a channel's tags
+ * come in increasing order). */
+typedef void (*lp_queue_unacked_fn)(void *ctx, uint32_t channel, uint64_t tag);
+void lp_queue_for_each_unacked(const struct lp_queue *q, lp_queue_unacked_fn fn, void *ctx);
 uint32_t lp_queue_consumer_count(const struct lp_queue *q);
 uint64_t lp_queue_dropped_count(const struct lp_queue *q);   /* by max-length */
 uint64_t lp_queue_expired_count(const struct lp_queue *q);   /* by TTL */

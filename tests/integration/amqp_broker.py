@@ -631,6 +631,59 @@ def case_multiple_ack(conns):
     ch.queue_delete(q)
 
 
+def case_ack_after_queue_deleted(conns):
+    """A deleted queue's unacked deliveries stay the channel's: their ack,
+    nack or reject is accepted (nothing to settle), as RabbitMQ's channel
+    keeps them; a tag acked twice is still a 406."""
+    ch = confirmed_channel(conns)
+    q1 = ch.queue_declare(name("gone1")).method.queue
+    q2 = ch.queue_declare(name("gone2")).method.queue
+    publish(ch, "", q1, ["1", "2", "3"])
+    publish(ch, "", q2, ["g"])
+    cch = conns.channel()
+    cancelled = []
+    cch.add_on_cancel_callback(lambda frame: cancelled.append(frame.method.consumer_tag))
+    c = Consumer(cch, q1)
+    pump(conns, lambda: len(c.got) >= 3)
+    m, _, _ = cch.basic_get(q2)
+    tags = [d.delivery_tag for d, _, _ in c.got] + [m.delivery_tag]
+    eq(tags, [1, 2, 3, 4], "three deliveries and a Get-Ok")
+    ch.queue_delete(q1)
+    ch.queue_delete(q2)
+    pump(conns, lambda: cancelled, settle=0.1)
+    eq(cancelled, [c.tag], "the consumer is cancelled by the broker")
+    cch.basic_ack(2)
+    cch.basic_nack(4, requeue=True)
+    cch.basic_reject(3, requeue=False)
+    cch.basic_ack(1, multiple=True)
+    sync(cch)
+    text = expect_close(cch, 406, cch.basic_ack, 2)
+    eq(text, "PRECONDITION_FAILED - unknown delivery tag 2", "a tag settled twice")
+
+
+def case_cancel_after_queue_deleted(conns):
+    """pika's own test of BlockingChannel.basic_cancel with a delivery and the
+    broker's Basic.Cancel pending: basic_cancel nacks the delivery, whose
+    queue is gone; the channel and the connection stay open."""
+    conn = conns.open()
+    ch = conn.channel()
+    q = ch.queue_declare(name("cancelgone")).method.queue
+    ch.basic_publish("", q, b"via-publish", mandatory=True)
+    tag = ch.basic_consume(q, lambda *args: None)
+    deadline = time.monotonic() + 5
+    while not ch._pending_events and time.monotonic() < deadline:
+        conn.channel().close()  # a round trip that reads the delivery
+    eq(len(ch._pending_events), 1, "the delivery waits in pika")
+    ch.queue_delete(q)
+    while len(ch._pending_events) < 2 and time.monotonic() < deadline:
+        conn.channel().close()
+    eq(len(ch._pending_events), 2, "the broker's Basic.Cancel waits in pika too")
+    eq(ch.basic_cancel(tag), [], "basic_cancel of an ackable consumer returns nothing")
+    sync(ch)
+    ch.close()
+    check(conn.is_open, "the connection is still open")
+
+
 def case_recover(conns):
     ch = confirmed_channel(conns)
     q = ch.queue_declare("", exclusive=True).method.queue
@@ -1192,6 +1245,8 @@ CASES = [
     ("basic_get", case_basic_get),
     ("ack_nack_reject_requeue", case_ack_nack_reject_requeue),
     ("multiple_ack", case_multiple_ack),
+    ("ack_after_queue_deleted", case_ack_after_queue_deleted),
+    ("cancel_after_queue_deleted", case_cancel_after_queue_deleted),
     ("recover", case_recover),
     ("qos_prefetch", case_qos_prefetch),
     ("qos_global", case_qos_global),

@@ -1841,6 +1841,49 @@ static void local_get_after_remote_delivery_has_its_own_tag(void **state)
 }
 
 /*
+ * Regression (fixed in owner.c queue_delete, consume.c
+ * lp_remote_tags_orphan): a local queue deleted with unacked deliveries
+ * took their tags with it, so an ack of one was 406 "unknown delivery tag"
+ * (pika's basic_cancel nacks the deliveries it holds; RabbitMQ's channel
+ * keeps them). Tag 1 comes from the local g0, tag 2 from q1 of the other
+ * shard: the orphaned tag goes before the remote one in the channel's list.
+ */
+static void deleted_queue_tags_stay_acknowledgeable(void **state)
+{
+	struct fx *f = *state;
+	struct client *p = client_open(f, 0), *c = client_open(f, 0);
+
+	publish(p, "g0", 0, SMALL);
+	publish(p, "g0", 1, SMALL);
+	pump(f);
+	basic_get(c, 1, "g0", false);
+	pump(f);
+	consume_ok(f, c, 1, "q1", "r");
+	publish(p, "q1", 2, SMALL);
+	pump(f);
+	basic_get(c, 1, "g0", false);
+	pump(f);
+	assert_int_equal(nth_ev(c, LP_AMQP_BASIC_GET_OK, 0)->tag, 1);
+	assert_int_equal(nth_ev(c, LP_AMQP_BASIC_DELIVER, 0)->tag, 2);
+	assert_int_equal(nth_ev(c, LP_AMQP_BASIC_GET_OK, 1)->tag, 3);
+	topo_queue(f, LP_CTL_OP_DEL, "g0", 0);
+	topo_publish(f);
+	pump(f);
+	assert_null(owner_queue(f, "g0"));
+	basic_ack(c, 1, 3, false); /* was 406 */
+	basic_ack(c, 1, 2, false); /* reaches q1's owner */
+	basic_ack(c, 1, 1, false);
+	pump(f);
+	assert_no_close(c);
+	assert_int_equal(lp_queue_unacked_count(owner_queue(f, "q1")), 0);
+	assert_pools_full(f);
+	basic_ack(c, 1, 1, false); /* twice: RabbitMQ's 406 */
+	pump(f);
+	assert_int_equal(count_ev(c, LP_AMQP_CHANNEL_CLOSE), 1);
+	assert_int_equal(nth_ev(c, LP_AMQP_CHANNEL_CLOSE, 0)->code, LP_AMQP_PRECONDITION_FAILED);
+}
+
+/*
  * Regression (fixed: per-channel backlog in broker.c read_ring()): a Basic.Deliver that does not fit its
  * connection's send buffer stops the whole ring from that shard, so one
  * consumer that does not read stalls every other channel of the worker fed
@@ -2735,6 +2778,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(local_get_after_remote_delivery_has_its_own_tag, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(undrained_consumer_does_not_stall_others, setup, teardown),
+		cmocka_unit_test_setup_teardown(deleted_queue_tags_stay_acknowledgeable, setup, teardown),
 		cmocka_unit_test(relay_keeps_request_order_after_eagain),
 		cmocka_unit_test_setup_teardown(memory_alarm_blocks_and_unblocks_publishers, setup, teardown),
 		cmocka_unit_test_setup_teardown(persistent_messages_are_confirmed_when_durable_and_recovered,

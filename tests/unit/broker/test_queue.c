@@ -526,6 +526,48 @@ static void requeue_goes_before_newer_ready(void **state)
 	assert_int_equal(lp_queue_ack(q, 2, 11, false), 1);
 }
 
+struct unacked_seen {
+	unsigned n;
+	uint32_t channel[8];
+	uint64_t tag[8];
+};
+
+static void note_unacked(void *ctx, uint32_t channel, uint64_t tag)
+{
+	struct unacked_seen *s = ctx;
+
+	assert_true(s->n < 8);
+	s->channel[s->n] = channel;
+	s->tag[s->n++] = tag;
+}
+
+/* What owner.c's queue_delete gives the channels: every unacked delivery,
+ * in delivery order; acked and requeued ones are not among them. */
+static void for_each_unacked_in_delivery_order(void **state)
+{
+	struct fx *f = *state;
+	struct lp_queue *q = mkq(f, 0, 64, LP_QUEUE_NO_MAX_LENGTH);
+	struct lp_queue_delivery d;
+	struct unacked_seen seen = {0};
+	static const uint32_t chan[5] = {2, 3, 2, 3, 2};
+
+	publish(f, q, 5);
+	for (uint64_t i = 0; i < 5; i++) {
+		assert_int_equal(lp_queue_get(q, chan[i], 10 + i, false, &d), 1);
+		lp_msg_release(d.msg);
+	}
+	assert_int_equal(lp_queue_ack(q, 3, 11, false), 1);
+	assert_int_equal(lp_queue_nack(q, 2, 12, false, true), 1);
+	lp_queue_for_each_unacked(q, note_unacked, &seen);
+	assert_int_equal(seen.n, 3);
+	assert_int_equal(seen.channel[0], 2);
+	assert_int_equal(seen.tag[0], 10);
+	assert_int_equal(seen.channel[1], 3);
+	assert_int_equal(seen.tag[1], 13);
+	assert_int_equal(seen.channel[2], 2);
+	assert_int_equal(seen.tag[2], 14);
+}
+
 static void cancel_requeues_in_order(void **state)
 {
 	struct fx *f = *state;
@@ -2037,6 +2079,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(pool_create_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(pool_concurrent_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(fifo_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(for_each_unacked_in_delivery_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_ack_consumer, setup, teardown),
 		cmocka_unit_test_setup_teardown(round_robin_prefetch_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(unblocked_consumers_rejoin_in_ack_order, setup, teardown),
