@@ -399,6 +399,34 @@ def case_ttl_argument_equivalence(conns):
     ch.queue_delete(q)
 
 
+def case_queue_type(conns):
+    """x-queue-type classic is a classic queue, and a redeclare with another
+    type is 406 inequivalent arg as in RabbitMQ. quorum and stream: RabbitMQ
+    3.10 makes them; Lepus refuses them with a 406 that says they are not
+    supported (the one deliberate difference: never taken for classic)."""
+    ch = conns.channel()
+    q = name("qtype", "classic")
+    ch.queue_declare(q, durable=True, arguments={"x-queue-type": "classic"})
+    ch.queue_declare(q, durable=True, arguments={"x-queue-type": "classic"})
+    ch2 = conns.channel()
+    text = expect_close(ch2, 406, ch2.queue_declare, q, durable=True,
+                        arguments={"x-queue-type": "quorum"})
+    check("inequivalent arg 'x-queue-type'" in text, "inequivalent type: %r" % text)
+    ch = conns.channel()
+    ch.queue_delete(q)
+    lepus = ch.connection._impl.server_properties.get("product") in (b"Lepus", "Lepus")
+    for qtype in ("quorum", "stream"):
+        q = name("qtype", qtype)
+        ch = conns.channel()
+        if not lepus:
+            ch.queue_declare(q, durable=True, arguments={"x-queue-type": qtype})
+            ch.queue_delete(q)
+            continue
+        text = expect_close(ch, 406, ch.queue_declare, q, durable=True,
+                            arguments={"x-queue-type": qtype})
+        check("%s queues are not supported" % qtype in text, "refusal text: %r" % text)
+
+
 # ---------------------------------------------------------------- priorities
 
 def prio_publish(ch, q, items):
@@ -647,6 +675,7 @@ CASES = [
     ("queue_expires", case_queue_expires),
     ("queue_expires_consumer_and_get_renew", case_queue_expires_consumer_and_get_renew),
     ("ttl_argument_equivalence", case_ttl_argument_equivalence),
+    ("queue_type", case_queue_type),
     ("priority_order", case_priority_order),
     ("priority_requeue", case_priority_requeue),
     ("priority_with_prefetch_consumer", case_priority_with_prefetch_consumer),
