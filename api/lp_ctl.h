@@ -16,7 +16,8 @@
  * lepusctl use the same socket: role LP_CTL_ROLE_DATAPLANE or LP_CTL_ROLE_CLI.
  * lepus-control answers HELLO_ACK or HELLO_NAK (and then closes).
  *   dataplane -> control: HELLO, then DROP_NAMES once, then every second
- *                         HEARTBEAT and STATS (one or more messages per sample);
+ *                         HEARTBEAT and STATS (one or more messages per sample)
+ *                         and QUEUE_STATS (one or more per worker);
  *   control -> dataplane: HELLO_ACK, a HEARTBEAT echoing each one received;
  *   cli -> control:       HELLO, STATUS_REQ;
  *   control -> cli:       HELLO_ACK, STATUS_RESP followed by DROP_NAMES (when
@@ -98,6 +99,7 @@ enum lp_ctl_type {
 	LP_CTL_RESULT = 0x0110,            /* control -> dataplane or cli */
 	LP_CTL_CONNECTION_CLOSED = 0x0120, /* dataplane -> control */
 	LP_CTL_QUEUE_UNUSED = 0x0121,      /* dataplane -> control */
+	LP_CTL_QUEUE_STATS = 0x0122,       /* dataplane -> control, every second */
 	LP_CTL_LIST_REQ = 0x0130,          /* cli -> control */
 	/* 0x0200..0x02ff topology, control -> dataplane or cli */
 	LP_CTL_TOPO_BEGIN = 0x0201,
@@ -389,6 +391,35 @@ struct lp_ctl_queue_unused {
 	char queue[LP_CTL_NAME_MAX + 1];
 };
 
+/*
+ * QUEUE_STATS payload: u64 time_ns (sender's CLOCK_MONOTONIC when the
+ * worker sampled), u16 worker, u16 n, then n records of: name vhost, name
+ * queue, u32 ready, u32 unacked, u32 consumers, u64 ready_bytes (bodies),
+ * u64 published (messages enqueued, requeues not counted), u64 delivered
+ * (to consumers), u64 got (Basic.Get), u64 redelivered, u64 acked. The
+ * counters run from the queue's creation on its owner worker (a restart of
+ * the dataplane starts them again). A worker's queues are split over
+ * several messages with the same time_ns when they do not fit one.
+ */
+struct lp_ctl_queue_stat {
+	char vhost[LP_CTL_NAME_MAX + 1];
+	char queue[LP_CTL_NAME_MAX + 1];
+	uint32_t ready, unacked, consumers;
+	uint64_t ready_bytes, published, delivered, got, redelivered, acked;
+};
+
+struct lp_ctl_queue_stats {
+	uint64_t time_ns;
+	uint16_t worker;
+	uint16_t n;
+	/* Encode input: n records. */
+	const struct lp_ctl_queue_stat *rows;
+	/* Decode output: a view into the decoded buffer (valid while it is),
+	 * read with lp_ctl_queue_stats_next(). */
+	const uint8_t *records;
+	size_t records_len;
+};
+
 /* LIST_REQ payload: u64 req_id, u16 what (LP_CTL_LIST_* bits, at least one),
  * name vhost (filter for exchanges, queues, bindings, permissions; empty:
  * all). Answered with a full batch holding only what was asked. */
@@ -579,6 +610,7 @@ struct lp_ctl_msg {
 		struct lp_ctl_result result;
 		struct lp_ctl_conn_closed conn_closed;
 		struct lp_ctl_queue_unused queue_unused;
+		struct lp_ctl_queue_stats queue_stats;
 		struct lp_ctl_list_req list_req;
 		struct lp_ctl_topo_begin topo_begin;
 		struct lp_ctl_topo_end topo_end;
@@ -622,6 +654,16 @@ uint64_t lp_ctl_stats_get(const struct lp_ctl_stats *s, unsigned row, unsigned i
 /* How many worker records with n_reasons drop counters fit in one STATS
  * message (>= 1 for every n_reasons <= LP_CTL_MAX_DROP_REASONS). */
 unsigned lp_ctl_stats_workers_per_msg(unsigned n_reasons);
+
+/* The next record of a decoded QUEUE_STATS message: *off starts at 0.
+ * Returns false after the last one. */
+bool lp_ctl_queue_stats_next(const struct lp_ctl_queue_stats *s, size_t *off,
+			     struct lp_ctl_queue_stat *out);
+
+/* Octets one record takes in a QUEUE_STATS message (to fill one:
+ * LP_CTL_QUEUE_STATS_ROOM in all). */
+size_t lp_ctl_queue_stat_len(const struct lp_ctl_queue_stat *r);
+#define LP_CTL_QUEUE_STATS_ROOM (LP_CTL_MSG_MAX - LP_CTL_HDR_LEN - 12)
 
 /* "HELLO", "STATS", ... or "UNKNOWN"; never NULL. */
 const char *lp_ctl_type_name(uint16_t type);

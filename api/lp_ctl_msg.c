@@ -561,6 +561,57 @@ static bool stats_valid(const struct lp_ctl_stats *s)
 	       s->n_reasons <= LP_CTL_MAX_DROP_REASONS;
 }
 
+size_t lp_ctl_queue_stat_len(const struct lp_ctl_queue_stat *r)
+{
+	return 2 + strnlen(r->vhost, LP_CTL_NAME_MAX + 1) + strnlen(r->queue, LP_CTL_NAME_MAX + 1) +
+	       3 * 4 + 6 * 8;
+}
+
+static bool wr_queue_stat(struct wr *w, const struct lp_ctl_queue_stat *r)
+{
+	if (!wr_name(w, r->vhost, 1) || !wr_name(w, r->queue, 0))
+		return false;
+	wr_u32(w, r->ready);
+	wr_u32(w, r->unacked);
+	wr_u32(w, r->consumers);
+	wr_u64(w, r->ready_bytes);
+	wr_u64(w, r->published);
+	wr_u64(w, r->delivered);
+	wr_u64(w, r->got);
+	wr_u64(w, r->redelivered);
+	wr_u64(w, r->acked);
+	return true;
+}
+
+static void rd_queue_stat(struct rd *r, struct lp_ctl_queue_stat *q)
+{
+	rd_name(r, q->vhost, 1);
+	rd_name(r, q->queue, 0);
+	q->ready = rd_u32(r);
+	q->unacked = rd_u32(r);
+	q->consumers = rd_u32(r);
+	q->ready_bytes = rd_u64(r);
+	q->published = rd_u64(r);
+	q->delivered = rd_u64(r);
+	q->got = rd_u64(r);
+	q->redelivered = rd_u64(r);
+	q->acked = rd_u64(r);
+}
+
+bool lp_ctl_queue_stats_next(const struct lp_ctl_queue_stats *s, size_t *off,
+			     struct lp_ctl_queue_stat *out)
+{
+	struct rd r = {.p = s->records, .len = s->records_len, .off = *off};
+
+	if (s->records == NULL || *off >= s->records_len)
+		return false;
+	rd_queue_stat(&r, out);
+	if (r.bad)
+		return false; /* cannot happen: checked by lp_ctl_decode */
+	*off = r.off;
+	return true;
+}
+
 static bool wr_hello_body(struct wr *w, const struct lp_ctl_hello *h)
 {
 	if (h->n_workers > LP_CTL_MAX_WORKERS)
@@ -632,6 +683,18 @@ static bool wr_payload(struct wr *w, const struct lp_ctl_msg *m)
 			wr_u64(w, s->rows[i]);
 		return true;
 	}
+	case LP_CTL_QUEUE_STATS: {
+		const struct lp_ctl_queue_stats *q = &m->queue_stats;
+		if (q->n > 0 && q->rows == NULL)
+			return false;
+		wr_u64(w, q->time_ns);
+		wr_u16(w, q->worker);
+		wr_u16(w, q->n);
+		for (unsigned i = 0; i < q->n && !w->overflow; i++)
+			if (!wr_queue_stat(w, &q->rows[i]))
+				return false;
+		return true;
+	}
 	case LP_CTL_STATUS_REQ:
 		wr_u32(w, m->status_req.flags);
 		return true;
@@ -699,6 +762,7 @@ static bool known_type(uint16_t type)
 	case LP_CTL_RESULT:
 	case LP_CTL_CONNECTION_CLOSED:
 	case LP_CTL_QUEUE_UNUSED:
+	case LP_CTL_QUEUE_STATS:
 	case LP_CTL_LIST_REQ:
 	case LP_CTL_TOPO_BEGIN:
 	case LP_CTL_TOPO_END:
@@ -760,6 +824,22 @@ static void rd_payload(struct rd *r, struct lp_ctl_msg *m)
 		}
 		/* n_workers <= 256 and record <= 132 * 8: no overflow in size_t */
 		s->records = rd_take(r, (size_t)s->n_workers * stats_record_len(s->n_reasons));
+		break;
+	}
+	case LP_CTL_QUEUE_STATS: {
+		struct lp_ctl_queue_stats *q = &m->queue_stats;
+		struct lp_ctl_queue_stat one;
+		q->time_ns = rd_u64(r);
+		q->worker = rd_u16(r);
+		q->n = rd_u16(r);
+		q->rows = NULL;
+		q->records = r->bad ? NULL : r->p + r->off;
+		size_t start = r->off;
+		for (unsigned i = 0; i < q->n && !r->bad; i++)
+			rd_queue_stat(r, &one);
+		q->records_len = r->bad ? 0 : r->off - start;
+		if (r->bad || q->worker >= LP_CTL_MAX_WORKERS)
+			r->bad = true;
 		break;
 	}
 	case LP_CTL_STATUS_REQ:
@@ -829,6 +909,7 @@ const char *lp_ctl_type_name(uint16_t type)
 	case LP_CTL_HEARTBEAT: return "HEARTBEAT";
 	case LP_CTL_DROP_NAMES: return "DROP_NAMES";
 	case LP_CTL_STATS: return "STATS";
+	case LP_CTL_QUEUE_STATS: return "QUEUE_STATS";
 	case LP_CTL_STATUS_REQ: return "STATUS_REQ";
 	case LP_CTL_STATUS_RESP: return "STATUS_RESP";
 	case LP_CTL_DECLARE: return "DECLARE";

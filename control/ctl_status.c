@@ -7,7 +7,8 @@
  * STATUS_RESP, then DROP_NAMES, then as many STATS chunks as the workers
  * need; what the cli's socket cannot take at once waits in its output queue
  * (ctl_peer.c). A response whose dataplane changed meanwhile (dp->gen) is
- * abandoned by closing the cli.
+ * abandoned by closing the cli. The queues' QUEUE_STATS go to the
+ * definitions' live state (queue_stats.c).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 
 #include "ctl_log.h"
 #include "ctl_server_int.h"
+#include "queue_stats.h"
 
 void lp_status_dp_clear(struct dp_view *dp)
 {
@@ -157,6 +159,12 @@ void lp_status_flush(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 	}
 }
 
+static void on_queue_stats(struct lp_ctl_server *s, struct peer *p, uint64_t now)
+{
+	(void)p;
+	lp_queue_stats_apply(s->defs, &s->msg.queue_stats, now);
+}
+
 static void on_status_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 {
 	if (p->stage != RESP_NONE) {
@@ -171,6 +179,7 @@ static void on_status_req(struct lp_ctl_server *s, struct peer *p, uint64_t now)
 const struct ctl_handler lp_status_handlers[] = {
 	{ LP_CTL_DROP_NAMES, CTL_FROM_DATAPLANE, false, on_drop_names },
 	{ LP_CTL_STATS, CTL_FROM_DATAPLANE, false, on_stats },
+	{ LP_CTL_QUEUE_STATS, CTL_FROM_DATAPLANE, true, on_queue_stats },
 	{ LP_CTL_STATUS_REQ, CTL_FROM_CLI, false, on_status_req },
 	{ 0 },
 };

@@ -544,6 +544,13 @@ static struct lp_def_queue *find_q(struct lp_defs *d, const char *vhost, const c
 	return (struct lp_def_queue *)lp_defs_find_queue(d, vhost, name);
 }
 
+struct lp_queue_live *lp_defs_queue_live(struct lp_defs *d, const char *vhost, const char *name)
+{
+	struct lp_def_queue *q = find_q(d, vhost, name);
+
+	return q != NULL ? &q->live : NULL;
+}
+
 static bool has_source_bindings(const struct lp_defs *d, const char *vhost, const char *x)
 {
 	for (const struct lp_def_binding *b = lp_defs_bindings(d); b; b = b->next)

@@ -71,6 +71,16 @@ struct lp_def_exchange {
 	uint8_t *args; /* arguments table body, owned */
 };
 
+/* A queue's live state as its owner worker last sampled it (QUEUE_STATS,
+ * control/queue_stats.c); not stored. */
+struct lp_queue_live {
+	uint64_t at_ns;   /* lepus-control's CLOCK_MONOTONIC of the last sample; 0: none yet */
+	uint32_t ready, unacked, consumers;
+	uint64_t ready_bytes, published, delivered, got, redelivered, acked;
+	/* per second, over the last two samples */
+	double publish_rate, deliver_rate, get_rate, redeliver_rate, ack_rate;
+};
+
 struct lp_def_queue {
 	struct lp_def_queue *next;
 	char vhost[LP_DEF_NAME_MAX + 1];
@@ -81,6 +91,7 @@ struct lp_def_queue {
 	uint32_t store_id;   /* durable: its id in the owner's message journal, else 0 */
 	uint16_t args_len;
 	uint8_t *args;
+	struct lp_queue_live live;
 };
 
 struct lp_def_binding {
@@ -201,6 +212,8 @@ const struct lp_def_user *lp_defs_find_user(const struct lp_defs *d, const char 
 const struct lp_def_vhost *lp_defs_find_vhost(const struct lp_defs *d, const char *name);
 const struct lp_def_exchange *lp_defs_find_exchange(const struct lp_defs *d, const char *vhost,
 						    const char *name);
+/* The live state of queue (vhost, name) to update, or NULL (no such queue). */
+struct lp_queue_live *lp_defs_queue_live(struct lp_defs *d, const char *vhost, const char *name);
 const struct lp_def_queue *lp_defs_find_queue(const struct lp_defs *d, const char *vhost,
 					      const char *name);
 

@@ -4,13 +4,14 @@
  * rabbit_mgmt_wm_queue): GET /api/queues[/V], GET|PUT|DELETE
  * /api/queues/V/Q. PUT and DELETE are Queue.Declare and Queue.Delete
  * requests of the authenticated user through lp_defs_request() (same
- * checks and topology sync as AMQP). The message and consumer counts are 0
- * until the dataplane sends queue statistics (issue 15); for the same
- * reason DELETE with if-empty / if-unused takes the queue for empty and
- * unused. An exclusive queue declared here belongs to the request, as in
+ * checks and topology sync as AMQP). The message and consumer counts and
+ * message_stats are the owner worker's last sample (about a second old;
+ * queue_stats.c), as RabbitMQ's are its last statistics emission; DELETE
+ * with if-empty / if-unused is decided on that sample too. An exclusive queue declared here belongs to the request, as in
  * RabbitMQ, and is gone when it ends.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "http_args.h"
@@ -27,6 +28,30 @@ static json_t *policy_name(const struct lp_param *pp)
 	return pp ? json_string(pp->name) : json_null();
 }
 
+static json_t *counter(json_t *o, const char *key, uint64_t n, double rate)
+{
+	char details[64];
+
+	snprintf(details, sizeof(details), "%s_details", key);
+	json_object_set_new(o, key, json_integer((json_int_t)n));
+	json_object_set_new(o, details, json_pack("{s:f}", "rate", rate));
+	return o;
+}
+
+/* RabbitMQ's message_stats of a queue: counters with their rates. */
+static json_t *message_stats(const struct lp_queue_live *l)
+{
+	json_t *o = json_object();
+
+	counter(o, "publish", l->published, l->publish_rate);
+	counter(o, "deliver", l->delivered, l->deliver_rate);
+	counter(o, "get", l->got, l->get_rate);
+	counter(o, "deliver_get", l->delivered + l->got, l->deliver_rate + l->get_rate);
+	counter(o, "redeliver", l->redelivered, l->redeliver_rate);
+	counter(o, "ack", l->acked, l->ack_rate);
+	return o;
+}
+
 json_t *lp_http_queue_json(struct lp_http_req *r, const struct lp_def_queue *q)
 {
 	const struct lp_params *pp = r->h->params;
@@ -34,16 +59,23 @@ json_t *lp_http_queue_json(struct lp_http_req *r, const struct lp_def_queue *q)
 		lp_policy_match(pp, LP_PARAM_POLICY, LP_CTL_OBJ_QUEUE, q->vhost, q->name);
 	const struct lp_param *op =
 		lp_policy_match(pp, LP_PARAM_OPERATOR_POLICY, LP_CTL_OBJ_QUEUE, q->vhost, q->name);
-	return json_pack("{s:s, s:s, s:b, s:b, s:b, s:o, s:s, s:s, s:s,"
-			 " s:i, s:i, s:i, s:i, s:o*, s:o, s:o}",
-			 "name", q->name, "vhost", q->vhost, "durable", q->durable,
-			 "auto_delete", q->auto_delete, "exclusive", q->exclusive,
-			 "arguments", lp_http_args_to_json(q->args, q->args_len),
-			 "node", r->h->node, "state", "running", "type", "classic",
-			 "messages", 0, "messages_ready", 0, "messages_unacknowledged", 0,
-			 "consumers", 0, "effective_policy_definition",
-			 lp_policy_effective_definition(pol, op), "policy", policy_name(pol),
-			 "operator_policy", policy_name(op));
+	const struct lp_queue_live *l = &q->live;
+	json_t *j = json_pack("{s:s, s:s, s:b, s:b, s:b, s:o, s:s, s:s, s:s,"
+			      " s:I, s:I, s:I, s:I, s:I, s:o*, s:o, s:o}",
+			      "name", q->name, "vhost", q->vhost, "durable", q->durable,
+			      "auto_delete", q->auto_delete, "exclusive", q->exclusive,
+			      "arguments", lp_http_args_to_json(q->args, q->args_len),
+			      "node", r->h->node, "state", "running", "type", "classic",
+			      "messages", (json_int_t)l->ready + l->unacked,
+			      "messages_ready", (json_int_t)l->ready,
+			      "messages_unacknowledged", (json_int_t)l->unacked,
+			      "message_bytes_ready", (json_int_t)l->ready_bytes,
+			      "consumers", (json_int_t)l->consumers, "effective_policy_definition",
+			      lp_policy_effective_definition(pol, op), "policy", policy_name(pol),
+			      "operator_policy", policy_name(op));
+	if (j != NULL && (l->published | l->delivered | l->got | l->acked) != 0)
+		json_object_set_new(j, "message_stats", message_stats(l));
+	return j;
 }
 
 static void on_list(struct lp_http_req *r)
@@ -109,7 +141,8 @@ static void on_put(struct lp_http_req *r)
 static void on_delete(struct lp_http_req *r)
 {
 	const char *vhost = r->t.seg[2], *name = r->t.seg[3];
-	if (!lp_defs_find_queue(r->defs, vhost, name)) {
+	const struct lp_def_queue *q = lp_defs_find_queue(r->defs, vhost, name);
+	if (!q) {
 		lp_http_not_found(r);
 		return;
 	}
@@ -119,7 +152,10 @@ static void on_delete(struct lp_http_req *r)
 		req.flags |= LP_CTL_F_IF_UNUSED;
 	if (lp_http_query_bool(r->t.query, "if-empty"))
 		req.flags |= LP_CTL_F_IF_EMPTY;
-	req.flags |= LP_CTL_F_COUNTS; /* 0 and 0 until the dataplane reports counts */
+	/* The worker's last sample (queue_stats.c): about a second old. */
+	req.flags |= LP_CTL_F_COUNTS;
+	req.message_count = q->live.ready;
+	req.consumer_count = q->live.consumers;
 	lp_http_defs_answer(r, LP_CTL_DELETE, &req, 204);
 }
 

@@ -71,6 +71,11 @@ struct dataplane {
 	_Atomic uint32_t disk_alarm;     /* LP_BROKER_ALARM_DISK or 0 */
 	uint64_t next_disk_check_ns;
 	uint32_t *alarms_seen;           /* per worker, the last alarms logged */
+	/* Queue statistics to lepus-control, once a second: a worker's sample
+	 * is copied here (max_queues records), then sent */
+	struct lp_ctl_queue_stat *qstats;
+	uint32_t qstats_cap;
+	uint64_t next_qstats_ns;
 };
 
 static void control_poll(struct dataplane *dp, uint64_t tsc);
@@ -335,6 +340,10 @@ static int setup_control_link(struct dataplane *dp)
 	bcfg.disk_alarm = &dp->disk_alarm;
 	bcfg.store_fault_sync_eio_at = dp->cfg.store_fault_sync_eio_at;
 	bcfg.store_fault_torn_write_at = dp->cfg.store_fault_torn_write_at;
+	dp->qstats_cap = bcfg.max_queues;
+	dp->qstats = calloc(dp->qstats_cap, sizeof(*dp->qstats));
+	if (dp->qstats == NULL)
+		return -ENOMEM;
 	if (!single) {
 		dp->mesh = lp_mesh_create(dp->n_workers, SHARD_RING_SIZE);
 		dp->relay = dp->mesh != NULL ? lp_broker_relay_create(dp->mesh, dp->ctl) : NULL;
@@ -422,13 +431,29 @@ static void report_alarms(struct dataplane *dp)
 	}
 }
 
-/* The main lcore's control work: alarms, the link, then freeing old snapshots. */
+/* Each worker's last sample of its queues to lepus-control, once a second. */
+static void report_queues(struct dataplane *dp, uint64_t now_ns)
+{
+	if (now_ns < dp->next_qstats_ns)
+		return;
+	dp->next_qstats_ns = now_ns + LP_CTL_STATS_INTERVAL_NS;
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		int n = lp_broker_queue_stats_read(dp->workers[i].broker, dp->qstats, dp->qstats_cap);
+
+		if (n >= 0 && lp_ctl_link_queue_stats(dp->ctl, i, now_ns, dp->qstats, (uint32_t)n) < 0)
+			return; /* link down or full: the next second */
+	}
+}
+
+/* The main lcore's control work: alarms, queue statistics, the link, then
+ * freeing old snapshots. */
 static void control_poll(struct dataplane *dp, uint64_t tsc)
 {
 	uint64_t now_ns = tsc_to_ns(tsc);
 
 	check_disk(dp, now_ns);
 	report_alarms(dp);
+	report_queues(dp, now_ns);
 	lp_ctl_link_poll(dp->ctl, now_ns);
 	if (dp->relay != NULL)
 		lp_broker_relay_poll(dp->relay);
@@ -504,6 +529,7 @@ static void teardown(struct dataplane *dp)
 	lp_port_close(dp->port);
 	rte_free(dp->workers);
 	free(dp->stats);
+	free(dp->qstats);
 	free(dp->alarms_seen);
 	rte_mempool_free(dp->pool);
 	if (dp->cfg.ready_file[0] != '\0')

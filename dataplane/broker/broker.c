@@ -154,6 +154,7 @@ void lp_broker_poll(struct lp_broker *b)
 	 * in it) and its dispatch see the same time: a TTL of 0 reaches a
 	 * consumer that can take it at once. */
 	lp_queue_pool_set_now(b->qpool, now_us());
+	lp_queue_stats_sample(b, lp_queue_pool_now(b->qpool));
 }
 
 uint32_t lp_broker_pool_free(const struct lp_broker *b)
@@ -244,7 +245,8 @@ struct lp_broker *lp_broker_create(unsigned id, const struct lp_broker_config *c
 	if (b->pool == NULL || b->queues == NULL || b->qpool == NULL || b->live == NULL || b->qid_map == NULL ||
 	    b->rchans == NULL || b->chans == NULL || b->consumers == NULL || b->blocked == NULL || b->parked == NULL || b->get_retry == NULL || b->backlogged == NULL || b->confirm_dirty == NULL ||
 	    b->dead == NULL || b->dead_props == NULL || b->dead_scratch == NULL ||
-	    b->out == NULL || b->in == NULL || !stages || !pools) {
+	    b->out == NULL || b->in == NULL || !stages || !pools ||
+	    lp_queue_stats_init(b, cfg->max_queues) < 0) {
 		lp_broker_destroy(b);
 		rte_errno = ENOMEM;
 		return NULL;
@@ -306,6 +308,7 @@ void lp_broker_destroy(struct lp_broker *b)
 	lp_queue_pool_destroy(b->qpool);
 	free(b->queues);
 	free(b->live);
+	lp_queue_stats_fini(b);
 	free(b->qid_map);
 	free(b->rchans);
 	free(b->chans);

@@ -32,6 +32,7 @@ struct lp_ctl_link;
 struct lp_snapshot;
 struct lp_snapshot_publisher;
 struct lp_ctl_result;
+struct lp_ctl_queue_stat;
 struct lp_mesh;
 
 struct lp_broker_config {
@@ -160,6 +161,14 @@ void lp_broker_on_result(struct lp_broker *b, const struct lp_ctl_result *r);
 
 /* Counters (NULL without a broker). */
 const struct lp_broker_stats *lp_broker_stats(const struct lp_broker *b);
+
+/*
+ * From another lcore (the main one): copy the worker's last sample of its
+ * queues (at most cap records, taken once a second by the worker). Returns
+ * how many, or -EAGAIN when the worker was writing it (try again later).
+ */
+int lp_broker_queue_stats_read(const struct lp_broker *b, struct lp_ctl_queue_stat *out,
+			       uint32_t cap);
 
 /*
  * The broker's side of an AMQP session (amqp_server.h struct

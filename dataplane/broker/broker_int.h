@@ -341,6 +341,12 @@ struct lp_broker {
 	struct lp_queue_pool *qpool;  /* their headers, consumers and message entries */
 	uint32_t *live;          /* slots in use, dense */
 	uint32_t n_live;
+	/* The owned queues' sample for lepus-control (queue_stats.c):
+	 * [max_queues], qstat_n of them valid while qstat_seq is even */
+	struct lp_ctl_queue_stat *qstat;
+	uint32_t qstat_n;
+	_Atomic uint32_t qstat_seq;
+	uint64_t qstat_next_us;
 	uint32_t *qid_map;       /* open addressing qid -> slot + 1 */
 	uint32_t qid_map_size;   /* power of two, 2 * max_queues */
 	uint64_t seen_version;   /* snapshot version the queues were checked against */
@@ -478,6 +484,10 @@ void lp_consume_on_reply(struct lp_broker *b, const struct lp_ring_op *op);
 void lp_broker_refresh_snapshot(struct lp_broker *b);
 /* Tell lepus-control that auto-delete queue (vhost, name) has no consumer left. */
 void lp_broker_queue_unused(struct lp_broker *b, const char *vhost, const char *name);
+/* queue_stats.c */
+int lp_queue_stats_init(struct lp_broker *b, uint32_t max_queues);
+void lp_queue_stats_fini(struct lp_broker *b);
+void lp_queue_stats_sample(struct lp_broker *b, uint64_t now_us);
 
 /* ---- small helpers of the channel side ---- */
 

@@ -112,6 +112,7 @@ struct lp_queue {
 	uint64_t next_seq;
 	uint64_t dropped;
 	uint64_t expired;
+	struct lp_queue_counters counters;
 	uint64_t round;                  /* lp_queue_dispatch calls, from 1 */
 	bool single_active;              /* x-single-active-consumer */
 	uint32_t active;                 /* single_active: the active consumer, or NIL */
@@ -716,6 +717,7 @@ int lp_queue_enqueue_since(struct lp_queue *q, struct lp_msg *m, const struct lp
 			return -ENOSPC;
 		if (taken >= q->ready.count) {
 			/* The new message is itself the oldest one over the limit. */
+			q->counters.published += !redelivered;
 			q->next_seq++;
 			gone(q, ref != NULL ? ref : &none, LP_QUEUE_GONE_SETTLED);
 			q->dropped++;
@@ -741,6 +743,7 @@ int lp_queue_enqueue_since(struct lp_queue *q, struct lp_msg *m, const struct lp
 		dropped++;
 	}
 	q->dropped += (uint64_t)dropped;
+	q->counters.published += !redelivered;
 	return dropped;
 }
 
@@ -893,6 +896,11 @@ static void hand_out(struct lp_queue *q, uint32_t i, struct lp_queue_delivery *d
 	d->handle = handle;
 	d->redelivered = e->redelivered;
 	d->no_ack = no_ack;
+	if (consumer == NIL)
+		q->counters.got++;
+	else
+		q->counters.delivered++;
+	q->counters.redelivered += e->redelivered;
 	if (no_ack) {
 		gone(q, &e->jref, LP_QUEUE_GONE_SETTLED);
 		ent_free(q, i); /* the queue's reference goes with d */
@@ -990,10 +998,12 @@ static int settle(struct lp_queue *q, uint32_t channel, uint64_t tag, bool multi
 			un_requeue(q, i);
 		} else {
 			un_unlink(q, i);
-			if (dead)
+			if (dead) {
 				ent_dead(q, i, LP_QUEUE_DEAD_REJECTED);
-			else
+			} else {
 				ent_drop(q, i, LP_QUEUE_GONE_SETTLED);
+				q->counters.acked++;
+			}
 		}
 		n++;
 		if (!multiple)
@@ -1084,6 +1094,16 @@ uint32_t lp_queue_consumer_count(const struct lp_queue *q)
 uint64_t lp_queue_dropped_count(const struct lp_queue *q)
 {
 	return q->dropped;
+}
+
+const struct lp_queue_counters *lp_queue_counters(const struct lp_queue *q)
+{
+	return &q->counters;
+}
+
+uint64_t lp_queue_ready_bytes(const struct lp_queue *q)
+{
+	return q->r_bytes;
 }
 
 uint64_t lp_queue_expired_count(const struct lp_queue *q)

@@ -392,6 +392,18 @@ uint32_t lp_queue_consumer_count(const struct lp_queue *q);
 uint64_t lp_queue_dropped_count(const struct lp_queue *q);   /* by max-length */
 uint64_t lp_queue_expired_count(const struct lp_queue *q);   /* by TTL */
 
+/* Message counters since the queue was created (the management API's
+ * message_stats; lp_broker's queue statistics). */
+struct lp_queue_counters {
+	uint64_t published;   /* enqueued, requeues and recovered messages not counted */
+	uint64_t delivered;   /* to consumers */
+	uint64_t got;         /* by Basic.Get */
+	uint64_t redelivered; /* of delivered and got: with redelivered set */
+	uint64_t acked;
+};
+const struct lp_queue_counters *lp_queue_counters(const struct lp_queue *q);
+uint64_t lp_queue_ready_bytes(const struct lp_queue *q); /* bodies of the ready messages */
+
 /*
  * A policy changed the queue's settings (RabbitMQ 3.10's
  * rabbit_amqqueue_process:process_args_policy/1 on policy_changed):

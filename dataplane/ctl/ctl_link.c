@@ -619,6 +619,36 @@ int lp_ctl_link_connection_closed(struct lp_ctl_link *l, uint64_t conn_id)
 	return 0;
 }
 
+int lp_ctl_link_queue_stats(struct lp_ctl_link *l, unsigned worker, uint64_t time_ns,
+			    const struct lp_ctl_queue_stat *rows, uint32_t n)
+{
+	uint32_t i = 0;
+
+	if (l == NULL || l->state != LINK_UP)
+		return -ENOTCONN;
+	do {
+		uint32_t k = 0;
+		size_t room = LP_CTL_QUEUE_STATS_ROOM;
+
+		while (i + k < n && k < UINT16_MAX && lp_ctl_queue_stat_len(&rows[i + k]) <= room)
+			room -= lp_ctl_queue_stat_len(&rows[i + k++]);
+		memset(&l->txmsg, 0, offsetof(struct lp_ctl_msg, hello));
+		l->txmsg.type = LP_CTL_QUEUE_STATS;
+		l->txmsg.queue_stats = (struct lp_ctl_queue_stats){
+			.time_ns = time_ns, .worker = (uint16_t)worker, .n = (uint16_t)k, .rows = rows + i};
+		int rc = link_send_tx(l);
+
+		if (rc == -EAGAIN)
+			return rc; /* the rest of this sample is skipped; the next comes in a second */
+		if (rc < 0) {
+			link_lost(l, l->last_rx_ns, strerror(-rc));
+			return rc;
+		}
+		i += k;
+	} while (i < n);
+	return 0;
+}
+
 int lp_ctl_link_queue_unused(struct lp_ctl_link *l, const char *vhost, const char *queue)
 {
 	if (l->state != LINK_UP)

@@ -118,6 +118,14 @@ int64_t lp_ctl_link_submit(struct lp_ctl_link *l, uint16_t type, struct lp_ctl_d
 int lp_ctl_link_connection_closed(struct lp_ctl_link *l, uint64_t conn_id);
 
 /*
+ * Worker's sample of its queues (n records, sampled at time_ns), in as many
+ * QUEUE_STATS messages as it takes. Returns 0, -ENOTCONN, -EAGAIN (the
+ * socket is full: the rest of the sample is not sent) or -errno.
+ */
+int lp_ctl_link_queue_stats(struct lp_ctl_link *l, unsigned worker, uint64_t time_ns,
+			    const struct lp_ctl_queue_stat *rows, uint32_t n);
+
+/*
  * The auto-delete queue (vhost, queue) lost its last consumer. Returns 0,
  * -ENOTCONN (not sent: report it again when the link is up), -EAGAIN,
  * -EINVAL, or -errno.

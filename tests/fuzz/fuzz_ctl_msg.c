@@ -15,6 +15,8 @@
 static struct lp_ctl_msg msg;
 static uint8_t out[LP_CTL_MSG_MAX];
 static uint64_t rows[LP_CTL_MSG_MAX / 8];
+/* a QUEUE_STATS record takes at least 62 octets */
+static struct lp_ctl_queue_stat qrows[LP_CTL_MSG_MAX / 62 + 1];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,6 +31,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (unsigned i = 0; i < stride; i++)
 				rows[(size_t)w * stride + i] = lp_ctl_stats_get(s, w, i);
 		s->rows = rows;
+	}
+	if (msg.type == LP_CTL_QUEUE_STATS) {
+		size_t off = 0;
+		unsigned k = 0;
+
+		while (k < msg.queue_stats.n && lp_ctl_queue_stats_next(&msg.queue_stats, &off, &qrows[k]))
+			k++;
+		if (k != msg.queue_stats.n)
+			abort(); /* decoded records the iterator cannot read back */
+		msg.queue_stats.rows = qrows;
 	}
 	ssize_t n = lp_ctl_encode(out, sizeof(out), &msg);
 	if (n < 0 || (size_t)n != size || memcmp(out, data, size) != 0)

@@ -312,6 +312,60 @@ status("DELETE", f"/api/queues/%2F/{Q}-2", 204)
 status("DELETE", f"/api/queues/%2F/{Q}-2", 404)
 status("DELETE", f"/api/queues/%2F/{Q}-1?if-empty=true", 204)
 
+# ---- a queue's live counts and message_stats (the dataplane's samples) ----
+QL = PREFIX + "-live"
+status("PUT", f"/api/queues/%2F/{QL}", 201, body={})
+rc, out, err = amqp("ch.confirm_delivery()\n"
+                    "for i in range(3): ch.basic_publish('', sys.argv[1], b'm%d' % i)\n"
+                    "print('published')", QL)
+check(rc == 0 and out == "published", f"3 confirmed publishes to {QL} ({err})")
+
+
+def live(pred):
+    q = get_json(f"/api/queues/%2F/{QL}")
+    return q is not None and pred(q)
+
+
+def stat(q, key):
+    return q.get("message_stats", {}).get(key)
+
+
+wait_for(lambda: live(lambda q: q.get("messages_ready") == 3 and q.get("messages") == 3
+                      and stat(q, "publish") == 3),
+         "messages_ready 3 and message_stats.publish 3 after the publishes", seconds=15)
+q = get_json(f"/api/queues/%2F/{QL}")
+types(q, {"messages": int, "messages_ready": int, "messages_unacknowledged": int,
+          "consumers": int, "message_bytes_ready": int, "message_stats": dict}, "live queue")
+types(q.get("message_stats", {}), {"publish": int, "publish_details": dict}, "message_stats")
+check(isinstance(q.get("message_stats", {}).get("publish_details", {}).get("rate"), (int, float)),
+      "message_stats.publish_details.rate is a number")
+check(q.get("message_bytes_ready") == 6, f"message_bytes_ready 6 (got {q.get('message_bytes_ready')})")
+# A consumer holding one unacked delivery (prefetch 1) for a few seconds.
+consumer = subprocess.Popen(shlex.split(opt.amqp_prefix) + [
+    "timeout", "30", "/usr/bin/python3", "-c",
+    "import sys, time, pika\n"
+    f"c = pika.BlockingConnection(pika.ConnectionParameters({opt.amqp_host!r},"
+    " credentials=pika.PlainCredentials('guest', 'guest')))\n"
+    "ch = c.channel(); ch.basic_qos(prefetch_count=1)\n"
+    "ch.basic_consume(sys.argv[1], lambda *a: None)\n"
+    "end = time.time() + 12\n"
+    "while time.time() < end: c.process_data_events(0.2)\n"
+    "c.close()\n", QL])
+wait_for(lambda: live(lambda q: q.get("messages_unacknowledged") == 1 and q.get("consumers") == 1
+                      and q.get("messages_ready") == 2 and q.get("messages") == 3),
+         "1 unacked, 2 ready, 1 consumer while the consumer holds a delivery", seconds=15)
+q = get_json(f"/api/queues/%2F/{QL}")
+check((stat(q, "deliver_get") or 0) >= 1 and (stat(q, "deliver") or 0) >= 1,
+      f"message_stats.deliver and deliver_get count the delivery (got {q.get('message_stats')})")
+r = status("DELETE", f"/api/queues/%2F/{QL}?if-unused=true", 400)
+error_body(r, "DELETE if-unused of a queue with a consumer", "bad_request")
+consumer.wait(timeout=40)
+wait_for(lambda: live(lambda q: q.get("messages_ready") == 3 and q.get("consumers") == 0),
+         "the unacked delivery is back (3 ready, no consumer) after the consumer closed", seconds=15)
+r = status("DELETE", f"/api/queues/%2F/{QL}?if-empty=true", 400)
+error_body(r, "DELETE if-empty of a queue with messages", "bad_request")
+status("DELETE", f"/api/queues/%2F/{QL}", 204)
+
 # ---- bindings --------------------------------------------------------------
 base = f"/api/bindings/%2F/e/{X}/q/{Q}"
 r = status("POST", base, 201, body={"routing_key": "a.b", "arguments": {}})

@@ -1840,6 +1840,53 @@ static void local_get_after_remote_delivery_has_its_own_tag(void **state)
 	assert_pools_full(f);
 }
 
+/* The owner's sample of its queues for lepus-control (queue_stats.c):
+ * counts and counters as the queue has them; a read racing the worker's
+ * write is -EAGAIN. */
+static void queue_stats_sample_counts_and_counters(void **state)
+{
+	struct fx *f = *state;
+	struct client *p = client_open(f, 0), *c = client_open(f, 0);
+	static struct lp_ctl_queue_stat rows[64];
+	const struct lp_ctl_queue_stat *q1 = NULL;
+
+	for (uint32_t i = 0; i < 3; i++)
+		publish(p, "q1", i, SMALL);
+	pump(f);
+	basic_get(c, 1, "q1", false);
+	pump(f);
+	basic_get(c, 1, "q1", false);
+	pump(f);
+	basic_ack(c, 1, 1, false);
+	pump(f);
+	lp_queue_stats_sample(f->b[1], UINT64_MAX / 2); /* the next second */
+	int n = lp_broker_queue_stats_read(f->b[1], rows, 64);
+
+	assert_true(n > 0);
+	for (int i = 0; i < n; i++)
+		if (strcmp(rows[i].queue, "q1") == 0)
+			q1 = &rows[i];
+	assert_non_null(q1);
+	assert_string_equal(q1->vhost, "/");
+	assert_int_equal(q1->ready, 1);
+	assert_int_equal(q1->unacked, 1);
+	assert_int_equal(q1->consumers, 0);
+	assert_int_equal(q1->ready_bytes, SMALL);
+	assert_int_equal(q1->published, 3);
+	assert_int_equal(q1->got, 2);
+	assert_int_equal(q1->delivered, 0);
+	assert_int_equal(q1->acked, 1);
+	/* Worker 0 owns none of q1: not in its sample. */
+	lp_queue_stats_sample(f->b[0], UINT64_MAX / 2);
+	n = lp_broker_queue_stats_read(f->b[0], rows, 64);
+	for (int i = 0; i < n; i++)
+		assert_string_not_equal(rows[i].queue, "q1");
+	atomic_fetch_add(&f->b[1]->qstat_seq, 1); /* as while the worker writes */
+	assert_int_equal(lp_broker_queue_stats_read(f->b[1], rows, 64), -EAGAIN);
+	atomic_fetch_add(&f->b[1]->qstat_seq, 1);
+	assert_int_equal(lp_broker_queue_stats_read(f->b[1], rows, 1), 1); /* capped */
+}
+
 /*
  * Regression (fixed in owner.c queue_delete, consume.c
  * lp_remote_tags_orphan): a local queue deleted with unacked deliveries
@@ -2779,6 +2826,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(undrained_consumer_does_not_stall_others, setup, teardown),
 		cmocka_unit_test_setup_teardown(deleted_queue_tags_stay_acknowledgeable, setup, teardown),
+		cmocka_unit_test_setup_teardown(queue_stats_sample_counts_and_counters, setup, teardown),
 		cmocka_unit_test(relay_keeps_request_order_after_eagain),
 		cmocka_unit_test_setup_teardown(memory_alarm_blocks_and_unblocks_publishers, setup, teardown),
 		cmocka_unit_test_setup_teardown(persistent_messages_are_confirmed_when_durable_and_recovered,

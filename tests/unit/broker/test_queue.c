@@ -566,6 +566,19 @@ static void for_each_unacked_in_delivery_order(void **state)
 	assert_int_equal(seen.tag[1], 13);
 	assert_int_equal(seen.channel[2], 2);
 	assert_int_equal(seen.tag[2], 14);
+	/* The counters of the management API: a requeue is not a publish, its
+	 * next delivery is a redelivery; a nack is not an ack. */
+	const struct lp_queue_counters *k = lp_queue_counters(q);
+
+	assert_int_equal(lp_queue_get(q, 2, 20, false, &d), 1);
+	assert_true(d.redelivered);
+	lp_msg_release(d.msg);
+	assert_int_equal(lp_queue_nack(q, 2, 20, false, false), 1);
+	assert_int_equal(k->published, 5);
+	assert_int_equal(k->got, 6);
+	assert_int_equal(k->delivered, 0);
+	assert_int_equal(k->redelivered, 1);
+	assert_int_equal(k->acked, 1);
 }
 
 static void cancel_requeues_in_order(void **state)

@@ -506,6 +506,69 @@ static void test_definition_messages_roundtrip(void **state)
 	assert_string_equal(out.queue_unused.queue, "q");
 }
 
+/* QUEUE_STATS: records survive, a full message holds what
+ * lp_ctl_queue_stat_len says, and bad records are refused both ways. */
+static void test_queue_stats(void **state)
+{
+	(void)state;
+	static struct lp_ctl_queue_stat rows[2000], r;
+	size_t off = 0, room = LP_CTL_QUEUE_STATS_ROOM;
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < 2; i++) {
+		rows[i] = (struct lp_ctl_queue_stat){.ready = 3 + i, .unacked = 1, .consumers = 2,
+						     .ready_bytes = 1ull << 40, .published = 7,
+						     .delivered = 5, .got = 1, .redelivered = 2,
+						     .acked = 4};
+		strcpy(rows[i].vhost, "/");
+		snprintf(rows[i].queue, sizeof(rows[i].queue), "q%u", i);
+	}
+	rows[1].queue[0] = '\0'; /* an empty queue name is a name */
+	memset(&in, 0, sizeof(in));
+	in.type = LP_CTL_QUEUE_STATS;
+	in.queue_stats = (struct lp_ctl_queue_stats){.time_ns = 9, .worker = 1, .n = 2, .rows = rows};
+	roundtrip(&in, &out);
+	assert_int_equal(out.queue_stats.time_ns, 9);
+	assert_int_equal(out.queue_stats.worker, 1);
+	assert_int_equal(out.queue_stats.n, 2);
+	assert_true(lp_ctl_queue_stats_next(&out.queue_stats, &off, &r));
+	assert_string_equal(r.queue, "q0");
+	assert_int_equal(r.ready, 3);
+	assert_int_equal(r.ready_bytes, 1ull << 40);
+	assert_int_equal(r.acked, 4);
+	assert_true(lp_ctl_queue_stats_next(&out.queue_stats, &off, &r));
+	assert_string_equal(r.queue, "");
+	assert_int_equal(r.ready, 4);
+	assert_int_equal(r.redelivered, 2);
+	assert_false(lp_ctl_queue_stats_next(&out.queue_stats, &off, &r));
+	/* A message filled to LP_CTL_QUEUE_STATS_ROOM with long names encodes. */
+	for (unsigned i = 0; i < 2000; i++) {
+		rows[i] = rows[0];
+		memset(rows[i].queue, 'x', 200);
+		rows[i].queue[200] = '\0';
+	}
+	while (k < 2000 && lp_ctl_queue_stat_len(&rows[k]) <= room)
+		room -= lp_ctl_queue_stat_len(&rows[k++]);
+	in.queue_stats.n = (uint16_t)k;
+	size_t n = encode_ok(&in);
+	assert_true(n <= LP_CTL_MSG_MAX);
+	in.queue_stats.n = (uint16_t)(k + 1);
+	assert_int_equal(lp_ctl_encode(buf, sizeof(buf), &in), -EMSGSIZE);
+	/* refused: an empty vhost, rows missing, a record cut short */
+	in.queue_stats.n = 1;
+	rows[0].vhost[0] = '\0';
+	assert_int_equal(lp_ctl_encode(buf, sizeof(buf), &in), -EINVAL);
+	strcpy(rows[0].vhost, "/");
+	in.queue_stats.rows = NULL;
+	assert_int_equal(lp_ctl_encode(buf, sizeof(buf), &in), -EINVAL);
+	in.queue_stats.rows = rows;
+	n = encode_ok(&in);
+	assert_int_equal(lp_ctl_decode(buf, n, &out), 0);
+	buf[8] = (uint8_t)(n - LP_CTL_HDR_LEN - 1); /* length field one short */
+	buf[9] = (uint8_t)((n - LP_CTL_HDR_LEN - 1) >> 8);
+	assert_int_equal(lp_ctl_decode(buf, n - 1, &out), -EBADMSG);
+}
+
 static void test_definition_messages_rejected(void **state)
 {
 	(void)state;
@@ -578,6 +641,7 @@ int main(void)
 		cmocka_unit_test(test_reject_bad_counts),
 		cmocka_unit_test(test_definition_messages_roundtrip),
 		cmocka_unit_test(test_definition_messages_rejected),
+		cmocka_unit_test(test_queue_stats),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,7 @@
 
 #include "definitions.h"
 #include "password.h"
+#include "queue_stats.h"
 
 /* ---- an AMQP field table body builder (spec 4.2.5.5) ------------------- */
 
@@ -555,6 +556,51 @@ static void test_vhost_and_user_admin(void **state)
 	lp_defs_destroy(d);
 }
 
+/* The dataplane's QUEUE_STATS reach the queues they name (queue_stats.c):
+ * counts, counters, and rates per second between two samples; an unknown
+ * queue is skipped, a counter that went back counts from 0. */
+static void test_queue_stats_apply(void **state)
+{
+	(void)state;
+	struct lp_defs *d = fresh();
+	struct lp_def_reply r;
+	static struct lp_ctl_queue_stat rows[2];
+	static uint8_t buf[LP_CTL_MSG_MAX];
+	struct lp_ctl_msg m = {.type = LP_CTL_QUEUE_STATS}, dec;
+
+	run_step(d, &rules[1], &r); /* pq */
+	assert_int_equal(r.code, 0);
+	strcpy(rows[0].vhost, "/");
+	strcpy(rows[0].queue, "pq");
+	rows[0].ready = 3;
+	rows[0].unacked = 1;
+	rows[0].consumers = 2;
+	rows[0].published = 10;
+	rows[0].acked = 4;
+	strcpy(rows[1].vhost, "/");
+	strcpy(rows[1].queue, "no-such-queue");
+	m.queue_stats = (struct lp_ctl_queue_stats){.time_ns = 1, .worker = 0, .n = 2, .rows = rows};
+	ssize_t n = lp_ctl_encode(buf, sizeof(buf), &m);
+	assert_true(n > 0);
+	assert_int_equal(lp_ctl_decode(buf, (size_t)n, &dec), 0);
+	assert_int_equal(lp_queue_stats_apply(d, &dec.queue_stats, 1000000000ull), 1);
+	const struct lp_queue_live *l = &lp_defs_find_queue(d, "/", "pq")->live;
+	assert_int_equal(l->ready, 3);
+	assert_int_equal(l->unacked, 1);
+	assert_int_equal(l->consumers, 2);
+	assert_int_equal(l->published, 10);
+	assert_true(l->publish_rate == 0); /* one sample: no rate yet */
+	rows[0].published = 20;
+	rows[0].acked = 2; /* went back: the dataplane restarted */
+	n = lp_ctl_encode(buf, sizeof(buf), &m);
+	assert_int_equal(lp_ctl_decode(buf, (size_t)n, &dec), 0);
+	assert_int_equal(lp_queue_stats_apply(d, &dec.queue_stats, 3000000000ull), 1);
+	assert_true(l->publish_rate > 4.99 && l->publish_rate < 5.01);
+	assert_true(l->ack_rate > 0.99 && l->ack_rate < 1.01);
+	assert_int_equal(l->published, 20);
+	lp_defs_destroy(d);
+}
+
 static void test_password_hash_vector(void **state)
 {
 	(void)state;
@@ -592,6 +638,7 @@ int main(void)
 		cmocka_unit_test(test_auto_delete_lifecycle),
 		cmocka_unit_test(test_vhost_and_user_admin),
 		cmocka_unit_test(test_password_hash_vector),
+		cmocka_unit_test(test_queue_stats_apply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
