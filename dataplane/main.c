@@ -440,7 +440,9 @@ static void report_queues(struct dataplane *dp, uint64_t now_ns)
 	for (unsigned i = 0; i < dp->n_workers; i++) {
 		int n = lp_broker_queue_stats_read(dp->workers[i].broker, dp->qstats, dp->qstats_cap);
 
-		if (n >= 0 && lp_ctl_link_queue_stats(dp->ctl, i, now_ns, dp->qstats, (uint32_t)n) < 0)
+		int rc = n >= 0 ? lp_ctl_link_queue_stats(dp->ctl, i, now_ns, dp->qstats, (uint32_t)n) : 0;
+
+		if (rc == -ENOTCONN || rc == -EAGAIN)
 			return; /* link down or full: the next second */
 	}
 }

@@ -640,6 +640,8 @@ int lp_ctl_link_queue_stats(struct lp_ctl_link *l, unsigned worker, uint64_t tim
 
 		if (rc == -EAGAIN)
 			return rc; /* the rest of this sample is skipped; the next comes in a second */
+		if (rc == -EINVAL || rc == -EMSGSIZE)
+			return -EINVAL; /* a record that does not encode: not the link's fault */
 		if (rc < 0) {
 			link_lost(l, l->last_rx_ns, strerror(-rc));
 			return rc;

@@ -120,7 +120,8 @@ int lp_ctl_link_connection_closed(struct lp_ctl_link *l, uint64_t conn_id);
 /*
  * Worker's sample of its queues (n records, sampled at time_ns), in as many
  * QUEUE_STATS messages as it takes. Returns 0, -ENOTCONN, -EAGAIN (the
- * socket is full: the rest of the sample is not sent) or -errno.
+ * socket is full: the rest of the sample is not sent), -EINVAL (a record
+ * that does not encode, e.g. an empty vhost: the link stays up) or -errno.
  */
 int lp_ctl_link_queue_stats(struct lp_ctl_link *l, unsigned worker, uint64_t time_ns,
 			    const struct lp_ctl_queue_stat *rows, uint32_t n);
