@@ -127,8 +127,10 @@ int lp_broker_on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const st
 	case LP_AMQP_BASIC_PUBLISH:
 		return lp_publish_start(b, bc, &m->basic_publish);
 	case LP_AMQP_BASIC_QOS:
-		/* RabbitMQ rabbit_channel: a size limit is not implemented (540,
-		 * a connection error). */
+		/* Refused as RabbitMQ 3.10 refuses it (rabbit_channel answers a
+		 * prefetch size limit with 540, a connection error; clients rely
+		 * on that): deliberate parity, checked against RabbitMQ by
+		 * amqp_connection.py. */
 		if (m->basic_qos.prefetch_size != 0) {
 			lp_amqp_channel_error(c, ch, LP_AMQP_NOT_IMPLEMENTED, m->id, "prefetch_size!=0 (%u)",
 					      m->basic_qos.prefetch_size);
@@ -161,8 +163,10 @@ int lp_broker_on_method(void *ctx, struct lp_amqp_conn *c, uint16_t ch, const st
 			      m->basic_reject.requeue);
 	case LP_AMQP_BASIC_RECOVER:
 	case LP_AMQP_BASIC_RECOVER_ASYNC:
-		/* RabbitMQ rabbit_channel: requeue=false is not implemented (540);
-		 * Recover-Async requeues as Recover does, with no answer. */
+		/* requeue=false is refused with 540 as RabbitMQ 3.10's
+		 * rabbit_channel refuses it (deliberate parity, checked against
+		 * RabbitMQ by amqp_connection.py); Recover-Async requeues as
+		 * Recover does, with no answer. */
 		if (!(m->id == LP_AMQP_BASIC_RECOVER ? m->basic_recover.requeue
 						     : m->basic_recover_async.requeue)) {
 			lp_amqp_channel_error(c, ch, LP_AMQP_NOT_IMPLEMENTED, m->id, "requeue=false");
